@@ -1,0 +1,136 @@
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::CloverError;
+
+/// Whether Clover currently accepts the service's credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthState {
+    Ok,
+    /// The merchant must connect (or reconnect) in a browser before delivery can resume.
+    NeedsAuthorization,
+    /// Clover refused the credential: wrong, revoked, or missing the Customers permission.
+    Failing,
+}
+
+impl AuthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NeedsAuthorization => "needs_authorization",
+            Self::Failing => "failing",
+        }
+    }
+}
+
+/// What the status page shows of the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSnapshot {
+    pub state: AuthState,
+    /// Why the state is not `Ok`, in words for the merchant.
+    pub reason: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub access_expires_at: Option<OffsetDateTime>,
+    pub refresh_expires_at: Option<OffsetDateTime>,
+}
+
+impl AuthSnapshot {
+    pub fn ok() -> Self {
+        Self {
+            state: AuthState::Ok,
+            reason: None,
+            since: None,
+            access_expires_at: None,
+            refresh_expires_at: None,
+        }
+    }
+}
+
+/// After Clover answered `401` to a request made with a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnauthorizedAction {
+    /// A fresh token was obtained: repeat the request once.
+    RetryOnce,
+    /// Nothing more can be done without the merchant.
+    GiveUp,
+}
+
+/// The bearer credential behind every Clover request. A merchant API token and an OAuth
+/// token pair both implement it, so the client and worker never know which one is in use.
+#[async_trait]
+pub trait Credential: Send + Sync + 'static {
+    /// A token to send now.
+    async fn access_token(&self) -> Result<SecretString, CloverError>;
+    /// Clover refused `rejected`; decide whether a retry can help.
+    async fn unauthorized(&self, rejected: &SecretString) -> UnauthorizedAction;
+    /// Clover accepted a request: the credential works (again).
+    fn accepted(&self);
+    fn snapshot(&self) -> AuthSnapshot;
+}
+
+/// A merchant-generated API token (`CLOVER_AUTH=token`). It cannot be renewed by the
+/// service: after a `401` it stays failing until a request succeeds with it again (the
+/// merchant restored its permission) or it is replaced.
+pub struct StaticToken {
+    token: SecretString,
+    snapshot: Mutex<AuthSnapshot>,
+}
+
+impl StaticToken {
+    pub fn new(token: SecretString) -> Self {
+        Self {
+            token,
+            snapshot: Mutex::new(AuthSnapshot::ok()),
+        }
+    }
+
+    fn set(&self, snapshot: AuthSnapshot) {
+        *self.snapshot.lock().expect("auth state lock") = snapshot;
+    }
+}
+
+#[async_trait]
+impl Credential for StaticToken {
+    async fn access_token(&self) -> Result<SecretString, CloverError> {
+        Ok(self.token.clone())
+    }
+
+    async fn unauthorized(&self, _rejected: &SecretString) -> UnauthorizedAction {
+        let already_failing = self.snapshot().state == AuthState::Failing;
+        if !already_failing {
+            tracing::error!(
+                "Clover refused the API token (401): it is wrong, revoked, or lacks the \
+                 Customers read/write permission; delivery is paused"
+            );
+            self.set(AuthSnapshot {
+                state: AuthState::Failing,
+                reason: Some(
+                    "Clover refused the API token (401): it is wrong, was deleted, or lacks the \
+                     Customers read and write permission. Submissions are kept and will be \
+                     delivered once it works."
+                        .to_owned(),
+                ),
+                since: Some(OffsetDateTime::now_utc()),
+                access_expires_at: None,
+                refresh_expires_at: None,
+            });
+        }
+        UnauthorizedAction::GiveUp
+    }
+
+    fn accepted(&self) {
+        if self.snapshot().state != AuthState::Ok {
+            tracing::info!("Clover accepts the API token again; delivery resumes");
+            self.set(AuthSnapshot::ok());
+        }
+    }
+
+    fn snapshot(&self) -> AuthSnapshot {
+        self.snapshot.lock().expect("auth state lock").clone()
+    }
+}

@@ -1,0 +1,258 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use url::Url;
+
+use super::wire::{
+    CreateCustomerRequest, CustomerList, CustomerResponse, EmailAddressBody, ErrorBody,
+    PhoneNumberBody, UpdateNamesRequest,
+};
+use super::{
+    AuthSnapshot, CloverError, Credential, CustomerDraft, ExistingCustomer, MerchantId, Pacer,
+    UnauthorizedAction,
+};
+
+/// Clover's reference marks `User-Agent` as required: `<product>/<version> <comment>`.
+const USER_AGENT: &str = concat!(
+    "clover-signup/",
+    env!("CARGO_PKG_VERSION"),
+    " (web signup form)"
+);
+/// Contacts and the note are only returned when asked for.
+const EXPAND: &str = "emailAddresses,phoneNumbers,metadata";
+/// How many `429`s in a row one call waits out before giving the work back to the queue.
+const MAX_RATE_LIMITED_WAITS: u32 = 5;
+/// Without a `retry-after`, the first wait after a `429` (Clover's own advice: 1 s, 2 s, 4 s…).
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// The Clover REST API for one merchant, paced within the token's limits.
+pub struct CloverClient {
+    http: reqwest::Client,
+    api_base: Url,
+    merchant_id: MerchantId,
+    credential: Arc<dyn Credential>,
+    pacer: Pacer,
+    timeout: Duration,
+}
+
+impl CloverClient {
+    pub fn new(
+        api_base: Url,
+        merchant_id: MerchantId,
+        credential: Arc<dyn Credential>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            // Clover never redirects an API call; following one could leak the token.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            http,
+            api_base,
+            merchant_id,
+            credential,
+            pacer: Pacer::for_clover_token(),
+            timeout,
+        })
+    }
+
+    pub fn auth(&self) -> AuthSnapshot {
+        self.credential.snapshot()
+    }
+
+    pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
+        let mut url = self.url(&["customers"]);
+        url.query_pairs_mut()
+            .append_pair("filter", &format!("emailAddress={email}"))
+            .append_pair("expand", EXPAND)
+            .append_pair("limit", "100");
+        let body = self.call::<()>(Method::GET, url, None).await?;
+        let list: CustomerList = parse(&body)?;
+        // Whether Clover's filter is exact or case-sensitive is not documented: compare here.
+        Ok(list
+            .elements
+            .into_iter()
+            .map(ExistingCustomer::from)
+            .filter(|customer| {
+                customer
+                    .emails
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(email))
+            })
+            .collect())
+    }
+
+    pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
+        let mut url = self.url(&["customers"]);
+        url.query_pairs_mut().append_pair("expand", EXPAND);
+        let request = CreateCustomerRequest::from(draft);
+        let body = self.call(Method::POST, url, Some(&request)).await?;
+        let created: CustomerResponse = parse(&body)?;
+        Ok(created.id)
+    }
+
+    pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
+        let url = self.url(&["customers", customer_id, "email_addresses"]);
+        let body = EmailAddressBody {
+            email_address: email,
+        };
+        self.call(Method::POST, url, Some(&body)).await.map(drop)
+    }
+
+    pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
+        let url = self.url(&["customers", customer_id, "phone_numbers"]);
+        let body = PhoneNumberBody {
+            phone_number: phone,
+        };
+        self.call(Method::POST, url, Some(&body)).await.map(drop)
+    }
+
+    pub async fn set_names(
+        &self,
+        customer_id: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<(), CloverError> {
+        let url = self.url(&["customers", customer_id]);
+        let body = UpdateNamesRequest {
+            first_name,
+            last_name,
+        };
+        self.call(Method::POST, url, Some(&body)).await.map(drop)
+    }
+
+    /// `{api base}/v3/merchants/{mId}/{segments...}`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_base.clone();
+        url.path_segments_mut()
+            .expect("an http(s) base URL has a path")
+            .pop_if_empty()
+            .extend(["v3", "merchants", self.merchant_id.as_ref()])
+            .extend(segments);
+        url
+    }
+
+    /// Sends one request within the pacing limits and returns the body of a 2xx answer.
+    /// A `429` is waited out (it means Clover did nothing, so repeating is safe); a `401`
+    /// is offered to the credential, which may renew itself once.
+    async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<Vec<u8>, CloverError> {
+        let mut renewed = false;
+        let mut rate_limited = 0;
+        loop {
+            let permit = self.pacer.turn().await;
+            let token = self.credential.access_token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose_secret())
+                .header(header::ACCEPT, "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let bytes = response.bytes().await.map_err(|e| self.transport_error(&e));
+            drop(permit);
+
+            match status {
+                s if s.is_success() => {
+                    self.credential.accepted();
+                    return bytes.map(|b| b.to_vec());
+                }
+                StatusCode::UNAUTHORIZED => {
+                    let action = self.credential.unauthorized(&token).await;
+                    if action == UnauthorizedAction::RetryOnce && !renewed {
+                        renewed = true;
+                        continue;
+                    }
+                    return Err(CloverError::Unauthorized);
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    // Clover lengthens the penalty for requests sent before retry-after ends.
+                    let wait =
+                        retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT * 2u32.pow(rate_limited));
+                    self.pacer.hold_off(wait);
+                    rate_limited += 1;
+                    tracing::warn!(wait_ms = wait.as_millis() as u64, "Clover rate limit (429)");
+                    if rate_limited >= MAX_RATE_LIMITED_WAITS {
+                        return Err(CloverError::Unavailable {
+                            reason: "Clover kept answering 429 Too Many Requests".to_owned(),
+                            retry_after: Some(wait),
+                        });
+                    }
+                }
+                s if s.is_server_error() => {
+                    return Err(CloverError::Unavailable {
+                        reason: format!("Clover answered {s}"),
+                        retry_after,
+                    });
+                }
+                s => {
+                    let message = bytes.map(|b| ErrorBody::describe(&b)).unwrap_or_default();
+                    return Err(CloverError::Rejected {
+                        status: s.as_u16(),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Describes a failed exchange without its URL, which may carry a visitor's email.
+    fn transport_error(&self, error: &reqwest::Error) -> CloverError {
+        let reason = if error.is_timeout() {
+            format!("no answer from Clover within {} s", self.timeout.as_secs())
+        } else if error.is_connect() {
+            "could not connect to Clover".to_owned()
+        } else {
+            "the connection to Clover failed".to_owned()
+        };
+        CloverError::unavailable(reason)
+    }
+}
+
+/// `retry-after` in whole seconds, as Clover sends it.
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    value
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+        .or_else(|| {
+            // Tolerate fractional seconds; round up so we never come back early.
+            let seconds: f64 = value.parse().ok()?;
+            (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.ceil()))
+        })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CloverError> {
+    serde_json::from_slice(body).map_err(|e| CloverError::UnexpectedResponse(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_rounded_up() {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(header::RETRY_AFTER, "1.2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,94 @@
+use std::sync::Arc;
+
+use super::{AuthSnapshot, CloverClient, CloverError, DemoClover};
+
+/// A customer as found in the merchant's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingCustomer {
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub note: Option<String>,
+    /// Epoch milliseconds, as Clover keeps it.
+    pub customer_since: Option<i64>,
+}
+
+/// A customer to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDraft {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    /// Records the web signup and the consent answer, since Clover ignores
+    /// `marketingAllowed` from third-party apps.
+    pub note: String,
+    /// Epoch milliseconds.
+    pub customer_since: i64,
+}
+
+/// Where customers are delivered: the merchant's Clover account, or the demo stand-in.
+/// Both answer the same five questions, so the delivery worker does not know which it has.
+#[derive(Clone)]
+pub enum CustomerDirectory {
+    Clover(Arc<CloverClient>),
+    Demo(DemoClover),
+}
+
+impl CustomerDirectory {
+    /// Customers whose email addresses include `email` (compared case-insensitively).
+    pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
+        match self {
+            Self::Clover(client) => client.find_by_email(email).await,
+            Self::Demo(demo) => demo.find_by_email(email).await,
+        }
+    }
+
+    /// Creates a customer and returns its id.
+    pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
+        match self {
+            Self::Clover(client) => client.create(draft).await,
+            Self::Demo(demo) => demo.create(draft).await,
+        }
+    }
+
+    pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
+        match self {
+            Self::Clover(client) => client.add_email(customer_id, email).await,
+            Self::Demo(demo) => demo.add_email(customer_id, email).await,
+        }
+    }
+
+    pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
+        match self {
+            Self::Clover(client) => client.add_phone(customer_id, phone).await,
+            Self::Demo(demo) => demo.add_phone(customer_id, phone).await,
+        }
+    }
+
+    /// Sets the given names; `None` leaves a name as it is.
+    pub async fn set_names(
+        &self,
+        customer_id: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<(), CloverError> {
+        match self {
+            Self::Clover(client) => client.set_names(customer_id, first_name, last_name).await,
+            Self::Demo(demo) => demo.set_names(customer_id, first_name, last_name).await,
+        }
+    }
+
+    pub fn auth(&self) -> AuthSnapshot {
+        match self {
+            Self::Clover(client) => client.auth(),
+            Self::Demo(_) => AuthSnapshot::ok(),
+        }
+    }
+
+    pub fn is_demo(&self) -> bool {
+        matches!(self, Self::Demo(_))
+    }
+}

@@ -1,0 +1,20 @@
+//! Everything that speaks to Clover: its hosts, the credential, request pacing within
+//! Clover's limits, the HTTP client and the in-process stand-in used in demo mode.
+//! Nothing outside this module sees Clover's JSON.
+
+mod auth;
+mod client;
+mod demo;
+mod directory;
+mod error;
+mod hosts;
+mod pacing;
+mod wire;
+
+pub use auth::{AuthSnapshot, AuthState, Credential, StaticToken, UnauthorizedAction};
+pub use client::CloverClient;
+pub use demo::DemoClover;
+pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};
+pub use error::CloverError;
+pub use hosts::{CloverEnvironment, CloverRegion, MerchantId};
+pub use pacing::Pacer;

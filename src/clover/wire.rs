@@ -1,0 +1,229 @@
+//! Clover's JSON, private to this module. Strict in what we send (camelCase, nested contact
+//! objects, only documented keys); tolerant in what we read (nested collections arrive
+//! either wrapped in `{"elements": [...]}` or as bare arrays).
+
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerDraft, ExistingCustomer};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateCustomerRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    email_addresses: Vec<EmailAddressBody<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    phone_numbers: Vec<PhoneNumberBody<'a>>,
+    metadata: MetadataBody<'a>,
+    customer_since: i64,
+}
+
+impl<'a> From<&'a CustomerDraft> for CreateCustomerRequest<'a> {
+    fn from(draft: &'a CustomerDraft) -> Self {
+        Self {
+            first_name: draft.first_name.as_deref(),
+            last_name: draft.last_name.as_deref(),
+            email_addresses: vec![EmailAddressBody {
+                email_address: &draft.email,
+            }],
+            phone_numbers: draft
+                .phone
+                .as_deref()
+                .map(|phone_number| PhoneNumberBody { phone_number })
+                .into_iter()
+                .collect(),
+            metadata: MetadataBody { note: &draft.note },
+            customer_since: draft.customer_since,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EmailAddressBody<'a> {
+    pub email_address: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PhoneNumberBody<'a> {
+    pub phone_number: &'a str,
+}
+
+#[derive(Serialize)]
+struct MetadataBody<'a> {
+    note: &'a str,
+}
+
+/// `POST /customers/{id}` overwrites only the fields present.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UpdateNamesRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CustomerList {
+    #[serde(default)]
+    pub elements: Vec<CustomerResponse>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CustomerResponse {
+    pub id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email_addresses: Option<Collection<EmailAddressResponse>>,
+    phone_numbers: Option<Collection<PhoneNumberResponse>>,
+    metadata: Option<MetadataResponse>,
+    customer_since: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Collection<T> {
+    Wrapped {
+        #[serde(default = "Vec::new")]
+        elements: Vec<T>,
+    },
+    Bare(Vec<T>),
+}
+
+impl<T> Collection<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Collection::Wrapped { elements } => elements,
+            Collection::Bare(items) => items,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailAddressResponse {
+    email_address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneNumberResponse {
+    phone_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MetadataResponse {
+    note: Option<String>,
+}
+
+impl From<CustomerResponse> for ExistingCustomer {
+    fn from(customer: CustomerResponse) -> Self {
+        let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Self {
+            id: customer.id,
+            first_name: non_empty(customer.first_name),
+            last_name: non_empty(customer.last_name),
+            emails: customer
+                .email_addresses
+                .map(Collection::into_vec)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| e.email_address)
+                .collect(),
+            phones: customer
+                .phone_numbers
+                .map(Collection::into_vec)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.phone_number)
+                .collect(),
+            note: customer.metadata.and_then(|m| m.note),
+            customer_since: customer.customer_since,
+        }
+    }
+}
+
+/// Clover's error body: `{"message": "...", "details": "..."}`, sometimes neither.
+#[derive(Deserialize)]
+pub(super) struct ErrorBody {
+    message: Option<String>,
+    details: Option<String>,
+}
+
+impl ErrorBody {
+    /// The most useful words in an error answer, bounded so a huge body cannot flood the
+    /// database.
+    pub fn describe(body: &[u8]) -> String {
+        const MAX_CHARS: usize = 300;
+        let text = match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(ErrorBody {
+                message: Some(message),
+                details: Some(details),
+            }) => format!("{message}: {details}"),
+            Ok(ErrorBody {
+                message: Some(text),
+                ..
+            })
+            | Ok(ErrorBody {
+                details: Some(text),
+                ..
+            }) => text,
+            _ => String::from_utf8_lossy(body).into_owned(),
+        };
+        text.chars().take(MAX_CHARS).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> ExistingCustomer {
+        serde_json::from_str::<CustomerResponse>(json)
+            .unwrap()
+            .into()
+    }
+
+    #[test]
+    fn wrapped_and_bare_collections_are_both_read() {
+        let wrapped = parse(
+            r#"{"id":"A","emailAddresses":{"elements":[{"id":"E","emailAddress":"a@b.co"}]}}"#,
+        );
+        let bare = parse(r#"{"id":"A","emailAddresses":[{"emailAddress":"a@b.co"}]}"#);
+        assert_eq!(wrapped.emails, ["a@b.co"]);
+        assert_eq!(bare.emails, ["a@b.co"]);
+    }
+
+    #[test]
+    fn unexpanded_collections_read_as_empty() {
+        let customer = parse(r#"{"id":"A","phoneNumbers":{"href":"https://x/y"}}"#);
+        assert!(customer.phones.is_empty());
+    }
+
+    #[test]
+    fn the_create_body_nests_contacts_and_omits_what_is_absent() {
+        let draft = CustomerDraft {
+            first_name: Some("Ada".into()),
+            last_name: None,
+            email: "ada@example.com".into(),
+            phone: None,
+            note: "n".into(),
+            customer_since: 1_718_153_645_000,
+        };
+        let body = serde_json::to_value(CreateCustomerRequest::from(&draft)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "firstName": "Ada",
+                "emailAddresses": [{"emailAddress": "ada@example.com"}],
+                "metadata": {"note": "n"},
+                "customerSince": 1_718_153_645_000_i64,
+            })
+        );
+    }
+}

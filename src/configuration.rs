@@ -1,0 +1,589 @@
+//! Typed settings read from the environment (or a `.env` file loaded by `main`).
+//!
+//! Every variable is read through one [`Reader`], which collects problems instead of stopping
+//! at the first: a bad configuration stops start-up with a single message that names every
+//! offending variable and what it expects. Values of secret variables are never echoed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::http::header::HeaderName;
+use secrecy::{SecretSlice, SecretString};
+use url::Url;
+
+use crate::clover::{CloverEnvironment, CloverRegion, MerchantId};
+use crate::domain::{DuplicatePolicy, Field, FormRules};
+
+/// The consent wording shown beside the checkbox when `CONSENT_TEXT` is not set.
+pub const DEFAULT_CONSENT_TEXT: &str =
+    "Yes, send me news and offers by email. I can unsubscribe at any time.";
+/// Clover keeps at most 2,000 characters of note; the consent wording is quoted in it.
+const CONSENT_TEXT_MAX_CHARS: usize = 500;
+const SECRET_KEY_MIN_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    /// `DATABASE_URL`: the SQLite file of submissions, the delivery queue and tokens.
+    pub database_path: PathBuf,
+    pub clover: CloverSettings,
+    pub admin: AdminSettings,
+    /// `SECRET_KEY`: signs admin sessions (and later form tokens and stored tokens).
+    pub secret_key: Option<SecretSlice<u8>>,
+    pub rate_limit: RateLimitSettings,
+    pub form: FormSettings,
+    pub delivery: DeliverySettings,
+    /// `LOG_FORMAT`: human-readable lines or one JSON object per line.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `HOST`
+    pub host: IpAddr,
+    /// `PORT`; 0 picks a free port (tests).
+    pub port: u16,
+    /// `PUBLIC_URL`: the address visitors use.
+    pub public_url: Url,
+    /// `CLIENT_IP_HEADER`: the header a trusted proxy puts the visitor's address in.
+    pub client_ip_header: Option<HeaderName>,
+}
+
+/// How the service reaches Clover, chosen once at start-up.
+#[derive(Debug, Clone)]
+pub enum CloverAuthSettings {
+    /// A stand-in inside the process keeps customers in the database; nothing reaches Clover.
+    Demo,
+    /// A merchant-generated API token for one merchant.
+    Token {
+        merchant_id: MerchantId,
+        api_token: SecretString,
+    },
+}
+
+impl CloverAuthSettings {
+    pub fn mode_name(&self) -> &'static str {
+        match self {
+            Self::Demo => "demo",
+            Self::Token { .. } => "token",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CloverSettings {
+    /// `CLOVER_AUTH` with the variables that mode needs.
+    pub auth: CloverAuthSettings,
+    /// `CLOVER_ENVIRONMENT`
+    pub environment: CloverEnvironment,
+    /// `CLOVER_REGION`
+    pub region: CloverRegion,
+    /// `CLOVER_API_BASE_URL`, else Clover's REST host for the environment and region.
+    pub api_base_url: Url,
+    /// `CLOVER_WEB_BASE_URL`, else Clover's browser host for the environment and region.
+    pub web_base_url: Url,
+    /// `CLOVER_TIMEOUT_SECONDS`: bound on every request to Clover.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// `ADMIN_TOKEN`; `None` disables `/admin` (except in demo mode, where it is open).
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitSettings {
+    /// `RATE_LIMIT_PER_MINUTE`
+    pub per_minute: NonZeroU32,
+    /// `RATE_LIMIT_BURST`
+    pub burst: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct FormSettings {
+    /// `FORM_REQUIRED`
+    pub rules: FormRules,
+    /// `CONSENT_TEXT`
+    pub consent_text: String,
+    /// `FORM_MIN_FILL_SECONDS`
+    pub min_fill: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// `DUPLICATE_POLICY`
+    pub duplicate_policy: DuplicatePolicy,
+    /// `DELIVERY_BACKOFF_BASE_MS`
+    pub backoff_base: Duration,
+    /// `DELIVERY_BACKOFF_MAX_MS`
+    pub backoff_max: Duration,
+    /// `AUTH_RECHECK_SECONDS`: while Clover refuses the credential, how often to try again.
+    pub auth_recheck: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything wrong with the configuration, reported at once.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        let noun = if count == 1 { "problem" } else { "problems" };
+        writeln!(f, "the configuration has {count} {noun}:")?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, which returns a variable's value if it is set.
+    /// Tests pass a map here, so they configure the service exactly as an operator does.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let settings = read_settings(&mut env);
+        match settings {
+            Some(settings) if env.problems.is_empty() => Ok(settings),
+            _ => Err(ConfigError {
+                problems: env.problems,
+            }),
+        }
+    }
+}
+
+fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
+    let host = env.parsed("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0");
+    let port = env.parsed::<u16>("PORT", "a port number from 0 to 65535");
+    let public_url = env.url("PUBLIC_URL");
+    let database_path = env.database_path();
+    let clover = read_clover(env);
+    let admin_token = env.secret("ADMIN_TOKEN");
+    let secret_key = env.secret_key(clover.as_ref().is_some_and(|c| is_demo(&c.auth)));
+    let client_ip_header = env.header_name("CLIENT_IP_HEADER");
+    let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
+    let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
+    let rules = env.form_rules();
+    let consent_text = env.consent_text();
+    let min_fill = env.parsed::<u64>("FORM_MIN_FILL_SECONDS", "a whole number of seconds");
+    let duplicate_policy = env.parsed("DUPLICATE_POLICY", "one of update, skip or create");
+    let backoff_base = env.parsed::<u64>("DELIVERY_BACKOFF_BASE_MS", "milliseconds, at least 1");
+    let backoff_max = env.parsed::<u64>("DELIVERY_BACKOFF_MAX_MS", "milliseconds, at least 1");
+    let auth_recheck = env.parsed::<u64>("AUTH_RECHECK_SECONDS", "a whole number of seconds");
+    let log_format = env.log_format();
+
+    if let (Some(Some(base)), Some(Some(max))) = (backoff_base, backoff_max) {
+        if base == 0 || max < base {
+            env.problem(
+                "DELIVERY_BACKOFF_BASE_MS/DELIVERY_BACKOFF_MAX_MS: expected 1 ≤ base ≤ max",
+            );
+        }
+    }
+
+    let port = port?.unwrap_or(8080);
+    let default_public_url = Url::parse(&format!("http://127.0.0.1:{port}")).ok()?;
+    Some(Settings {
+        server: ServerSettings {
+            host: host?.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port,
+            public_url: public_url?.unwrap_or(default_public_url),
+            client_ip_header: client_ip_header?,
+        },
+        database_path: database_path?,
+        clover: clover?,
+        admin: AdminSettings {
+            token: admin_token?,
+        },
+        secret_key: secret_key?,
+        rate_limit: RateLimitSettings {
+            per_minute: per_minute?.unwrap_or(NonZeroU32::new(6)?),
+            burst: burst?.unwrap_or(NonZeroU32::new(3)?),
+        },
+        form: FormSettings {
+            rules: rules?,
+            consent_text: consent_text?,
+            min_fill: Duration::from_secs(min_fill?.unwrap_or(2)),
+        },
+        delivery: DeliverySettings {
+            duplicate_policy: duplicate_policy?.unwrap_or_default(),
+            backoff_base: Duration::from_millis(backoff_base?.unwrap_or(2_000).max(1)),
+            backoff_max: Duration::from_millis(backoff_max?.unwrap_or(600_000).max(1)),
+            auth_recheck: Duration::from_secs(auth_recheck?.unwrap_or(60).max(1)),
+        },
+        log_format: log_format?,
+    })
+}
+
+fn is_demo(auth: &CloverAuthSettings) -> bool {
+    matches!(auth, CloverAuthSettings::Demo)
+}
+
+fn read_clover(env: &mut Reader<'_>) -> Option<CloverSettings> {
+    let environment =
+        env.parsed::<CloverEnvironment>("CLOVER_ENVIRONMENT", "sandbox or production");
+    let region = env.parsed::<CloverRegion>("CLOVER_REGION", "na, eu or la");
+    let api_override = env.url("CLOVER_API_BASE_URL");
+    let web_override = env.url("CLOVER_WEB_BASE_URL");
+    let timeout = env.parsed::<u64>("CLOVER_TIMEOUT_SECONDS", "a whole number of seconds ≥ 1");
+    let auth = read_clover_auth(env);
+
+    let environment = environment?.unwrap_or_default();
+    let region = region?.unwrap_or_default();
+    let timeout = timeout?.unwrap_or(10);
+    if timeout == 0 {
+        env.problem("CLOVER_TIMEOUT_SECONDS: expected a whole number of seconds ≥ 1, got 0");
+    }
+    Some(CloverSettings {
+        auth: auth?,
+        environment,
+        region,
+        api_base_url: api_override?.unwrap_or_else(|| environment.api_base_url(region)),
+        web_base_url: web_override?.unwrap_or_else(|| environment.web_base_url(region)),
+        request_timeout: Duration::from_secs(timeout.max(1)),
+    })
+}
+
+fn read_clover_auth(env: &mut Reader<'_>) -> Option<CloverAuthSettings> {
+    let mode = env.value("CLOVER_AUTH");
+    let merchant_id = env.value("CLOVER_MERCHANT_ID");
+    let api_token = env.secret("CLOVER_API_TOKEN")?;
+    match mode.as_deref().unwrap_or("demo") {
+        "demo" => {
+            if env.value("FLY_APP_NAME").is_some() {
+                env.problem(
+                    "CLOVER_AUTH: demo mode delivers nothing to Clover and is refused on Fly.io \
+                     (FLY_APP_NAME is set); set CLOVER_AUTH=token with its variables",
+                );
+                return None;
+            }
+            Some(CloverAuthSettings::Demo)
+        }
+        "token" => {
+            let merchant_id = match merchant_id {
+                None => {
+                    env.problem("CLOVER_MERCHANT_ID: required when CLOVER_AUTH=token");
+                    None
+                }
+                Some(raw) => match MerchantId::parse(&raw) {
+                    Ok(id) => Some(id),
+                    Err(expected) => {
+                        env.problem(&format!(
+                            "CLOVER_MERCHANT_ID: expected {expected}, got {raw:?}"
+                        ));
+                        None
+                    }
+                },
+            };
+            if api_token.is_none() {
+                env.problem(
+                    "CLOVER_API_TOKEN: required when CLOVER_AUTH=token (Merchant Dashboard → \
+                     Settings → API Tokens, with Customers read and write)",
+                );
+            }
+            Some(CloverAuthSettings::Token {
+                merchant_id: merchant_id?,
+                api_token: api_token?,
+            })
+        }
+        "oauth" => {
+            env.problem("CLOVER_AUTH: oauth is not available in this version; use demo or token");
+            None
+        }
+        other => {
+            env.problem(&format!(
+                "CLOVER_AUTH: expected demo, token or oauth, got {other:?}"
+            ));
+            None
+        }
+    }
+}
+
+/// Reads variables and gathers every problem. Each method returns `None` when the variable
+/// was set but unusable (the problem is recorded) and `Some(None)` when it was not set.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, text: &str) {
+        self.problems.push(text.to_owned());
+    }
+
+    /// The trimmed value, treating an empty value as unset (as `.env` files often leave them).
+    fn value(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str, expected: &str) -> Option<Option<T>> {
+        match self.value(name) {
+            None => Some(None),
+            Some(raw) => match raw.parse() {
+                Ok(value) => Some(Some(value)),
+                Err(_) => {
+                    self.problem(&format!("{name}: expected {expected}, got {raw:?}"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn secret(&mut self, name: &str) -> Option<Option<SecretString>> {
+        Some(self.value(name).map(SecretString::from))
+    }
+
+    fn url(&mut self, name: &str) -> Option<Option<Url>> {
+        let Some(raw) = self.value(name) else {
+            return Some(None);
+        };
+        match Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                Some(Some(url))
+            }
+            _ => {
+                self.problem(&format!("{name}: expected an http(s) URL, got {raw:?}"));
+                None
+            }
+        }
+    }
+
+    fn header_name(&mut self, name: &str) -> Option<Option<HeaderName>> {
+        let Some(raw) = self.value(name) else {
+            return Some(None);
+        };
+        match HeaderName::try_from(raw.as_str()) {
+            Ok(header) => Some(Some(header)),
+            Err(_) => {
+                self.problem(&format!(
+                    "{name}: expected an HTTP header name, got {raw:?}"
+                ));
+                None
+            }
+        }
+    }
+
+    fn database_path(&mut self) -> Option<PathBuf> {
+        let raw = self
+            .value("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://data/clover-signup.db".to_owned());
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p));
+        match path {
+            Some(path) if !path.is_empty() && path != ":memory:" => Some(PathBuf::from(path)),
+            _ => {
+                self.problem(&format!(
+                    "DATABASE_URL: expected a SQLite file such as sqlite://data/clover-signup.db \
+                     or sqlite:///data/clover-signup.db, got {raw:?}"
+                ));
+                None
+            }
+        }
+    }
+
+    fn secret_key(&mut self, demo: bool) -> Option<Option<SecretSlice<u8>>> {
+        let Some(raw) = self.value("SECRET_KEY") else {
+            if !demo {
+                self.problem(
+                    "SECRET_KEY: required outside demo mode; 32 or more random bytes as hex or \
+                     base64 (for example from `openssl rand -hex 32`)",
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let decoded = hex::decode(&raw).ok().or_else(|| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(&raw)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&raw))
+                .ok()
+        });
+        match decoded {
+            Some(bytes) if bytes.len() >= SECRET_KEY_MIN_BYTES => Some(Some(bytes.into())),
+            // The value is a secret: say what is wrong with it, never what it is.
+            _ => {
+                self.problem(
+                    "SECRET_KEY: expected 32 or more random bytes as hex or base64 (the value \
+                     given is not shown)",
+                );
+                None
+            }
+        }
+    }
+
+    fn form_rules(&mut self) -> Option<FormRules> {
+        let Some(raw) = self.value("FORM_REQUIRED") else {
+            return Some(FormRules::default());
+        };
+        let mut required = BTreeSet::new();
+        let mut unknown = Vec::new();
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Field::from_name(name) {
+                Some(field) if field != Field::MarketingConsent => {
+                    required.insert(field);
+                }
+                _ => unknown.push(name.to_owned()),
+            }
+        }
+        if !unknown.is_empty() {
+            self.problem(&format!(
+                "FORM_REQUIRED: unknown field(s) {}; expected a comma-separated list of \
+                 first_name, last_name, email, phone",
+                unknown.join(", ")
+            ));
+            return None;
+        }
+        // The email is how a visitor is matched to an existing customer: always required.
+        required.insert(Field::Email);
+        Some(FormRules { required })
+    }
+
+    fn consent_text(&mut self) -> Option<String> {
+        let text = self
+            .value("CONSENT_TEXT")
+            .unwrap_or_else(|| DEFAULT_CONSENT_TEXT.to_owned());
+        if text.chars().count() > CONSENT_TEXT_MAX_CHARS || text.chars().any(char::is_control) {
+            self.problem(&format!(
+                "CONSENT_TEXT: expected one line of at most {CONSENT_TEXT_MAX_CHARS} characters"
+            ));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn log_format(&mut self) -> Option<LogFormat> {
+        match self.value("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => Some(LogFormat::Pretty),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => {
+                self.problem(&format!(
+                    "LOG_FORMAT: expected pretty or json, got {other:?}"
+                ));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_configuration_at_all_is_demo_mode_on_loopback_port_8080() {
+        let settings = settings(&[]).expect("defaults are valid");
+        assert!(matches!(settings.clover.auth, CloverAuthSettings::Demo));
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.server.host.to_string(), "127.0.0.1");
+        assert_eq!(
+            settings.server.public_url.as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            settings.database_path,
+            PathBuf::from("data/clover-signup.db")
+        );
+        assert_eq!(
+            settings.clover.api_base_url.as_str(),
+            "https://apisandbox.dev.clover.com/"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_without_echoing_secrets() {
+        let err = settings(&[
+            ("PORT", "eighty"),
+            ("CLOVER_AUTH", "token"),
+            ("CLOVER_API_TOKEN", "s3cr3t-token-value"),
+            ("SECRET_KEY", "too-short-s3cr3t"),
+            ("DUPLICATE_POLICY", "merge"),
+            ("FORM_REQUIRED", "email,shoe_size"),
+        ])
+        .expect_err("configuration is invalid");
+        let message = err.to_string();
+        for variable in [
+            "PORT",
+            "CLOVER_MERCHANT_ID",
+            "SECRET_KEY",
+            "DUPLICATE_POLICY",
+            "FORM_REQUIRED",
+        ] {
+            assert!(
+                message.contains(variable),
+                "{variable} missing from {message}"
+            );
+        }
+        assert!(!message.contains("s3cr3t"), "a secret leaked: {message}");
+    }
+
+    #[test]
+    fn demo_mode_is_refused_on_fly() {
+        let err = settings(&[("FLY_APP_NAME", "clover-signup")]).expect_err("refused");
+        assert!(err.to_string().contains("CLOVER_AUTH"));
+    }
+
+    #[test]
+    fn token_mode_with_its_variables_picks_the_regional_host() {
+        let settings = settings(&[
+            ("CLOVER_AUTH", "token"),
+            ("CLOVER_MERCHANT_ID", "TC4DGCJW1K4EW"),
+            ("CLOVER_API_TOKEN", "abc"),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("CLOVER_ENVIRONMENT", "production"),
+            ("CLOVER_REGION", "eu"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            settings.clover.api_base_url.as_str(),
+            "https://api.eu.clover.com/"
+        );
+        assert_eq!(
+            settings.clover.web_base_url.as_str(),
+            "https://www.eu.clover.com/"
+        );
+    }
+
+    #[test]
+    fn database_url_accepts_relative_and_absolute_paths() {
+        let relative = settings(&[("DATABASE_URL", "sqlite://db/x.db")]).unwrap();
+        assert_eq!(relative.database_path, PathBuf::from("db/x.db"));
+        let absolute = settings(&[("DATABASE_URL", "sqlite:///data/x.db")]).unwrap();
+        assert_eq!(absolute.database_path, PathBuf::from("/data/x.db"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The delivery worker: drains the queue into the merchant's Clover account (or the demo
+//! stand-in), one customer per visitor, within Clover's limits, surviving restarts.
+
+mod backoff;
+mod plan;
+mod worker;
+
+pub use backoff::Backoff;
+pub use plan::{Plan, consent_note, plan_delivery};
+pub use worker::{DeliveryHandle, DeliveryWorker};

@@ -1,0 +1,264 @@
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::clover::{CustomerDraft, ExistingCustomer};
+use crate::domain::DuplicatePolicy;
+use crate::storage::{DeliveryOutcome, QueuedDelivery};
+
+/// What to do in Clover for one submission, decided from what a search by email found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// A customer already carries this submission's reference: an earlier attempt created
+    /// it even though its answer was lost. Adopt it; never create a second one.
+    Adopt {
+        customer_id: String,
+    },
+    /// Link to the existing customer, changing nothing.
+    Link {
+        customer_id: String,
+    },
+    /// Fill in what the existing customer lacks. Nothing is overwritten or removed.
+    Complete {
+        customer_id: String,
+        add_phone: Option<String>,
+        first_name: Option<String>,
+        last_name: Option<String>,
+    },
+    Create(CustomerDraft),
+}
+
+impl Plan {
+    pub fn outcome(&self) -> DeliveryOutcome {
+        match self {
+            Plan::Adopt { .. } | Plan::Create(_) => DeliveryOutcome::Created,
+            Plan::Link { .. } => DeliveryOutcome::Linked,
+            Plan::Complete { .. } => DeliveryOutcome::Updated,
+        }
+    }
+}
+
+/// Decides the plan. Pure, so that every policy can be tested without a Clover.
+pub fn plan_delivery(
+    delivery: &QueuedDelivery,
+    found: &[ExistingCustomer],
+    policy: DuplicatePolicy,
+) -> Plan {
+    if let Some(own) = found.iter().find(|c| created_by(c, delivery)) {
+        return Plan::Adopt {
+            customer_id: own.id.clone(),
+        };
+    }
+    let existing = found.first().filter(|_| policy != DuplicatePolicy::Create);
+    match (existing, policy) {
+        (Some(customer), DuplicatePolicy::Update) => complete(customer, delivery),
+        (Some(customer), _) => Plan::Link {
+            customer_id: customer.id.clone(),
+        },
+        (None, _) => Plan::Create(draft(delivery)),
+    }
+}
+
+fn complete(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> Plan {
+    let add_phone = delivery
+        .phone
+        .clone()
+        .filter(|phone| !customer.phones.iter().any(|known| same_phone(known, phone)));
+    let first_name = delivery
+        .first_name
+        .clone()
+        .filter(|_| customer.first_name.is_none());
+    let last_name = delivery
+        .last_name
+        .clone()
+        .filter(|_| customer.last_name.is_none());
+    if add_phone.is_none() && first_name.is_none() && last_name.is_none() {
+        return Plan::Link {
+            customer_id: customer.id.clone(),
+        };
+    }
+    Plan::Complete {
+        customer_id: customer.id.clone(),
+        add_phone,
+        first_name,
+        last_name,
+    }
+}
+
+fn draft(delivery: &QueuedDelivery) -> CustomerDraft {
+    CustomerDraft {
+        first_name: delivery.first_name.clone(),
+        last_name: delivery.last_name.clone(),
+        email: delivery.email.clone(),
+        phone: delivery.phone.clone(),
+        note: consent_note(delivery),
+        // Also lets a lost create be recognised where the note cannot be read back.
+        customer_since: delivery.received_at_ms,
+    }
+}
+
+/// The reference written into the note of every customer this service creates.
+fn reference(delivery: &QueuedDelivery) -> String {
+    format!("ref {}", delivery.id)
+}
+
+fn created_by(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> bool {
+    let by_note = customer
+        .note
+        .as_deref()
+        .is_some_and(|note| note.contains(&reference(delivery)));
+    by_note || customer.customer_since == Some(delivery.received_at_ms)
+}
+
+/// The customer's note: where and when they signed up and what they answered to the
+/// marketing question, in the merchant's words. Clover ignores `marketingAllowed` from
+/// third-party apps, so this note is the consent record the merchant sees in Clover.
+pub fn consent_note(delivery: &QueuedDelivery) -> String {
+    let received =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(delivery.received_at_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let when = received
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let answer = if delivery.marketing_consent {
+        "yes"
+    } else {
+        "no"
+    };
+    format!(
+        "Signed up through the web signup form on {when}. Marketing consent: {answer} \
+         (\"{}\"). {}",
+        delivery.consent_text,
+        reference(delivery)
+    )
+}
+
+/// Phone numbers match when their digits agree, allowing one side to carry a country
+/// code the other lacks (`+1 555 123 4567` and `5551234567`).
+fn same_phone(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let (a, b) = (digits(a), digits(b));
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 7 && long.ends_with(&short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SubmissionId;
+
+    fn delivery() -> QueuedDelivery {
+        QueuedDelivery {
+            id: SubmissionId::from_stored("0b0e5d3c-7f41-4a8e-9a36-5c2f8d0f1a11".into()),
+            received_at_ms: 1_763_800_000_000,
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: "ada@example.com".into(),
+            phone: Some("5551234567".into()),
+            marketing_consent: true,
+            consent_text: "Send me news.".into(),
+            attempts: 1,
+        }
+    }
+
+    fn existing(id: &str) -> ExistingCustomer {
+        ExistingCustomer {
+            id: id.into(),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            emails: vec!["ada@example.com".into()],
+            phones: vec!["+1 (555) 123-4567".into()],
+            note: None,
+            customer_since: Some(1),
+        }
+    }
+
+    #[test]
+    fn nobody_found_means_create_with_the_consent_note() {
+        let plan = plan_delivery(&delivery(), &[], DuplicatePolicy::Update);
+        let Plan::Create(draft) = plan else {
+            panic!("expected a create, got {plan:?}")
+        };
+        assert_eq!(draft.customer_since, 1_763_800_000_000);
+        assert!(
+            draft
+                .note
+                .contains("Marketing consent: yes (\"Send me news.\")")
+        );
+        assert!(
+            draft
+                .note
+                .contains("ref 0b0e5d3c-7f41-4a8e-9a36-5c2f8d0f1a11")
+        );
+        assert!(draft.note.len() <= 2000);
+    }
+
+    #[test]
+    fn update_fills_only_what_is_missing() {
+        let plan = plan_delivery(&delivery(), &[existing("C1")], DuplicatePolicy::Update);
+        assert_eq!(
+            plan,
+            Plan::Complete {
+                customer_id: "C1".into(),
+                add_phone: None,
+                first_name: None,
+                last_name: Some("Lovelace".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn update_with_nothing_to_add_links() {
+        let mut customer = existing("C1");
+        customer.last_name = Some("Byron".into());
+        let plan = plan_delivery(&delivery(), &[customer], DuplicatePolicy::Update);
+        assert_eq!(
+            plan,
+            Plan::Link {
+                customer_id: "C1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn skip_links_and_create_creates() {
+        let found = [existing("C1")];
+        assert_eq!(
+            plan_delivery(&delivery(), &found, DuplicatePolicy::Skip),
+            Plan::Link {
+                customer_id: "C1".into()
+            }
+        );
+        assert!(matches!(
+            plan_delivery(&delivery(), &found, DuplicatePolicy::Create),
+            Plan::Create(_)
+        ));
+    }
+
+    #[test]
+    fn a_customer_carrying_our_reference_is_adopted_under_every_policy() {
+        let mut ours = existing("MINE");
+        ours.note = Some(consent_note(&delivery()));
+        for policy in [
+            DuplicatePolicy::Update,
+            DuplicatePolicy::Skip,
+            DuplicatePolicy::Create,
+        ] {
+            let plan = plan_delivery(&delivery(), &[existing("C1"), ours.clone()], policy);
+            assert_eq!(
+                plan,
+                Plan::Adopt {
+                    customer_id: "MINE".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn phones_match_with_or_without_a_country_code() {
+        assert!(same_phone("+1 555 123 4567", "5551234567"));
+        assert!(!same_phone("5551234567", "5551234568"));
+        assert!(!same_phone("4567", "5551234567"));
+    }
+}

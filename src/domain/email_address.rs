@@ -1,0 +1,111 @@
+use validator::ValidateEmail;
+
+use super::FieldError;
+
+/// An email address as a visitor meant it: trimmed, at most 254 characters, syntactically
+/// valid, with a dotted domain (so `ada@gmail` is caught as the typo it is). The domain is
+/// lower-cased; the local part is kept as typed, since it may be case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// The longest address SMTP can carry (RFC 5321's path limit less its brackets).
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(FieldError::Required);
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(FieldError::TooLong { max: Self::MAX_LEN });
+        }
+        if trimmed.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(FieldError::InvalidEmail);
+        }
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
+            return Err(FieldError::InvalidEmail);
+        };
+        let domain = domain.to_lowercase();
+        let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
+        if !dotted || domain.starts_with('[') {
+            return Err(FieldError::InvalidEmail);
+        }
+        let address = format!("{local}@{domain}");
+        if address.len() > Self::MAX_LEN || !address.validate_email() {
+            return Err(FieldError::InvalidEmail);
+        }
+        Ok(Self(address))
+    }
+
+    /// The address with most of its local part hidden, for logs and the admin page:
+    /// `ada.lovelace@example.com` becomes `a***@example.com`.
+    pub fn masked(&self) -> String {
+        mask_email(&self.0)
+    }
+}
+
+/// Masks any stored address the same way [`EmailAddress::masked`] does.
+pub fn mask_email(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+impl AsRef<str> for EmailAddress {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_trimmed_and_their_domain_lower_cased() {
+        let email = EmailAddress::parse("  Ada.Lovelace@Example.COM ").unwrap();
+        assert_eq!(email.as_ref(), "Ada.Lovelace@example.com");
+    }
+
+    #[test]
+    fn obvious_mistakes_are_refused() {
+        for raw in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@gmail",
+            "ada@example.",
+            "ada lovelace@example.com",
+            "ada@@example.com",
+            "ada@exa mple.com",
+            "ada@example.com\r\nBcc: x@y.z",
+        ] {
+            assert!(EmailAddress::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn an_empty_address_is_required() {
+        assert_eq!(EmailAddress::parse("   "), Err(FieldError::Required));
+    }
+
+    #[test]
+    fn addresses_longer_than_254_are_refused() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            EmailAddress::parse(&long),
+            Err(FieldError::TooLong { max: 254 })
+        );
+    }
+
+    #[test]
+    fn masking_keeps_only_the_first_character_and_the_domain() {
+        let email = EmailAddress::parse("ada.lovelace@example.com").unwrap();
+        assert_eq!(email.masked(), "a***@example.com");
+    }
+}

@@ -1,0 +1,20 @@
+//! The signup as the business sees it: parsed, never merely validated. A value of one of
+//! these types is, by construction, within Clover's limits.
+
+mod duplicate_policy;
+mod email_address;
+mod person_name;
+mod phone_number;
+mod signup;
+
+pub use duplicate_policy::DuplicatePolicy;
+pub use email_address::{EmailAddress, mask_email};
+pub use person_name::PersonName;
+pub use phone_number::PhoneNumber;
+pub use signup::{ConsentAnswer, Field, FieldError, FormErrors, FormRules, NewSignup, SignupForm};
+
+/// Clover measures text in UTF-16 code units (its server model is Java), so a limit of 64
+/// there is 64 units here, not 64 `char`s: an emoji counts twice.
+pub(crate) fn clover_length(text: &str) -> usize {
+    text.encode_utf16().count()
+}

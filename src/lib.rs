@@ -1,0 +1,16 @@
+//! clover-signup: a signup form for a merchant's website that turns every visitor into a
+//! customer in the merchant's Clover account.
+//!
+//! The flow, module by module: [`routes`] take the form, [`domain`] parses it, [`storage`]
+//! commits it with its queue row, and the [`delivery`] worker hands it to [`clover`].
+
+pub mod clover;
+pub mod configuration;
+pub mod delivery;
+pub mod domain;
+pub mod rate_limit;
+pub mod routes;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod templates;

@@ -1,0 +1,156 @@
+//! Per-visitor limits on submissions, on governor's keyed limiter. One limiter serves every
+//! actix worker (it is built once, outside the per-worker app factory), and a timer prunes
+//! the addresses it no longer needs so memory stays flat under a flood of new addresses.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::HeaderName;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::configuration::RateLimitSettings;
+
+/// How often addresses whose allowance has fully refilled are forgotten.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A visitor went over the limit; they may try again after this many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyRequests {
+    pub retry_after_secs: u64,
+}
+
+pub struct SubmissionLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    client_ip_header: Option<HeaderName>,
+}
+
+impl SubmissionLimiter {
+    pub fn new(settings: &RateLimitSettings, client_ip_header: Option<HeaderName>) -> Self {
+        let quota = Quota::per_minute(settings.per_minute).allow_burst(settings.burst);
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            client_ip_header,
+        }
+    }
+
+    /// Counts one submission from the request's visitor.
+    pub fn check(&self, request: &HttpRequest) -> Result<(), TooManyRequests> {
+        let key = limit_key(self.client_ip(request));
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            TooManyRequests {
+                // Round up: coming back a fraction early would be refused again.
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// The visitor's address: from the trusted proxy's header when one is configured (on
+    /// Fly.io, `Fly-Client-IP`, which the visitor cannot forge), else the TCP peer. The
+    /// leftmost `X-Forwarded-For` is never used: any client can write it.
+    pub fn client_ip(&self, request: &HttpRequest) -> Option<IpAddr> {
+        let from_header = self.client_ip_header.as_ref().and_then(|name| {
+            request
+                .headers()
+                .get(name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        });
+        from_header.or_else(|| request.peer_addr().map(|peer| peer.ip()))
+    }
+
+    /// Forgets visitors whose allowance is full again.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// IPv6 visitors are limited per /64: one household or phone usually holds a whole /64 and
+/// could otherwise rotate through it to escape the limit.
+fn limit_key(ip: Option<IpAddr>) -> IpAddr {
+    match ip {
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+        Some(v4) => v4,
+        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    use actix_web::test::TestRequest;
+
+    fn limiter(header: Option<&'static str>) -> SubmissionLimiter {
+        let settings = RateLimitSettings {
+            per_minute: NonZeroU32::new(6).unwrap(),
+            burst: NonZeroU32::new(2).unwrap(),
+        };
+        SubmissionLimiter::new(&settings, header.map(HeaderName::from_static))
+    }
+
+    #[test]
+    fn the_burst_passes_and_the_next_is_told_when_to_return() {
+        let limiter = limiter(None);
+        let request = TestRequest::default()
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .to_http_request();
+        assert!(limiter.check(&request).is_ok());
+        assert!(limiter.check(&request).is_ok());
+        let refused = limiter.check(&request).unwrap_err();
+        assert!((1..=10).contains(&refused.retry_after_secs));
+    }
+
+    #[test]
+    fn the_configured_header_names_the_visitor() {
+        let limiter = limiter(Some("fly-client-ip"));
+        let request = TestRequest::default()
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
+            .insert_header(("Fly-Client-IP", "198.51.100.7"))
+            .insert_header(("X-Forwarded-For", "192.0.2.1"))
+            .to_http_request();
+        assert_eq!(
+            limiter.client_ip(&request),
+            Some("198.51.100.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_in_one_64_share_a_key() {
+        let a = limit_key(Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+        let b = limit_key(Some("2001:db8:1:2:bbbb::2".parse().unwrap()));
+        let c = limit_key(Some("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn pruning_forgets_visitors_whose_allowance_is_full() {
+        let limiter = limiter(None);
+        let request = TestRequest::default()
+            .peer_addr("203.0.113.10:5000".parse().unwrap())
+            .to_http_request();
+        limiter.check(&request).unwrap();
+        assert_eq!(limiter.tracked_keys(), 1);
+        limiter.prune();
+        // One of two burst cells used: not yet refilled, so still tracked.
+        assert_eq!(limiter.tracked_keys(), 1);
+    }
+}

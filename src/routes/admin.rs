@@ -1,0 +1,285 @@
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{AppState, html, see_other};
+use crate::domain::mask_email;
+use crate::storage::{QueueCounts, StorageError, SubmissionState};
+use crate::templates::{admin_login_page, admin_page};
+
+const SESSION_COOKIE: &str = "admin_session";
+const SESSION_HOURS: i64 = 12;
+const RECENT_SUBMISSIONS: u32 = 50;
+
+/// Who may see `/admin`: anyone holding `ADMIN_TOKEN`, sent as a bearer token or exchanged
+/// for a session cookie at `/admin/login`. Without a token the admin is switched off,
+/// except in demo mode, where it holds only demo data and is open so a newcomer can see it.
+pub struct AdminAccess {
+    token: Option<SecretString>,
+    open: bool,
+    session_value: Option<String>,
+    secure_cookie: bool,
+}
+
+enum Access {
+    Granted,
+    /// Not signed in: the HTML page sends the visitor to the login form.
+    SignIn,
+    Disabled,
+}
+
+impl AdminAccess {
+    pub fn new(
+        token: Option<SecretString>,
+        demo: bool,
+        secret_key: Option<&SecretSlice<u8>>,
+        secure_cookie: bool,
+    ) -> Self {
+        let session_value = token.as_ref().map(|token| {
+            // The cookie carries a MAC of the token, never the token itself.
+            let key = match secret_key {
+                Some(key) => key.expose_secret().to_vec(),
+                None => token.expose_secret().as_bytes().to_vec(),
+            };
+            let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key");
+            mac.update(b"clover-signup admin session v1:");
+            mac.update(token.expose_secret().as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        });
+        Self {
+            open: demo && token.is_none(),
+            token,
+            session_value,
+            secure_cookie,
+        }
+    }
+
+    fn check(&self, request: &HttpRequest) -> Access {
+        if self.open {
+            return Access::Granted;
+        }
+        let (Some(token), Some(session)) = (&self.token, &self.session_value) else {
+            return Access::Disabled;
+        };
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if bearer.is_some_and(|given| equal(given, token.expose_secret())) {
+            return Access::Granted;
+        }
+        let cookie = request.cookie(SESSION_COOKIE);
+        if cookie.is_some_and(|c| equal(c.value(), session)) {
+            return Access::Granted;
+        }
+        Access::SignIn
+    }
+}
+
+/// Compares in constant time, so response timing reveals nothing of the secret.
+fn equal(given: &str, expected: &str) -> bool {
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// The status of the service as `/admin/status.json` reports it.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub mode: &'static str,
+    pub merchant_id: Option<String>,
+    pub environment: &'static str,
+    pub region: &'static str,
+    pub duplicate_policy: &'static str,
+    pub auth: AuthReport,
+    pub queue: QueueCounts,
+    pub recent: Vec<RecentSubmission>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthReport {
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub access_expires_at: Option<String>,
+    pub refresh_expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecentSubmission {
+    pub id: String,
+    pub received_at: String,
+    /// Masked: the admin page is a status page, not a customer list.
+    pub email: String,
+    pub state: SubmissionState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub clover_customer_id: Option<String>,
+    pub outcome: Option<&'static str>,
+}
+
+async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
+    let queue = state.db.queue_counts().await?;
+    let recent = state.db.recent_submissions(RECENT_SUBMISSIONS).await?;
+    let auth = state.directory.auth();
+    Ok(StatusReport {
+        mode: state.info.mode,
+        merchant_id: state.info.merchant_id.clone(),
+        environment: state.info.environment,
+        region: state.info.region,
+        duplicate_policy: state.info.duplicate_policy,
+        auth: AuthReport {
+            state: auth.state.as_str(),
+            reason: auth.reason,
+            access_expires_at: auth.access_expires_at.and_then(rfc3339),
+            refresh_expires_at: auth.refresh_expires_at.and_then(rfc3339),
+        },
+        queue,
+        recent: recent
+            .into_iter()
+            .map(|row| RecentSubmission {
+                id: row.id.to_string(),
+                received_at: OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(row.received_at_ms) * 1_000_000,
+                )
+                .ok()
+                .and_then(rfc3339)
+                .unwrap_or_default(),
+                email: mask_email(&row.email),
+                state: row.state,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                clover_customer_id: row.clover_customer_id,
+                outcome: row.outcome.map(|o| o.as_str()),
+            })
+            .collect(),
+    })
+}
+
+fn rfc3339(moment: OffsetDateTime) -> Option<String> {
+    moment.format(&Rfc3339).ok()
+}
+
+pub async fn status_page(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    match state.admin.check(&request) {
+        Access::Granted => {}
+        Access::SignIn => return Ok(see_other("/admin/login")),
+        Access::Disabled => return Ok(disabled()),
+    }
+    let report = status_report(&state)
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    Ok(html(StatusCode::OK, admin_page(&report)))
+}
+
+pub async fn status_json(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    match state.admin.check(&request) {
+        Access::Granted => {}
+        Access::SignIn => {
+            return Ok(HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .json(serde_json::json!({"error": "send Authorization: Bearer <ADMIN_TOKEN>"})));
+        }
+        Access::Disabled => return Ok(disabled()),
+    }
+    let report = status_report(&state)
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(report))
+}
+
+pub async fn login_form(state: web::Data<AppState>) -> HttpResponse {
+    if state.admin.token.is_none() {
+        return if state.admin.open {
+            see_other("/admin")
+        } else {
+            disabled()
+        };
+    }
+    html(StatusCode::OK, admin_login_page(None))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> HttpResponse {
+    let admin = &state.admin;
+    let (Some(token), Some(session)) = (&admin.token, &admin.session_value) else {
+        return disabled();
+    };
+    if !equal(form.token.trim(), token.expose_secret()) {
+        return html(
+            StatusCode::UNAUTHORIZED,
+            admin_login_page(Some("That token is not the admin token.")),
+        );
+    }
+    let cookie = Cookie::build(SESSION_COOKIE, session.clone())
+        .path("/admin")
+        .http_only(true)
+        .secure(admin.secure_cookie)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::hours(SESSION_HOURS))
+        .finish();
+    let mut response = see_other("/admin");
+    response
+        .add_cookie(&cookie)
+        .expect("a cookie built here is valid");
+    response
+}
+
+pub async fn logout() -> HttpResponse {
+    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/admin").finish();
+    cookie.make_removal();
+    let mut response = see_other("/admin/login");
+    response
+        .add_cookie(&cookie)
+        .expect("a cookie built here is valid");
+    response
+}
+
+/// Puts failed submissions back in the queue and wakes the worker, also testing a
+/// credential Clover refused, so a merchant who fixed something sees the effect at once.
+pub async fn retry(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    match state.admin.check(&request) {
+        Access::Granted => {}
+        Access::SignIn => return Ok(see_other("/admin/login")),
+        Access::Disabled => return Ok(disabled()),
+    }
+    let requeued = state
+        .db
+        .retry_failed()
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    state
+        .db
+        .make_all_due()
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    state.delivery.retry_now();
+    tracing::info!(requeued, "the merchant asked to retry deliveries");
+    Ok(see_other("/admin"))
+}
+
+fn disabled() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("The admin page is disabled: set ADMIN_TOKEN to enable it.")
+}

@@ -1,0 +1,86 @@
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::json;
+
+use super::AppState;
+use crate::domain::{FormErrors, SignupForm};
+use crate::rate_limit::TooManyRequests;
+use crate::storage::{Source, StorageError};
+
+/// `POST /api/signups`: the same signup as JSON, for sites that post from their own page.
+pub async fn create_signup(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !is_json {
+        return Err(ApiError::NotJson);
+    }
+    let form: SignupForm =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
+    state.limiter.check(&request).map_err(ApiError::TooMany)?;
+    let id = state
+        .db
+        .insert_submission(signup, Source::Api, state.form.consent_text.clone())
+        .await
+        .map_err(ApiError::Storage)?;
+    tracing::info!(submission = %id, source = "api", "signup stored and queued");
+    state.delivery.wake();
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("expected Content-Type: application/json")]
+    NotJson,
+    #[error("the body is not valid JSON for a signup: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Invalid(FormErrors),
+    #[error("too many signups from this address")]
+    TooMany(TooManyRequests),
+    #[error("the submission could not be stored")]
+    Storage(StorageError),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Invalid(errors) => response.json(json!({"errors": errors.to_map()})),
+            Self::TooMany(limit) => response
+                .insert_header((header::RETRY_AFTER, limit.retry_after_secs))
+                .json(json!({
+                    "error": self.to_string(),
+                    "retry_after": limit.retry_after_secs,
+                })),
+            Self::Storage(error) => {
+                tracing::error!(%error, "a submission could not be stored");
+                response.json(json!({"error": "the submission could not be stored; try again"}))
+            }
+            Self::NotJson | Self::Malformed(_) => response.json(json!({"error": self.to_string()})),
+        }
+    }
+}

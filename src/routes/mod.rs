@@ -1,0 +1,94 @@
+//! HTTP routes. `configure` mounts them all, so the server and any test serve exactly the
+//! same application.
+
+mod admin;
+mod api;
+mod assets;
+mod health;
+mod signup;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use maud::Markup;
+
+use crate::clover::CustomerDirectory;
+use crate::configuration::FormSettings;
+use crate::delivery::DeliveryHandle;
+use crate::rate_limit::SubmissionLimiter;
+use crate::storage::Database;
+use crate::telemetry::RequestId;
+
+pub use admin::{AdminAccess, StatusReport};
+
+/// What every handler may need, built once and shared by all workers.
+pub struct AppState {
+    pub db: Database,
+    pub form: FormSettings,
+    pub limiter: Arc<SubmissionLimiter>,
+    pub delivery: DeliveryHandle,
+    pub directory: CustomerDirectory,
+    pub admin: AdminAccess,
+    pub info: ServiceInfo,
+}
+
+/// Facts about this deployment shown on the status page.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    pub mode: &'static str,
+    pub merchant_id: Option<String>,
+    pub environment: &'static str,
+    pub region: &'static str,
+    pub duplicate_policy: &'static str,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(signup::show_form))
+        .route("/", web::post().to(signup::submit_form))
+        .route("/thanks", web::get().to(signup::thanks))
+        .route("/api/signups", web::post().to(api::create_signup))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/admin", web::get().to(admin::status_page))
+        .route("/admin/status.json", web::get().to(admin::status_json))
+        .route("/admin/login", web::get().to(admin::login_form))
+        .route("/admin/login", web::post().to(admin::login))
+        .route("/admin/logout", web::post().to(admin::logout))
+        .route("/admin/retry", web::post().to(admin::retry))
+        .route("/static/{file}", web::get().to(assets::serve))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(request: HttpRequest) -> HttpResponse {
+    html(
+        actix_web::http::StatusCode::NOT_FOUND,
+        crate::templates::error_page(
+            "Page not found",
+            "There is no page at this address. The signup form is on the home page.",
+            request_id(&request).as_deref(),
+        ),
+    )
+}
+
+/// An HTML response with any status (maud's own responder always answers 200).
+pub(crate) fn html(status: actix_web::http::StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(markup.into_string())
+}
+
+/// Post/Redirect/Get: a `303` so that reloading the next page does not post again.
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+pub(crate) fn request_id(request: &HttpRequest) -> Option<String> {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+}

@@ -1,0 +1,194 @@
+//! Wiring: builds every shared piece once, then the HTTP server and the delivery worker,
+//! which start and stop together.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::clover::{CloverClient, CustomerDirectory, DemoClover, StaticToken};
+use crate::configuration::{CloverAuthSettings, Settings};
+use crate::delivery::{DeliveryHandle, DeliveryWorker};
+use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
+use crate::routes::{self, AdminAccess, AppState, ServiceInfo};
+use crate::storage::Database;
+use crate::telemetry;
+
+/// The largest request body accepted: a signup is a few hundred bytes.
+const MAX_BODY_BYTES: usize = 4 * 1024;
+/// Below the platform's kill timeout (30 s in fly.toml), so connections close cleanly.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 25;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: DeliveryWorker,
+    limiter: Arc<SubmissionLimiter>,
+}
+
+impl Application {
+    /// Opens the database, builds the Clover client and binds the listener. Nothing runs
+    /// until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        announce_mode(&settings);
+        let db = Database::open(&settings.database_path).with_context(|| {
+            format!(
+                "cannot open the database {}",
+                settings.database_path.display()
+            )
+        })?;
+        let directory = customer_directory(&settings, &db)?;
+        let handle = DeliveryHandle::default();
+        let worker = DeliveryWorker::new(
+            db.clone(),
+            directory.clone(),
+            &settings.delivery,
+            handle.clone(),
+        );
+        let limiter = Arc::new(SubmissionLimiter::new(
+            &settings.rate_limit,
+            settings.server.client_ip_header.clone(),
+        ));
+        let state = web::Data::new(app_state(&settings, db, directory, handle, &limiter));
+
+        let address = (settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Compress::default())
+                .wrap(from_fn(telemetry::request_log))
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .run();
+        tracing::info!(
+            "listening on http://{}:{port} (visitors use {})",
+            settings.server.host,
+            settings.server.public_url
+        );
+        Ok(Self {
+            port,
+            server,
+            worker,
+            limiter,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (and with it the worker) from elsewhere, as SIGTERM does.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves and delivers until the server stops (SIGTERM: gracefully), then lets the
+    /// worker finish what it has under way.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let limiter = Arc::clone(&self.limiter);
+        let pruner = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+            loop {
+                ticks.tick().await;
+                limiter.prune();
+            }
+        });
+        let served = self.server.await;
+        tracing::info!("shutting down: finishing deliveries under way");
+        let _ = stop.send(true);
+        pruner.abort();
+        worker
+            .await
+            .context("the delivery worker panicked")?
+            .context("the delivery worker stopped")?;
+        served.context("the HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The first log line says how the service reaches Clover.
+fn announce_mode(settings: &Settings) {
+    let clover = &settings.clover;
+    match &clover.auth {
+        CloverAuthSettings::Demo => tracing::info!(
+            "clover-signup starting in DEMO mode: nothing is sent to Clover; customers are \
+             kept by a stand-in in the local database (set CLOVER_AUTH=token to deliver)"
+        ),
+        CloverAuthSettings::Token { merchant_id, .. } => tracing::info!(
+            "clover-signup starting in token mode for merchant {merchant_id} on {} ({}, {})",
+            clover.api_base_url,
+            clover.environment.as_str(),
+            clover.region.as_str()
+        ),
+    }
+}
+
+fn customer_directory(settings: &Settings, db: &Database) -> anyhow::Result<CustomerDirectory> {
+    let clover = &settings.clover;
+    Ok(match &clover.auth {
+        CloverAuthSettings::Demo => CustomerDirectory::Demo(DemoClover::new(db.clone())),
+        CloverAuthSettings::Token {
+            merchant_id,
+            api_token,
+        } => {
+            let credential = Arc::new(StaticToken::new(api_token.clone()));
+            let client = CloverClient::new(
+                clover.api_base_url.clone(),
+                merchant_id.clone(),
+                credential,
+                clover.request_timeout,
+            )
+            .context("cannot build the HTTP client for Clover")?;
+            CustomerDirectory::Clover(Arc::new(client))
+        }
+    })
+}
+
+fn app_state(
+    settings: &Settings,
+    db: Database,
+    directory: CustomerDirectory,
+    delivery: DeliveryHandle,
+    limiter: &Arc<SubmissionLimiter>,
+) -> AppState {
+    let clover = &settings.clover;
+    let demo = matches!(clover.auth, CloverAuthSettings::Demo);
+    let merchant_id = match &clover.auth {
+        CloverAuthSettings::Token { merchant_id, .. } => Some(merchant_id.to_string()),
+        CloverAuthSettings::Demo => None,
+    };
+    AppState {
+        db,
+        form: settings.form.clone(),
+        limiter: Arc::clone(limiter),
+        delivery,
+        directory,
+        admin: AdminAccess::new(
+            settings.admin.token.clone(),
+            demo,
+            settings.secret_key.as_ref(),
+            settings.server.public_url.scheme() == "https",
+        ),
+        info: ServiceInfo {
+            mode: clover.auth.mode_name(),
+            merchant_id,
+            environment: clover.environment.as_str(),
+            region: clover.region.as_str(),
+            duplicate_policy: settings.delivery.duplicate_policy.as_str(),
+        },
+    }
+}

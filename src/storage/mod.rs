@@ -1,0 +1,94 @@
+//! The service's one SQLite file: submissions, their delivery queue and the demo
+//! stand-in's customers. Every write that a visitor is told about is committed with
+//! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
+
+mod demo_customers;
+mod queue;
+mod schema;
+mod submissions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use demo_customers::{DemoContact, DemoCustomerRow};
+pub use queue::QueuedDelivery;
+pub use submissions::{
+    DeliveryOutcome, QueueCounts, Source, SubmissionId, SubmissionState, SubmissionSummary,
+};
+
+/// How long a statement waits for a lock held by another connection (backups, the CLI).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("a database task stopped unexpectedly")]
+    TaskFailed,
+}
+
+/// A handle to the database, cheap to clone. One connection serves the whole process:
+/// SQLite allows one writer at a time anyway, and the traffic of a signup form is small.
+#[derive(Clone)]
+pub struct Database {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file and its folder, and brings the schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
+                path: folder.display().to_string(),
+                source,
+            })?;
+        }
+        let mut connection = Connection::open(path)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a submission we acknowledged must survive a power loss, not only a crash.
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut connection)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the connection on a blocking thread, off the async workers.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves SQLite itself consistent (the open
+            // transaction rolls back), so a poisoned lock is safe to reuse.
+            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut connection)
+        })
+        .await
+        .map_err(|_| StorageError::TaskFailed)?
+        .map_err(StorageError::from)
+    }
+
+    /// Whether the database answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit every timestamp is stored in.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,259 @@
+use std::fmt;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Database, StorageError, now_ms};
+use crate::domain::NewSignup;
+
+/// A submission's id: a random UUID, safe to show and to log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SubmissionId(String);
+
+impl SubmissionId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn from_stored(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl AsRef<str> for SubmissionId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubmissionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a submission came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Form,
+    Api,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Form => "form",
+            Source::Api => "api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl fmt::Display for SubmissionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubmissionState::Pending => "pending",
+            SubmissionState::Delivered => "delivered",
+            SubmissionState::Failed => "failed",
+        })
+    }
+}
+
+/// What delivering a submission did in Clover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// A new customer was created.
+    Created,
+    /// An existing customer gained the email, phone or names they lacked.
+    Updated,
+    /// An existing customer was left as it was and the submission linked to it.
+    Linked,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Linked => "linked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+/// One line of the admin page. Holds the stored email: mask it before showing it.
+#[derive(Debug, Clone)]
+pub struct SubmissionSummary {
+    pub id: SubmissionId,
+    pub received_at_ms: i64,
+    pub email: String,
+    pub state: SubmissionState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub clover_customer_id: Option<String>,
+    pub outcome: Option<DeliveryOutcome>,
+}
+
+impl Database {
+    /// Stores a valid signup and queues its delivery, in one transaction: once this
+    /// returns, the submission is durable and will reach Clover.
+    pub async fn insert_submission(
+        &self,
+        signup: NewSignup,
+        source: Source,
+        consent_text: String,
+    ) -> Result<SubmissionId, StorageError> {
+        let id = SubmissionId::random();
+        let stored_id = id.0.clone();
+        self.run(move |connection| {
+            let now = now_ms();
+            let tx = connection.transaction()?;
+            tx.execute(
+                "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+                     phone, marketing_consent, consent_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    stored_id,
+                    now,
+                    source.as_str(),
+                    signup.first_name.as_ref().map(AsRef::<str>::as_ref),
+                    signup.last_name.as_ref().map(AsRef::<str>::as_ref),
+                    signup.email.as_ref(),
+                    signup.phone.as_ref().map(AsRef::<str>::as_ref),
+                    signup.marketing_consent,
+                    consent_text,
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
+                params![stored_id, now],
+            )?;
+            tx.commit()
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn queue_counts(&self) -> Result<QueueCounts, StorageError> {
+        self.run(|connection| {
+            let mut statement =
+                connection.prepare("SELECT state, COUNT(*) FROM submissions GROUP BY state")?;
+            let mut counts = QueueCounts::default();
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+            })?;
+            for row in rows {
+                let (state, count) = row?;
+                match state.as_str() {
+                    "pending" => counts.pending = count,
+                    "delivered" => counts.delivered = count,
+                    _ => counts.failed = count,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// The most recent submissions, newest first.
+    pub async fn recent_submissions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<SubmissionSummary>, StorageError> {
+        self.run(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, received_at, email, state, attempts, last_error, clover_customer_id,
+                        outcome
+                 FROM submissions ORDER BY received_at DESC, rowid DESC LIMIT ?1",
+            )?;
+            let rows = statement.query_map([limit], |row| {
+                Ok(SubmissionSummary {
+                    id: SubmissionId(row.get(0)?),
+                    received_at_ms: row.get(1)?,
+                    email: row.get(2)?,
+                    state: parse_state(&row.get::<_, String>(3)?),
+                    attempts: row.get(4)?,
+                    last_error: row.get(5)?,
+                    clover_customer_id: row.get(6)?,
+                    outcome: row
+                        .get::<_, Option<String>>(7)?
+                        .as_deref()
+                        .and_then(parse_outcome),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Puts every failed submission back in the queue, due now. Returns how many.
+    pub async fn retry_failed(&self) -> Result<usize, StorageError> {
+        self.run(|connection| {
+            let now = now_ms();
+            let tx = connection.transaction()?;
+            tx.execute(
+                "INSERT INTO delivery_queue (submission_id, next_attempt_at)
+                 SELECT id, ?1 FROM submissions WHERE state = 'failed'",
+                [now],
+            )?;
+            let count = tx.execute(
+                "UPDATE submissions SET state = 'pending' WHERE state = 'failed'",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(count)
+        })
+        .await
+    }
+
+    /// The Clover customer a submission was delivered to, if it has been.
+    pub async fn delivered_customer(
+        &self,
+        id: &SubmissionId,
+    ) -> Result<Option<String>, StorageError> {
+        let id = id.0.clone();
+        self.run(move |connection| {
+            connection
+                .query_row(
+                    "SELECT clover_customer_id FROM submissions WHERE id = ?1",
+                    [id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map(Option::flatten)
+        })
+        .await
+    }
+}
+
+fn parse_state(text: &str) -> SubmissionState {
+    match text {
+        "delivered" => SubmissionState::Delivered,
+        "failed" => SubmissionState::Failed,
+        _ => SubmissionState::Pending,
+    }
+}
+
+fn parse_outcome(text: &str) -> Option<DeliveryOutcome> {
+    match text {
+        "created" => Some(DeliveryOutcome::Created),
+        "updated" => Some(DeliveryOutcome::Updated),
+        "linked" => Some(DeliveryOutcome::Linked),
+        _ => None,
+    }
+}

@@ -1,0 +1,74 @@
+//! Structured logs: human-readable lines or JSON (`LOG_FORMAT`), filtered by `RUST_LOG`,
+//! and one span per HTTP request carrying a request id that is also sent back in the
+//! `x-request-id` header. Logs carry ids, never a visitor's personal data or a secret.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::configuration::LogFormat;
+
+/// The request id of the request being served, for error pages and support.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Installs the global subscriber. Call once, from `main`.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// Logs each request once, when it is answered, with its method, path (without the query
+/// string, which may carry an email or an OAuth code), status and duration.
+pub async fn request_log(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
+    let span = tracing::info_span!(
+        "http_request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.path(),
+    );
+    let started = Instant::now();
+    let result = next.call(request).instrument(span.clone()).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
+            if status >= 500 {
+                tracing::error!(status, elapsed_ms, "request failed");
+            } else {
+                tracing::info!(status, elapsed_ms, "request served");
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            tracing::error!(elapsed_ms, "request failed before a response was built");
+            Err(error)
+        }
+    }
+}

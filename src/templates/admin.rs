@@ -1,0 +1,88 @@
+use maud::{Markup, html};
+
+use super::layout::layout;
+use crate::routes::StatusReport;
+
+/// The merchant's status page: is it working, what is waiting, what failed and why.
+pub fn admin_page(report: &StatusReport) -> Markup {
+    layout(
+        "Signup status",
+        html! {
+            div class="card card-wide" {
+                h1 { "Signup status" }
+                @if report.mode == "demo" {
+                    div class="notice" role="status" {
+                        p { strong { "Demo mode. " } "Nothing reaches Clover: customers are kept by a stand-in inside this service. Set CLOVER_AUTH=token to deliver to your Clover account." }
+                    }
+                }
+                @if report.auth.state != "ok" {
+                    div class="notice notice-error" role="alert" {
+                        p { strong { "Delivery to Clover is paused. " } (report.auth.reason.as_deref().unwrap_or("Clover refuses the credential.")) }
+                    }
+                }
+                dl class="facts" {
+                    dt { "Mode" } dd { (report.mode) }
+                    dt { "Merchant" } dd { (report.merchant_id.as_deref().unwrap_or("—")) }
+                    dt { "Clover" } dd { (report.environment) " · " (report.region) }
+                    dt { "Connection" } dd { (report.auth.state) }
+                    dt { "Duplicates" } dd { (report.duplicate_policy) }
+                }
+                h2 { "Queue" }
+                dl class="facts" {
+                    dt { "Waiting" } dd { (report.queue.pending) }
+                    dt { "Delivered" } dd { (report.queue.delivered) }
+                    dt { "Failed" } dd { (report.queue.failed) }
+                }
+                @if report.queue.failed > 0 || report.queue.pending > 0 {
+                    form method="post" action="/admin/retry" {
+                        button type="submit" class="button" { "Retry now" }
+                    }
+                }
+                h2 { "Latest submissions" }
+                @if report.recent.is_empty() {
+                    p class="muted" { "No submissions yet." }
+                } @else {
+                    div class="table-scroll" {
+                        table {
+                            thead { tr { th { "Received" } th { "Email" } th { "State" } th { "Attempts" } th { "Clover customer" } th { "Last error" } } }
+                            tbody {
+                                @for row in &report.recent {
+                                    tr {
+                                        td { (row.received_at) }
+                                        td { (row.email) }
+                                        td { (row.state) @if let Some(outcome) = &row.outcome { " (" (outcome) ")" } }
+                                        td { (row.attempts) }
+                                        td { (row.clover_customer_id.as_deref().unwrap_or("—")) }
+                                        td { (row.last_error.as_deref().unwrap_or("")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
+            }
+        },
+    )
+}
+
+pub fn admin_login_page(error: Option<&str>) -> Markup {
+    layout(
+        "Admin sign-in",
+        html! {
+            div class="card" {
+                h1 { "Admin sign-in" }
+                @if let Some(error) = error {
+                    div class="error-summary" role="alert" tabindex="-1" autofocus { p { (error) } }
+                }
+                form method="post" action="/admin/login" {
+                    div class="field" {
+                        label for="token" { "Admin token" }
+                        input type="password" id="token" name="token" autocomplete="current-password" required;
+                    }
+                    button type="submit" class="button" { "Sign in" }
+                }
+            }
+        },
+    )
+}

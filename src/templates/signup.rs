@@ -1,0 +1,111 @@
+use maud::{Markup, html};
+
+use super::layout::layout;
+use crate::domain::{Field, FormErrors, FormRules, SignupForm};
+
+/// Everything the form needs to show itself, empty or with a visitor's input and errors.
+pub struct FormView<'a> {
+    pub values: &'a SignupForm,
+    pub errors: &'a FormErrors,
+    pub rules: &'a FormRules,
+    pub consent_text: &'a str,
+    /// A message above the form that is not about one field (such as a rate limit).
+    pub notice: Option<&'a str>,
+}
+
+pub fn signup_page(view: &FormView<'_>) -> Markup {
+    let title = if view.errors.is_empty() {
+        "Sign up"
+    } else {
+        "Error: Sign up"
+    };
+    layout(
+        title,
+        html! {
+            div class="card" {
+                h1 { "Sign up" }
+                p class="lead" { "Join our customer list. It takes less than a minute." }
+                @if let Some(notice) = view.notice {
+                    div class="notice" role="alert" { p { (notice) } }
+                }
+                @if !view.errors.is_empty() { (error_summary(view.errors)) }
+                form method="post" action="/" novalidate {
+                    (text_input(view, Field::FirstName, "text", "given-name", None, view.values.first_name.as_deref()))
+                    (text_input(view, Field::LastName, "text", "family-name", None, view.values.last_name.as_deref()))
+                    (text_input(view, Field::Email, "email", "email", Some("email"), view.values.email.as_deref()))
+                    (text_input(view, Field::Phone, "tel", "tel", Some("tel"), view.values.phone.as_deref()))
+                    (consent_checkbox(view))
+                    button type="submit" class="button" { "Sign up" }
+                }
+            }
+        },
+    )
+}
+
+/// The list of problems at the top, each linking to its field. `autofocus` moves focus
+/// (and a screen reader) straight to it when the page comes back with errors.
+fn error_summary(errors: &FormErrors) -> Markup {
+    html! {
+        div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
+            h2 id="error-summary-title" { "There is a problem" }
+            ul {
+                @for (field, messages) in errors.iter() {
+                    @for message in messages {
+                        li { a href={ "#" (field.name()) } { (message) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn text_input(
+    view: &FormView<'_>,
+    field: Field,
+    input_type: &str,
+    autocomplete: &str,
+    inputmode: Option<&str>,
+    value: Option<&str>,
+) -> Markup {
+    let name = field.name();
+    let messages = view.errors.for_field(field);
+    let error_id = format!("{name}-error");
+    let required = view.rules.is_required(field);
+    html! {
+        div class={ "field" @if !messages.is_empty() { " field-invalid" } } {
+            label for=(name) {
+                (field.label())
+                @if !required { span class="optional" { " (optional)" } }
+            }
+            @if !messages.is_empty() {
+                p class="field-error" id=(error_id) {
+                    span class="visually-hidden" { "Error: " }
+                    (messages.join(" "))
+                }
+            }
+            input type=(input_type) id=(name) name=(name) value=[value]
+                autocomplete=(autocomplete) inputmode=[inputmode]
+                required[required]
+                aria-invalid=[(!messages.is_empty()).then_some("true")]
+                aria-describedby=[(!messages.is_empty()).then_some(error_id.as_str())];
+        }
+    }
+}
+
+fn consent_checkbox(view: &FormView<'_>) -> Markup {
+    let field = Field::MarketingConsent;
+    let checked = matches!(
+        &view.values.marketing_consent,
+        Some(answer) if answer.is_yes()
+    );
+    let messages = view.errors.for_field(field);
+    html! {
+        div class="field field-checkbox" {
+            @if !messages.is_empty() {
+                p class="field-error" id="marketing_consent-error" { (messages.join(" ")) }
+            }
+            input type="checkbox" id=(field.name()) name=(field.name()) value="on" checked[checked];
+            label for=(field.name()) { (view.consent_text) }
+        }
+    }
+}
