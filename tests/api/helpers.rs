@@ -1,0 +1,191 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use clover_signup::configuration::Settings;
+use clover_signup::startup::Application;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use crate::support::fake_clover::{self, FakeClover};
+
+/// The admin token of token-mode tests (demo mode leaves the admin open).
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A running application and a client for it. The database lives in a temporary folder
+/// that outlives restarts of the application within one test.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    server: ServerHandle,
+    running: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Configuration as an operator writes it: variable names and values.
+#[derive(Clone, Default)]
+pub struct Config {
+    vars: HashMap<String, String>,
+    /// Keeps the temporary folder alive as long as any copy of the configuration.
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl Config {
+    /// Demo mode with fast retries, in a fresh temporary database.
+    pub fn demo() -> Self {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("a temporary folder"));
+        let db = dir.path().join("signup.db");
+        let mut config = Self {
+            vars: HashMap::new(),
+            _dir: Some(dir),
+        };
+        config
+            .set("PORT", "0")
+            .set("DATABASE_URL", &format!("sqlite://{}", db.display()))
+            .set("DELIVERY_BACKOFF_BASE_MS", "100")
+            .set("DELIVERY_BACKOFF_MAX_MS", "400")
+            .set("AUTH_RECHECK_SECONDS", "1")
+            .set("RATE_LIMIT_BURST", "100");
+        config
+    }
+
+    /// Token mode against `fake`.
+    pub fn token(fake: &FakeClover) -> Self {
+        let mut config = Self::demo();
+        config
+            .set("CLOVER_AUTH", "token")
+            .set("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID)
+            .set("CLOVER_API_TOKEN", fake_clover::API_TOKEN)
+            .set("CLOVER_API_BASE_URL", &fake.base_url())
+            .set("CLOVER_TIMEOUT_SECONDS", "1")
+            .set("ADMIN_TOKEN", TEST_ADMIN_TOKEN)
+            .set("SECRET_KEY", &"5e".repeat(32));
+        config
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.vars.remove(name);
+        self
+    }
+
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::from_lookup(|name| self.vars.get(name).cloned()).expect("test settings are valid")
+    }
+}
+
+pub async fn spawn_app(config: &Config) -> TestApp {
+    let application = Application::build(config.settings())
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let server = application.server_handle();
+    let running = tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        server,
+        running,
+    }
+}
+
+/// A complete, valid signup.
+pub fn valid_form() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("first_name", "Ada"),
+        ("last_name", "Lovelace"),
+        ("email", "ada@example.com"),
+        ("phone", "(555) 123-4567"),
+        ("marketing_consent", "on"),
+    ]
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/"))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST /")
+    }
+
+    pub async fn post_json(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/signups"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /api/signups")
+    }
+
+    /// `/admin/status.json` (demo mode leaves the admin open without a token).
+    pub async fn status(&self) -> Value {
+        self.client
+            .get(self.url("/admin/status.json"))
+            .bearer_auth(TEST_ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("GET /admin/status.json")
+            .json()
+            .await
+            .expect("status JSON")
+    }
+
+    /// Waits until the queue holds `delivered` delivered submissions and nothing pending.
+    pub async fn wait_for_delivered(&self, delivered: u64, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let status = self.status().await;
+            let queue = &status["queue"];
+            if queue["delivered"] == delivered && queue["pending"] == 0 {
+                return status;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("not delivered within {within:?}: {status:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the application as SIGTERM would and waits for it to finish.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        self.running
+            .await
+            .expect("the application task")
+            .expect("the application stopped cleanly");
+    }
+}
+
+/// Polls `condition` until it holds or `within` passes.
+pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    condition()
+}

@@ -1,0 +1,16 @@
+//! Black-box tests: the real application on a random loopback port, against the strict
+//! fake Clover in `tests/support`. One test binary, so the crate is linked once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod helpers;
+
+mod admin;
+mod delivery;
+mod duplicates;
+mod health_and_assets;
+mod process;
+mod rate_limit;
+mod resilience;
+mod signup_form;

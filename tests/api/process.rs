@@ -1,0 +1,233 @@
+//! Tests that run the compiled binary as a separate process: what it writes to its logs,
+//! and what survives `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::helpers::{Config, valid_form};
+use crate::support::fake_clover::{self, Endpoint, FakeClover};
+
+struct Process {
+    child: Child,
+    output: Arc<Mutex<String>>,
+    address: String,
+}
+
+impl Process {
+    fn start(config: &Config) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
+            .env_clear()
+            .envs(config.vars())
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = Arc::clone(&output);
+            let port_tx = port_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                        let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                        let _ = port_tx.send(port);
+                    }
+                    let mut output = output.lock().unwrap();
+                    output.push_str(&line);
+                    output.push('\n');
+                }
+            });
+        }
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no port announced: {}", output.lock().unwrap()));
+        Process {
+            child,
+            output,
+            address: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit after SIGTERM: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+        self.logs()
+    }
+}
+
+async fn status(address: &str, admin_token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{address}/admin/status.json"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
+    let fake = FakeClover::start().await;
+    let admin_token = "admin-token-that-must-not-leak";
+    let mut config = Config::token(&fake);
+    config.set("ADMIN_TOKEN", admin_token);
+    let process = Process::start(&config);
+    let client = reqwest::Client::new();
+
+    client
+        .post(format!("{}/", process.address))
+        .form(&valid_form())
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/", process.address))
+        .form(&[("first_name", ""), ("email", "bad@nowhere")])
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{}/?email=query%40example.com", process.address))
+        .send()
+        .await
+        .unwrap();
+    let mut delivered = false;
+    for _ in 0..200 {
+        if status(&process.address, admin_token).await["queue"]["delivered"] == 1 {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(delivered);
+
+    let logs = process.terminate();
+    assert!(logs.contains("starting in token mode"), "{logs}");
+    assert!(logs.contains("delivered"));
+    for secret in [
+        fake_clover::API_TOKEN,
+        admin_token,
+        &"5e".repeat(32),
+        "ada@example.com",
+        "bad@nowhere",
+        "query@example.com",
+        "query%40example.com",
+        "5551234567",
+        "Lovelace",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} appears in the logs:\n{logs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_log_line_of_a_bare_start_says_demo_mode() {
+    let config = Config::demo();
+    let process = Process::start(&config);
+
+    let logs = process.terminate();
+
+    let first = logs.lines().next().unwrap();
+    assert!(first.contains("DEMO mode"), "{first}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_configuration_stops_start_up_naming_every_problem() {
+    let output = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
+        .env_clear()
+        .env("CLOVER_AUTH", "token")
+        .env("CLOVER_API_TOKEN", "super-secret-token")
+        .env("PORT", "http")
+        .env("CLOVER_REGION", "mars")
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    for name in ["PORT", "CLOVER_REGION", "CLOVER_MERCHANT_ID", "SECRET_KEY"] {
+        assert!(text.contains(name), "{name} not named in: {text}");
+    }
+    assert!(!text.contains("super-secret-token"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
+    let fake = FakeClover::start().await;
+    // Slow answers keep deliveries in flight when the process is killed.
+    fake.set_latency(Duration::from_millis(400));
+    let admin_token = "t";
+    let mut config = Config::token(&fake);
+    config.set("ADMIN_TOKEN", admin_token);
+    let process = Process::start(&config);
+    let client = reqwest::Client::new();
+    for n in 0..6 {
+        let response = client
+            .post(format!("{}/api/signups", process.address))
+            .json(&serde_json::json!({
+                "first_name": "Kill", "last_name": format!("Nine {n}"),
+                "email": format!("k{n}@example.com"),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // Wait until the first create is under way, then kill without warning.
+    for _ in 0..200 {
+        if !fake.requests_to(Endpoint::CreateCustomer).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    process.kill_9();
+
+    fake.set_latency(Duration::ZERO);
+    let restarted = Process::start(&config);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..400 {
+        last = status(&restarted.address, admin_token).await;
+        if last["queue"]["delivered"] == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(last["queue"]["delivered"], 6, "{last:#}");
+    assert_eq!(
+        fake.customers().len(),
+        6,
+        "a visitor was lost or duplicated"
+    );
+    let mut emails: Vec<_> = fake
+        .customers()
+        .into_iter()
+        .flat_map(|c| c.emails)
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), 6);
+    restarted.terminate();
+}

@@ -1,0 +1,96 @@
+use crate::helpers::{Config, spawn_app, valid_form};
+
+fn limited_config() -> Config {
+    let mut config = Config::demo();
+    config
+        .set("RATE_LIMIT_BURST", "2")
+        .set("RATE_LIMIT_PER_MINUTE", "1")
+        .set("CLIENT_IP_HEADER", "Fly-Client-IP");
+    config
+}
+
+async fn post_from(app: &crate::helpers::TestApp, ip: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/"))
+        .header("Fly-Client-IP", ip)
+        .form(&valid_form())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_visitor_over_the_limit_gets_a_friendly_429_with_their_input_kept() {
+    let app = spawn_app(&limited_config()).await;
+
+    assert_eq!(post_from(&app, "198.51.100.7").await.status(), 303);
+    assert_eq!(post_from(&app, "198.51.100.7").await.status(), 303);
+    let refused = post_from(&app, "198.51.100.7").await;
+
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let html = refused.text().await.unwrap();
+    assert!(html.contains(&format!("Please wait {retry_after} seconds")));
+    assert!(
+        html.contains(r#"value="ada@example.com""#),
+        "the input was lost"
+    );
+    let queue = &app.status().await["queue"];
+    let stored = queue["delivered"].as_u64().unwrap() + queue["pending"].as_u64().unwrap();
+    assert_eq!(stored, 2, "the refused submission was stored");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_visitor_address_has_its_own_allowance() {
+    let app = spawn_app(&limited_config()).await;
+    for _ in 0..2 {
+        post_from(&app, "198.51.100.7").await;
+    }
+
+    let other_visitor = post_from(&app, "203.0.113.50").await;
+
+    assert_eq!(other_visitor.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_shares_the_limit_and_answers_429_with_retry_after() {
+    let app = spawn_app(&limited_config()).await;
+    for _ in 0..2 {
+        post_from(&app, "198.51.100.8").await;
+    }
+
+    let refused = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("Fly-Client-IP", "198.51.100.8")
+        .json(&serde_json::json!({"first_name": "A", "last_name": "B", "email": "a@b.co"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_checks_and_static_files_are_never_limited() {
+    let app = spawn_app(&limited_config()).await;
+    for _ in 0..3 {
+        post_from(&app, "127.0.0.1").await;
+    }
+
+    for _ in 0..20 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        assert_eq!(app.get("/static/style.css").await.status(), 200);
+        assert_eq!(app.get("/").await.status(), 200);
+    }
+    app.stop().await;
+}

@@ -1,0 +1,198 @@
+use std::time::Duration;
+
+use crate::helpers::{Config, eventually, spawn_app, valid_form};
+use crate::support::fake_clover::{self, Endpoint, FakeClover, Fault};
+
+const DELIVERY: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_is_waited_out_exactly_as_retry_after_says() {
+    let fake = FakeClover::start().await;
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(2),
+            body: r#"{"message":"Too Many Requests"}"#.into(),
+        },
+    );
+    let app = spawn_app(&Config::token(&fake)).await;
+
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+
+    let requests = fake.requests();
+    let limited = requests
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("a 429");
+    let next = &requests[limited + 1];
+    let waited = next.at.duration_since(requests[limited].at);
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "waited far longer than asked: {waited:?}"
+    );
+    assert_eq!(fake.customers().len(), 1);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_error_is_retried_with_backoff_until_it_succeeds() {
+    let fake = FakeClover::start().await;
+    for _ in 0..2 {
+        fake.push_fault(
+            Endpoint::CreateCustomer,
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+                body: r#"{"message":"Service Unavailable"}"#.into(),
+            },
+        );
+    }
+    let app = spawn_app(&Config::token(&fake)).await;
+
+    app.post_form(&valid_form()).await;
+    let status = app.wait_for_delivered(1, DELIVERY).await;
+
+    let creates = fake.requests_to(Endpoint::CreateCustomer);
+    assert_eq!(creates.len(), 3);
+    // Backoff base is 100 ms in tests: the second wait is at least the first's floor doubled.
+    let first_wait = creates[1].at.duration_since(creates[0].at);
+    let second_wait = creates[2].at.duration_since(creates[1].at);
+    assert!(first_wait >= Duration::from_millis(50), "{first_wait:?}");
+    assert!(second_wait >= Duration::from_millis(100), "{second_wait:?}");
+    assert_eq!(fake.customers().len(), 1);
+    assert_eq!(status["recent"][0]["attempts"], 3);
+    app.stop().await;
+}
+
+/// The create happens in Clover but its answer is lost: the next attempt must find the
+/// customer instead of creating a second one, even when the policy is to always create.
+async fn lost_answer_still_makes_exactly_one_customer(fault: Fault) {
+    let fake = FakeClover::start().await;
+    fake.push_fault(Endpoint::CreateCustomer, fault);
+    let mut config = Config::token(&fake);
+    config.set("DUPLICATE_POLICY", "create");
+    let app = spawn_app(&config).await;
+
+    app.post_form(&valid_form()).await;
+    let status = app.wait_for_delivered(1, DELIVERY).await;
+
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1, "the visitor became two customers");
+    assert_eq!(fake.requests_to(Endpoint::CreateCustomer).len(), 1);
+    assert_eq!(
+        status["recent"][0]["clover_customer_id"],
+        customers[0].id.as_str()
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_with_500_after_it_happened_yields_one_customer() {
+    lost_answer_still_makes_exactly_one_customer(Fault::ProcessThenStatus { status: 500 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_that_timed_out_after_it_happened_yields_one_customer() {
+    // The client gives up after 1 s; Clover answers after 3 s.
+    lost_answer_still_makes_exactly_one_customer(Fault::ProcessThenDelay(Duration::from_secs(3)))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_token_pauses_delivery_without_losing_anything_until_it_works() {
+    let fake = FakeClover::start().await;
+    fake.set_accepted_token("the-merchant-deleted-ours");
+    let app = spawn_app(&Config::token(&fake)).await;
+
+    assert_eq!(app.post_form(&valid_form()).await.status(), 303);
+    let mut failing = false;
+    for _ in 0..100 {
+        if app.status().await["auth"]["state"] == "failing" {
+            failing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failing, "auth never became failing");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let reason: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(reason["reason"], "clover_auth_failing");
+    // Visitors are still accepted, and queued.
+    let mut second = valid_form();
+    second.retain(|(name, _)| *name != "email");
+    second.push(("email", "grace@example.com"));
+    assert_eq!(app.post_form(&second).await.status(), 303);
+    let status = app.status().await;
+    assert_eq!(status["queue"]["pending"], 2);
+    assert_eq!(status["queue"]["failed"], 0);
+    // Paused means paused: one probe per recheck interval (1 s here), not a retry storm.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        fake.requests().len() <= 3,
+        "{} requests while paused",
+        fake.requests().len()
+    );
+
+    fake.set_accepted_token(fake_clover::API_TOKEN);
+
+    app.wait_for_delivered(2, DELIVERY).await;
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(fake.customers().len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_clover_rejects_fails_for_good_with_its_reason_and_can_be_retried() {
+    let fake = FakeClover::start().await;
+    fake.push_fault(
+        Endpoint::CreateCustomer,
+        Fault::Status {
+            status: 400,
+            retry_after: None,
+            body: r#"{"message":"Bad Request","details":"Invalid email domain"}"#.into(),
+        },
+    );
+    let app = spawn_app(&Config::token(&fake)).await;
+    app.post_form(&valid_form()).await;
+
+    let mut status = app.status().await;
+    for _ in 0..200 {
+        if status["queue"]["failed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        status = app.status().await;
+    }
+    assert_eq!(status["queue"]["failed"], 1, "{status:#}");
+    let error = status["recent"][0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("400") && error.contains("Invalid email domain"),
+        "{error}"
+    );
+    assert_eq!(
+        fake.requests_to(Endpoint::CreateCustomer).len(),
+        1,
+        "a 400 was retried"
+    );
+
+    let retry = app
+        .client
+        .post(app.url("/admin/retry"))
+        .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 303);
+    assert_eq!(retry.headers()["location"], "/admin");
+
+    app.wait_for_delivered(1, DELIVERY).await;
+    assert_eq!(fake.customers().len(), 1);
+    assert!(eventually(Duration::from_secs(1), || fake.violations().is_empty()).await);
+    app.stop().await;
+}

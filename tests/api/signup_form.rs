@@ -1,0 +1,210 @@
+use serde_json::json;
+
+use crate::helpers::{Config, spawn_app, valid_form};
+
+#[tokio::test]
+async fn the_form_has_a_labelled_input_with_autocomplete_for_every_field() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let page = app.get("/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+
+    for (name, autocomplete) in [
+        ("first_name", "given-name"),
+        ("last_name", "family-name"),
+        ("email", "email"),
+        ("phone", "tel"),
+    ] {
+        assert!(
+            html.contains(&format!(r#"<label for="{name}">"#)),
+            "no label for {name}"
+        );
+        assert!(
+            html.contains(&format!(r#"name="{name}""#)),
+            "no input {name}"
+        );
+        assert!(html.contains(&format!(r#"autocomplete="{autocomplete}""#)));
+    }
+    assert!(
+        html.contains(
+            r#"type="checkbox" id="marketing_consent" name="marketing_consent" value="on""#
+        )
+    );
+    assert!(html.contains("Yes, send me news and offers by email."));
+    assert!(html.contains(r#"<meta name="viewport""#));
+    assert!(html.contains(r#"href="/static/style.css?v="#));
+    assert!(
+        !html.contains("<script"),
+        "the form must work without JavaScript"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_valid_signup_is_stored_then_the_visitor_is_sent_to_thanks() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let response = app.post_form(&valid_form()).await;
+
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/thanks");
+    let thanks = app.get("/thanks").await;
+    assert_eq!(thanks.status(), 200);
+    assert!(thanks.text().await.unwrap().contains("Thank you"));
+    let status = app.status().await;
+    let total = status["queue"]["pending"].as_u64().unwrap()
+        + status["queue"]["delivered"].as_u64().unwrap();
+    assert_eq!(total, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_invalid_field_is_named_beside_itself_and_the_input_is_kept() {
+    let app = spawn_app(&Config::demo()).await;
+    let cases = [
+        ("first_name", "", "Enter your first name."),
+        (
+            "first_name",
+            "Ada\u{7}",
+            "First name contains characters that cannot be saved.",
+        ),
+        (
+            "last_name",
+            &"L".repeat(65),
+            "Last name must be at most 64 characters.",
+        ),
+        (
+            "email",
+            "ada@example",
+            "Enter an email address like name@example.com.",
+        ),
+        ("email", "", "Enter your email address."),
+        ("phone", "12345", "A phone number has 7 to 15 digits."),
+        ("phone", "call me", "Enter a phone number using digits"),
+    ];
+
+    for (field, value, message) in cases {
+        let mut form = valid_form();
+        form.retain(|(name, _)| *name != field);
+        form.push((field, value));
+        let kept = if field == "email" {
+            "Lovelace"
+        } else {
+            "ada@example.com"
+        };
+
+        let response = app.post_form(&form).await;
+
+        assert_eq!(response.status(), 422, "{field}={value:?}");
+        let html = response.text().await.unwrap();
+        let error_id = format!(r#"id="{field}-error""#);
+        assert!(html.contains(&error_id), "no error beside {field}");
+        assert!(html.contains(&format!(r#"aria-describedby="{field}-error""#)));
+        assert!(html.contains(r#"aria-invalid="true""#));
+        assert!(
+            html.contains(message),
+            "{field}={value:?}: missing {message:?}"
+        );
+        assert!(
+            html.contains(&format!(r##"href="#{field}""##)),
+            "the summary links to {field}"
+        );
+        assert!(html.contains("There is a problem"));
+        assert!(
+            html.contains(&format!(r#"value="{kept}""#)),
+            "the other input was lost"
+        );
+    }
+    let queue = &app.status().await["queue"];
+    assert_eq!(queue["pending"], 0);
+    assert_eq!(queue["delivered"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_error_is_shown_at_once() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let response = app
+        .post_form(&[
+            ("first_name", ""),
+            ("last_name", ""),
+            ("email", "x"),
+            ("phone", "1"),
+        ])
+        .await;
+
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    for field in ["first_name", "last_name", "email", "phone"] {
+        assert!(
+            html.contains(&format!(r#"id="{field}-error""#)),
+            "{field} not reported"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_queues_a_valid_signup() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let response = app
+        .post_json(&json!({
+            "first_name": "Ada", "last_name": "Lovelace",
+            "email": "ada@example.com", "phone": "+44 20 7946 0958",
+            "marketing_consent": true
+        }))
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["id"].as_str().unwrap().len(), 36);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_names_every_invalid_field() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let response = app
+        .post_json(&json!({"first_name": "", "last_name": "Lovelace", "email": "nope"}))
+        .await;
+
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"]["first_name"][0], "Enter your first name.");
+    assert_eq!(
+        body["errors"]["email"][0],
+        "Enter an email address like name@example.com."
+    );
+    assert!(body["errors"].get("last_name").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_refuses_what_is_not_json() {
+    let app = spawn_app(&Config::demo()).await;
+
+    let form = app
+        .client
+        .post(app.url("/api/signups"))
+        .form(&valid_form())
+        .send()
+        .await
+        .unwrap();
+    let broken = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(form.status(), 415);
+    assert_eq!(broken.status(), 400);
+    app.stop().await;
+}
