@@ -580,6 +580,32 @@ mod tests {
     }
 
     #[test]
+    fn every_variable_read_is_documented_in_env_example_and_the_readme() {
+        let read = std::sync::Mutex::new(Vec::new());
+        let _ = Settings::from_lookup(|name| {
+            read.lock().unwrap().push(name.to_owned());
+            None
+        });
+        let env_example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        // Set by the platform, not by the operator.
+        let platform = ["FLY_APP_NAME"];
+        for name in read.into_inner().unwrap() {
+            if platform.contains(&name.as_str()) {
+                continue;
+            }
+            assert!(
+                env_example.contains(&format!("{name}=")),
+                "{name} missing from .env.example"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} missing from the README"
+            );
+        }
+    }
+
+    #[test]
     fn database_url_accepts_relative_and_absolute_paths() {
         let relative = settings(&[("DATABASE_URL", "sqlite://db/x.db")]).unwrap();
         assert_eq!(relative.database_path, PathBuf::from("db/x.db"));

@@ -18,3 +18,6 @@ pub use signup::{ConsentAnswer, Field, FieldError, FormErrors, FormRules, NewSig
 pub(crate) fn clover_length(text: &str) -> usize {
     text.encode_utf16().count()
 }
+
+#[cfg(test)]
+mod properties;
