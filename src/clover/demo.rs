@@ -1,13 +1,24 @@
 use rand::Rng;
+use rusqlite::{Row, params};
 
 use super::{CloverError, CustomerDraft, ExistingCustomer};
-use crate::storage::{Database, DemoContact, DemoCustomerRow, StorageError};
+use crate::storage::{Database, StorageError};
 
-/// The Clover stand-in of demo mode: customers live in the service's own database, so a
-/// newcomer sees the whole flow, de-duplication included, without a Clover account.
+/// The Clover stand-in of demo mode: customers live in the service's own database (table
+/// `demo_customers`), so a newcomer sees the whole flow, de-duplication included, without
+/// a Clover account.
 #[derive(Clone)]
 pub struct DemoClover {
     db: Database,
+}
+
+const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
+
+/// Which contact list of a demo customer to extend.
+#[derive(Clone, Copy)]
+enum Contact {
+    Email,
+    Phone,
 }
 
 impl DemoClover {
@@ -16,80 +27,133 @@ impl DemoClover {
     }
 
     pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
-        let rows = self.db.demo_find_by_email(email).await.map_err(storage)?;
-        Ok(rows.into_iter().map(ExistingCustomer::from).collect())
+        let email = email.to_owned();
+        self.db
+            .run(move |connection| {
+                let mut statement = connection.prepare(&format!(
+                    "SELECT {COLUMNS} FROM demo_customers c WHERE EXISTS
+                         (SELECT 1 FROM json_each(c.emails) WHERE lower(value) = lower(?1))
+                     ORDER BY rowid"
+                ))?;
+                let rows = statement.query_map([email], customer_from_row)?;
+                rows.collect()
+            })
+            .await
+            .map_err(storage)
     }
 
     pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
         let id = customer_id();
-        let row = DemoCustomerRow {
-            id: id.clone(),
-            first_name: draft.first_name.clone(),
-            last_name: draft.last_name.clone(),
-            emails: vec![draft.email.clone()],
-            phones: draft.phone.clone().into_iter().collect(),
-            note: Some(draft.note.clone()),
-            customer_since: Some(draft.customer_since),
-        };
-        self.db.demo_insert(row).await.map_err(storage)?;
+        let row = (
+            id.clone(),
+            draft.first_name.clone(),
+            draft.last_name.clone(),
+            json_list(std::slice::from_ref(&draft.email)),
+            json_list(draft.phone.as_slice()),
+            draft.note.clone(),
+            draft.customer_since,
+        );
+        self.db
+            .run(move |connection| {
+                connection.execute(
+                    &format!(
+                        "INSERT INTO demo_customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    ),
+                    params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
+                )
+            })
+            .await
+            .map_err(storage)?;
         Ok(id)
     }
 
     pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
-        self.add_contact(customer_id, DemoContact::Email, email)
-            .await
+        self.add_contact(customer_id, Contact::Email, email).await
     }
 
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
-        self.add_contact(customer_id, DemoContact::Phone, phone)
-            .await
+        self.add_contact(customer_id, Contact::Phone, phone).await
     }
 
+    /// Sets the given names; `None` keeps the stored one.
     pub async fn set_names(
         &self,
         customer_id: &str,
         first_name: Option<&str>,
         last_name: Option<&str>,
     ) -> Result<(), CloverError> {
-        let found = self
-            .db
-            .demo_set_names(
-                customer_id,
-                first_name.map(str::to_owned),
-                last_name.map(str::to_owned),
+        let values = (
+            customer_id.to_owned(),
+            first_name.map(str::to_owned),
+            last_name.map(str::to_owned),
+        );
+        self.update(move |connection| {
+            connection.execute(
+                "UPDATE demo_customers SET first_name = COALESCE(?2, first_name),
+                     last_name = COALESCE(?3, last_name) WHERE id = ?1",
+                params![values.0, values.1, values.2],
             )
-            .await
-            .map_err(storage)?;
-        found.then_some(()).ok_or_else(not_found)
+        })
+        .await
     }
 
     async fn add_contact(
         &self,
         customer_id: &str,
-        contact: DemoContact,
+        contact: Contact,
         value: &str,
     ) -> Result<(), CloverError> {
-        let found = self
-            .db
-            .demo_add_contact(customer_id, contact, value)
-            .await
-            .map_err(storage)?;
-        found.then_some(()).ok_or_else(not_found)
+        let column = match contact {
+            Contact::Email => "emails",
+            Contact::Phone => "phones",
+        };
+        let values = (customer_id.to_owned(), value.to_owned());
+        self.update(move |connection| {
+            connection.execute(
+                &format!(
+                    "UPDATE demo_customers SET {column} = json_insert({column}, '$[#]', ?2)
+                     WHERE id = ?1"
+                ),
+                params![values.0, values.1],
+            )
+        })
+        .await
+    }
+
+    /// Runs an update of one customer; no row changed means no such customer, as Clover's
+    /// 404 would say.
+    async fn update(
+        &self,
+        statement: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<usize> + Send + 'static,
+    ) -> Result<(), CloverError> {
+        match self.db.run(statement).await.map_err(storage)? {
+            0 => Err(CloverError::Rejected {
+                status: 404,
+                message: "Customer not found".to_owned(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
-impl From<DemoCustomerRow> for ExistingCustomer {
-    fn from(row: DemoCustomerRow) -> Self {
-        Self {
-            id: row.id,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            emails: row.emails,
-            phones: row.phones,
-            note: row.note,
-            customer_since: row.customer_since,
-        }
-    }
+fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<ExistingCustomer> {
+    let list = |index: usize| -> rusqlite::Result<Vec<String>> {
+        let json: String = row.get(index)?;
+        Ok(serde_json::from_str(&json).unwrap_or_default())
+    };
+    Ok(ExistingCustomer {
+        id: row.get(0)?,
+        first_name: row.get(1)?,
+        last_name: row.get(2)?,
+        emails: list(3)?,
+        phones: list(4)?,
+        note: row.get(5)?,
+        customer_since: row.get(6)?,
+    })
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of strings serialises")
 }
 
 /// An id shaped like Clover's: 13 upper-case letters and digits.
@@ -103,11 +167,4 @@ fn customer_id() -> String {
 
 fn storage(error: StorageError) -> CloverError {
     CloverError::Storage(error.to_string())
-}
-
-fn not_found() -> CloverError {
-    CloverError::Rejected {
-        status: 404,
-        message: "Customer not found".to_owned(),
-    }
 }

@@ -61,6 +61,16 @@ impl AdminAccess {
         }
     }
 
+    /// For the HTML pages and actions: the answer for a visitor who may not proceed (the
+    /// login form, or a "disabled" page), or `None` to go on.
+    fn refusal(&self, request: &HttpRequest) -> Option<HttpResponse> {
+        match self.check(request) {
+            Access::Granted => None,
+            Access::SignIn => Some(see_other("/admin/login")),
+            Access::Disabled => Some(disabled()),
+        }
+    }
+
     fn check(&self, request: &HttpRequest) -> Access {
         if self.open {
             return Access::Granted;
@@ -169,10 +179,8 @@ pub async fn status_page(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    match state.admin.check(&request) {
-        Access::Granted => {}
-        Access::SignIn => return Ok(see_other("/admin/login")),
-        Access::Disabled => return Ok(disabled()),
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return Ok(refusal);
     }
     let report = status_report(&state)
         .await
@@ -258,10 +266,8 @@ pub async fn retry(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    match state.admin.check(&request) {
-        Access::Granted => {}
-        Access::SignIn => return Ok(see_other("/admin/login")),
-        Access::Disabled => return Ok(disabled()),
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return Ok(refusal);
     }
     let requeued = state
         .db

@@ -2,7 +2,6 @@
 //! stand-in's customers. Every write that a visitor is told about is committed with
 //! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
 
-mod demo_customers;
 mod queue;
 mod schema;
 mod submissions;
@@ -13,7 +12,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub use demo_customers::{DemoContact, DemoCustomerRow};
 pub use queue::QueuedDelivery;
 pub use submissions::{
     DeliveryOutcome, QueueCounts, Source, SubmissionId, SubmissionState, SubmissionSummary,

@@ -49,10 +49,23 @@ impl Process {
         let port = port_rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("no port announced: {}", output.lock().unwrap()));
+        let address = format!("http://127.0.0.1:{port}");
+        // Serving means the signal handlers are installed too.
+        let healthz = format!("{address}/healthz");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err()
+            || !http_ok(&healthz)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{healthz} never answered"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Process {
             child,
             output,
-            address: format!("http://127.0.0.1:{port}"),
+            address,
         }
     }
 
@@ -73,6 +86,23 @@ impl Process {
         std::thread::sleep(Duration::from_millis(100));
         self.logs()
     }
+}
+
+/// A blocking GET with the standard library, usable outside the async runtime's threads.
+fn http_ok(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return false;
+    };
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
 }
 
 async fn status(address: &str, admin_token: &str) -> serde_json::Value {
