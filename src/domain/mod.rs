@@ -3,12 +3,14 @@
 
 mod duplicate_policy;
 mod email_address;
+mod idempotency_key;
 mod person_name;
 mod phone_number;
 mod signup;
 
 pub use duplicate_policy::DuplicatePolicy;
 pub use email_address::{EmailAddress, mask_email};
+pub use idempotency_key::IdempotencyKey;
 pub use person_name::PersonName;
 pub use phone_number::PhoneNumber;
 pub use signup::{ConsentAnswer, Field, FieldError, FormErrors, FormRules, NewSignup, SignupForm};

@@ -160,6 +160,9 @@ pub struct SignupForm {
     /// The checkbox sends `on` when ticked and nothing otherwise; the JSON API sends a boolean.
     #[serde(default)]
     pub marketing_consent: Option<ConsentAnswer>,
+    /// The hidden input that names one rendered form (see `IdempotencyKey`).
+    #[serde(default)]
+    pub form_id: Option<String>,
 }
 
 /// A consent answer in either of its accepted spellings.
@@ -289,6 +292,7 @@ mod tests {
             email: Some(email.into()),
             phone: Some(phone.into()),
             marketing_consent: None,
+            form_id: None,
         }
     }
 

@@ -3,9 +3,9 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::AppState;
-use crate::domain::{FormErrors, SignupForm};
+use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::rate_limit::TooManyRequests;
-use crate::storage::{Source, StorageError};
+use crate::storage::{Inserted, Source, StorageError};
 
 /// `POST /api/signups`: the same signup as JSON, for sites that post from their own page.
 pub async fn create_signup(
@@ -31,14 +31,21 @@ pub async fn create_signup(
         serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
     let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
     state.limiter.check(&request).map_err(ApiError::TooMany)?;
-    let id = state
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .and_then(IdempotencyKey::parse);
+    let inserted = state
         .db
-        .insert_submission(signup, Source::Api, state.form.consent_text.clone())
+        .insert_submission(signup, Source::Api, state.form.consent_text.clone(), key)
         .await
         .map_err(ApiError::Storage)?;
-    tracing::info!(submission = %id, source = "api", "signup stored and queued");
-    state.delivery.wake();
-    Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})))
+    if let Inserted::New(id) = &inserted {
+        tracing::info!(submission = %id, source = "api", "signup stored and queued");
+        state.delivery.wake();
+    }
+    Ok(HttpResponse::Accepted().json(json!({"id": inserted.id(), "status": "queued"})))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,9 +2,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::{AppState, html, request_id, see_other};
-use crate::domain::{FormErrors, SignupForm};
+use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::rate_limit::TooManyRequests;
-use crate::storage::{Source, StorageError};
+use crate::storage::{Inserted, Source, StorageError};
 use crate::templates::{FormView, error_page, signup_page, thanks_page};
 
 pub async fn show_form(state: web::Data<AppState>) -> HttpResponse {
@@ -59,16 +59,24 @@ pub async fn submit_form(
             .insert(header::RETRY_AFTER, retry_after_secs.into());
         return Ok(response);
     }
-    let id = state
+    let key = form.form_id.as_deref().and_then(IdempotencyKey::parse);
+    let inserted = state
         .db
-        .insert_submission(signup, Source::Form, state.form.consent_text.clone())
+        .insert_submission(signup, Source::Form, state.form.consent_text.clone(), key)
         .await
         .map_err(|error| FormPageError::Storage {
             error,
             request_id: request_id(&request),
         })?;
-    tracing::info!(submission = %id, source = "form", "signup stored and queued");
-    state.delivery.wake();
+    match inserted {
+        Inserted::New(id) => {
+            tracing::info!(submission = %id, source = "form", "signup stored and queued");
+            state.delivery.wake();
+        }
+        Inserted::AlreadyStored(id) => {
+            tracing::info!(submission = %id, source = "form", "the same form was sent again");
+        }
+    }
     Ok(see_other("/thanks"))
 }
 

@@ -14,7 +14,8 @@ use rusqlite::Connection;
 
 pub use queue::QueuedDelivery;
 pub use submissions::{
-    DeliveryOutcome, QueueCounts, Source, SubmissionId, SubmissionState, SubmissionSummary,
+    DeliveryOutcome, Inserted, QueueCounts, Source, SubmissionId, SubmissionState,
+    SubmissionSummary,
 };
 
 /// How long a statement waits for a lock held by another connection (backups, the CLI).

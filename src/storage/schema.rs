@@ -2,7 +2,8 @@ use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward; `PRAGMA user_version` records how far
 /// a file has come. Entries are never edited once released, only appended.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE submissions (
         id                 TEXT PRIMARY KEY,
         received_at        INTEGER NOT NULL,
@@ -42,7 +43,15 @@ const MIGRATIONS: &[&str] = &[r#"
         note           TEXT,
         customer_since INTEGER
     );
-"#];
+"#,
+    r#"
+    -- The key a form render or an API client sends with a submission, so that a
+    -- double-click or a retried request is stored once.
+    ALTER TABLE submissions ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX submissions_by_idempotency_key
+        ON submissions (idempotency_key) WHERE idempotency_key IS NOT NULL;
+"#,
+];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;

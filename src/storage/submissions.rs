@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Database, StorageError, now_ms};
-use crate::domain::NewSignup;
+use crate::domain::{IdempotencyKey, NewSignup};
 
 /// A submission's id: a random UUID, safe to show and to log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -30,6 +30,23 @@ impl AsRef<str> for SubmissionId {
 impl fmt::Display for SubmissionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// What storing a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored and queued now.
+    New(SubmissionId),
+    /// The same submission (same idempotency key) was stored before: nothing was added.
+    AlreadyStored(SubmissionId),
+}
+
+impl Inserted {
+    pub fn id(&self) -> &SubmissionId {
+        match self {
+            Inserted::New(id) | Inserted::AlreadyStored(id) => id,
+        }
     }
 }
 
@@ -111,22 +128,37 @@ pub struct SubmissionSummary {
 
 impl Database {
     /// Stores a valid signup and queues its delivery, in one transaction: once this
-    /// returns, the submission is durable and will reach Clover.
+    /// returns, the submission is durable and will reach Clover. A submission whose
+    /// idempotency key was seen before is not stored again.
     pub async fn insert_submission(
         &self,
         signup: NewSignup,
         source: Source,
         consent_text: String,
-    ) -> Result<SubmissionId, StorageError> {
+        key: Option<IdempotencyKey>,
+    ) -> Result<Inserted, StorageError> {
         let id = SubmissionId::random();
         let stored_id = id.0.clone();
         self.run(move |connection| {
             let now = now_ms();
             let tx = connection.transaction()?;
+            let key = key.as_ref().map(AsRef::<str>::as_ref);
+            if let Some(key) = key {
+                let earlier: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM submissions WHERE idempotency_key = ?1",
+                        [key],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(earlier) = earlier {
+                    return Ok(Inserted::AlreadyStored(SubmissionId(earlier)));
+                }
+            }
             tx.execute(
                 "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-                     phone, marketing_consent, consent_text)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     phone, marketing_consent, consent_text, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     stored_id,
                     now,
@@ -137,16 +169,17 @@ impl Database {
                     signup.phone.as_ref().map(AsRef::<str>::as_ref),
                     signup.marketing_consent,
                     consent_text,
+                    key,
                 ],
             )?;
             tx.execute(
                 "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
                 params![stored_id, now],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(Inserted::New(id))
         })
-        .await?;
-        Ok(id)
+        .await
     }
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StorageError> {

@@ -1,7 +1,7 @@
 use maud::{Markup, html};
 
 use super::layout::layout;
-use crate::domain::{Field, FormErrors, FormRules, SignupForm};
+use crate::domain::{Field, FormErrors, FormRules, IdempotencyKey, SignupForm};
 
 /// Everything the form needs to show itself, empty or with a visitor's input and errors.
 pub struct FormView<'a> {
@@ -30,6 +30,9 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                 }
                 @if !view.errors.is_empty() { (error_summary(view.errors)) }
                 form method="post" action="/" novalidate {
+                    // One id per rendered form, kept across corrections, so that a
+                    // double-click stores the signup once.
+                    input type="hidden" name="form_id" value=(form_id(view.values));
                     (text_input(view, Field::FirstName, "text", "given-name", None, view.values.first_name.as_deref()))
                     (text_input(view, Field::LastName, "text", "family-name", None, view.values.last_name.as_deref()))
                     (text_input(view, Field::Email, "email", "email", Some("email"), view.values.email.as_deref()))
@@ -40,6 +43,16 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
             }
         },
     )
+}
+
+fn form_id(values: &SignupForm) -> String {
+    values
+        .form_id
+        .as_deref()
+        .and_then(IdempotencyKey::parse)
+        .unwrap_or_else(IdempotencyKey::random)
+        .as_ref()
+        .to_owned()
 }
 
 /// The list of problems at the top, each linking to its field. `autofocus` moves focus

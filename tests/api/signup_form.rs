@@ -208,3 +208,46 @@ async fn the_json_api_refuses_what_is_not_json() {
     assert_eq!(broken.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_double_clicked_form_is_stored_once() {
+    let app = spawn_app(&Config::demo()).await;
+    let html = app.get("/").await.text().await.unwrap();
+    let marker = r#"name="form_id" value=""#;
+    let start = html.find(marker).expect("a form_id hidden input") + marker.len();
+    let form_id = &html[start..start + 36];
+    let mut form = valid_form();
+    form.push(("form_id", form_id));
+
+    let first = app.post_form(&form).await;
+    let second = app.post_form(&form).await;
+
+    assert_eq!(first.status(), 303);
+    assert_eq!(second.status(), 303);
+    let status = app.status().await;
+    assert_eq!(status["recent"].as_array().unwrap().len(), 1);
+    // Another render gets another id.
+    let again = app.get("/").await.text().await.unwrap();
+    assert!(!again.contains(form_id));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_stores_a_retried_request_once_by_its_idempotency_key() {
+    let app = spawn_app(&Config::demo()).await;
+    let body = json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"});
+    let send = || {
+        app.client
+            .post(app.url("/api/signups"))
+            .header("Idempotency-Key", "order-7f3a9c1e")
+            .json(&body)
+            .send()
+    };
+
+    let first: serde_json::Value = send().await.unwrap().json().await.unwrap();
+    let second: serde_json::Value = send().await.unwrap().json().await.unwrap();
+
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
