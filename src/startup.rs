@@ -179,7 +179,7 @@ fn app_state(
         directory,
         admin: AdminAccess::new(
             settings.admin.token.clone(),
-            demo,
+            demo && settings.server.host.is_loopback(),
             settings.secret_key.as_ref(),
             settings.server.public_url.scheme() == "https",
         ),

@@ -27,6 +27,8 @@ const EXPAND: &str = "emailAddresses,phoneNumbers,metadata";
 const MAX_RATE_LIMITED_WAITS: u32 = 5;
 /// Without a `retry-after`, the first wait after a `429` (Clover's own advice: 1 s, 2 s, 4 s…).
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+/// The longest `retry-after` taken at its word; a larger (or absurd) value is read as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The Clover REST API for one merchant, paced within the token's limits.
 pub struct CloverClient {
@@ -64,6 +66,11 @@ impl CloverClient {
 
     pub fn auth(&self) -> AuthSnapshot {
         self.credential.snapshot()
+    }
+
+    /// A whole delivery succeeded: the credential can read and write customers.
+    pub fn delivery_succeeded(&self) {
+        self.credential.accepted();
     }
 
     pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
@@ -167,10 +174,10 @@ impl CloverClient {
             drop(permit);
 
             match status {
-                s if s.is_success() => {
-                    self.credential.accepted();
-                    return bytes.map(|b| b.to_vec());
-                }
+                // Not yet proof that the credential works: a token that may read but not
+                // write gets 2xx on the search and 401 on the create. The worker reports
+                // a whole delivery's success instead.
+                s if s.is_success() => return bytes.map(|b| b.to_vec()),
                 StatusCode::UNAUTHORIZED => {
                     let action = self.credential.unauthorized(&token).await;
                     if action == UnauthorizedAction::RetryOnce && !renewed {
@@ -226,15 +233,12 @@ impl CloverClient {
 /// `retry-after` in whole seconds, as Clover sends it.
 fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-        .or_else(|| {
-            // Tolerate fractional seconds; round up so we never come back early.
-            let seconds: f64 = value.parse().ok()?;
-            (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.ceil()))
-        })
+    let seconds = value.parse::<u64>().ok().or_else(|| {
+        // Tolerate fractional seconds; round up so we never come back early.
+        let seconds: f64 = value.parse().ok()?;
+        (seconds.is_finite() && seconds >= 0.0).then(|| seconds.ceil().min(1e12) as u64)
+    })?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CloverError> {
@@ -254,5 +258,7 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+        headers.insert(header::RETRY_AFTER, "1e300".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
     }
 }

@@ -88,6 +88,13 @@ impl CustomerDirectory {
         }
     }
 
+    /// A whole delivery succeeded, so the credential works (again).
+    pub fn delivery_succeeded(&self) {
+        if let Self::Clover(client) = self {
+            client.delivery_succeeded();
+        }
+    }
+
     pub fn is_demo(&self) -> bool {
         matches!(self, Self::Demo(_))
     }

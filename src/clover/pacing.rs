@@ -58,7 +58,8 @@ impl Pacer {
 
     /// Clover said `retry-after`: nobody sends anything for `wait`.
     pub fn hold_off(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        // An absurd wait must not overflow the clock: a day is as good as forever here.
+        let until = Instant::now() + wait.min(Duration::from_secs(86_400));
         let mut not_before = self.not_before.lock().expect("pacer lock");
         if not_before.is_none_or(|current| current < until) {
             *not_before = Some(until);

@@ -1,7 +1,9 @@
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -17,6 +19,12 @@ use crate::storage::{Database, DeliveryOutcome, QueuedDelivery, StorageError, no
 const CONCURRENT_DELIVERIES: usize = 4;
 /// The longest the worker sleeps without looking at the queue.
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// Waits before each new try at writing a delivery's result.
+const RESULT_WRITE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
 /// Pause after the database failed to answer the worker.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 /// After a stop is asked for, how long deliveries under way may take to finish. Anything
@@ -41,6 +49,12 @@ impl DeliveryHandle {
         self.recheck_auth.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
+}
+
+/// When a refused credential is next tested; `None` while Clover accepts it.
+#[derive(Default)]
+struct AuthGate {
+    next_check: Option<Instant>,
 }
 
 pub struct DeliveryWorker {
@@ -80,9 +94,16 @@ impl DeliveryWorker {
         }
         let worker = Arc::new(self);
         let mut running = JoinSet::new();
-        let mut next_auth_check = Instant::now();
+        let mut gate = AuthGate::default();
         while !*stop.borrow() {
-            let capacity = worker.capacity(running.len(), &mut next_auth_check);
+            if running.is_empty() {
+                // Nothing is under way, so any row still marked in flight lost its task
+                // (a result that could not be written): make it due again.
+                if let Err(error) = worker.db.resume_in_flight().await {
+                    tracing::error!(%error, "could not release orphaned deliveries");
+                }
+            }
+            let capacity = worker.capacity(running.len(), &mut gate);
             let claimed = match worker.db.claim_due(capacity).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
@@ -96,7 +117,7 @@ impl DeliveryWorker {
                 let worker = Arc::clone(&worker);
                 running.spawn(async move { worker.deliver(delivery).await });
             }
-            let wait = worker.idle_wait(capacity, &next_auth_check).await;
+            let wait = worker.idle_wait(capacity, running.len(), &gate).await;
             tokio::select! {
                 _ = stop.changed() => {}
                 _ = worker.handle.wake.notified() => {}
@@ -114,24 +135,35 @@ impl DeliveryWorker {
         Ok(())
     }
 
-    /// How many more submissions to claim now. While Clover refuses the credential, one
-    /// delivery every `auth_recheck` tests whether it works again; the rest wait, queued.
-    fn capacity(&self, running: usize, next_auth_check: &mut Instant) -> usize {
+    /// How many more submissions to claim now. While Clover refuses the credential, the
+    /// deliveries under way finish first; then one delivery every `auth_recheck` (or at
+    /// once, when the merchant asks) tests whether it works again, and the rest wait.
+    fn capacity(&self, running: usize, gate: &mut AuthGate) -> usize {
         if self.directory.auth().state == AuthState::Ok {
+            gate.next_check = None;
             return CONCURRENT_DELIVERIES.saturating_sub(running);
         }
-        let forced = self.handle.recheck_auth.swap(false, Ordering::SeqCst);
-        if running == 0 && (forced || Instant::now() >= *next_auth_check) {
-            *next_auth_check = Instant::now() + self.auth_recheck;
+        let now = Instant::now();
+        let next_check = *gate.next_check.get_or_insert(now + self.auth_recheck);
+        if running > 0 {
+            return 0;
+        }
+        let asked = self.handle.recheck_auth.swap(false, Ordering::SeqCst);
+        if asked || now >= next_check {
+            gate.next_check = Some(now + self.auth_recheck);
             return 1;
         }
         0
     }
 
-    /// How long to sleep when nothing wakes the worker sooner.
-    async fn idle_wait(&self, capacity: usize, next_auth_check: &Instant) -> Duration {
-        if self.directory.auth().state != AuthState::Ok {
-            return next_auth_check.saturating_duration_since(Instant::now());
+    /// How long to sleep when nothing wakes the worker sooner (a finishing delivery, a new
+    /// submission and a stop all do).
+    async fn idle_wait(&self, capacity: usize, running: usize, gate: &AuthGate) -> Duration {
+        if running > 0 && capacity == 0 {
+            return IDLE_POLL;
+        }
+        if let Some(next_check) = gate.next_check {
+            return next_check.saturating_duration_since(Instant::now());
         }
         if capacity == 0 {
             return IDLE_POLL;
@@ -146,16 +178,34 @@ impl DeliveryWorker {
 
     async fn deliver(&self, delivery: QueuedDelivery) {
         let id = delivery.id.clone();
-        let result = match self.attempt(&delivery).await {
-            Ok((customer_id, outcome)) => {
-                tracing::info!(submission = %id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
-                self.db.mark_delivered(&id, &customer_id, outcome).await
+        // A panic in one delivery must not strand its row or stop the worker.
+        let attempt = AssertUnwindSafe(self.attempt(&delivery))
+            .catch_unwind()
+            .await;
+        let attempt = attempt.unwrap_or_else(|_| {
+            Err(CloverError::UnexpectedResponse(
+                "the delivery stopped unexpectedly".to_owned(),
+            ))
+        });
+        for wait in RESULT_WRITE_RETRIES {
+            let written = match &attempt {
+                Ok((customer_id, outcome)) => {
+                    self.db.mark_delivered(&id, customer_id, *outcome).await
+                }
+                Err(error) => self.record_failure(&delivery, error).await,
+            };
+            match written {
+                Ok(()) => break,
+                Err(error) => {
+                    // Left in flight, the row is released once the worker is idle.
+                    tracing::error!(submission = %id, %error, "could not record a delivery result");
+                    tokio::time::sleep(wait).await;
+                }
             }
-            Err(error) => self.record_failure(&delivery, error).await,
-        };
-        if let Err(error) = result {
-            // The row stays in flight and is picked up again at the next start.
-            tracing::error!(submission = %id, %error, "could not record a delivery result");
+        }
+        if let Ok((customer_id, outcome)) = &attempt {
+            tracing::info!(submission = %id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+            self.directory.delivery_succeeded();
         }
     }
 
@@ -176,14 +226,24 @@ impl DeliveryWorker {
                 first_name,
                 last_name,
             } => {
-                if let Some(phone) = add_phone {
-                    self.directory.add_phone(&customer_id, &phone).await?;
-                }
-                if first_name.is_some() || last_name.is_some() {
-                    self.directory
-                        .set_names(&customer_id, first_name.as_deref(), last_name.as_deref())
-                        .await?;
-                }
+                let completed = async {
+                    if let Some(phone) = add_phone {
+                        self.directory.add_phone(&customer_id, &phone).await?;
+                    }
+                    if first_name.is_some() || last_name.is_some() {
+                        self.directory
+                            .set_names(&customer_id, first_name.as_deref(), last_name.as_deref())
+                            .await?;
+                    }
+                    Ok(())
+                };
+                completed.await.map_err(|error| match error {
+                    // Deleted since the search: the next attempt searches again.
+                    CloverError::Rejected { status: 404, .. } => CloverError::unavailable(
+                        "the customer found was deleted before it could be completed",
+                    ),
+                    other => other,
+                })?;
                 customer_id
             }
             Plan::Create(draft) => self.directory.create(&draft).await?,
@@ -194,10 +254,10 @@ impl DeliveryWorker {
     async fn record_failure(
         &self,
         delivery: &QueuedDelivery,
-        error: CloverError,
+        error: &CloverError,
     ) -> Result<(), StorageError> {
         let id = &delivery.id;
-        match &error {
+        match error {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
                 self.db.mark_failed(id, &error.to_string()).await

@@ -15,16 +15,18 @@ use crate::storage::{QueueCounts, StorageError, SubmissionState};
 use crate::templates::{admin_login_page, admin_page};
 
 const SESSION_COOKIE: &str = "admin_session";
-const SESSION_HOURS: i64 = 12;
+/// How long a sign-in lasts, enforced by the server (the cookie's own expiry is advice).
+const SESSION_SECONDS: i64 = 12 * 3600;
 const RECENT_SUBMISSIONS: u32 = 50;
 
 /// Who may see `/admin`: anyone holding `ADMIN_TOKEN`, sent as a bearer token or exchanged
 /// for a session cookie at `/admin/login`. Without a token the admin is switched off,
-/// except in demo mode, where it holds only demo data and is open so a newcomer can see it.
+/// except in demo mode on a loopback address, where it holds only demo data, only this
+/// machine can reach it, and a newcomer should see it without setting anything.
 pub struct AdminAccess {
     token: Option<SecretString>,
     open: bool,
-    session_value: Option<String>,
+    session_key: Option<Vec<u8>>,
     secure_cookie: bool,
 }
 
@@ -36,29 +38,54 @@ enum Access {
 }
 
 impl AdminAccess {
+    /// `open_without_token`: demo mode listening on loopback only.
     pub fn new(
         token: Option<SecretString>,
-        demo: bool,
+        open_without_token: bool,
         secret_key: Option<&SecretSlice<u8>>,
         secure_cookie: bool,
     ) -> Self {
-        let session_value = token.as_ref().map(|token| {
-            // The cookie carries a MAC of the token, never the token itself.
-            let key = match secret_key {
-                Some(key) => key.expose_secret().to_vec(),
-                None => token.expose_secret().as_bytes().to_vec(),
-            };
-            let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key");
-            mac.update(b"clover-signup admin session v1:");
-            mac.update(token.expose_secret().as_bytes());
-            hex::encode(mac.finalize().into_bytes())
+        // Sessions are signed with SECRET_KEY and the token together, so that changing
+        // either signs everyone out.
+        let session_key = token.as_ref().map(|token| {
+            let mut key = secret_key
+                .map(|key| key.expose_secret().to_vec())
+                .unwrap_or_default();
+            key.extend_from_slice(token.expose_secret().as_bytes());
+            key
         });
         Self {
-            open: demo && token.is_none(),
+            open: open_without_token && token.is_none(),
             token,
-            session_value,
+            session_key,
             secure_cookie,
         }
+    }
+
+    /// `issued.mac`: the time of sign-in and a MAC over it; never the token itself.
+    fn session_value(&self, issued: i64) -> Option<String> {
+        let key = self.session_key.as_ref()?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(b"clover-signup admin session v2:");
+        mac.update(issued.to_string().as_bytes());
+        Some(format!(
+            "{issued}.{}",
+            hex::encode(mac.finalize().into_bytes())
+        ))
+    }
+
+    fn valid_session(&self, value: &str) -> bool {
+        let Some((issued, _)) = value.split_once('.') else {
+            return false;
+        };
+        let Ok(issued) = issued.parse::<i64>() else {
+            return false;
+        };
+        let age = OffsetDateTime::now_utc().unix_timestamp() - issued;
+        (0..SESSION_SECONDS).contains(&age)
+            && self
+                .session_value(issued)
+                .is_some_and(|expected| equal(value, &expected))
     }
 
     /// For the HTML pages and actions: the answer for a visitor who may not proceed (the
@@ -75,7 +102,7 @@ impl AdminAccess {
         if self.open {
             return Access::Granted;
         }
-        let (Some(token), Some(session)) = (&self.token, &self.session_value) else {
+        let Some(token) = &self.token else {
             return Access::Disabled;
         };
         let bearer = request
@@ -87,7 +114,7 @@ impl AdminAccess {
             return Access::Granted;
         }
         let cookie = request.cookie(SESSION_COOKIE);
-        if cookie.is_some_and(|c| equal(c.value(), session)) {
+        if cookie.is_some_and(|c| self.valid_session(c.value())) {
             return Access::Granted;
         }
         Access::SignIn
@@ -225,9 +252,14 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> HttpResponse {
+pub async fn login(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
     let admin = &state.admin;
-    let (Some(token), Some(session)) = (&admin.token, &admin.session_value) else {
+    let issued = OffsetDateTime::now_utc().unix_timestamp();
+    let (Some(token), Some(session)) = (&admin.token, admin.session_value(issued)) else {
         return disabled();
     };
     if !equal(form.token.trim(), token.expose_secret()) {
@@ -236,12 +268,14 @@ pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Ht
             admin_login_page(Some("That token is not the admin token.")),
         );
     }
-    let cookie = Cookie::build(SESSION_COOKIE, session.clone())
+    // Behind a TLS-terminating proxy (Fly.io), the scheme comes from X-Forwarded-Proto.
+    let https = request.connection_info().scheme() == "https";
+    let cookie = Cookie::build(SESSION_COOKIE, session)
         .path("/admin")
         .http_only(true)
-        .secure(admin.secure_cookie)
+        .secure(admin.secure_cookie || https)
         .same_site(SameSite::Strict)
-        .max_age(CookieDuration::hours(SESSION_HOURS))
+        .max_age(CookieDuration::seconds(SESSION_SECONDS))
         .finish();
     let mut response = see_other("/admin");
     response
@@ -288,4 +322,38 @@ fn disabled() -> HttpResponse {
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
         .body("The admin page is disabled: set ADMIN_TOKEN to enable it.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> AdminAccess {
+        let key: SecretSlice<u8> = vec![7u8; 32].into();
+        AdminAccess::new(
+            Some(SecretString::from("admin-token")),
+            false,
+            Some(&key),
+            true,
+        )
+    }
+
+    #[test]
+    fn a_fresh_session_is_valid_and_a_twelve_hour_old_one_is_not() {
+        let admin = access();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let fresh = admin.session_value(now).unwrap();
+        let stale = admin.session_value(now - SESSION_SECONDS - 1).unwrap();
+        assert!(admin.valid_session(&fresh));
+        assert!(!admin.valid_session(&stale));
+    }
+
+    #[test]
+    fn a_session_with_a_changed_time_is_refused() {
+        let admin = access();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let session = admin.session_value(now - 100).unwrap();
+        let (_, mac) = session.split_once('.').unwrap();
+        assert!(!admin.valid_session(&format!("{now}.{mac}")));
+    }
 }

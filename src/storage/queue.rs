@@ -21,6 +21,9 @@ impl Database {
     /// Claims up to `limit` submissions that are due, marking them in flight and counting
     /// the attempt. Only this process's worker claims, so no lease is needed; a crash
     /// leaves rows in flight, which [`Database::resume_in_flight`] releases at start.
+    ///
+    /// Never two submissions with the same email at once: both would search, find
+    /// nobody, and create the same visitor twice. The second waits for the first.
     pub async fn claim_due(&self, limit: usize) -> Result<Vec<QueuedDelivery>, StorageError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -33,6 +36,10 @@ impl Database {
                             s.marketing_consent, s.consent_text, s.attempts + 1
                      FROM delivery_queue q JOIN submissions s ON s.id = q.submission_id
                      WHERE q.in_flight = 0 AND q.next_attempt_at <= ?1
+                       AND NOT EXISTS (
+                           SELECT 1 FROM delivery_queue q2
+                           JOIN submissions s2 ON s2.id = q2.submission_id
+                           WHERE q2.in_flight = 1 AND lower(s2.email) = lower(s.email))
                      ORDER BY q.next_attempt_at, s.received_at LIMIT ?2",
                 )?;
                 let rows = select.query_map(params![now_ms(), limit as i64], |row| {
@@ -48,7 +55,15 @@ impl Database {
                         attempts: row.get(8)?,
                     })
                 })?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
+                let mut emails = std::collections::HashSet::new();
+                let mut claimed = Vec::new();
+                for row in rows {
+                    let delivery = row?;
+                    if emails.insert(delivery.email.to_lowercase()) {
+                        claimed.push(delivery);
+                    }
+                }
+                claimed
             };
             for delivery in &claimed {
                 let id = delivery.id.as_ref();

@@ -142,17 +142,33 @@ impl Database {
         self.run(move |connection| {
             let now = now_ms();
             let tx = connection.transaction()?;
-            let key = key.as_ref().map(AsRef::<str>::as_ref);
-            if let Some(key) = key {
-                let earlier: Option<String> = tx
+            let mut key = key.as_ref().map(AsRef::<str>::as_ref);
+            if let Some(given) = key {
+                // `IS` compares NULLs as equal: an absent phone matches an absent phone.
+                let earlier: Option<(String, bool)> = tx
                     .query_row(
-                        "SELECT id FROM submissions WHERE idempotency_key = ?1",
-                        [key],
-                        |row| row.get(0),
+                        "SELECT id, first_name IS ?2 AND last_name IS ?3 AND email = ?4
+                                    AND phone IS ?5 AND marketing_consent = ?6
+                         FROM submissions WHERE idempotency_key = ?1",
+                        params![
+                            given,
+                            signup.first_name.as_ref().map(AsRef::<str>::as_ref),
+                            signup.last_name.as_ref().map(AsRef::<str>::as_ref),
+                            signup.email.as_ref(),
+                            signup.phone.as_ref().map(AsRef::<str>::as_ref),
+                            signup.marketing_consent,
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()?;
-                if let Some(earlier) = earlier {
-                    return Ok(Inserted::AlreadyStored(SubmissionId(earlier)));
+                match earlier {
+                    Some((earlier_id, true)) => {
+                        return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
+                    }
+                    // The same key with other content (a corrected resend, or another
+                    // client's key): a submission of its own, never silently dropped.
+                    Some((_, false)) => key = None,
+                    None => {}
                 }
             }
             tx.execute(

@@ -122,3 +122,15 @@ async fn without_an_admin_token_the_admin_is_disabled_outside_demo_mode() {
     assert!(page.text().await.unwrap().contains("ADMIN_TOKEN"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn demo_mode_opens_the_admin_only_on_a_loopback_address() {
+    let mut config = Config::demo();
+    config.set("HOST", "0.0.0.0");
+    let app = spawn_app(&config).await;
+
+    let page = app.get("/admin").await;
+
+    assert_eq!(page.status(), 404);
+    app.stop().await;
+}

@@ -94,3 +94,35 @@ async fn create_makes_a_new_customer_despite_the_match() {
     assert_ne!(created, existing);
     assert_eq!(status["recent"][0]["outcome"], "created");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_signups_with_one_email_delivered_together_make_one_customer() {
+    let fake = FakeClover::start().await;
+    // Slow answers make the two deliveries overlap if the worker allowed it.
+    fake.set_latency(Duration::from_millis(300));
+    let app = spawn_app(&Config::token(&fake)).await;
+    for (first_name, email) in [("Ada", "ada@example.com"), ("Ada", "ADA@Example.com")] {
+        let response = app
+            .post_json(&serde_json::json!({
+                "first_name": first_name, "last_name": "Lovelace", "email": email,
+            }))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+
+    let status = app.wait_for_delivered(2, DELIVERY).await;
+
+    assert_eq!(
+        fake.customers().len(),
+        1,
+        "one visitor became two customers"
+    );
+    let outcomes: Vec<_> = status["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(outcomes.contains(&"created".to_owned()), "{outcomes:?}");
+    app.stop().await;
+}

@@ -196,3 +196,56 @@ async fn a_request_clover_rejects_fails_for_good_with_its_reason_and_can_be_retr
     assert!(eventually(Duration::from_secs(1), || fake.violations().is_empty()).await);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_that_may_read_but_not_write_stays_failing_until_a_delivery_succeeds() {
+    let fake = FakeClover::start().await;
+    // Clover answers 401 for a missing permission too: searches pass, creates do not.
+    for _ in 0..3 {
+        fake.push_fault(
+            Endpoint::CreateCustomer,
+            Fault::Status {
+                status: 401,
+                retry_after: None,
+                body: r#"{"message":"401 Unauthorized"}"#.into(),
+            },
+        );
+    }
+    let app = spawn_app(&Config::token(&fake)).await;
+    app.post_form(&valid_form()).await;
+
+    let mut seen_failing = false;
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    loop {
+        let status = app.status().await;
+        if status["queue"]["delivered"] == 1 {
+            break;
+        }
+        let state = status["auth"]["state"].as_str().unwrap().to_owned();
+        if state == "failing" {
+            seen_failing = true;
+        } else if seen_failing {
+            // The report reads the queue before the auth state, and the worker records a
+            // delivery before it declares the credential good: read once more.
+            let again = app.status().await;
+            assert_eq!(
+                again["queue"]["delivered"], 1,
+                "auth flapped back to {state} before any delivery worked"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never delivered: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert!(seen_failing);
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    // One probe per recheck interval (1 s): three refusals take at least two intervals.
+    let creates = fake.requests_to(Endpoint::CreateCustomer);
+    assert_eq!(creates.len(), 4);
+    assert!(creates[3].at.duration_since(creates[0].at) >= Duration::from_secs(2));
+    app.stop().await;
+}

@@ -251,3 +251,22 @@ async fn the_json_api_stores_a_retried_request_once_by_its_idempotency_key() {
     assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_reused_idempotency_key_with_other_content_is_a_new_submission() {
+    let app = spawn_app(&Config::demo()).await;
+    let send = |email: &'static str| {
+        app.client
+            .post(app.url("/api/signups"))
+            .header("Idempotency-Key", "shared-key-0001")
+            .json(&json!({"first_name": "Ada", "last_name": "Lovelace", "email": email}))
+            .send()
+    };
+
+    let first: serde_json::Value = send("ada@example.com").await.unwrap().json().await.unwrap();
+    let corrected: serde_json::Value = send("ada@example.org").await.unwrap().json().await.unwrap();
+
+    assert_ne!(first["id"], corrected["id"]);
+    assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 2);
+    app.stop().await;
+}
