@@ -142,7 +142,26 @@ mod tests {
     }
 
     #[test]
-    fn pruning_forgets_visitors_whose_allowance_is_full() {
+    fn pruning_forgets_visitors_once_their_allowance_has_refilled() {
+        let settings = RateLimitSettings {
+            per_minute: NonZeroU32::new(60_000).unwrap(), // one cell a millisecond
+            burst: NonZeroU32::new(2).unwrap(),
+        };
+        let limiter = SubmissionLimiter::new(&settings, None);
+        for last in 1..=50u8 {
+            let request = TestRequest::default()
+                .peer_addr(format!("203.0.113.{last}:5000").parse().unwrap())
+                .to_http_request();
+            limiter.check(&request).unwrap();
+        }
+        assert_eq!(limiter.tracked_keys(), 50);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limiter.prune();
+        assert_eq!(limiter.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn pruning_keeps_visitors_whose_allowance_is_not_full() {
         let limiter = limiter(None);
         let request = TestRequest::default()
             .peer_addr("203.0.113.10:5000".parse().unwrap())

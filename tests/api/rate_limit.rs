@@ -9,8 +9,15 @@ fn limited_config() -> Config {
     config
 }
 
+/// Each request on a new connection: the server hands connections to its workers in
+/// turn, so a limiter that was not shared by all of them would let requests through.
 async fn post_from(app: &crate::helpers::TestApp, ip: &str) -> reqwest::Response {
-    app.client
+    let fresh_connection = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    fresh_connection
         .post(app.url("/"))
         .header("Fly-Client-IP", ip)
         .form(&valid_form())

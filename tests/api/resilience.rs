@@ -249,3 +249,36 @@ async fn a_token_that_may_read_but_not_write_stays_failing_until_a_delivery_succ
     assert!(creates[3].at.duration_since(creates[0].at) >= Duration::from_secs(2));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_clover_keeps_the_submission_pending_and_retries_with_backoff() {
+    // A port nobody listens on: every attempt is a connection error.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config.set(
+        "CLOVER_API_BASE_URL",
+        &format!("http://127.0.0.1:{closed_port}"),
+    );
+    let app = spawn_app(&config).await;
+
+    assert_eq!(app.post_form(&valid_form()).await.status(), 303);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let status = app.status().await;
+    let recent = &status["recent"][0];
+    assert_eq!(recent["state"], "pending");
+    assert_eq!(
+        recent["last_error"],
+        "Clover is unavailable: could not connect to Clover"
+    );
+    // Backoff of 100, 200, then 400 ms (with jitter) allows a handful of attempts in
+    // 1.5 s, not hundreds.
+    let attempts = recent["attempts"].as_u64().unwrap();
+    assert!((2..=8).contains(&attempts), "{attempts} attempts");
+    app.stop().await;
+}
