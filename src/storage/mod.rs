@@ -91,3 +91,50 @@ impl Database {
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_database_runs_in_wal_mode_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("nested/folder/test.db")).unwrap();
+
+        let (journal, synchronous): (String, i64) = db
+            .run(|c| {
+                let journal = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let synchronous = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                Ok((journal, synchronous))
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "2 is FULL");
+    }
+
+    #[tokio::test]
+    async fn reopening_a_database_keeps_its_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let signup = crate::domain::SignupForm {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            ..Default::default()
+        }
+        .parse(&crate::domain::FormRules::default())
+        .unwrap();
+        let db = Database::open(&path).unwrap();
+        db.insert_submission(signup, Source::Form, "consent".into(), None)
+            .await
+            .unwrap();
+        drop(db);
+
+        let reopened = Database::open(&path).unwrap();
+
+        assert_eq!(reopened.queue_counts().await.unwrap().pending, 1);
+        assert_eq!(reopened.claim_due(10).await.unwrap().len(), 1);
+    }
+}

@@ -155,6 +155,14 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
 
     let logs = process.terminate();
     assert!(logs.contains("starting in token mode"), "{logs}");
+    for line in logs.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("LOG_FORMAT=json wrote a line that is not JSON: {line}"));
+        if event["message"] == "request served" {
+            assert_eq!(event["span"]["request_id"].as_str().unwrap().len(), 36);
+        }
+    }
+    assert!(logs.contains("\"request served\""));
     assert!(logs.contains("delivered"));
     for secret in [
         fake_clover::API_TOKEN,
