@@ -145,10 +145,9 @@ fn customer_directory(settings: &Settings, db: &Database) -> anyhow::Result<Cust
             merchant_id,
             api_token,
         } => {
-            let credential = Arc::new(StaticToken::new(api_token.clone()));
+            let credential = Arc::new(StaticToken::new(merchant_id.clone(), api_token.clone()));
             let client = CloverClient::new(
                 clover.api_base_url.clone(),
-                merchant_id.clone(),
                 credential,
                 clover.request_timeout,
             )

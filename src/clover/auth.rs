@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::CloverError;
+use super::{CloverError, MerchantId};
 
 /// Whether Clover currently accepts the service's credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,12 +60,19 @@ pub enum UnauthorizedAction {
     GiveUp,
 }
 
+/// What a request to Clover is made with: the merchant and a bearer token for it.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub merchant_id: MerchantId,
+    pub token: SecretString,
+}
+
 /// The bearer credential behind every Clover request. A merchant API token and an OAuth
 /// token pair both implement it, so the client and worker never know which one is in use.
 #[async_trait]
 pub trait Credential: Send + Sync + 'static {
-    /// A token to send now.
-    async fn access_token(&self) -> Result<SecretString, CloverError>;
+    /// The merchant and a token to send now.
+    async fn access(&self) -> Result<Access, CloverError>;
     /// Clover refused `rejected`; decide whether a retry can help.
     async fn unauthorized(&self, rejected: &SecretString) -> UnauthorizedAction;
     /// Clover accepted a request: the credential works (again).
@@ -77,14 +84,14 @@ pub trait Credential: Send + Sync + 'static {
 /// service: after a `401` it stays failing until a request succeeds with it again (the
 /// merchant restored its permission) or it is replaced.
 pub struct StaticToken {
-    token: SecretString,
+    access: Access,
     snapshot: Mutex<AuthSnapshot>,
 }
 
 impl StaticToken {
-    pub fn new(token: SecretString) -> Self {
+    pub fn new(merchant_id: MerchantId, token: SecretString) -> Self {
         Self {
-            token,
+            access: Access { merchant_id, token },
             snapshot: Mutex::new(AuthSnapshot::ok()),
         }
     }
@@ -96,8 +103,8 @@ impl StaticToken {
 
 #[async_trait]
 impl Credential for StaticToken {
-    async fn access_token(&self) -> Result<SecretString, CloverError> {
-        Ok(self.token.clone())
+    async fn access(&self) -> Result<Access, CloverError> {
+        Ok(self.access.clone())
     }
 
     async fn unauthorized(&self, _rejected: &SecretString) -> UnauthorizedAction {

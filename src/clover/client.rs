@@ -30,11 +30,16 @@ const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 /// The longest `retry-after` taken at its word; a larger (or absurd) value is read as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// The Clover REST API for one merchant, paced within the token's limits.
+/// One call's place under `/v3/merchants/{mId}`: path segments and query pairs.
+struct Request<'a> {
+    path: &'a [&'a str],
+    query: &'a [(&'a str, &'a str)],
+}
+
+/// The Clover REST API for the credential's merchant, paced within the token's limits.
 pub struct CloverClient {
     http: reqwest::Client,
     api_base: Url,
-    merchant_id: MerchantId,
     credential: Arc<dyn Credential>,
     pacer: Pacer,
     timeout: Duration,
@@ -43,7 +48,6 @@ pub struct CloverClient {
 impl CloverClient {
     pub fn new(
         api_base: Url,
-        merchant_id: MerchantId,
         credential: Arc<dyn Credential>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
@@ -57,7 +61,6 @@ impl CloverClient {
         Ok(Self {
             http,
             api_base,
-            merchant_id,
             credential,
             pacer: Pacer::for_clover_token(),
             timeout,
@@ -74,12 +77,12 @@ impl CloverClient {
     }
 
     pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
-        let mut url = self.url(&["customers"]);
-        url.query_pairs_mut()
-            .append_pair("filter", &format!("emailAddress={email}"))
-            .append_pair("expand", EXPAND)
-            .append_pair("limit", "100");
-        let body = self.call::<()>(Method::GET, url, None).await?;
+        let filter = format!("emailAddress={email}");
+        let request = Request {
+            path: &["customers"],
+            query: &[("filter", &filter), ("expand", EXPAND), ("limit", "100")],
+        };
+        let body = self.call::<()>(Method::GET, &request, None).await?;
         let list: CustomerList = parse(&body)?;
         // Whether Clover's filter is exact or case-sensitive is not documented: compare here.
         Ok(list
@@ -96,28 +99,40 @@ impl CloverClient {
     }
 
     pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
-        let mut url = self.url(&["customers"]);
-        url.query_pairs_mut().append_pair("expand", EXPAND);
-        let request = CreateCustomerRequest::from(draft);
-        let body = self.call(Method::POST, url, Some(&request)).await?;
-        let created: CustomerResponse = parse(&body)?;
+        let request = Request {
+            path: &["customers"],
+            query: &[("expand", EXPAND)],
+        };
+        let body = CreateCustomerRequest::from(draft);
+        let answer = self.call(Method::POST, &request, Some(&body)).await?;
+        let created: CustomerResponse = parse(&answer)?;
         Ok(created.id)
     }
 
     pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
-        let url = self.url(&["customers", customer_id, "email_addresses"]);
+        let request = Request {
+            path: &["customers", customer_id, "email_addresses"],
+            query: &[],
+        };
         let body = EmailAddressBody {
             email_address: email,
         };
-        self.call(Method::POST, url, Some(&body)).await.map(drop)
+        self.call(Method::POST, &request, Some(&body))
+            .await
+            .map(drop)
     }
 
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
-        let url = self.url(&["customers", customer_id, "phone_numbers"]);
+        let request = Request {
+            path: &["customers", customer_id, "phone_numbers"],
+            query: &[],
+        };
         let body = PhoneNumberBody {
             phone_number: phone,
         };
-        self.call(Method::POST, url, Some(&body)).await.map(drop)
+        self.call(Method::POST, &request, Some(&body))
+            .await
+            .map(drop)
     }
 
     pub async fn set_names(
@@ -126,22 +141,31 @@ impl CloverClient {
         first_name: Option<&str>,
         last_name: Option<&str>,
     ) -> Result<(), CloverError> {
-        let url = self.url(&["customers", customer_id]);
+        let request = Request {
+            path: &["customers", customer_id],
+            query: &[],
+        };
         let body = UpdateNamesRequest {
             first_name,
             last_name,
         };
-        self.call(Method::POST, url, Some(&body)).await.map(drop)
+        self.call(Method::POST, &request, Some(&body))
+            .await
+            .map(drop)
     }
 
     /// `{api base}/v3/merchants/{mId}/{segments...}`, each segment percent-encoded.
-    fn url(&self, segments: &[&str]) -> Url {
+    fn url(&self, merchant_id: &MerchantId, request: &Request<'_>) -> Url {
         let mut url = self.api_base.clone();
         url.path_segments_mut()
             .expect("an http(s) base URL has a path")
             .pop_if_empty()
-            .extend(["v3", "merchants", self.merchant_id.as_ref()])
-            .extend(segments);
+            .extend(["v3", "merchants", merchant_id.as_ref()])
+            .extend(request.path);
+        url.query_pairs_mut().extend_pairs(request.query);
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
         url
     }
 
@@ -151,23 +175,27 @@ impl CloverClient {
     async fn call<B: Serialize>(
         &self,
         method: Method,
-        url: Url,
+        request: &Request<'_>,
         body: Option<&B>,
     ) -> Result<Vec<u8>, CloverError> {
         let mut renewed = false;
         let mut rate_limited = 0;
         loop {
             let permit = self.pacer.turn().await;
-            let token = self.credential.access_token().await?;
-            let mut request = self
+            let access = self.credential.access().await?;
+            let url = self.url(&access.merchant_id, request);
+            let mut outgoing = self
                 .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.expose_secret())
+                .request(method.clone(), url)
+                .bearer_auth(access.token.expose_secret())
                 .header(header::ACCEPT, "application/json");
             if let Some(body) = body {
-                request = request.json(body);
+                outgoing = outgoing.json(body);
             }
-            let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+            let response = outgoing
+                .send()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
             let status = response.status();
             let retry_after = retry_after(response.headers());
             let bytes = response.bytes().await.map_err(|e| self.transport_error(&e));
@@ -179,7 +207,7 @@ impl CloverClient {
                 // a whole delivery's success instead.
                 s if s.is_success() => return bytes.map(|b| b.to_vec()),
                 StatusCode::UNAUTHORIZED => {
-                    let action = self.credential.unauthorized(&token).await;
+                    let action = self.credential.unauthorized(&access.token).await;
                     if action == UnauthorizedAction::RetryOnce && !renewed {
                         renewed = true;
                         continue;

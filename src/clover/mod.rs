@@ -11,7 +11,7 @@ mod hosts;
 mod pacing;
 mod wire;
 
-pub use auth::{AuthSnapshot, AuthState, Credential, StaticToken, UnauthorizedAction};
+pub use auth::{Access, AuthSnapshot, AuthState, Credential, StaticToken, UnauthorizedAction};
 pub use client::CloverClient;
 pub use demo::DemoClover;
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};

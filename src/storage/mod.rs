@@ -2,6 +2,8 @@
 //! stand-in's customers. Every write that a visitor is told about is committed with
 //! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
 
+mod cipher;
+mod credentials;
 mod queue;
 mod schema;
 mod submissions;
@@ -12,6 +14,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use cipher::{DecryptError, SecretCipher};
+pub use credentials::{CredentialKind, StoredCredential};
 pub use queue::QueuedDelivery;
 pub use submissions::{
     DeliveryOutcome, Inserted, QueueCounts, Source, SubmissionId, SubmissionState,
@@ -32,6 +36,8 @@ pub enum StorageError {
     },
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
+    #[error(transparent)]
+    Decrypt(DecryptError),
 }
 
 /// A handle to the database, cheap to clone. One connection serves the whole process:

@@ -51,6 +51,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX submissions_by_idempotency_key
         ON submissions (idempotency_key) WHERE idempotency_key IS NOT NULL;
 "#,
+    r#"
+    -- The merchant's Clover credential: an OAuth pair, or an API token entered on the
+    -- admin page. One row. Tokens are encrypted (see storage::cipher).
+    CREATE TABLE clover_credentials (
+        id                     INTEGER PRIMARY KEY CHECK (id = 1),
+        kind                   TEXT NOT NULL CHECK (kind IN ('oauth', 'api_token')),
+        merchant_id            TEXT NOT NULL,
+        access_token           BLOB NOT NULL,
+        access_expires_at      INTEGER,
+        refresh_token          BLOB,
+        refresh_expires_at     INTEGER,
+        previous_refresh_token BLOB,
+        last_refresh_at        INTEGER,
+        needs_authorization    TEXT,
+        updated_at             INTEGER NOT NULL
+    );
+"#,
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
