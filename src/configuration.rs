@@ -63,6 +63,22 @@ pub enum CloverAuthSettings {
         merchant_id: MerchantId,
         api_token: SecretString,
     },
+    /// An OAuth v2 token pair, obtained when the merchant connects from `/admin`.
+    OAuth(OAuthSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// `CLOVER_APP_ID`
+    pub app_id: String,
+    /// `CLOVER_APP_SECRET`; without it the app is low-trust and uses PKCE.
+    pub app_secret: Option<SecretString>,
+    /// `CLOVER_MERCHANT_ID`: when set, only this merchant may connect.
+    pub expected_merchant: Option<MerchantId>,
+    /// `CLOVER_LEGACY_TOKEN`: a v1 token to migrate at start (needs `CLOVER_MERCHANT_ID`).
+    pub legacy_token: Option<SecretString>,
+    /// `OAUTH_REFRESH_MARGIN_SECONDS`: refresh when the access token has less left.
+    pub refresh_margin: Duration,
 }
 
 impl CloverAuthSettings {
@@ -70,6 +86,7 @@ impl CloverAuthSettings {
         match self {
             Self::Demo => "demo",
             Self::Token { .. } => "token",
+            Self::OAuth(_) => "oauth",
         }
     }
 }
@@ -308,10 +325,7 @@ fn read_clover_auth(env: &mut Reader<'_>) -> Option<CloverAuthSettings> {
                 api_token: api_token?,
             })
         }
-        "oauth" => {
-            env.problem("CLOVER_AUTH: oauth is not available in this version; use demo or token");
-            None
-        }
+        "oauth" => read_oauth(env, merchant_id),
         other => {
             env.problem(&format!(
                 "CLOVER_AUTH: expected demo, token or oauth, got {other:?}"
@@ -319,6 +333,37 @@ fn read_clover_auth(env: &mut Reader<'_>) -> Option<CloverAuthSettings> {
             None
         }
     }
+}
+
+fn read_oauth(env: &mut Reader<'_>, merchant_id: Option<String>) -> Option<CloverAuthSettings> {
+    let app_id = env.value("CLOVER_APP_ID");
+    let app_secret = env.secret("CLOVER_APP_SECRET")?;
+    let legacy_token = env.secret("CLOVER_LEGACY_TOKEN")?;
+    let margin = env.parsed::<u64>("OAUTH_REFRESH_MARGIN_SECONDS", "a whole number of seconds");
+    if app_id.is_none() {
+        env.problem(
+            "CLOVER_APP_ID: required when CLOVER_AUTH=oauth (the app's id in Clover's \
+             Developer Dashboard)",
+        );
+    }
+    let expected_merchant = match merchant_id.as_deref().map(MerchantId::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(expected)) => {
+            env.problem(&format!("CLOVER_MERCHANT_ID: expected {expected}"));
+            return None;
+        }
+    };
+    if legacy_token.is_some() && expected_merchant.is_none() {
+        env.problem("CLOVER_LEGACY_TOKEN: needs CLOVER_MERCHANT_ID, the merchant it belongs to");
+    }
+    Some(CloverAuthSettings::OAuth(OAuthSettings {
+        app_id: app_id?,
+        app_secret,
+        expected_merchant,
+        legacy_token,
+        refresh_margin: Duration::from_secs(margin?.unwrap_or(60)),
+    }))
 }
 
 /// Reads variables and gathers every problem. Each method returns `None` when the variable

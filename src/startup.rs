@@ -10,12 +10,13 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::clover::{CloverClient, CustomerDirectory, DemoClover, StaticToken};
-use crate::configuration::{CloverAuthSettings, Settings};
+use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
+use crate::clover::{CloverClient, Credential, CustomerDirectory, DemoClover, StaticToken};
+use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
-use crate::routes::{self, AdminAccess, AppState, ServiceInfo};
-use crate::storage::Database;
+use crate::routes::{self, AdminAccess, AppState, OAuthConnector, ServiceInfo};
+use crate::storage::{Database, SecretCipher};
 use crate::telemetry;
 
 /// The largest request body accepted: a signup is a few hundred bytes.
@@ -41,7 +42,7 @@ impl Application {
                 settings.database_path.display()
             )
         })?;
-        let directory = customer_directory(&settings, &db)?;
+        let (directory, oauth) = clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
         let worker = DeliveryWorker::new(
             db.clone(),
@@ -53,7 +54,7 @@ impl Application {
             &settings.rate_limit,
             settings.server.client_ip_header.clone(),
         ));
-        let state = web::Data::new(app_state(&settings, db, directory, handle, &limiter));
+        let state = web::Data::new(app_state(&settings, db, directory, oauth, handle, &limiter));
 
         let address = (settings.server.host, settings.server.port);
         let listener = TcpListener::bind(address)
@@ -134,26 +135,102 @@ fn announce_mode(settings: &Settings) {
             clover.environment.as_str(),
             clover.region.as_str()
         ),
+        CloverAuthSettings::OAuth(oauth) => tracing::info!(
+            "clover-signup starting in OAuth mode for app {} on {} ({}, {}){}",
+            oauth.app_id,
+            clover.api_base_url,
+            clover.environment.as_str(),
+            clover.region.as_str(),
+            if oauth.app_secret.is_some() {
+                ""
+            } else {
+                ", low-trust app using PKCE"
+            }
+        ),
     }
 }
 
-fn customer_directory(settings: &Settings, db: &Database) -> anyhow::Result<CustomerDirectory> {
+/// The way to Clover the configuration chose, and for OAuth what the connect routes need.
+async fn clover_connection(
+    settings: &Settings,
+    db: &Database,
+) -> anyhow::Result<(CustomerDirectory, Option<OAuthConnector>)> {
     let clover = &settings.clover;
-    Ok(match &clover.auth {
-        CloverAuthSettings::Demo => CustomerDirectory::Demo(DemoClover::new(db.clone())),
+    let credential: Arc<dyn Credential> = match &clover.auth {
+        CloverAuthSettings::Demo => {
+            return Ok((CustomerDirectory::Demo(DemoClover::new(db.clone())), None));
+        }
         CloverAuthSettings::Token {
             merchant_id,
             api_token,
-        } => {
-            let credential = Arc::new(StaticToken::new(merchant_id.clone(), api_token.clone()));
+        } => Arc::new(StaticToken::new(merchant_id.clone(), api_token.clone())),
+        CloverAuthSettings::OAuth(oauth) => {
+            let connector = oauth_connector(settings, oauth, db).await?;
             let client = CloverClient::new(
                 clover.api_base_url.clone(),
-                credential,
+                connector.credential.clone(),
                 clover.request_timeout,
             )
             .context("cannot build the HTTP client for Clover")?;
-            CustomerDirectory::Clover(Arc::new(client))
+            return Ok((CustomerDirectory::Clover(Arc::new(client)), Some(connector)));
         }
+    };
+    let client = CloverClient::new(
+        clover.api_base_url.clone(),
+        credential,
+        clover.request_timeout,
+    )
+    .context("cannot build the HTTP client for Clover")?;
+    Ok((CustomerDirectory::Clover(Arc::new(client)), None))
+}
+
+async fn oauth_connector(
+    settings: &Settings,
+    oauth: &OAuthSettings,
+    db: &Database,
+) -> anyhow::Result<OAuthConnector> {
+    let clover = &settings.clover;
+    let secret_key = settings
+        .secret_key
+        .as_ref()
+        .context("SECRET_KEY is required to store OAuth tokens")?;
+    let app = OAuthApp {
+        app_id: oauth.app_id.clone(),
+        app_secret: oauth.app_secret.clone(),
+        api_base: clover.api_base_url.clone(),
+        web_base: clover.web_base_url.clone(),
+        redirect_uri: settings
+            .server
+            .public_url
+            .join("/oauth/callback")
+            .context("PUBLIC_URL cannot carry the callback path")?,
+    };
+    let api = OAuthApi::new(app, clover.request_timeout)
+        .context("cannot build the HTTP client for Clover's OAuth")?;
+    let credential = OAuthCredential::load(
+        api,
+        db.clone(),
+        SecretCipher::from_secret_key(secret_key),
+        oauth.refresh_margin,
+    )
+    .await
+    .context("cannot read the stored Clover connection")?;
+    let credential = Arc::new(credential);
+    if let (Some(legacy), Some(merchant)) = (&oauth.legacy_token, &oauth.expected_merchant) {
+        if !credential.is_connected().await {
+            match credential.migrate_legacy(merchant, legacy).await {
+                Ok(()) => {
+                    tracing::info!("the legacy Clover token was migrated to an expiring pair")
+                }
+                Err(error) => tracing::error!(%error, "could not migrate CLOVER_LEGACY_TOKEN"),
+            }
+        }
+    }
+    Ok(OAuthConnector {
+        credential,
+        pending: PendingConnects::default(),
+        expected_merchant: oauth.expected_merchant.clone(),
+        secure_cookie: settings.server.public_url.scheme() == "https",
     })
 }
 
@@ -161,21 +238,19 @@ fn app_state(
     settings: &Settings,
     db: Database,
     directory: CustomerDirectory,
+    oauth: Option<OAuthConnector>,
     delivery: DeliveryHandle,
     limiter: &Arc<SubmissionLimiter>,
 ) -> AppState {
     let clover = &settings.clover;
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
-    let merchant_id = match &clover.auth {
-        CloverAuthSettings::Token { merchant_id, .. } => Some(merchant_id.to_string()),
-        CloverAuthSettings::Demo => None,
-    };
     AppState {
         db,
         form: settings.form.clone(),
         limiter: Arc::clone(limiter),
         delivery,
         directory,
+        oauth,
         admin: AdminAccess::new(
             settings.admin.token.clone(),
             demo && settings.server.host.is_loopback(),
@@ -184,7 +259,6 @@ fn app_state(
         ),
         info: ServiceInfo {
             mode: clover.auth.mode_name(),
-            merchant_id,
             environment: clover.environment.as_str(),
             region: clover.region.as_str(),
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),

@@ -35,8 +35,11 @@ pub struct AuthSnapshot {
     /// Why the state is not `Ok`, in words for the merchant.
     pub reason: Option<String>,
     pub since: Option<OffsetDateTime>,
+    /// The merchant the credential is for, once known.
+    pub merchant_id: Option<String>,
     pub access_expires_at: Option<OffsetDateTime>,
     pub refresh_expires_at: Option<OffsetDateTime>,
+    pub last_refresh_at: Option<OffsetDateTime>,
 }
 
 impl AuthSnapshot {
@@ -45,8 +48,10 @@ impl AuthSnapshot {
             state: AuthState::Ok,
             reason: None,
             since: None,
+            merchant_id: None,
             access_expires_at: None,
             refresh_expires_at: None,
+            last_refresh_at: None,
         }
     }
 }
@@ -73,8 +78,13 @@ pub struct Access {
 pub trait Credential: Send + Sync + 'static {
     /// The merchant and a token to send now.
     async fn access(&self) -> Result<Access, CloverError>;
-    /// Clover refused `rejected`; decide whether a retry can help.
-    async fn unauthorized(&self, rejected: &SecretString) -> UnauthorizedAction;
+    /// Clover refused `rejected`; decide whether a retry can help. `after_renewal`: the
+    /// request was already repeated once with a renewed token.
+    async fn unauthorized(
+        &self,
+        rejected: &SecretString,
+        after_renewal: bool,
+    ) -> UnauthorizedAction;
     /// Clover accepted a request: the credential works (again).
     fn accepted(&self);
     fn snapshot(&self) -> AuthSnapshot;
@@ -91,8 +101,11 @@ pub struct StaticToken {
 impl StaticToken {
     pub fn new(merchant_id: MerchantId, token: SecretString) -> Self {
         Self {
+            snapshot: Mutex::new(AuthSnapshot {
+                merchant_id: Some(merchant_id.to_string()),
+                ..AuthSnapshot::ok()
+            }),
             access: Access { merchant_id, token },
-            snapshot: Mutex::new(AuthSnapshot::ok()),
         }
     }
 
@@ -107,7 +120,11 @@ impl Credential for StaticToken {
         Ok(self.access.clone())
     }
 
-    async fn unauthorized(&self, _rejected: &SecretString) -> UnauthorizedAction {
+    async fn unauthorized(
+        &self,
+        _rejected: &SecretString,
+        _after_renewal: bool,
+    ) -> UnauthorizedAction {
         let already_failing = self.snapshot().state == AuthState::Failing;
         if !already_failing {
             tracing::error!(
@@ -123,8 +140,7 @@ impl Credential for StaticToken {
                         .to_owned(),
                 ),
                 since: Some(OffsetDateTime::now_utc()),
-                access_expires_at: None,
-                refresh_expires_at: None,
+                ..self.snapshot()
             });
         }
         UnauthorizedAction::GiveUp
@@ -133,7 +149,12 @@ impl Credential for StaticToken {
     fn accepted(&self) {
         if self.snapshot().state != AuthState::Ok {
             tracing::info!("Clover accepts the API token again; delivery resumes");
-            self.set(AuthSnapshot::ok());
+            self.set(AuthSnapshot {
+                state: AuthState::Ok,
+                reason: None,
+                since: None,
+                ..self.snapshot()
+            });
         }
     }
 

@@ -207,7 +207,7 @@ impl CloverClient {
                 // a whole delivery's success instead.
                 s if s.is_success() => return bytes.map(|b| b.to_vec()),
                 StatusCode::UNAUTHORIZED => {
-                    let action = self.credential.unauthorized(&access.token).await;
+                    let action = self.credential.unauthorized(&access.token, renewed).await;
                     if action == UnauthorizedAction::RetryOnce && !renewed {
                         renewed = true;
                         continue;

@@ -8,6 +8,7 @@ mod demo;
 mod directory;
 mod error;
 mod hosts;
+pub mod oauth;
 mod pacing;
 mod wire;
 

@@ -137,9 +137,11 @@ impl DeliveryWorker {
 
     /// How many more submissions to claim now. While Clover refuses the credential, the
     /// deliveries under way finish first; then one delivery every `auth_recheck` (or at
-    /// once, when the merchant asks) tests whether it works again, and the rest wait.
+    /// once, when the merchant asks or reconnects) tests whether it works again, and the
+    /// rest wait.
     fn capacity(&self, running: usize, gate: &mut AuthGate) -> usize {
-        if self.directory.auth().state == AuthState::Ok {
+        let state = self.directory.auth().state;
+        if state == AuthState::Ok {
             gate.next_check = None;
             return CONCURRENT_DELIVERIES.saturating_sub(running);
         }
@@ -149,7 +151,9 @@ impl DeliveryWorker {
             return 0;
         }
         let asked = self.handle.recheck_auth.swap(false, Ordering::SeqCst);
-        if asked || now >= next_check {
+        // A connection that needs the merchant cannot mend itself: wait for a reconnect.
+        let timed = state == AuthState::Failing && now >= next_check;
+        if asked || timed {
             gate.next_check = Some(now + self.auth_recheck);
             return 1;
         }

@@ -18,6 +18,8 @@ const SESSION_COOKIE: &str = "admin_session";
 /// How long a sign-in lasts, enforced by the server (the cookie's own expiry is advice).
 const SESSION_SECONDS: i64 = 12 * 3600;
 const RECENT_SUBMISSIONS: u32 = 50;
+/// How long before the refresh token's end the page warns the merchant.
+const REFRESH_WARNING_DAYS: i64 = 14;
 
 /// Who may see `/admin`: anyone holding `ADMIN_TOKEN`, sent as a bearer token or exchanged
 /// for a session cookie at `/admin/login`. Without a token the admin is switched off,
@@ -90,7 +92,7 @@ impl AdminAccess {
 
     /// For the HTML pages and actions: the answer for a visitor who may not proceed (the
     /// login form, or a "disabled" page), or `None` to go on.
-    fn refusal(&self, request: &HttpRequest) -> Option<HttpResponse> {
+    pub(super) fn refusal(&self, request: &HttpRequest) -> Option<HttpResponse> {
         match self.check(request) {
             Access::Granted => None,
             Access::SignIn => Some(see_other("/admin/login")),
@@ -145,6 +147,9 @@ pub struct AuthReport {
     pub reason: Option<String>,
     pub access_expires_at: Option<String>,
     pub refresh_expires_at: Option<String>,
+    pub last_refresh_at: Option<String>,
+    /// The refresh token ends within two weeks: the merchant should reconnect before.
+    pub refresh_expires_soon: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,7 +171,7 @@ async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
     let auth = state.directory.auth();
     Ok(StatusReport {
         mode: state.info.mode,
-        merchant_id: state.info.merchant_id.clone(),
+        merchant_id: auth.merchant_id.clone(),
         environment: state.info.environment,
         region: state.info.region,
         duplicate_policy: state.info.duplicate_policy,
@@ -175,6 +180,10 @@ async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
             reason: auth.reason,
             access_expires_at: auth.access_expires_at.and_then(rfc3339),
             refresh_expires_at: auth.refresh_expires_at.and_then(rfc3339),
+            last_refresh_at: auth.last_refresh_at.and_then(rfc3339),
+            refresh_expires_soon: auth.refresh_expires_at.is_some_and(|at| {
+                at - OffsetDateTime::now_utc() < time::Duration::days(REFRESH_WARNING_DAYS)
+            }),
         },
         queue,
         recent: recent

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod assets;
 mod health;
+mod oauth;
 mod signup;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::storage::Database;
 use crate::telemetry::RequestId;
 
 pub use admin::{AdminAccess, StatusReport};
+pub use oauth::OAuthConnector;
 
 /// What every handler may need, built once and shared by all workers.
 pub struct AppState {
@@ -29,6 +31,8 @@ pub struct AppState {
     pub limiter: Arc<SubmissionLimiter>,
     pub delivery: DeliveryHandle,
     pub directory: CustomerDirectory,
+    /// Present in OAuth mode: what `/oauth/*` needs.
+    pub oauth: Option<OAuthConnector>,
     pub admin: AdminAccess,
     pub info: ServiceInfo,
 }
@@ -37,7 +41,6 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
     pub mode: &'static str,
-    pub merchant_id: Option<String>,
     pub environment: &'static str,
     pub region: &'static str,
     pub duplicate_policy: &'static str,
@@ -56,6 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
         .route("/admin/retry", web::post().to(admin::retry))
+        .route("/oauth/connect", web::get().to(oauth::connect))
+        .route("/oauth/launch", web::get().to(oauth::launch))
+        .route("/oauth/callback", web::get().to(oauth::callback))
         .route("/static/{file}", web::get().to(assets::serve))
         .default_service(web::to(not_found));
 }

@@ -18,6 +18,14 @@ pub fn admin_page(report: &StatusReport) -> Markup {
                 @if report.auth.state != "ok" {
                     div class="notice notice-error" role="alert" {
                         p { strong { "Delivery to Clover is paused. " } (report.auth.reason.as_deref().unwrap_or("Clover refuses the credential.")) }
+                        @if report.mode == "oauth" {
+                            p { a class="button" href="/oauth/connect" { "Connect Clover" } }
+                        }
+                    }
+                } @else if report.auth.refresh_expires_soon {
+                    div class="notice notice-error" role="alert" {
+                        p { strong { "The Clover connection ends soon. " } "Its refresh token expires on " (report.auth.refresh_expires_at.as_deref().unwrap_or("")) ". Reconnect before then so deliveries never pause." }
+                        p { a class="button" href="/oauth/connect" { "Reconnect Clover" } }
                     }
                 }
                 dl class="facts" {
@@ -25,7 +33,19 @@ pub fn admin_page(report: &StatusReport) -> Markup {
                     dt { "Merchant" } dd { (report.merchant_id.as_deref().unwrap_or("—")) }
                     dt { "Clover" } dd { (report.environment) " · " (report.region) }
                     dt { "Connection" } dd { (report.auth.state) }
+                    @if let Some(at) = &report.auth.access_expires_at {
+                        dt { "Access token until" } dd { (at) }
+                    }
+                    @if let Some(at) = &report.auth.refresh_expires_at {
+                        dt { "Refresh token until" } dd { (at) }
+                    }
+                    @if let Some(at) = &report.auth.last_refresh_at {
+                        dt { "Last refresh" } dd { (at) }
+                    }
                     dt { "Duplicates" } dd { (report.duplicate_policy) }
+                }
+                @if report.mode == "oauth" && report.auth.state == "ok" {
+                    p { a href="/oauth/connect" { "Reconnect or switch the Clover account" } }
                 }
                 h2 { "Queue" }
                 dl class="facts" {

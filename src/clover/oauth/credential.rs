@@ -1,0 +1,320 @@
+//! The OAuth pair as a [`Credential`]: kept in the database (encrypted), refreshed before
+//! it expires, one refresh at a time, and never spending a refresh token twice.
+
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use super::api::{OAuthApi, TokenError, TokenPair, pkce_pair};
+use crate::clover::{
+    Access, AuthSnapshot, AuthState, CloverError, Credential, MerchantId, UnauthorizedAction,
+};
+use crate::storage::{CredentialKind, Database, SecretCipher, StoredCredential};
+
+/// Why a legacy token could not be migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Clover(#[from] TokenError),
+    #[error("the new pair could not be stored: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+pub struct OAuthCredential {
+    api: OAuthApi,
+    db: Database,
+    cipher: SecretCipher,
+    /// Refresh when the access token has less than this left.
+    margin: Duration,
+    /// The pair in use. Holding this lock *is* the single flight: whoever refreshes holds
+    /// it across the call, and everyone after sees the new pair.
+    current: Mutex<Option<StoredCredential>>,
+    /// A copy of the state for the status page, readable without waiting on a refresh.
+    snapshot: StdMutex<AuthSnapshot>,
+}
+
+impl OAuthCredential {
+    /// Loads the stored pair, if the merchant has connected before.
+    pub async fn load(
+        api: OAuthApi,
+        db: Database,
+        cipher: SecretCipher,
+        margin: Duration,
+    ) -> Result<Self, crate::storage::StorageError> {
+        let stored = db.load_credential(CredentialKind::OAuth, &cipher).await?;
+        let credential = Self {
+            api,
+            db,
+            cipher,
+            margin,
+            snapshot: StdMutex::new(snapshot_of(stored.as_ref())),
+            current: Mutex::new(stored),
+        };
+        Ok(credential)
+    }
+
+    pub fn api(&self) -> &OAuthApi {
+        &self.api
+    }
+
+    /// The merchant currently connected, if any.
+    pub fn snapshot_merchant(&self) -> Option<String> {
+        self.snapshot
+            .lock()
+            .expect("snapshot lock")
+            .merchant_id
+            .clone()
+    }
+
+    /// Whether a connection exists (it may still need reauthorization).
+    pub async fn is_connected(&self) -> bool {
+        self.current.lock().await.is_some()
+    }
+
+    /// Stores a pair from a completed authorization (connect, launch or migration) and
+    /// starts using it. Committed before it is used.
+    pub async fn connect(
+        &self,
+        merchant_id: &MerchantId,
+        pair: TokenPair,
+    ) -> Result<(), crate::storage::StorageError> {
+        let mut current = self.current.lock().await;
+        let stored = stored_from(merchant_id.to_string(), pair, None);
+        self.db.save_credential(&stored, &self.cipher).await?;
+        self.publish(Some(&stored));
+        *current = Some(stored);
+        Ok(())
+    }
+
+    /// Trades a legacy (v1, non-expiring) token for an expiring pair: migrate_v2 gives an
+    /// authorization code, which is exchanged like the callback's.
+    pub async fn migrate_legacy(
+        &self,
+        merchant_id: &MerchantId,
+        legacy_token: &SecretString,
+    ) -> Result<(), MigrateError> {
+        let (verifier, challenge) = match self.api.app().app_secret {
+            Some(_) => (None, None),
+            None => {
+                let (verifier, challenge) = pkce_pair();
+                (Some(verifier), Some(challenge))
+            }
+        };
+        let code = self
+            .api
+            .migrate(merchant_id, legacy_token, challenge.as_deref())
+            .await?;
+        let pair = self.api.exchange(&code, verifier.as_ref()).await?;
+        self.connect(merchant_id, pair).await?;
+        Ok(())
+    }
+
+    /// Refreshes now unless the pair is fresh. Call with the lock held.
+    async fn refresh_locked(
+        &self,
+        current: &mut Option<StoredCredential>,
+        force: bool,
+    ) -> Result<(), CloverError> {
+        // Another process (or a restart) may have stored a newer pair: use it rather than
+        // spend the refresh token we hold, which would then be stale.
+        if let Ok(Some(stored)) = self
+            .db
+            .load_credential(CredentialKind::OAuth, &self.cipher)
+            .await
+        {
+            let newer = current.as_ref().is_none_or(|held| {
+                held.access_token.expose_secret() != stored.access_token.expose_secret()
+            });
+            if newer {
+                *current = Some(stored);
+                if !force && !self.needs_refresh(current.as_ref()) {
+                    return Ok(());
+                }
+            }
+        }
+        let Some(held) = current.as_ref() else {
+            return Err(CloverError::Unauthorized);
+        };
+        if held.needs_authorization.is_some() {
+            return Err(CloverError::Unauthorized);
+        }
+        if !force && !self.needs_refresh(Some(held)) {
+            return Ok(());
+        }
+        let Some(spent) = held.refresh_token.clone() else {
+            return self
+                .require_authorization(current, "Clover gave no refresh token")
+                .await;
+        };
+        let merchant_id = held.merchant_id.clone();
+        let result = match self.api.refresh(&spent).await {
+            Err(TokenError::AnswerLost(reason)) => {
+                tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
+                self.recover(&spent).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(pair) => {
+                let stored = stored_from(merchant_id, pair, Some(spent));
+                // Committed before use: the old refresh token is spent now.
+                self.db
+                    .save_credential(&stored, &self.cipher)
+                    .await
+                    .map_err(|e| CloverError::Storage(e.to_string()))?;
+                tracing::info!("Clover access token refreshed");
+                self.publish(Some(&stored));
+                *current = Some(stored);
+                Ok(())
+            }
+            Err(TokenError::Unreachable(reason)) => Err(CloverError::unavailable(reason)),
+            Err(error) => {
+                let reason = format!(
+                    "Clover no longer accepts this connection ({error}). Reconnect from the \
+                     admin page; submissions are kept and will be delivered."
+                );
+                self.require_authorization(current, &reason).await
+            }
+        }
+    }
+
+    /// Recovery, when the app has its secret; without it a lost answer cannot be repaired
+    /// without reusing a refresh token, so the merchant must reconnect.
+    async fn recover(&self, spent: &SecretString) -> Result<TokenPair, TokenError> {
+        if self.api.app().app_secret.is_none() {
+            return Err(TokenError::Refused {
+                status: 0,
+                message: "the answer to a refresh was lost and a low-trust app cannot recover"
+                    .to_owned(),
+            });
+        }
+        self.api.recover(spent).await
+    }
+
+    async fn require_authorization(
+        &self,
+        current: &mut Option<StoredCredential>,
+        reason: &str,
+    ) -> Result<(), CloverError> {
+        tracing::error!("Clover connection needs the merchant: {reason}");
+        if let Some(held) = current.as_mut() {
+            held.needs_authorization = Some(reason.to_owned());
+            if let Err(error) = self.db.save_credential(held, &self.cipher).await {
+                tracing::error!(%error, "could not record that the connection needs authorization");
+            }
+        }
+        self.publish(current.as_ref());
+        Err(CloverError::Unauthorized)
+    }
+
+    fn needs_refresh(&self, held: Option<&StoredCredential>) -> bool {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let margin = self.margin.as_secs() as i64;
+        held.and_then(|h| h.access_expires_at)
+            .is_none_or(|expires| expires - now <= margin)
+    }
+
+    fn publish(&self, stored: Option<&StoredCredential>) {
+        *self.snapshot.lock().expect("snapshot lock") = snapshot_of(stored);
+    }
+}
+
+fn stored_from(
+    merchant_id: String,
+    pair: TokenPair,
+    previous: Option<SecretString>,
+) -> StoredCredential {
+    StoredCredential {
+        kind: CredentialKind::OAuth,
+        merchant_id,
+        access_token: pair.access_token,
+        access_expires_at: Some(pair.access_expires_at),
+        refresh_token: Some(pair.refresh_token),
+        refresh_expires_at: Some(pair.refresh_expires_at),
+        previous_refresh_token: previous,
+        last_refresh_at: Some(OffsetDateTime::now_utc().unix_timestamp()),
+        needs_authorization: None,
+    }
+}
+
+fn snapshot_of(stored: Option<&StoredCredential>) -> AuthSnapshot {
+    let time =
+        |seconds: Option<i64>| seconds.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+    match stored {
+        None => AuthSnapshot {
+            state: AuthState::NeedsAuthorization,
+            reason: Some("Clover is not connected yet: connect it from the admin page.".to_owned()),
+            merchant_id: None,
+            ..AuthSnapshot::ok()
+        },
+        Some(stored) => AuthSnapshot {
+            state: if stored.needs_authorization.is_some() {
+                AuthState::NeedsAuthorization
+            } else {
+                AuthState::Ok
+            },
+            reason: stored.needs_authorization.clone(),
+            since: None,
+            merchant_id: Some(stored.merchant_id.clone()),
+            access_expires_at: time(stored.access_expires_at),
+            refresh_expires_at: time(stored.refresh_expires_at),
+            last_refresh_at: time(stored.last_refresh_at),
+        },
+    }
+}
+
+#[async_trait]
+impl Credential for OAuthCredential {
+    async fn access(&self) -> Result<Access, CloverError> {
+        let mut current = self.current.lock().await;
+        if self.needs_refresh(current.as_ref()) {
+            self.refresh_locked(&mut current, false).await?;
+        }
+        let held = current.as_ref().ok_or(CloverError::Unauthorized)?;
+        if held.needs_authorization.is_some() {
+            return Err(CloverError::Unauthorized);
+        }
+        let merchant_id = MerchantId::parse(&held.merchant_id)
+            .map_err(|_| CloverError::Storage("the stored merchant id is malformed".to_owned()))?;
+        Ok(Access {
+            merchant_id,
+            token: held.access_token.clone(),
+        })
+    }
+
+    async fn unauthorized(
+        &self,
+        rejected: &SecretString,
+        after_renewal: bool,
+    ) -> UnauthorizedAction {
+        let mut current = self.current.lock().await;
+        let still_current = current
+            .as_ref()
+            .is_some_and(|held| held.access_token.expose_secret() == rejected.expose_secret());
+        if !still_current {
+            // Someone refreshed while this request was out: try again with the new token.
+            return UnauthorizedAction::RetryOnce;
+        }
+        if after_renewal {
+            // A token minted a moment ago is refused: the app lacks a permission.
+            let reason = "Clover refuses even a fresh token: the app lacks the Customers read \
+                          or write permission. Update the app's permissions, then reconnect.";
+            let _ = self.require_authorization(&mut current, reason).await;
+            return UnauthorizedAction::GiveUp;
+        }
+        match self.refresh_locked(&mut current, true).await {
+            Ok(()) => UnauthorizedAction::RetryOnce,
+            Err(_) => UnauthorizedAction::GiveUp,
+        }
+    }
+
+    fn accepted(&self) {}
+
+    fn snapshot(&self) -> AuthSnapshot {
+        self.snapshot.lock().expect("snapshot lock").clone()
+    }
+}

@@ -1,0 +1,10 @@
+//! Clover's OAuth v2 with expiring tokens: the merchant connects once in a browser, and
+//! the service keeps a valid access token from then on.
+
+mod api;
+mod connect;
+mod credential;
+
+pub use api::{OAuthApi, OAuthApp, TokenError, TokenPair, pkce_challenge, pkce_pair};
+pub use connect::{CONNECT_TTL, ConnectOrigin, ConnectStart, PendingConnect, PendingConnects};
+pub use credential::{MigrateError, OAuthCredential};

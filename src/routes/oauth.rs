@@ -1,0 +1,255 @@
+//! `/oauth/connect`, `/oauth/launch` and `/oauth/callback`: the merchant connects their
+//! Clover account once, in a browser.
+
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::{AppState, html, request_id};
+use crate::clover::MerchantId;
+use crate::clover::oauth::{CONNECT_TTL, ConnectOrigin, OAuthCredential, PendingConnects};
+use crate::templates::error_page;
+
+/// Binds a connect attempt to the browser that started it. `SameSite=Lax`, since Clover's
+/// redirect back is a cross-site top-level navigation that `Strict` would strip it from.
+const STATE_COOKIE: &str = "clover_oauth_state";
+
+/// What the OAuth routes share.
+pub struct OAuthConnector {
+    pub credential: Arc<OAuthCredential>,
+    pub pending: PendingConnects,
+    /// `CLOVER_MERCHANT_ID`, when set: no other merchant may connect.
+    pub expected_merchant: Option<MerchantId>,
+    pub secure_cookie: bool,
+}
+
+/// `GET /oauth/connect`: the signed-in admin starts (or renews) the connection.
+pub async fn connect(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return refusal;
+    }
+    match &state.oauth {
+        Some(oauth) => begin(oauth, ConnectOrigin::Admin, &request),
+        None => not_oauth(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LaunchQuery {
+    merchant_id: Option<String>,
+}
+
+/// `GET /oauth/launch?merchant_id=…`: Clover's "Alternate Launch Path", for a merchant who
+/// opens the app from the App Market.
+pub async fn launch(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LaunchQuery>,
+) -> HttpResponse {
+    let Some(oauth) = &state.oauth else {
+        return not_oauth();
+    };
+    let merchant = query
+        .merchant_id
+        .as_deref()
+        .and_then(|m| MerchantId::parse(m).ok());
+    begin(oauth, ConnectOrigin::Launch(merchant), &request)
+}
+
+fn begin(oauth: &OAuthConnector, origin: ConnectOrigin, request: &HttpRequest) -> HttpResponse {
+    let started = oauth.pending.begin(oauth.credential.api(), origin);
+    let cookie = Cookie::build(STATE_COOKIE, started.state)
+        .path("/oauth/callback")
+        .http_only(true)
+        .secure(oauth.secure_cookie || request.connection_info().scheme() == "https")
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(CONNECT_TTL.as_secs() as i64))
+        .finish();
+    let mut response = HttpResponse::Found()
+        .insert_header((header::LOCATION, started.authorize_url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish();
+    response
+        .add_cookie(&cookie)
+        .expect("a cookie built here is valid");
+    response
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    merchant_id: Option<String>,
+    client_id: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /oauth/callback`: Clover sends the browser back with a code. Nothing is exchanged
+/// unless the browser holds the cookie of a connect it started here, within ten minutes,
+/// not completed before, and any `state` Clover echoes matches it.
+pub async fn callback(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let Some(oauth) = &state.oauth else {
+        return not_oauth();
+    };
+    match complete(oauth, &request, &query).await {
+        Ok(merchant) => {
+            tracing::info!(merchant = %merchant, "Clover connected");
+            state.delivery.retry_now();
+            let mut response = super::see_other("/admin");
+            response
+                .add_cookie(&expired_cookie())
+                .expect("valid cookie");
+            response
+        }
+        Err(refusal) => {
+            tracing::warn!(
+                reason = refusal.log_reason(),
+                "a Clover callback was refused"
+            );
+            let mut response = html(
+                refusal.status(),
+                error_page(
+                    "Clover was not connected",
+                    &refusal.to_string(),
+                    request_id(&request).as_deref(),
+                ),
+            );
+            response
+                .add_cookie(&expired_cookie())
+                .expect("valid cookie");
+            response
+        }
+    }
+}
+
+async fn complete(
+    oauth: &OAuthConnector,
+    request: &HttpRequest,
+    query: &CallbackQuery,
+) -> Result<MerchantId, Refusal> {
+    let cookie = request
+        .cookie(STATE_COOKIE)
+        .ok_or(Refusal::NoPendingConnect)?;
+    // Taken before anything else is checked: whatever follows, this state is spent.
+    let pending = oauth
+        .pending
+        .take(cookie.value())
+        .ok_or(Refusal::NoPendingConnect)?;
+    if query
+        .state
+        .as_deref()
+        .is_some_and(|echoed| echoed != cookie.value())
+    {
+        return Err(Refusal::StateMismatch);
+    }
+    let app_id = &oauth.credential.api().app().app_id;
+    if query.client_id.as_deref().is_some_and(|id| id != app_id) {
+        return Err(Refusal::WrongApp);
+    }
+    let merchant = query
+        .merchant_id
+        .as_deref()
+        .and_then(|m| MerchantId::parse(m).ok())
+        .ok_or(Refusal::Incomplete)?;
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(Refusal::Incomplete)?;
+    if oauth
+        .expected_merchant
+        .as_ref()
+        .is_some_and(|expected| *expected != merchant)
+    {
+        return Err(Refusal::WrongMerchant);
+    }
+    if let ConnectOrigin::Launch(hint) = &pending.origin {
+        // Anyone can open the launch path: it may connect the merchant it names, and may
+        // not replace a connection to another merchant.
+        let connected = oauth.credential.snapshot_merchant();
+        let conflicting = hint.as_ref().is_some_and(|h| *h != merchant)
+            || connected.is_some_and(|c| c != merchant.as_ref());
+        if conflicting {
+            return Err(Refusal::WrongMerchant);
+        }
+    }
+    let pair = oauth
+        .credential
+        .api()
+        .exchange(code, pending.verifier.as_ref())
+        .await
+        .map_err(|e| Refusal::ExchangeFailed(e.to_string()))?;
+    oauth
+        .credential
+        .connect(&merchant, pair)
+        .await
+        .map_err(|_| Refusal::NotStored)?;
+    Ok(merchant)
+}
+
+/// Why a callback connected nothing; the message is for the merchant.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(
+        "No connection was started from this browser, it was already completed, or it took \
+         longer than ten minutes. Start again from the admin page."
+    )]
+    NoPendingConnect,
+    #[error(
+        "The answer from Clover does not belong to the connection started here. Start again from the admin page."
+    )]
+    StateMismatch,
+    #[error("The answer from Clover is for another app.")]
+    WrongApp,
+    #[error("The answer from Clover is incomplete (no code or merchant).")]
+    Incomplete,
+    #[error("This service is set up for another Clover merchant.")]
+    WrongMerchant,
+    #[error("Clover did not accept the authorization: {0}")]
+    ExchangeFailed(String),
+    #[error("The connection could not be saved. Please try again.")]
+    NotStored,
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::ExchangeFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// For the logs: the kind only, never the code or state.
+    fn log_reason(&self) -> &'static str {
+        match self {
+            Self::NoPendingConnect => "no pending connect",
+            Self::StateMismatch => "state mismatch",
+            Self::WrongApp => "wrong client_id",
+            Self::Incomplete => "incomplete",
+            Self::WrongMerchant => "wrong merchant",
+            Self::ExchangeFailed(_) => "exchange failed",
+            Self::NotStored => "not stored",
+        }
+    }
+}
+
+fn expired_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build(STATE_COOKIE, "")
+        .path("/oauth/callback")
+        .finish();
+    cookie.make_removal();
+    cookie
+}
+
+fn not_oauth() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("OAuth is not in use: set CLOVER_AUTH=oauth with CLOVER_APP_ID to connect this way.")
+}
