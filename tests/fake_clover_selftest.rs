@@ -3,11 +3,19 @@ mod support;
 // Checks that the fake Clover is as strict as the fact sheet, so tests of the
 // app that pass against it mean something.
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use support::fake_clover::{API_TOKEN, Endpoint, FakeClover, Fault, MERCHANT_ID, NewFakeCustomer};
+use sha2::{Digest, Sha256};
+use support::fake_clover::{
+    API_TOKEN, APP_ID, APP_SECRET, Endpoint, FakeClover, Fault, LEGACY_TOKEN, MERCHANT_ID,
+    NewFakeCustomer,
+};
 
 fn client() -> Client {
     Client::builder()
@@ -517,4 +525,557 @@ async fn unknown_routes_are_404_and_reported() {
             .iter()
             .all(|r| r.endpoint == Endpoint::Other)
     );
+}
+
+// ---------------------------------------------------------------- oauth --
+
+const REDIRECT: &str = "https://shop.example/clover/callback";
+
+/// The merchant's browser: does not follow the redirect, so the test sees it.
+fn browser() -> Client {
+    Client::builder()
+        .user_agent("Mozilla/5.0 (selftest browser)")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("browser")
+}
+
+/// A fresh PKCE verifier and its S256 challenge.
+fn pkce_pair() -> (String, String) {
+    let verifier: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn authorize(fake: &FakeClover, params: &[(&str, &str)]) -> Response {
+    browser()
+        .get(format!("{}/oauth/v2/authorize", fake.web_base_url()))
+        .query(params)
+        .send()
+        .await
+        .expect("send")
+}
+
+/// The redirect's target and its decoded query parameters.
+fn redirect_of(resp: &Response) -> (String, HashMap<String, String>) {
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = header(resp, "location").expect("location");
+    let url = url::Url::parse(&location).expect("absolute location");
+    let params = url.query_pairs().into_owned().collect();
+    (location, params)
+}
+
+/// A code from the (instantly approving) authorize step.
+async fn code_for(fake: &FakeClover, challenge: Option<&str>) -> String {
+    let mut params = vec![
+        ("client_id", APP_ID),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+    ];
+    if let Some(c) = challenge {
+        params.extend([("code_challenge", c), ("code_challenge_method", "S256")]);
+    }
+    let (_, query) = redirect_of(&authorize(fake, &params).await);
+    query["code"].clone()
+}
+
+/// POST to an OAuth endpoint on the API host; no bearer header.
+async fn oauth_post(http: &Client, fake: &FakeClover, path: &str, body: Value) -> Response {
+    http.post(format!("{}{path}", fake.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+}
+
+/// Authorize + secret exchange: a fresh token pair.
+async fn secret_grant(http: &Client, fake: &FakeClover) -> Value {
+    let code = code_for(fake, None).await;
+    let body = json!({"client_id": APP_ID, "code": code, "client_secret": APP_SECRET});
+    let resp = oauth_post(http, fake, "/oauth/v2/token", body).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn refresh(http: &Client, fake: &FakeClover, refresh_token: &Value) -> Response {
+    let body = json!({"client_id": APP_ID, "refresh_token": refresh_token});
+    oauth_post(http, fake, "/oauth/v2/refresh", body).await
+}
+
+async fn recover(http: &Client, fake: &FakeClover, refresh_token: &Value) -> Response {
+    let body = json!({
+        "client_id": APP_ID, "client_secret": APP_SECRET, "refresh_token": refresh_token,
+    });
+    oauth_post(http, fake, "/oauth/v2/recovery", body).await
+}
+
+async fn get_with(http: &Client, url: &str, token: &Value) -> Response {
+    http.get(url)
+        .bearer_auth(token.as_str().unwrap())
+        .send()
+        .await
+        .expect("send")
+}
+
+/// The four fields, with expirations in Unix seconds and opaque tokens.
+fn assert_pair(pair: &Value, access_lifetime: u64) {
+    let now = unix_now();
+    let access = pair["access_token"].as_str().unwrap();
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    assert!(access.len() >= 32 && refresh.len() >= 32, "{pair}");
+    assert_ne!(access, refresh);
+    let access_exp = pair["access_token_expiration"].as_u64().unwrap();
+    assert!(
+        access_exp + 2 >= now + access_lifetime && access_exp <= now + access_lifetime,
+        "{pair}"
+    );
+    let refresh_exp = pair["refresh_token_expiration"].as_u64().unwrap();
+    let year = 365 * 24 * 3600;
+    assert!(
+        refresh_exp + 2 >= now + year && refresh_exp <= now + year,
+        "{pair}"
+    );
+}
+
+#[tokio::test]
+async fn oauth_pkce_flow_echoes_state_and_checks_the_verifier() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let (verifier, challenge) = pkce_pair();
+    let redirect = "https://shop.example/cb?from=clover";
+    let resp = authorize(
+        &fake,
+        &[
+            ("client_id", APP_ID),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("state", "s t&a=te"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    let (location, query) = redirect_of(&resp);
+    assert!(location.starts_with(&format!("{redirect}&")), "{location}");
+    assert_eq!(query["from"], "clover");
+    assert_eq!(query["merchant_id"], MERCHANT_ID);
+    assert_eq!(query["employee_id"], "EMP0000000001");
+    assert_eq!(query["client_id"], APP_ID);
+    assert_eq!(query["state"], "s t&a=te");
+    let code = &query["code"];
+
+    // A wrong verifier is refused and does not spend the code.
+    let (other_verifier, _) = pkce_pair();
+    let wrong = json!({"client_id": APP_ID, "code": code, "code_verifier": other_verifier});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", wrong).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(count_prefixed(&fake, "token:"), 1);
+    // So is the secret in place of the verifier.
+    let secret = json!({"client_id": APP_ID, "code": code, "client_secret": APP_SECRET});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", secret).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(count_prefixed(&fake, "token:"), 2);
+
+    let good = json!({"client_id": APP_ID, "code": code, "code_verifier": verifier});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", good).await;
+    assert_eq!(resp.status(), 200);
+    let pair: Value = resp.json().await.unwrap();
+    assert_pair(&pair, 30 * 60);
+    let stats = fake.oauth_stats();
+    assert_eq!(
+        (stats.authorizations, stats.exchanges, stats.pkce_verified),
+        (1, 1, 1)
+    );
+
+    let merchant = get_with(&http, &merchant_url(&fake), &pair["access_token"]).await;
+    assert_eq!(merchant.status(), 200);
+
+    // Without echo, the state is simply not sent back.
+    fake.set_echo_state(false);
+    let resp = authorize(
+        &fake,
+        &[
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("state", "abc"),
+        ],
+    )
+    .await;
+    let (_, query) = redirect_of(&resp);
+    assert!(!query.contains_key("state"));
+    assert!(query.contains_key("code"));
+
+    let statuses: Vec<u16> = fake
+        .requests_to(Endpoint::OAuthToken)
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [400, 400, 200]);
+    assert_eq!(fake.requests_to(Endpoint::OAuthAuthorize).len(), 2);
+    assert_eq!(fake.violations().len(), 2, "{:?}", fake.violations());
+}
+
+#[tokio::test]
+async fn oauth_authorize_refuses_what_clover_refuses() {
+    let fake = FakeClover::start().await;
+    let unknown = authorize(
+        &fake,
+        &[("client_id", "NOSUCHAPP"), ("redirect_uri", REDIRECT)],
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap(),
+        json!({"details": "No App with ID NOSUCHAPP found.", "message": "Not Found"})
+    );
+
+    let (_, challenge) = pkce_pair();
+    let bad: Vec<Vec<(&str, &str)>> = vec![
+        vec![("client_id", APP_ID), ("redirect_uri", "/clover/callback")],
+        vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", "ftp://shop.example/cb"),
+        ],
+        vec![("client_id", APP_ID)],
+        vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "token"),
+        ],
+        vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge[..42]),
+            ("code_challenge_method", "S256"),
+        ],
+        vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "plain"),
+        ],
+        vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge),
+        ],
+    ];
+    for params in &bad {
+        let resp = authorize(&fake, params).await;
+        assert_eq!(resp.status(), 400, "{params:?}");
+    }
+    assert_eq!(count_prefixed(&fake, "authorize:"), bad.len() + 1);
+    assert_eq!(fake.oauth_stats().authorizations, 0);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none())
+    );
+}
+
+#[tokio::test]
+async fn oauth_secret_flow_refuses_code_reuse_and_sloppy_bodies() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let code = code_for(&fake, None).await;
+    let url = format!("{}/oauth/v2/token", fake.base_url());
+
+    let wrong = json!({"client_id": APP_ID, "code": code, "client_secret": "guess"});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", wrong).await;
+    assert_eq!(resp.status(), 401);
+    let form = http
+        .post(&url)
+        .form(&[
+            ("client_id", APP_ID),
+            ("code", &code),
+            ("client_secret", APP_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(count_prefixed(&fake, "content-type:"), 1);
+    let extra = json!({
+        "client_id": APP_ID, "code": code, "client_secret": APP_SECRET,
+        "grant_type": "authorization_code",
+    });
+    assert_eq!(
+        oauth_post(&http, &fake, "/oauth/v2/token", extra)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(count_prefixed(&fake, "token:"), 1);
+
+    let body = json!({"client_id": APP_ID, "code": code, "client_secret": APP_SECRET});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", body.clone()).await;
+    assert_eq!(resp.status(), 200);
+    assert_pair(&resp.json().await.unwrap(), 30 * 60);
+    assert_eq!(fake.oauth_stats().pkce_verified, 0);
+
+    let again = oauth_post(&http, &fake, "/oauth/v2/token", body).await;
+    assert_eq!(again.status(), 400);
+    assert!(
+        fake.violations()
+            .iter()
+            .any(|v| v.starts_with("token:") && v.contains("code reuse")),
+        "{:?}",
+        fake.violations()
+    );
+    assert_eq!(fake.oauth_stats().exchanges, 1);
+
+    // v1 paths are not served; the wrong method on a v2 path is refused.
+    let v1 = http
+        .get(format!("{}/oauth/token", fake.base_url()))
+        .query(&[("client_id", APP_ID), ("client_secret", APP_SECRET)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.status(), 404);
+    assert_eq!(count_prefixed(&fake, "route:"), 1);
+    let get_token = http.get(&url).send().await.unwrap();
+    assert_eq!(get_token.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(count_prefixed(&fake, "method:"), 1);
+}
+
+#[tokio::test]
+async fn oauth_refresh_rotates_and_counts_reuse() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let first = secret_grant(&http, &fake).await;
+
+    let resp = refresh(&http, &fake, &first["refresh_token"]).await;
+    assert_eq!(resp.status(), 200);
+    let second: Value = resp.json().await.unwrap();
+    assert_pair(&second, 30 * 60);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+
+    let reused = refresh(&http, &fake, &first["refresh_token"]).await;
+    assert_eq!(reused.status(), 401);
+    assert_eq!(
+        reused.json::<Value>().await.unwrap(),
+        json!({"message": "Invalid refresh token"})
+    );
+    assert_eq!(fake.oauth_stats().refresh_reuse, 1);
+    assert_eq!(count_prefixed(&fake, "refresh: reuse"), 1);
+
+    let unknown = refresh(&http, &fake, &json!("not-a-token")).await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(fake.oauth_stats().refresh_reuse, 1);
+
+    // The secret is not part of the body: answered, but reported.
+    let with_secret = json!({
+        "client_id": APP_ID, "refresh_token": second["refresh_token"], "client_secret": APP_SECRET,
+    });
+    let resp = oauth_post(&http, &fake, "/oauth/v2/refresh", with_secret).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(count_prefixed(&fake, "refresh:"), 2);
+    let stats = fake.oauth_stats();
+    assert_eq!((stats.refreshes, stats.refresh_reuse), (2, 1));
+    assert_eq!(fake.requests_to(Endpoint::OAuthRefresh).len(), 4);
+}
+
+#[tokio::test]
+async fn oauth_recovery_after_a_lost_refresh_answer() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let first = secret_grant(&http, &fake).await;
+    let old = &first["refresh_token"];
+
+    // Clover rotates the pair, but the answer arrives too late.
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenDelay(Duration::from_secs(2)),
+    );
+    let lost = http
+        .post(format!("{}/oauth/v2/refresh", fake.base_url()))
+        .json(&json!({"client_id": APP_ID, "refresh_token": old}))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(lost.unwrap_err().is_timeout());
+    assert_eq!(fake.oauth_stats().refreshes, 1);
+
+    let wrong_secret = json!({"client_id": APP_ID, "client_secret": "guess", "refresh_token": old});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/recovery", wrong_secret).await;
+    assert_eq!(resp.status(), 401);
+
+    let resp = recover(&http, &fake, old).await;
+    assert_eq!(resp.status(), 200);
+    let recovered: Value = resp.json().await.unwrap();
+    assert_pair(&recovered, 30 * 60);
+    assert_eq!(fake.oauth_stats().recoveries, 1);
+
+    // Only once: the pair minted by `old` is now spent as well.
+    assert_eq!(recover(&http, &fake, old).await.status(), 401);
+    // Recovery is not refresh: the current token does not recover itself.
+    let current = &recovered["refresh_token"];
+    assert_eq!(recover(&http, &fake, current).await.status(), 401);
+    assert_eq!(refresh(&http, &fake, current).await.status(), 200);
+
+    let stats = fake.oauth_stats();
+    assert_eq!(
+        (stats.refreshes, stats.recoveries, stats.refresh_reuse),
+        (2, 1, 0)
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test]
+async fn oauth_revoked_refresh_tokens_are_refused() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let first = secret_grant(&http, &fake).await;
+    let resp = refresh(&http, &fake, &first["refresh_token"]).await;
+    let second: Value = resp.json().await.unwrap();
+
+    fake.revoke_refresh_tokens();
+    assert_eq!(
+        refresh(&http, &fake, &second["refresh_token"])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        recover(&http, &fake, &first["refresh_token"])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(fake.oauth_stats().refresh_reuse, 0);
+
+    // A new authorization brings tokens that work again.
+    let third = secret_grant(&http, &fake).await;
+    assert_eq!(
+        refresh(&http, &fake, &third["refresh_token"])
+            .await
+            .status(),
+        200
+    );
+    let stats = fake.oauth_stats();
+    assert_eq!((stats.refreshes, stats.recoveries), (2, 0));
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test]
+async fn oauth_migrate_v2_then_exchange() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let migrate = |body: Value| oauth_post(&http, &fake, "/oauth/token/migrate_v2", body);
+
+    let wrong = json!({"merchant_uuid": MERCHANT_ID, "app_uuid": APP_ID, "auth_token": "nope"});
+    assert_eq!(migrate(wrong).await.status(), 401);
+
+    let (verifier, challenge) = pkce_pair();
+    let resp = migrate(json!({
+        "merchant_uuid": MERCHANT_ID, "app_uuid": APP_ID, "auth_token": LEGACY_TOKEN,
+        "code_challenge": challenge,
+    }))
+    .await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let expiration = answer["expiration"].as_u64().unwrap();
+    assert!(expiration > unix_now() && expiration <= unix_now() + 600);
+    let code = &answer["authorization_code"];
+    let body = json!({"client_id": APP_ID, "code": code, "code_verifier": verifier});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", body).await;
+    assert_eq!(resp.status(), 200);
+    assert_pair(&resp.json().await.unwrap(), 30 * 60);
+
+    let resp = migrate(json!({
+        "merchant_uuid": MERCHANT_ID, "app_uuid": APP_ID, "auth_token": LEGACY_TOKEN,
+    }))
+    .await;
+    let code = &resp.json::<Value>().await.unwrap()["authorization_code"];
+    let body = json!({"client_id": APP_ID, "code": code, "client_secret": APP_SECRET});
+    let resp = oauth_post(&http, &fake, "/oauth/v2/token", body).await;
+    assert_eq!(resp.status(), 200);
+
+    let stats = fake.oauth_stats();
+    assert_eq!(
+        (
+            stats.migrations,
+            stats.authorizations,
+            stats.exchanges,
+            stats.pkce_verified
+        ),
+        (2, 2, 2, 1)
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+
+    let sloppy = json!({
+        "merchant_uuid": MERCHANT_ID, "app_uuid": APP_ID, "auth_token": LEGACY_TOKEN,
+        "code_challenge": "too-short",
+    });
+    assert_eq!(migrate(sloppy).await.status(), 400);
+    assert_eq!(count_prefixed(&fake, "migrate:"), 1);
+}
+
+#[tokio::test]
+async fn api_accepts_access_tokens_until_they_expire() {
+    let fake = FakeClover::start().await;
+    let http = client();
+    let url = merchant_url(&fake);
+
+    // Limits are per token: the API token's full window leaves the access token's free.
+    let pair = secret_grant(&http, &fake).await;
+    for _ in 0..16 {
+        assert_eq!(get(&http, &url).await.status(), 200);
+    }
+    assert_eq!(
+        get_with(&http, &url, &pair["access_token"]).await.status(),
+        200
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let foreign = format!("{}/v3/merchants/AAAAAAAAAAAAA", fake.base_url());
+    assert_eq!(
+        get_with(&http, &foreign, &pair["access_token"])
+            .await
+            .status(),
+        401
+    );
+
+    // Expirations are whole seconds rounded down: start early in a second so
+    // a 1 s token is still valid for the first call.
+    fake.set_access_lifetime(Duration::from_secs(1));
+    let into_second = Duration::from_nanos(u64::from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1010) - into_second).await;
+    let resp = refresh(&http, &fake, &pair["refresh_token"]).await;
+    let short: Value = resp.json().await.unwrap();
+    assert_pair(&short, 1);
+    let access = &short["access_token"];
+    assert_eq!(get_with(&http, &url, access).await.status(), 200);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = get_with(&http, &url, access).await;
+    assert_eq!(expired.status(), 401);
+    assert_eq!(
+        expired.json::<Value>().await.unwrap(),
+        json!({"message": "401 Unauthorized"})
+    );
+    assert_eq!(fake.oauth_stats().expired_access_used, 1);
+    // The long-lived token of the first pair still works.
+    assert_eq!(
+        get_with(&http, &url, &pair["access_token"]).await.status(),
+        200
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }

@@ -62,6 +62,30 @@ impl Config {
         config
     }
 
+    /// OAuth mode against `fake`, on a port chosen now so that `PUBLIC_URL` (and with it
+    /// the OAuth redirect_uri) can name it.
+    pub fn oauth(fake: &FakeClover, with_secret: bool) -> Self {
+        let mut config = Self::token(fake);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        config
+            .unset("CLOVER_MERCHANT_ID")
+            .unset("CLOVER_API_TOKEN")
+            .set("CLOVER_AUTH", "oauth")
+            .set("CLOVER_APP_ID", fake_clover::APP_ID)
+            .set("CLOVER_WEB_BASE_URL", &fake.web_base_url())
+            .set("OAUTH_REFRESH_MARGIN_SECONDS", "1")
+            .set("PORT", &port.to_string())
+            .set("PUBLIC_URL", &format!("http://127.0.0.1:{port}"));
+        if with_secret {
+            config.set("CLOVER_APP_SECRET", fake_clover::APP_SECRET);
+        }
+        config
+    }
+
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
         self.vars.insert(name.to_owned(), value.to_owned());
         self

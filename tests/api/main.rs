@@ -10,6 +10,7 @@ mod admin;
 mod delivery;
 mod duplicates;
 mod health_and_assets;
+mod oauth;
 mod process;
 mod rate_limit;
 mod resilience;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::{Config, valid_form};
+use crate::helpers::{Config, TEST_ADMIN_TOKEN, valid_form};
 use crate::support::fake_clover::{self, Endpoint, FakeClover};
 
 struct Process {
@@ -268,4 +268,62 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
     emails.dedup();
     assert_eq!(emails.len(), 6);
     restarted.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_logs_carry_no_token_secret_code_or_state() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let config = Config::oauth(&fake, true);
+    let process = Process::start(&config);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+
+    let start = browser
+        .get(format!("{}/oauth/connect", process.address))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = browser.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 303);
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for n in 0..3 {
+        browser
+            .post(format!("{}/api/signups", process.address))
+            .json(&serde_json::json!({"first_name": "A", "last_name": "B", "email": format!("o{n}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut delivered = false;
+    for _ in 0..400 {
+        if status(&process.address, TEST_ADMIN_TOKEN).await["queue"]["delivered"] == 3 {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(delivered);
+    assert!(fake.oauth_stats().refreshes >= 1);
+
+    let logs = process.terminate();
+    let mut secrets = crate::oauth::secrets_seen_by(&fake);
+    secrets.push(state);
+    for secret in secrets {
+        assert!(!logs.contains(&secret), "{secret:?} appears in the logs");
+    }
+    assert!(logs.contains("Clover connected"));
+    assert!(logs.contains("access token refreshed"));
 }

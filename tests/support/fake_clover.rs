@@ -1,8 +1,9 @@
-//! A strict fake of Clover's v3 REST API (merchant + customers), served on loopback.
+//! A strict fake of Clover's v3 REST API (merchant + customers) and of its
+//! v2 OAuth endpoints, served on loopback.
 //!
 //! No machine here reaches Clover, so the fake is the only place where the
 //! client meets Clover's rules. It follows the fact sheet
-//! (`/work/shared/research/clover-api.md`, §1–§3) and is deliberately at least
+//! (`/work/shared/research/clover-api.md`, §1–§4) and is deliberately at least
 //! as strict as it: every breach is answered the way Clover would answer and
 //! is also written to [`FakeClover::violations`], so a test can simply assert
 //! that the list is empty.
@@ -10,21 +11,60 @@
 //! Violation strings start with a stable prefix so tests can match on it:
 //! `user-agent:`, `rate:`, `concurrency:`, `early retry:`, `content-type:`,
 //! `create:`, `update:`, `search:`, `email:`, `phone:`, `expand:`, `method:`,
-//! `route:`. A 401 is not a violation (a revoked token is a legitimate event).
+//! `route:`, and for OAuth `authorize:`, `token:`, `refresh:`, `recovery:`,
+//! `migrate:`. A 401 is not a violation (a revoked token is a legitimate
+//! event), with one exception: spending an already-spent refresh token is
+//! (`refresh: reuse ...`), because a correct client never does it.
+//!
+//! OAuth (§4): the one fake server plays both Clover hosts. The merchant's
+//! browser calls `GET /oauth/v2/authorize` on [`FakeClover::web_base_url`] and
+//! the merchant approves at once; the app calls `/oauth/v2/token`,
+//! `/oauth/v2/refresh`, `/oauth/v2/recovery` and `/oauth/token/migrate_v2` on
+//! [`FakeClover::base_url`]. None of them needs a bearer header or counts
+//! toward the per-token limits. Access tokens they issue are then accepted by
+//! the `/v3` routes next to the merchant API token, each with its own limits.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 pub const MERCHANT_ID: &str = "TC4DGCJW1K4EW";
 pub const API_TOKEN: &str = "fake-merchant-api-token-3f1c";
+/// The only app the fake knows (`client_id` / `app_uuid`).
+pub const APP_ID: &str = "FAKEAPP0000001";
+pub const APP_SECRET: &str = "fake-app-secret-9d2e";
+/// A v1 (non-expiring) token of [`MERCHANT_ID`] for `/oauth/token/migrate_v2`.
+pub const LEGACY_TOKEN: &str = "fake-legacy-v1-token-77aa";
+/// The employee who approves every authorization.
+const EMPLOYEE_ID: &str = "EMP0000000001";
+/// Authorization codes (from authorize or migrate_v2) are valid this long.
+const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Default access-token lifetime ("often quoted ~30 min", §4.8).
+const ACCESS_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Refresh tokens last about a year (§4.8).
+const REFRESH_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Recovery works for two weeks after the current refresh token was made (§4.5).
+const RECOVERY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Parameters `/oauth/v2/authorize` understands (`merchant_id` is v1 but harmless).
+const AUTHORIZE_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "merchant_id",
+];
 
 /// Per-token limits from §3.2.
 const RATE_LIMIT: usize = 16;
@@ -58,7 +98,27 @@ pub enum Endpoint {
     AddEmailAddress,
     AddPhoneNumber,
     GetMerchant,
+    /// `GET /oauth/v2/authorize` (the merchant's browser).
+    OAuthAuthorize,
+    /// `POST /oauth/v2/token`.
+    OAuthToken,
+    /// `POST /oauth/v2/refresh`.
+    OAuthRefresh,
+    /// `POST /oauth/v2/recovery`.
+    OAuthRecovery,
+    /// `POST /oauth/token/migrate_v2`.
+    OAuthMigrate,
     Other,
+}
+
+impl Endpoint {
+    /// The method a known OAuth path answers.
+    fn oauth_method(self) -> &'static str {
+        match self {
+            Endpoint::OAuthAuthorize => "GET",
+            _ => "POST",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +133,27 @@ pub enum Fault {
     ProcessThenStatus { status: u16 },
     /// Process the request, then wait this long before answering normally.
     ProcessThenDelay(Duration),
+}
+
+/// What the OAuth endpoints have done so far (see [`FakeClover::oauth_stats`]).
+#[derive(Debug, Clone, Default)]
+pub struct OAuthStats {
+    /// Codes issued by authorize or migrate_v2.
+    pub authorizations: u32,
+    /// Successful `/oauth/v2/token` exchanges.
+    pub exchanges: u32,
+    /// Successful `/oauth/v2/refresh` calls.
+    pub refreshes: u32,
+    /// Refresh attempts with an already-spent refresh token (0 for a correct client).
+    pub refresh_reuse: u32,
+    /// Successful `/oauth/v2/recovery` calls.
+    pub recoveries: u32,
+    /// Successful `/oauth/token/migrate_v2` calls.
+    pub migrations: u32,
+    /// Token exchanges whose `code_verifier` matched the S256 challenge.
+    pub pkce_verified: u32,
+    /// API requests made with an expired access token (answered 401).
+    pub expired_access_used: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +292,37 @@ impl FakeClover {
         self.lock().faults.entry(kind).or_default().push_back(fault);
     }
 
+    /// Where the merchant's browser goes: serves `GET /oauth/v2/authorize`.
+    /// The same server as [`FakeClover::base_url`].
+    pub fn web_base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Lifetime of access tokens issued from now on (default 30 min).
+    /// Expirations are whole Unix seconds rounded down, and the fake enforces
+    /// exactly what it announced: with 2 s a token expires 1–2 s after issue.
+    pub fn set_access_lifetime(&self, d: Duration) {
+        self.lock().oauth.access_lifetime = d;
+    }
+
+    /// Whether authorize echoes `state` back to the redirect URI (default true).
+    pub fn set_echo_state(&self, echo: bool) {
+        self.lock().oauth.echo_state = echo;
+    }
+
+    /// Invalidates every refresh token issued so far (refresh and recovery
+    /// answer 401); tokens issued later work. Access tokens are untouched.
+    pub fn revoke_refresh_tokens(&self) {
+        let mut st = self.lock();
+        for pair in st.oauth.grants.iter_mut().flatten() {
+            pair.revoked = true;
+        }
+    }
+
+    pub fn oauth_stats(&self) -> OAuthStats {
+        self.lock().oauth.stats.clone()
+    }
+
     /// Stops the server and waits until it has stopped.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
@@ -247,6 +359,50 @@ struct State {
     violations: Vec<String>,
     faults: HashMap<Endpoint, VecDeque<Fault>>,
     limits: HashMap<String, TokenLimits>,
+    oauth: OAuthState,
+}
+
+struct OAuthState {
+    access_lifetime: Duration,
+    echo_state: bool,
+    stats: OAuthStats,
+    codes: HashMap<String, AuthCode>,
+    /// Each grant (one exchanged code) is a chain of pairs; only the last
+    /// pair's refresh token can be unspent.
+    grants: Vec<Vec<Pair>>,
+    /// Refresh token → (grant, position in its chain).
+    refresh_index: HashMap<String, (usize, usize)>,
+    /// Access token → expiration in Unix seconds, as announced.
+    access: HashMap<String, u64>,
+}
+
+impl Default for OAuthState {
+    fn default() -> OAuthState {
+        OAuthState {
+            access_lifetime: ACCESS_LIFETIME,
+            echo_state: true,
+            stats: OAuthStats::default(),
+            codes: HashMap::new(),
+            grants: Vec::new(),
+            refresh_index: HashMap::new(),
+            access: HashMap::new(),
+        }
+    }
+}
+
+struct AuthCode {
+    client_id: String,
+    /// S256 challenge the code was issued with, if any.
+    challenge: Option<String>,
+    expires: Instant,
+    used: bool,
+}
+
+struct Pair {
+    refresh_expiration: u64,
+    issued: Instant,
+    spent: bool,
+    revoked: bool,
 }
 
 #[derive(Default)]
@@ -386,6 +542,29 @@ fn random_id() -> String {
         .collect()
 }
 
+/// An opaque token or code: random, of varying length, never derived from
+/// anything the client sent (so clients cannot come to depend on a format).
+fn random_token(min_len: usize, max_len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    let mut rng = rand::rng();
+    let len = rng.random_range(min_len..=max_len);
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Time since the Unix epoch.
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Whether an expiration in whole Unix seconds has passed.
+fn is_past(expiration: u64) -> bool {
+    unix_now() >= Duration::from_secs(expiration)
+}
+
 // ------------------------------------------------------------- requests --
 
 #[derive(Debug, Clone, PartialEq)]
@@ -395,11 +574,25 @@ enum Route {
     Customer(String),
     Emails(String),
     Phones(String),
+    /// Anything under `/oauth/`; `None` for a path Clover does not serve
+    /// (v1 `/oauth/token` among them).
+    OAuth(Option<Endpoint>),
     Unknown,
 }
 
 /// Returns the merchant id in the path (if under `/v3/merchants/`) and the route.
 fn parse_path(path: &str) -> (Option<String>, Route) {
+    if let Some(rest) = path.strip_prefix("/oauth/") {
+        let known = match rest {
+            "v2/authorize" => Some(Endpoint::OAuthAuthorize),
+            "v2/token" => Some(Endpoint::OAuthToken),
+            "v2/refresh" => Some(Endpoint::OAuthRefresh),
+            "v2/recovery" => Some(Endpoint::OAuthRecovery),
+            "token/migrate_v2" => Some(Endpoint::OAuthMigrate),
+            _ => None,
+        };
+        return (None, Route::OAuth(known));
+    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let ["v3", "merchants", merchant, rest @ ..] = segs.as_slice() else {
         return (None, Route::Unknown);
@@ -426,6 +619,7 @@ fn endpoint_of(route: &Route, method: &str) -> Endpoint {
         (Route::Customer(_), "POST") => Endpoint::UpdateCustomer,
         (Route::Emails(_), "POST") => Endpoint::AddEmailAddress,
         (Route::Phones(_), "POST") => Endpoint::AddPhoneNumber,
+        (Route::OAuth(Some(e)), m) if m == e.oauth_method() => *e,
         _ => Endpoint::Other,
     }
 }
@@ -533,6 +727,20 @@ impl Reply {
         Reply::error(401, "401 Unauthorized", None)
     }
 
+    fn invalid_refresh_token() -> Reply {
+        Reply::error(401, "Invalid refresh token", None)
+    }
+
+    fn redirect(location: String) -> Reply {
+        Reply {
+            status: 302,
+            body: String::new(),
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![("location", location)],
+            extra_delay: Duration::ZERO,
+        }
+    }
+
     fn customer_not_found() -> Reply {
         Reply::error(404, "Not Found", Some("Customer not found"))
     }
@@ -630,44 +838,76 @@ impl State {
     /// Auth, limits, faults, then the endpoint itself. Returns the reply and,
     /// when the request counts against a token's limits, that token.
     fn decide(&mut self, inc: &Incoming) -> (Reply, Option<String>) {
-        if inc.header("user-agent").is_none() {
+        // The merchant's browser always sends one; the fake does not judge it.
+        if inc.header("user-agent").is_none() && inc.endpoint != Endpoint::OAuthAuthorize {
             self.violation(format!(
                 "user-agent: missing on {} {}",
                 inc.method, inc.path
             ));
         }
-        let expected = format!("Bearer {}", self.accepted_token);
-        let authorized = inc.header("authorization") == Some(expected.as_str());
+        if let Route::OAuth(known) = &inc.route {
+            return (self.oauth(inc, *known), None);
+        }
+        let token = match self.authenticate(inc) {
+            Ok(token) => token,
+            Err(reply) => return (reply, None),
+        };
         // Clover answers 401 for a foreign merchant too (no 403, §3.1).
-        if !authorized || inc.merchant.as_deref().is_some_and(|m| m != MERCHANT_ID) {
+        if inc.merchant.as_deref().is_some_and(|m| m != MERCHANT_ID) {
             return (Reply::unauthorized(), None);
         }
-        let token = self.accepted_token.clone();
         if let Some(reply) = self.check_limits(&token, inc) {
             return (reply, Some(token));
         }
-        let reply = match self
+        let reply = self.with_fault(inc, State::dispatch);
+        (reply, Some(token))
+    }
+
+    /// The bearer token, if it is the merchant API token or an unexpired
+    /// access token; an expired access token is counted.
+    fn authenticate(&mut self, inc: &Incoming) -> Result<String, Reply> {
+        let bearer = inc
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "));
+        let Some(token) = bearer else {
+            return Err(Reply::unauthorized());
+        };
+        if token == self.accepted_token {
+            return Ok(token.to_owned());
+        }
+        match self.oauth.access.get(token) {
+            Some(&expiration) if !is_past(expiration) => Ok(token.to_owned()),
+            Some(_) => {
+                self.oauth.stats.expired_access_used += 1;
+                Err(Reply::unauthorized())
+            }
+            None => Err(Reply::unauthorized()),
+        }
+    }
+
+    /// Runs the endpoint unless the next queued fault of its kind says otherwise.
+    fn with_fault(&mut self, inc: &Incoming, run: fn(&mut State, &Incoming) -> Reply) -> Reply {
+        match self
             .faults
             .get_mut(&inc.endpoint)
             .and_then(VecDeque::pop_front)
         {
-            None => self.dispatch(inc),
+            None => run(self, inc),
             Some(Fault::Status {
                 status,
                 retry_after,
                 body,
             }) => fault_reply(status, retry_after, body),
             Some(Fault::ProcessThenStatus { status }) => {
-                self.dispatch(inc);
+                run(self, inc);
                 Reply::error(status, "Injected fault", Some("processed, then failed"))
             }
             Some(Fault::ProcessThenDelay(d)) => {
-                let mut reply = self.dispatch(inc);
+                let mut reply = run(self, inc);
                 reply.extra_delay = d;
                 reply
             }
-        };
-        (reply, Some(token))
+        }
     }
 
     /// Counts the arrival and applies §3.2; `Some` is the 429 to send.
@@ -1018,6 +1258,412 @@ fn list_items<'a>(body: &'a Map<String, Value>, key: &str) -> impl Iterator<Item
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+}
+
+// ---------------------------------------------------------------- oauth --
+
+impl State {
+    /// Everything under `/oauth/`: no bearer header, no per-token limits.
+    fn oauth(&mut self, inc: &Incoming, known: Option<Endpoint>) -> Reply {
+        let Some(endpoint) = known else {
+            let msg = format!("no such OAuth endpoint: {} {}", inc.method, inc.path);
+            return self.refuse(404, "route", msg);
+        };
+        if inc.endpoint != endpoint {
+            let msg = format!(
+                "{} is not allowed on {}; use {}",
+                inc.method,
+                inc.path,
+                endpoint.oauth_method()
+            );
+            return self.refuse(405, "method", msg);
+        }
+        let run: fn(&mut State, &Incoming) -> Reply = match endpoint {
+            Endpoint::OAuthAuthorize => State::authorize,
+            Endpoint::OAuthToken => State::token,
+            Endpoint::OAuthRefresh => State::refresh,
+            Endpoint::OAuthRecovery => State::recovery,
+            _ => State::migrate,
+        };
+        self.with_fault(inc, run)
+    }
+
+    /// The merchant approves at once; answers the redirect with a fresh code.
+    fn authorize(&mut self, inc: &Incoming) -> Reply {
+        let mut params: HashMap<&str, &str> = HashMap::new();
+        for (key, value) in &inc.query {
+            if params.insert(key, value).is_some() {
+                let msg = format!("parameter `{key}` given more than once");
+                return self.refuse(400, "authorize", msg);
+            }
+        }
+        let mut unknown: Vec<&str> = params
+            .keys()
+            .copied()
+            .filter(|k| !AUTHORIZE_PARAMS.contains(k))
+            .collect();
+        unknown.sort_unstable();
+        for key in unknown {
+            self.violation(format!("authorize: unknown parameter `{key}` (ignored)"));
+        }
+        let Some(client_id) = params.get("client_id").copied() else {
+            return self.refuse(400, "authorize", "`client_id` is required".into());
+        };
+        if client_id != APP_ID {
+            self.violation(format!("authorize: unknown client_id `{client_id}`"));
+            let details = format!("No App with ID {client_id} found.");
+            return Reply::error(404, "Not Found", Some(&details));
+        }
+        let Some(raw_redirect) = params.get("redirect_uri").copied() else {
+            return self.refuse(400, "authorize", "`redirect_uri` is required".into());
+        };
+        let mut location = match url::Url::parse(raw_redirect) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.fragment().is_none() =>
+            {
+                u
+            }
+            _ => {
+                let msg = format!(
+                    "`redirect_uri` must be an absolute http(s) URL without a fragment, got `{raw_redirect}`"
+                );
+                return self.refuse(400, "authorize", msg);
+            }
+        };
+        match params.get("response_type").copied() {
+            None | Some("code") => {}
+            Some(other) => {
+                let msg = format!("`response_type` must be `code`, got `{other}`");
+                return self.refuse(400, "authorize", msg);
+            }
+        }
+        let method = params.get("code_challenge_method").copied();
+        let challenge = match params.get("code_challenge").copied() {
+            None if method.is_some() => {
+                let msg = "`code_challenge_method` without `code_challenge`".to_owned();
+                return self.refuse(400, "authorize", msg);
+            }
+            None => None,
+            Some(challenge) => {
+                if method != Some("S256") {
+                    let msg = format!(
+                        "`code_challenge_method` must be `S256`, got `{}`",
+                        method.unwrap_or("(none)")
+                    );
+                    return self.refuse(400, "authorize", msg);
+                }
+                if let Err(msg) = check_challenge(challenge) {
+                    return self.refuse(400, "authorize", msg);
+                }
+                Some(challenge.to_owned())
+            }
+        };
+        let (code, _) = self.new_code(client_id, challenge);
+        {
+            let mut query = location.query_pairs_mut();
+            query
+                .append_pair("merchant_id", MERCHANT_ID)
+                .append_pair("employee_id", EMPLOYEE_ID)
+                .append_pair("client_id", APP_ID)
+                .append_pair("code", &code);
+            if let Some(state) = params.get("state").filter(|_| self.oauth.echo_state) {
+                query.append_pair("state", state);
+            }
+        }
+        Reply::redirect(location.into())
+    }
+
+    /// `POST /oauth/v2/token`: a code for a token pair, by secret or by PKCE.
+    fn token(&mut self, inc: &Incoming) -> Reply {
+        let mut no_refresh = false;
+        for (key, value) in &inc.query {
+            match (key.as_str(), value.as_str()) {
+                ("no_refresh_token", "true") => no_refresh = true,
+                ("no_refresh_token", "false") => {}
+                _ => {
+                    let msg = format!(
+                        "unexpected query parameter `{key}`; the token request is a JSON body"
+                    );
+                    return self.refuse(400, "token", msg);
+                }
+            }
+        }
+        let body = match self.json_body(inc, "token") {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
+        let optional = ["client_secret", "code_verifier"];
+        let f = match string_fields(&body, &["client_id", "code"], &optional) {
+            Ok(f) => f,
+            Err(msg) => return self.refuse(400, "token", msg),
+        };
+        if optional.iter().all(|k| f.contains_key(*k)) {
+            let msg =
+                "send either `client_secret` (high trust) or `code_verifier` (PKCE), not both";
+            return self.refuse(400, "token", msg.into());
+        }
+        if f["client_id"] != APP_ID {
+            return Reply::unauthorized();
+        }
+        let (used, expires, bound_client, challenge) = match self.oauth.codes.get(&f["code"]) {
+            Some(c) => (c.used, c.expires, c.client_id.clone(), c.challenge.clone()),
+            None => return self.refuse(400, "token", "unknown authorization code".into()),
+        };
+        if used {
+            let msg = "code reuse: this authorization code was already exchanged".to_owned();
+            return self.refuse(400, "token", msg);
+        }
+        if expires <= Instant::now() {
+            return self.refuse(400, "token", "expired authorization code".into());
+        }
+        if bound_client != f["client_id"] {
+            return Reply::unauthorized();
+        }
+        let pkce = match challenge {
+            Some(challenge) => {
+                let Some(verifier) = f.get("code_verifier") else {
+                    let msg =
+                        "the code was issued with a code_challenge; `code_verifier` is required";
+                    return self.refuse(400, "token", msg.into());
+                };
+                if let Err(msg) = check_verifier(verifier) {
+                    return self.refuse(400, "token", msg);
+                }
+                if s256(verifier) != challenge {
+                    let msg = "`code_verifier` does not match the code_challenge".to_owned();
+                    return self.refuse(400, "token", msg);
+                }
+                true
+            }
+            None => {
+                if f.contains_key("code_verifier") {
+                    self.violation(
+                        "token: `code_verifier` sent for a code issued without code_challenge"
+                            .into(),
+                    );
+                    return Reply::unauthorized();
+                }
+                if f.get("client_secret").map(String::as_str) != Some(APP_SECRET) {
+                    return Reply::unauthorized();
+                }
+                false
+            }
+        };
+        if let Some(c) = self.oauth.codes.get_mut(&f["code"]) {
+            c.used = true;
+        }
+        let stats = &mut self.oauth.stats;
+        stats.exchanges += 1;
+        stats.pkce_verified += u32::from(pkce);
+        let pair = if no_refresh {
+            self.mint_access().0
+        } else {
+            self.oauth.grants.push(Vec::new());
+            self.mint_pair(self.oauth.grants.len() - 1)
+        };
+        Reply::json(200, pair)
+    }
+
+    /// `POST /oauth/v2/refresh`: single-use refresh token for a new pair.
+    fn refresh(&mut self, inc: &Incoming) -> Reply {
+        let body = match self.oauth_body(inc, "refresh") {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
+        let f = match string_fields(&body, &["client_id", "refresh_token"], &["client_secret"]) {
+            Ok(f) => f,
+            Err(msg) => return self.refuse(400, "refresh", msg),
+        };
+        if f.contains_key("client_secret") {
+            // Clover ignores it, but the secret has no business travelling here.
+            self.violation("refresh: `client_secret` is not part of the refresh body".into());
+        }
+        if f["client_id"] != APP_ID {
+            return Reply::unauthorized();
+        }
+        let Some(&(grant, at)) = self.oauth.refresh_index.get(&f["refresh_token"]) else {
+            return Reply::invalid_refresh_token();
+        };
+        let pair = &self.oauth.grants[grant][at];
+        if pair.spent {
+            self.oauth.stats.refresh_reuse += 1;
+            self.violation(
+                "refresh: reuse of an already-spent refresh token (lost answers need /oauth/v2/recovery)"
+                    .into(),
+            );
+            return Reply::invalid_refresh_token();
+        }
+        if pair.revoked || is_past(pair.refresh_expiration) {
+            return Reply::invalid_refresh_token();
+        }
+        self.oauth.grants[grant][at].spent = true;
+        self.oauth.stats.refreshes += 1;
+        Reply::json(200, self.mint_pair(grant))
+    }
+
+    /// `POST /oauth/v2/recovery`: the refresh token spent to mint the current
+    /// pair buys a new pair, as long as the current one is still unspent.
+    fn recovery(&mut self, inc: &Incoming) -> Reply {
+        let body = match self.oauth_body(inc, "recovery") {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
+        let required = ["client_id", "client_secret", "refresh_token"];
+        let f = match string_fields(&body, &required, &[]) {
+            Ok(f) => f,
+            Err(msg) => return self.refuse(400, "recovery", msg),
+        };
+        if f["client_id"] != APP_ID || f["client_secret"] != APP_SECRET {
+            return Reply::unauthorized();
+        }
+        let Some(&(grant, at)) = self.oauth.refresh_index.get(&f["refresh_token"]) else {
+            return Reply::invalid_refresh_token();
+        };
+        let chain = &self.oauth.grants[grant];
+        let current = chain.len() - 1;
+        let pair = &chain[current];
+        let recoverable = at + 1 == current
+            && !pair.spent
+            && !pair.revoked
+            && !is_past(pair.refresh_expiration)
+            && pair.issued.elapsed() <= RECOVERY_WINDOW;
+        if !recoverable {
+            return Reply::invalid_refresh_token();
+        }
+        self.oauth.grants[grant][current].spent = true;
+        self.oauth.stats.recoveries += 1;
+        Reply::json(200, self.mint_pair(grant))
+    }
+
+    /// `POST /oauth/token/migrate_v2`: a v1 token for a v2 authorization code.
+    fn migrate(&mut self, inc: &Incoming) -> Reply {
+        let body = match self.oauth_body(inc, "migrate") {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
+        let required = ["merchant_uuid", "app_uuid", "auth_token"];
+        let f = match string_fields(&body, &required, &["code_challenge"]) {
+            Ok(f) => f,
+            Err(msg) => return self.refuse(400, "migrate", msg),
+        };
+        let challenge = f.get("code_challenge").cloned();
+        if let Some(Err(msg)) = challenge.as_deref().map(check_challenge) {
+            return self.refuse(400, "migrate", msg);
+        }
+        if f["merchant_uuid"] != MERCHANT_ID
+            || f["app_uuid"] != APP_ID
+            || f["auth_token"] != LEGACY_TOKEN
+        {
+            return Reply::unauthorized();
+        }
+        let (code, expiration) = self.new_code(APP_ID, challenge);
+        self.oauth.stats.migrations += 1;
+        Reply::json(
+            200,
+            json!({ "authorization_code": code, "expiration": expiration }),
+        )
+    }
+
+    /// A JSON body on an endpoint that takes no query parameters.
+    fn oauth_body(&mut self, inc: &Incoming, area: &str) -> Result<Map<String, Value>, Reply> {
+        if let Some((key, _)) = inc.query.first() {
+            let msg = format!("unexpected query parameter `{key}`; parameters go in the JSON body");
+            return Err(self.refuse(400, area, msg));
+        }
+        self.json_body(inc, area)
+    }
+
+    /// A single-use authorization code; returns it with its expiration (Unix s).
+    fn new_code(&mut self, client_id: &str, challenge: Option<String>) -> (String, u64) {
+        let code = random_token(24, 40);
+        let code_entry = AuthCode {
+            client_id: client_id.to_owned(),
+            challenge,
+            expires: Instant::now() + CODE_LIFETIME,
+            used: false,
+        };
+        self.oauth.codes.insert(code.clone(), code_entry);
+        self.oauth.stats.authorizations += 1;
+        (code, (unix_now() + CODE_LIFETIME).as_secs())
+    }
+
+    /// A new access token: the answer's access fields, and the token itself.
+    fn mint_access(&mut self) -> (Value, String) {
+        let token = random_token(32, 48);
+        let expiration = (unix_now() + self.oauth.access_lifetime).as_secs();
+        self.oauth.access.insert(token.clone(), expiration);
+        let fields = json!({ "access_token": token, "access_token_expiration": expiration });
+        (fields, token)
+    }
+
+    /// A new pair at the end of the grant's chain, as the 4-field answer.
+    fn mint_pair(&mut self, grant: usize) -> Value {
+        let (mut answer, _) = self.mint_access();
+        let refresh_token = random_token(32, 48);
+        let refresh_expiration = (unix_now() + REFRESH_LIFETIME).as_secs();
+        let at = self.oauth.grants[grant].len();
+        self.oauth
+            .refresh_index
+            .insert(refresh_token.clone(), (grant, at));
+        self.oauth.grants[grant].push(Pair {
+            refresh_expiration,
+            issued: Instant::now(),
+            spent: false,
+            revoked: false,
+        });
+        answer["refresh_token"] = json!(refresh_token);
+        answer["refresh_token_expiration"] = json!(refresh_expiration);
+        answer
+    }
+}
+
+/// The body's fields, all strings, exactly `required` plus any of `optional`.
+fn string_fields(
+    body: &Map<String, Value>,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<HashMap<String, String>, String> {
+    let mut fields = HashMap::new();
+    for (key, value) in body {
+        if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
+            let allowed = [required, optional].concat().join(", ");
+            return Err(format!("unknown field `{key}`; allowed: {allowed}"));
+        }
+        let s = value
+            .as_str()
+            .ok_or_else(|| format!("`{key}` must be a string"))?;
+        fields.insert(key.clone(), s.to_owned());
+    }
+    match required.iter().find(|k| !fields.contains_key(**k)) {
+        Some(missing) => Err(format!("`{missing}` is required")),
+        None => Ok(fields),
+    }
+}
+
+/// base64url(SHA-256(verifier)) without padding: a 43-character S256 challenge.
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn check_challenge(challenge: &str) -> Result<(), String> {
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if challenge.len() != 43 || !challenge.chars().all(base64url) {
+        return Err(format!(
+            "`code_challenge` must be 43 base64url characters without padding (S256), got `{challenge}`"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 7636: 43–128 unreserved characters.
+fn check_verifier(verifier: &str) -> Result<(), String> {
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if !(43..=128).contains(&verifier.len()) || !verifier.chars().all(unreserved) {
+        return Err("`code_verifier` must be 43-128 characters from [A-Za-z0-9-._~]".into());
+    }
+    Ok(())
 }
 
 // ----------------------------------------------------------- validation --

@@ -1,0 +1,396 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{Config, TEST_ADMIN_TOKEN, TestApp, spawn_app, valid_form};
+use crate::support::fake_clover::{self, Endpoint, FakeClover, Fault};
+
+const DELIVERY: Duration = Duration::from_secs(15);
+
+/// What a merchant's browser does: the admin's "Connect Clover", Clover's page (the fake
+/// approves at once), and the redirect back. Returns the callback URL Clover sent.
+async fn connect(app: &TestApp) -> String {
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    assert_eq!(
+        approved.status(),
+        302,
+        "Clover refused the authorize request"
+    );
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let done = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(done.headers()["location"], "/admin");
+    callback
+}
+
+async fn post_signups(app: &TestApp, count: usize, prefix: &str) {
+    for n in 0..count {
+        let response = app
+            .post_json(&json!({
+                "first_name": "Visitor", "last_name": format!("{prefix} {n}"),
+                "email": format!("{prefix}{n}@example.com"),
+            }))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merchant_connects_with_the_app_secret_and_signups_are_delivered() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+
+    connect(&app).await;
+
+    let status = app.status().await;
+    assert_eq!(status["mode"], "oauth");
+    assert_eq!(status["auth"]["state"], "ok");
+    assert_eq!(status["merchant_id"], fake_clover::MERCHANT_ID);
+    assert!(
+        status["auth"]["access_expires_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert!(status["auth"]["refresh_expires_at"].is_string());
+    let exchange = &fake.requests_to(Endpoint::OAuthToken)[0];
+    let body = exchange.body.clone().unwrap();
+    assert_eq!(body["client_id"], fake_clover::APP_ID);
+    assert_eq!(body["client_secret"], fake_clover::APP_SECRET);
+    assert!(body.get("code_verifier").is_none());
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    assert_eq!(fake.customers().len(), 1);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_trust_app_connects_with_pkce() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, false)).await;
+
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43);
+    assert!(
+        query["state"].len() >= 22,
+        "state carries at least 128 bits"
+    );
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/oauth/callback", app.address)
+    );
+    let approved = app.client.get(authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        303
+    );
+
+    assert_eq!(fake.oauth_stats().pkce_verified, 1);
+    let body = fake.requests_to(Endpoint::OAuthToken)[0]
+        .body
+        .clone()
+        .unwrap();
+    assert!(body.get("client_secret").is_none());
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connecting_needs_the_admin() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+
+    let anonymous = app.get("/oauth/connect").await;
+
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/admin/login");
+    assert!(fake.requests().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_missing_or_replayed_state_exchanges_nothing() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+
+    // Missing: a callback in a browser that never started a connect.
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged_url = app.url(&format!(
+        "/oauth/callback?code=stolen&merchant_id={}&client_id={}&state=guess",
+        fake_clover::MERCHANT_ID,
+        fake_clover::APP_ID
+    ));
+    assert_eq!(
+        stranger.get(&forged_url).send().await.unwrap().status(),
+        400
+    );
+
+    // Forged: this browser started a connect, but the state that comes back is not its.
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    let mut callback = url::Url::parse(approved.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                "forged".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(&pairs);
+    let forged = app.client.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(fake.oauth_stats().exchanges, 0);
+
+    // Replayed: a completed callback sent again.
+    let completed = connect(&app).await;
+    assert_eq!(fake.oauth_stats().exchanges, 1);
+    let replayed = app.client.get(&completed).send().await.unwrap();
+    assert_eq!(replayed.status(), 400);
+    assert_eq!(fake.oauth_stats().exchanges, 1);
+    assert!(fake.requests_to(Endpoint::OAuthToken).len() == 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundred_deliveries_across_many_refreshes_never_reuse_a_refresh_token() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let mut config = Config::oauth(&fake, true);
+    // All from one address here; the per-visitor limit is not under test.
+    config.set("RATE_LIMIT_BURST", "1000");
+    let app = spawn_app(&config).await;
+    connect(&app).await;
+
+    // Many visitors at once, from many tasks.
+    let mut posters = tokio::task::JoinSet::new();
+    let address = app.address.clone();
+    for task in 0..10 {
+        let address = address.clone();
+        posters.spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0..50 {
+                let response = client
+                    .post(format!("{address}/api/signups"))
+                    .json(&json!({
+                        "first_name": "Load", "last_name": format!("Task {task}"),
+                        "email": format!("t{task}n{n}@example.com"),
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+            }
+        });
+    }
+    while let Some(done) = posters.join_next().await {
+        done.unwrap();
+    }
+    let status = app.wait_for_delivered(500, Duration::from_secs(150)).await;
+
+    let stats = fake.oauth_stats();
+    assert!(stats.refreshes >= 10, "only {} refreshes", stats.refreshes);
+    assert_eq!(stats.refresh_reuse, 0, "a refresh token was spent twice");
+    assert_eq!(status["queue"]["failed"], 0);
+    assert_eq!(fake.customers().len(), 500);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_the_connection() {
+    let fake = FakeClover::start().await;
+    let config = Config::oauth(&fake, true);
+    let app = spawn_app(&config).await;
+    connect(&app).await;
+    app.stop().await;
+
+    let restarted = spawn_app(&config).await;
+
+    assert_eq!(restarted.status().await["auth"]["state"], "ok");
+    restarted.post_form(&valid_form()).await;
+    restarted.wait_for_delivered(1, DELIVERY).await;
+    assert_eq!(fake.oauth_stats().exchanges, 1);
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_refresh_token_pauses_delivery_until_the_merchant_reconnects() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    fake.revoke_refresh_tokens();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post_signups(&app, 3, "revoked").await;
+    let mut status = app.status().await;
+    for _ in 0..100 {
+        if status["auth"]["state"] == "needs_authorization" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = app.status().await;
+    }
+    assert_eq!(status["auth"]["state"], "needs_authorization", "{status:#}");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let reason: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(reason["reason"], "clover_auth_needs_authorization");
+    let admin = app
+        .client
+        .get(app.url("/admin"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(admin.contains("Delivery to Clover is paused"));
+    assert!(admin.contains(r#"href="/oauth/connect""#));
+    // Visitors are still welcome, and nothing is lost.
+    assert_eq!(app.post_form(&valid_form()).await.status(), 303);
+    let queue = &app.status().await["queue"];
+    assert_eq!(queue["pending"], 4);
+    assert_eq!(queue["failed"], 0);
+
+    connect(&app).await;
+
+    app.wait_for_delivered(4, DELIVERY).await;
+    assert_eq!(fake.customers().len(), 4);
+    assert_eq!(fake.oauth_stats().refresh_reuse, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_refresh_answer_is_recovered() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    // Clover rotates the pair, but its answer comes after the 1 s client timeout.
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenDelay(Duration::from_secs(3)),
+    );
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post_signups(&app, 2, "lost").await;
+    app.wait_for_delivered(2, DELIVERY).await;
+
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.recoveries, 1);
+    assert_eq!(stats.refresh_reuse, 0);
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_token_is_migrated_at_start() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::oauth(&fake, true);
+    config
+        .set("CLOVER_LEGACY_TOKEN", fake_clover::LEGACY_TOKEN)
+        .set("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID);
+
+    let app = spawn_app(&config).await;
+
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.migrations, 1);
+    assert_eq!(stats.exchanges, 1);
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+
+    // Connected now: a restart does not migrate again.
+    let restarted = spawn_app(&config).await;
+    assert_eq!(fake.oauth_stats().migrations, 1);
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_secret_or_code_is_stored_in_plain_text() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let config = Config::oauth(&fake, true);
+    let app = spawn_app(&config).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    post_signups(&app, 2, "plain").await;
+    app.wait_for_delivered(2, DELIVERY).await;
+    app.stop().await;
+
+    let secrets = secrets_seen_by(&fake);
+    assert!(secrets.len() >= 4, "{secrets:?}");
+    let db_url = &config.vars()["DATABASE_URL"];
+    let db_path = db_url.trim_start_matches("sqlite://");
+    let mut stored = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(bytes) = std::fs::read(format!("{db_path}{suffix}")) {
+            stored.extend(bytes);
+        }
+    }
+    for secret in &secrets {
+        let found = stored.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "{secret:?} is in the database file in plain text");
+    }
+}
+
+/// Every token, code and secret that crossed the wire to the fake.
+pub fn secrets_seen_by(fake: &FakeClover) -> Vec<String> {
+    let mut secrets = vec![fake_clover::APP_SECRET.to_owned()];
+    for request in fake.requests() {
+        if let Some(bearer) = request
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+        {
+            secrets.push(bearer.to_owned());
+        }
+        if let Some(body) = &request.body {
+            for key in ["code", "refresh_token", "auth_token"] {
+                if let Some(value) = body[key].as_str() {
+                    secrets.push(value.to_owned());
+                }
+            }
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
