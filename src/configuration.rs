@@ -627,10 +627,13 @@ mod tests {
     #[test]
     fn every_variable_read_is_documented_in_env_example_and_the_readme() {
         let read = std::sync::Mutex::new(Vec::new());
-        let _ = Settings::from_lookup(|name| {
-            read.lock().unwrap().push(name.to_owned());
-            None
-        });
+        // Each mode reads its own variables.
+        for mode in ["demo", "token", "oauth"] {
+            let _ = Settings::from_lookup(|name| {
+                read.lock().unwrap().push(name.to_owned());
+                (name == "CLOVER_AUTH").then(|| mode.to_owned())
+            });
+        }
         let env_example = include_str!("../.env.example");
         let readme = include_str!("../README.md");
         // Set by the platform, not by the operator.
@@ -648,6 +651,32 @@ mod tests {
                 "{name} missing from the README"
             );
         }
+    }
+
+    #[test]
+    fn oauth_mode_needs_its_app_id_and_a_legacy_token_its_merchant() {
+        let err = settings(&[
+            ("CLOVER_AUTH", "oauth"),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("CLOVER_LEGACY_TOKEN", "legacy-s3cr3t"),
+        ])
+        .expect_err("incomplete");
+        let message = err.to_string();
+        assert!(message.contains("CLOVER_APP_ID"), "{message}");
+        assert!(message.contains("CLOVER_LEGACY_TOKEN"), "{message}");
+        assert!(!message.contains("legacy-s3cr3t"));
+
+        let settings = settings(&[
+            ("CLOVER_AUTH", "oauth"),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("CLOVER_APP_ID", "APP123"),
+        ])
+        .expect("valid");
+        let CloverAuthSettings::OAuth(oauth) = settings.clover.auth else {
+            panic!("not oauth");
+        };
+        assert!(oauth.app_secret.is_none());
+        assert_eq!(oauth.refresh_margin, Duration::from_secs(60));
     }
 
     #[test]
