@@ -58,10 +58,11 @@ pub struct ServerSettings {
 pub enum CloverAuthSettings {
     /// A stand-in inside the process keeps customers in the database; nothing reaches Clover.
     Demo,
-    /// A merchant-generated API token for one merchant.
+    /// A merchant-generated API token for one merchant: from the environment, or entered
+    /// on the admin page when the environment has none.
     Token {
-        merchant_id: MerchantId,
-        api_token: SecretString,
+        merchant_id: Option<MerchantId>,
+        api_token: Option<SecretString>,
     },
     /// An OAuth v2 token pair, obtained when the merchant connects from `/admin`.
     OAuth(OAuthSettings),
@@ -299,30 +300,30 @@ fn read_clover_auth(env: &mut Reader<'_>) -> Option<CloverAuthSettings> {
             Some(CloverAuthSettings::Demo)
         }
         "token" => {
-            let merchant_id = match merchant_id {
-                None => {
-                    env.problem("CLOVER_MERCHANT_ID: required when CLOVER_AUTH=token");
-                    None
+            let merchant_id = match merchant_id.as_deref().map(MerchantId::parse) {
+                None => None,
+                Some(Ok(id)) => Some(id),
+                Some(Err(expected)) => {
+                    env.problem(&format!("CLOVER_MERCHANT_ID: expected {expected}"));
+                    return None;
                 }
-                Some(raw) => match MerchantId::parse(&raw) {
-                    Ok(id) => Some(id),
-                    Err(expected) => {
-                        env.problem(&format!(
-                            "CLOVER_MERCHANT_ID: expected {expected}, got {raw:?}"
-                        ));
-                        None
-                    }
-                },
             };
-            if api_token.is_none() {
-                env.problem(
-                    "CLOVER_API_TOKEN: required when CLOVER_AUTH=token (Merchant Dashboard → \
-                     Settings → API Tokens, with Customers read and write)",
-                );
+            // Both, or neither (then the merchant enters them on the admin page).
+            match (&merchant_id, &api_token) {
+                (None, Some(_)) => env.problem(
+                    "CLOVER_MERCHANT_ID: required with CLOVER_API_TOKEN (or leave both unset \
+                     and enter them on the admin page)",
+                ),
+                (Some(_), None) => env.problem(
+                    "CLOVER_API_TOKEN: required with CLOVER_MERCHANT_ID (Merchant Dashboard → \
+                     Settings → API Tokens, with Customers read and write), or leave both \
+                     unset and enter them on the admin page",
+                ),
+                _ => {}
             }
             Some(CloverAuthSettings::Token {
-                merchant_id: merchant_id?,
-                api_token: api_token?,
+                merchant_id,
+                api_token,
             })
         }
         "oauth" => read_oauth(env, merchant_id),

@@ -8,15 +8,20 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
-use crate::clover::{CloverClient, Credential, CustomerDirectory, DemoClover, StaticToken};
+use crate::clover::{
+    Access, CloverClient, Credential, CustomerDirectory, DemoClover, MerchantId, StaticToken,
+};
 use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
-use crate::routes::{self, AdminAccess, AppState, OAuthConnector, ServiceInfo};
-use crate::storage::{Database, SecretCipher};
+use crate::routes::{
+    self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
+};
+use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
 use crate::telemetry;
 
 /// The largest request body accepted: a signup is a few hundred bytes.
@@ -42,7 +47,7 @@ impl Application {
                 settings.database_path.display()
             )
         })?;
-        let (directory, oauth) = clover_connection(&settings, &db).await?;
+        let (directory, connection) = clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
         let worker = DeliveryWorker::new(
             db.clone(),
@@ -54,7 +59,9 @@ impl Application {
             &settings.rate_limit,
             settings.server.client_ip_header.clone(),
         ));
-        let state = web::Data::new(app_state(&settings, db, directory, oauth, handle, &limiter));
+        let state = web::Data::new(app_state(
+            &settings, db, directory, connection, handle, &limiter,
+        ));
 
         let address = (settings.server.host, settings.server.port);
         let listener = TcpListener::bind(address)
@@ -130,7 +137,11 @@ fn announce_mode(settings: &Settings) {
              kept by a stand-in in the local database (set CLOVER_AUTH=token to deliver)"
         ),
         CloverAuthSettings::Token { merchant_id, .. } => tracing::info!(
-            "clover-signup starting in token mode for merchant {merchant_id} on {} ({}, {})",
+            "clover-signup starting in token mode for merchant {} on {} ({}, {})",
+            merchant_id.as_ref().map_or(
+                "(to be entered on the admin page)".to_owned(),
+                ToString::to_string
+            ),
             clover.api_base_url,
             clover.environment.as_str(),
             clover.region.as_str()
@@ -150,38 +161,85 @@ fn announce_mode(settings: &Settings) {
     }
 }
 
-/// The way to Clover the configuration chose, and for OAuth what the connect routes need.
+/// The way to Clover the configuration chose, and what the admin needs to change it.
 async fn clover_connection(
     settings: &Settings,
     db: &Database,
-) -> anyhow::Result<(CustomerDirectory, Option<OAuthConnector>)> {
+) -> anyhow::Result<(CustomerDirectory, ClientAuth)> {
     let clover = &settings.clover;
-    let credential: Arc<dyn Credential> = match &clover.auth {
-        CloverAuthSettings::Demo => {
-            return Ok((CustomerDirectory::Demo(DemoClover::new(db.clone())), None));
-        }
+    let client = |credential: Arc<dyn Credential>| {
+        CloverClient::new(
+            clover.api_base_url.clone(),
+            credential,
+            clover.request_timeout,
+        )
+        .map(Arc::new)
+        .context("cannot build the HTTP client for Clover")
+    };
+    match &clover.auth {
+        CloverAuthSettings::Demo => Ok((
+            CustomerDirectory::Demo(DemoClover::new(db.clone())),
+            ClientAuth::Demo,
+        )),
         CloverAuthSettings::Token {
             merchant_id,
             api_token,
-        } => Arc::new(StaticToken::new(merchant_id.clone(), api_token.clone())),
+        } => {
+            let (credential, cipher, env_digest) =
+                token_credential(settings, merchant_id, api_token, db).await?;
+            let client = client(credential.clone())?;
+            let admin = TokenAdmin {
+                credential,
+                cipher,
+                env_digest,
+                client: client.clone(),
+            };
+            Ok((CustomerDirectory::Clover(client), ClientAuth::Token(admin)))
+        }
         CloverAuthSettings::OAuth(oauth) => {
             let connector = oauth_connector(settings, oauth, db).await?;
-            let client = CloverClient::new(
-                clover.api_base_url.clone(),
-                connector.credential.clone(),
-                clover.request_timeout,
-            )
-            .context("cannot build the HTTP client for Clover")?;
-            return Ok((CustomerDirectory::Clover(Arc::new(client)), Some(connector)));
+            let client = client(connector.credential.clone())?;
+            Ok((
+                CustomerDirectory::Clover(client),
+                ClientAuth::OAuth(connector),
+            ))
         }
-    };
-    let client = CloverClient::new(
-        clover.api_base_url.clone(),
-        credential,
-        clover.request_timeout,
-    )
-    .context("cannot build the HTTP client for Clover")?;
-    Ok((CustomerDirectory::Clover(Arc::new(client)), None))
+    }
+}
+
+/// Token mode: the token in force is the one set most recently, in the environment or on
+/// the admin page. A token entered on the admin page remembers the environment's token it
+/// replaced; when the operator has changed that since, the environment wins again.
+async fn token_credential(
+    settings: &Settings,
+    merchant_id: &Option<MerchantId>,
+    api_token: &Option<SecretString>,
+    db: &Database,
+) -> anyhow::Result<(Arc<StaticToken>, SecretCipher, String)> {
+    let secret_key = settings
+        .secret_key
+        .as_ref()
+        .context("SECRET_KEY is required in token mode")?;
+    let cipher = SecretCipher::from_secret_key(secret_key);
+    let env_digest = env_token_digest(api_token.as_ref());
+    let stored = db
+        .load_credential(CredentialKind::ApiToken, &cipher)
+        .await
+        .context("cannot read the stored API token")?;
+    let from_admin = stored
+        .filter(|s| s.replaces_env_digest.as_deref() == Some(env_digest.as_str()))
+        .and_then(|s| {
+            Some(Access {
+                merchant_id: MerchantId::parse(&s.merchant_id).ok()?,
+                token: s.access_token,
+            })
+        });
+    let from_env = merchant_id
+        .clone()
+        .zip(api_token.clone())
+        .map(|(merchant_id, token)| Access { merchant_id, token });
+    let credential = Arc::new(StaticToken::new(from_admin.or(from_env)));
+    Ok((credential, cipher, env_digest))
 }
 
 async fn oauth_connector(
@@ -238,7 +296,7 @@ fn app_state(
     settings: &Settings,
     db: Database,
     directory: CustomerDirectory,
-    oauth: Option<OAuthConnector>,
+    connection: ClientAuth,
     delivery: DeliveryHandle,
     limiter: &Arc<SubmissionLimiter>,
 ) -> AppState {
@@ -250,7 +308,7 @@ fn app_state(
         limiter: Arc::clone(limiter),
         delivery,
         directory,
-        oauth,
+        connection,
         admin: AdminAccess::new(
             settings.admin.token.clone(),
             demo && settings.server.host.is_loopback(),

@@ -1,4 +1,4 @@
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -90,23 +90,43 @@ pub trait Credential: Send + Sync + 'static {
     fn snapshot(&self) -> AuthSnapshot;
 }
 
-/// A merchant-generated API token (`CLOVER_AUTH=token`). It cannot be renewed by the
-/// service: after a `401` it stays failing until a request succeeds with it again (the
-/// merchant restored its permission) or it is replaced.
+/// A merchant-generated API token (`CLOVER_AUTH=token`), from the environment or entered
+/// on the admin page. The service cannot renew it: after a `401` it stays failing until a
+/// delivery succeeds with it again (the merchant restored its permission) or it is
+/// replaced.
 pub struct StaticToken {
-    access: Access,
+    access: RwLock<Option<Access>>,
     snapshot: Mutex<AuthSnapshot>,
 }
 
 impl StaticToken {
-    pub fn new(merchant_id: MerchantId, token: SecretString) -> Self {
-        Self {
-            snapshot: Mutex::new(AuthSnapshot {
-                merchant_id: Some(merchant_id.to_string()),
+    pub fn new(access: Option<Access>) -> Self {
+        let token = Self {
+            access: RwLock::new(None),
+            snapshot: Mutex::new(AuthSnapshot::ok()),
+        };
+        match access {
+            Some(access) => token.replace(access),
+            None => token.set(AuthSnapshot {
+                state: AuthState::NeedsAuthorization,
+                reason: Some(
+                    "No API token yet: enter the merchant's id and API token on the admin page."
+                        .to_owned(),
+                ),
                 ..AuthSnapshot::ok()
             }),
-            access: Access { merchant_id, token },
         }
+        token
+    }
+
+    /// Starts using another token (entered on the admin page and checked with Clover).
+    pub fn replace(&self, access: Access) {
+        let merchant_id = Some(access.merchant_id.to_string());
+        *self.access.write().expect("token lock") = Some(access);
+        self.set(AuthSnapshot {
+            merchant_id,
+            ..AuthSnapshot::ok()
+        });
     }
 
     fn set(&self, snapshot: AuthSnapshot) {
@@ -117,7 +137,8 @@ impl StaticToken {
 #[async_trait]
 impl Credential for StaticToken {
     async fn access(&self) -> Result<Access, CloverError> {
-        Ok(self.access.clone())
+        let access = self.access.read().expect("token lock").clone();
+        access.ok_or(CloverError::Unauthorized)
     }
 
     async fn unauthorized(
@@ -147,7 +168,7 @@ impl Credential for StaticToken {
     }
 
     fn accepted(&self) {
-        if self.snapshot().state != AuthState::Ok {
+        if self.snapshot().state == AuthState::Failing {
             tracing::info!("Clover accepts the API token again; delivery resumes");
             self.set(AuthSnapshot {
                 state: AuthState::Ok,

@@ -11,8 +11,8 @@ use super::wire::{
     PhoneNumberBody, UpdateNamesRequest,
 };
 use super::{
-    AuthSnapshot, CloverError, Credential, CustomerDraft, ExistingCustomer, MerchantId, Pacer,
-    UnauthorizedAction,
+    Access, AuthSnapshot, CloverError, Credential, CustomerDraft, ExistingCustomer, MerchantId,
+    Pacer, UnauthorizedAction,
 };
 
 /// Clover's reference marks `User-Agent` as required: `<product>/<version> <comment>`.
@@ -69,6 +69,46 @@ impl CloverClient {
 
     pub fn auth(&self) -> AuthSnapshot {
         self.credential.snapshot()
+    }
+
+    /// Checks a candidate token before it is saved: it must read the merchant and one page
+    /// of its customers. (Writing cannot be checked without writing.)
+    pub async fn verify(&self, candidate: &Access) -> Result<(), CloverError> {
+        let checks = [
+            Request {
+                path: &[],
+                query: &[],
+            },
+            Request {
+                path: &["customers"],
+                query: &[("limit", "1")],
+            },
+        ];
+        for check in &checks {
+            let _permit = self.pacer.turn().await;
+            let response = self
+                .http
+                .get(self.url(&candidate.merchant_id, check))
+                .bearer_auth(candidate.token.expose_secret())
+                .header(header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            match response.status() {
+                s if s.is_success() => {}
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(CloverError::Unauthorized);
+                }
+                s => {
+                    let body = response.bytes().await.unwrap_or_default();
+                    return Err(CloverError::Rejected {
+                        status: s.as_u16(),
+                        message: ErrorBody::describe(&body),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A whole delivery succeeded: the credential can read and write customers.

@@ -165,7 +165,7 @@ pub struct RecentSubmission {
     pub outcome: Option<&'static str>,
 }
 
-async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
+pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
     let queue = state.db.queue_counts().await?;
     let recent = state.db.recent_submissions(RECENT_SUBMISSIONS).await?;
     let auth = state.directory.auth();
@@ -221,7 +221,7 @@ pub async fn status_page(
     let report = status_report(&state)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(html(StatusCode::OK, admin_page(&report)))
+    Ok(html(StatusCode::OK, admin_page(&report, None)))
 }
 
 pub async fn status_json(

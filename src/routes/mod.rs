@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod assets;
+mod connection;
 mod health;
 mod oauth;
 mod signup;
@@ -22,6 +23,7 @@ use crate::storage::Database;
 use crate::telemetry::RequestId;
 
 pub use admin::{AdminAccess, StatusReport};
+pub use connection::{ClientAuth, TokenAdmin};
 pub use oauth::OAuthConnector;
 
 /// What every handler may need, built once and shared by all workers.
@@ -31,8 +33,8 @@ pub struct AppState {
     pub limiter: Arc<SubmissionLimiter>,
     pub delivery: DeliveryHandle,
     pub directory: CustomerDirectory,
-    /// Present in OAuth mode: what `/oauth/*` needs.
-    pub oauth: Option<OAuthConnector>,
+    /// How the credential can be changed: connect (OAuth) or replace (token).
+    pub connection: ClientAuth,
     pub admin: AdminAccess,
     pub info: ServiceInfo,
 }
@@ -59,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
         .route("/admin/retry", web::post().to(admin::retry))
+        .route("/admin/token", web::post().to(connection::replace_token))
+        .route("/admin/migrate", web::post().to(connection::migrate_legacy))
         .route("/oauth/connect", web::get().to(oauth::connect))
         .route("/oauth/launch", web::get().to(oauth::launch))
         .route("/oauth/callback", web::get().to(oauth::callback))

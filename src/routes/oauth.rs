@@ -31,7 +31,7 @@ pub async fn connect(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
     if let Some(refusal) = state.admin.refusal(&request) {
         return refusal;
     }
-    match &state.oauth {
+    match state.connection.oauth() {
         Some(oauth) => begin(oauth, ConnectOrigin::Admin, &request),
         None => not_oauth(),
     }
@@ -49,7 +49,7 @@ pub async fn launch(
     state: web::Data<AppState>,
     query: web::Query<LaunchQuery>,
 ) -> HttpResponse {
-    let Some(oauth) = &state.oauth else {
+    let Some(oauth) = state.connection.oauth() else {
         return not_oauth();
     };
     let merchant = query
@@ -94,7 +94,7 @@ pub async fn callback(
     state: web::Data<AppState>,
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
-    let Some(oauth) = &state.oauth else {
+    let Some(oauth) = state.connection.oauth() else {
         return not_oauth();
     };
     match complete(oauth, &request, &query).await {

@@ -37,6 +37,20 @@ pub struct StoredCredential {
     pub last_refresh_at: Option<i64>,
     /// Why the merchant must connect again, when Clover refused the pair for good.
     pub needs_authorization: Option<String>,
+    /// For an API token entered on the admin page: a digest of the environment's token
+    /// at that moment (see [`env_token_digest`]).
+    pub replaces_env_digest: Option<String>,
+}
+
+/// A digest of the environment's API token (or of its absence), to tell later whether the
+/// operator has changed it since a token was entered on the admin page.
+pub fn env_token_digest(token: Option<&SecretString>) -> String {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    let token: &str = token.map(|t| t.expose_secret()).unwrap_or("");
+    hex::encode(Sha256::digest(
+        format!("clover-signup env token:{token}").as_bytes(),
+    ))
 }
 
 /// The columns' names double as the purpose each value is encrypted for.
@@ -60,6 +74,7 @@ impl Database {
             Option<Vec<u8>>,
             Option<i64>,
             Option<String>,
+            Option<String>,
         );
         let row: Option<Row> = self
             .run(move |connection| {
@@ -67,7 +82,7 @@ impl Database {
                     .query_row(
                         "SELECT merchant_id, access_token, access_expires_at, refresh_token,
                                 refresh_expires_at, previous_refresh_token, last_refresh_at,
-                                needs_authorization
+                                needs_authorization, replaces_env_digest
                          FROM clover_credentials WHERE id = 1 AND kind = ?1",
                         [kind.as_str()],
                         |r| {
@@ -80,14 +95,24 @@ impl Database {
                                 r.get(5)?,
                                 r.get(6)?,
                                 r.get(7)?,
+                                r.get(8)?,
                             ))
                         },
                     )
                     .optional()
             })
             .await?;
-        let Some((merchant_id, access, access_exp, refresh, refresh_exp, previous, last, needs)) =
-            row
+        let Some((
+            merchant_id,
+            access,
+            access_exp,
+            refresh,
+            refresh_exp,
+            previous,
+            last,
+            needs,
+            replaces_env_digest,
+        )) = row
         else {
             return Ok(None);
         };
@@ -109,6 +134,7 @@ impl Database {
             previous_refresh_token: open(PREVIOUS, previous)?,
             last_refresh_at: last,
             needs_authorization: needs,
+            replaces_env_digest,
         }))
     }
 
@@ -132,17 +158,19 @@ impl Database {
             seal(PREVIOUS, &credential.previous_refresh_token),
             credential.last_refresh_at,
             credential.needs_authorization.clone(),
+            credential.replaces_env_digest.clone(),
         );
         self.run(move |connection| {
             connection.execute(
                 "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,
                      access_expires_at, refresh_token, refresh_expires_at,
-                     previous_refresh_token, last_refresh_at, needs_authorization, updated_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     previous_refresh_token, last_refresh_at, needs_authorization,
+                     replaces_env_digest, updated_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10)
                  ON CONFLICT (id) DO UPDATE SET kind = ?1, merchant_id = ?2, access_token = ?3,
                      access_expires_at = ?4, refresh_token = ?5, refresh_expires_at = ?6,
                      previous_refresh_token = ?7, last_refresh_at = ?8,
-                     needs_authorization = ?9, updated_at = ?10",
+                     needs_authorization = ?9, replaces_env_digest = ?11, updated_at = ?10",
                 params![
                     values.0,
                     values.1,
@@ -153,7 +181,8 @@ impl Database {
                     values.6,
                     values.7,
                     values.8,
-                    now_ms()
+                    now_ms(),
+                    values.9,
                 ],
             )?;
             Ok(())

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use cipher::{DecryptError, SecretCipher};
-pub use credentials::{CredentialKind, StoredCredential};
+pub use credentials::{CredentialKind, StoredCredential, env_token_digest};
 pub use queue::QueuedDelivery;
 pub use submissions::{
     DeliveryOutcome, Inserted, QueueCounts, Source, SubmissionId, SubmissionState,

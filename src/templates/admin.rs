@@ -4,12 +4,15 @@ use super::layout::layout;
 use crate::routes::StatusReport;
 
 /// The merchant's status page: is it working, what is waiting, what failed and why.
-pub fn admin_page(report: &StatusReport) -> Markup {
+pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
     layout(
         "Signup status",
         html! {
             div class="card card-wide" {
                 h1 { "Signup status" }
+                @if let Some(message) = message {
+                    div class="error-summary" role="alert" tabindex="-1" autofocus { p { (message) } }
+                }
                 @if report.mode == "demo" {
                     div class="notice" role="status" {
                         p { strong { "Demo mode. " } "Nothing reaches Clover: customers are kept by a stand-in inside this service. Set CLOVER_AUTH=token to deliver to your Clover account." }
@@ -47,6 +50,8 @@ pub fn admin_page(report: &StatusReport) -> Markup {
                 @if report.mode == "oauth" && report.auth.state == "ok" {
                     p { a href="/oauth/connect" { "Reconnect or switch the Clover account" } }
                 }
+                @if report.mode == "token" { (token_form(report)) }
+                @if report.mode == "oauth" { (migrate_form()) }
                 h2 { "Queue" }
                 dl class="facts" {
                     dt { "Waiting" } dd { (report.queue.pending) }
@@ -84,6 +89,47 @@ pub fn admin_page(report: &StatusReport) -> Markup {
             }
         },
     )
+}
+
+/// Enter or replace the merchant's API token; Clover checks it before it is saved.
+fn token_form(report: &StatusReport) -> Markup {
+    html! {
+        details open[report.auth.state != "ok"] {
+            summary { "Enter or replace the API token" }
+            form method="post" action="/admin/token" {
+                div class="field" {
+                    label for="merchant_id" { "Merchant id" }
+                    input type="text" id="merchant_id" name="merchant_id" required
+                        value=[report.merchant_id.as_deref()] autocomplete="off";
+                }
+                div class="field" {
+                    label for="api_token" { "API token (Customers read and write)" }
+                    input type="password" id="api_token" name="api_token" required autocomplete="off";
+                }
+                button type="submit" class="button" { "Check with Clover and save" }
+            }
+        }
+    }
+}
+
+/// Trade a legacy (v1, non-expiring) token for an expiring pair.
+fn migrate_form() -> Markup {
+    html! {
+        details {
+            summary { "Migrate a legacy Clover token" }
+            form method="post" action="/admin/migrate" {
+                div class="field" {
+                    label for="migrate_merchant_id" { "Merchant id" }
+                    input type="text" id="migrate_merchant_id" name="merchant_id" required autocomplete="off";
+                }
+                div class="field" {
+                    label for="legacy_token" { "Legacy token" }
+                    input type="password" id="legacy_token" name="legacy_token" required autocomplete="off";
+                }
+                button type="submit" class="button" { "Migrate" }
+            }
+        }
+    }
 }
 
 pub fn admin_login_page(error: Option<&str>) -> Markup {

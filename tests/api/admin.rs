@@ -134,3 +134,129 @@ async fn demo_mode_opens_the_admin_only_on_a_loopback_address() {
     assert_eq!(page.status(), 404);
     app.stop().await;
 }
+
+fn token_mode_without_a_token(fake: &FakeClover) -> Config {
+    let mut config = Config::token(fake);
+    config.unset("CLOVER_MERCHANT_ID").unset("CLOVER_API_TOKEN");
+    config
+}
+
+async fn replace_token(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/admin/token"))
+        .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
+        .form(&[
+            ("merchant_id", crate::support::fake_clover::MERCHANT_ID),
+            ("api_token", token),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merchant_enters_an_api_token_that_clover_checks_before_it_is_kept() {
+    let fake = FakeClover::start().await;
+    let config = token_mode_without_a_token(&fake);
+    let app = spawn_app(&config).await;
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    assert_eq!(app.post_form(&valid_form()).await.status(), 303);
+
+    let wrong = replace_token(&app, "not-the-token").await;
+    assert_eq!(wrong.status(), 422);
+    let page = wrong.text().await.unwrap();
+    assert!(
+        page.contains(
+            "wrong token or merchant id, or the token is missing the Customers permission"
+        )
+    );
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+
+    let right = replace_token(&app, crate::support::fake_clover::API_TOKEN).await;
+    assert_eq!(right.status(), 303);
+    let status = app
+        .wait_for_delivered(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(status["auth"]["state"], "ok");
+    assert_eq!(
+        status["merchant_id"],
+        crate::support::fake_clover::MERCHANT_ID
+    );
+    // Checked with Clover: the merchant, then one page of customers.
+    let checks: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.endpoint)
+        .collect();
+    assert!(checks.contains(&crate::support::fake_clover::Endpoint::GetMerchant));
+    app.stop().await;
+
+    // Kept across a restart, and not in plain text in the database.
+    let restarted = spawn_app(&config).await;
+    assert_eq!(restarted.status().await["auth"]["state"], "ok");
+    restarted.stop().await;
+    let path = config.vars()["DATABASE_URL"]
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let token = crate::support::fake_clover::API_TOKEN.as_bytes();
+    assert!(!bytes.windows(token.len()).any(|w| w == token));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_set_in_the_environment_later_wins_over_one_entered_before() {
+    let fake = FakeClover::start().await;
+    let config = token_mode_without_a_token(&fake);
+    let app = spawn_app(&config).await;
+    assert_eq!(
+        replace_token(&app, crate::support::fake_clover::API_TOKEN)
+            .await
+            .status(),
+        303
+    );
+    app.stop().await;
+
+    // The operator rotates the token in the environment.
+    fake.set_accepted_token("rotated-by-the-operator");
+    let mut rotated = config.clone();
+    rotated
+        .set(
+            "CLOVER_MERCHANT_ID",
+            crate::support::fake_clover::MERCHANT_ID,
+        )
+        .set("CLOVER_API_TOKEN", "rotated-by-the-operator");
+    let restarted = spawn_app(&rotated).await;
+
+    restarted.post_form(&valid_form()).await;
+    restarted
+        .wait_for_delivered(1, std::time::Duration::from_secs(10))
+        .await;
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_token_is_migrated_from_the_admin_page() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, false)).await;
+
+    let migrated = app
+        .client
+        .post(app.url("/admin/migrate"))
+        .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
+        .form(&[
+            ("merchant_id", crate::support::fake_clover::MERCHANT_ID),
+            ("legacy_token", crate::support::fake_clover::LEGACY_TOKEN),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(migrated.status(), 303);
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.migrations, 1);
+    assert_eq!(stats.pkce_verified, 1, "a low-trust app migrates with PKCE");
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.stop().await;
+}

@@ -238,6 +238,7 @@ fn stored_from(
         previous_refresh_token: previous,
         last_refresh_at: Some(OffsetDateTime::now_utc().unix_timestamp()),
         needs_authorization: None,
+        replaces_env_digest: None,
     }
 }
 
