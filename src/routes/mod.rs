@@ -22,7 +22,7 @@ use crate::rate_limit::SubmissionLimiter;
 use crate::storage::Database;
 use crate::telemetry::RequestId;
 
-pub use admin::{AdminAccess, StatusReport};
+pub use admin::{AdminAccess, AuthReport, StatusReport};
 pub use connection::{ClientAuth, TokenAdmin};
 pub use oauth::OAuthConnector;
 

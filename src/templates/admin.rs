@@ -152,3 +152,40 @@ pub fn admin_login_page(error: Option<&str>) -> Markup {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::{AuthReport, StatusReport};
+    use crate::storage::QueueCounts;
+
+    fn report(refresh_expires_soon: bool) -> StatusReport {
+        StatusReport {
+            mode: "oauth",
+            merchant_id: Some("TC4DGCJW1K4EW".into()),
+            environment: "sandbox",
+            region: "na",
+            duplicate_policy: "update",
+            auth: AuthReport {
+                state: "ok",
+                reason: None,
+                access_expires_at: Some("2026-11-22T12:00:00Z".into()),
+                refresh_expires_at: Some("2026-12-01T12:00:00Z".into()),
+                last_refresh_at: Some("2026-11-22T11:30:00Z".into()),
+                refresh_expires_soon,
+            },
+            queue: QueueCounts::default(),
+            recent: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_page_warns_when_the_refresh_token_ends_within_two_weeks() {
+        let soon = admin_page(&report(true), None).into_string();
+        let later = admin_page(&report(false), None).into_string();
+        assert!(soon.contains("The Clover connection ends soon"));
+        assert!(soon.contains("2026-12-01T12:00:00Z"));
+        assert!(!later.contains("ends soon"));
+        assert!(later.contains("Last refresh"));
+    }
+}

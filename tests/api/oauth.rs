@@ -394,3 +394,35 @@ pub fn secrets_seen_by(fake: &FakeClover) -> Vec<String> {
     secrets.dedup();
     secrets
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_market_launch_path_connects_the_merchant_it_names_and_no_other() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    // A merchant opening the app from the App Market: no admin sign-in involved.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let launch = |merchant: &'static str| {
+        let browser = browser.clone();
+        let url = app.url(&format!("/oauth/launch?merchant_id={merchant}"));
+        async move {
+            let start = browser.get(url).send().await.unwrap();
+            assert_eq!(start.status(), 302);
+            let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+            let approved = browser.get(&authorize).send().await.unwrap();
+            let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+            browser.get(&callback).send().await.unwrap().status()
+        }
+    };
+
+    assert_eq!(launch(fake_clover::MERCHANT_ID).await, 303);
+    assert_eq!(app.status().await["merchant_id"], fake_clover::MERCHANT_ID);
+    // A launch naming another merchant cannot take over (the fake approves as its own
+    // merchant, which differs from the one named).
+    assert_eq!(launch("OTHERMERCHANT").await, 400);
+    assert_eq!(fake.oauth_stats().exchanges, 1);
+    app.stop().await;
+}
