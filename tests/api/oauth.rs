@@ -426,3 +426,33 @@ async fn the_app_market_launch_path_connects_the_merchant_it_names_and_no_other(
     assert_eq!(fake.oauth_stats().exchanges, 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_refreshes_once_and_retries_once() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    // The access token is good for 30 minutes, yet Clover refuses it once.
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+            body: r#"{"message":"401 Unauthorized"}"#.into(),
+        },
+    );
+
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+
+    assert_eq!(fake.oauth_stats().refreshes, 1);
+    let searches = fake.requests_to(Endpoint::SearchCustomers);
+    assert_eq!(searches.len(), 2);
+    assert_ne!(
+        searches[0].header("authorization"),
+        searches[1].header("authorization"),
+        "the retry used the refreshed token"
+    );
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.stop().await;
+}
