@@ -456,3 +456,35 @@ async fn a_401_refreshes_once_and_retries_once() {
     assert_eq!(app.status().await["auth"]["state"], "ok");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_of_reusing() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenDelay(Duration::from_secs(3)),
+    );
+    let app = spawn_app(&Config::oauth(&fake, false)).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post_signups(&app, 1, "lowtrust").await;
+    let mut status = app.status().await;
+    for _ in 0..100 {
+        if status["auth"]["state"] == "needs_authorization" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = app.status().await;
+    }
+
+    assert_eq!(status["auth"]["state"], "needs_authorization", "{status:#}");
+    assert_eq!(status["queue"]["pending"], 1);
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.refresh_reuse, 0);
+    assert_eq!(stats.recoveries, 0);
+    connect(&app).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+}
