@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub public_url: Url,
     /// `CLIENT_IP_HEADER`: the header a trusted proxy puts the visitor's address in.
     pub client_ip_header: Option<HeaderName>,
+    /// `FRAME_ANCESTORS`: the CSP `frame-ancestors` sources allowed to embed the pages.
+    pub frame_ancestors: String,
 }
 
 /// How the service reaches Clover, chosen once at start-up.
@@ -202,6 +204,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let admin_token = env.secret("ADMIN_TOKEN");
     let secret_key = env.secret_key(clover.as_ref().is_some_and(|c| is_demo(&c.auth)));
     let client_ip_header = env.header_name("CLIENT_IP_HEADER");
+    let frame_ancestors = env.frame_ancestors();
     let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
     let rules = env.form_rules();
@@ -229,6 +232,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             port,
             public_url: public_url?.unwrap_or(default_public_url),
             client_ip_header: client_ip_header?,
+            frame_ancestors: frame_ancestors?,
         },
         database_path: database_path?,
         clover: clover?,
@@ -430,6 +434,36 @@ impl Reader<'_> {
                 ));
                 None
             }
+        }
+    }
+
+    /// Space-separated CSP sources: `'none'`, `'self'`, or origins such as
+    /// `https://shop.example.com`. Anything that could smuggle another directive is refused.
+    fn frame_ancestors(&mut self) -> Option<String> {
+        let Some(raw) = self.value("FRAME_ANCESTORS") else {
+            return Some("'none'".to_owned());
+        };
+        let valid_source = |source: &str| {
+            matches!(source, "'none'" | "'self'")
+                || Url::parse(source).is_ok_and(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.has_host()
+                        && url.path() == "/"
+                        && !source.ends_with('/')
+                        && url.query().is_none()
+                })
+        };
+        let sources: Vec<&str> = raw.split_whitespace().collect();
+        if sources.iter().all(|s| valid_source(s))
+            && !(sources.len() > 1 && sources.contains(&"'none'"))
+        {
+            Some(sources.join(" "))
+        } else {
+            self.problem(&format!(
+                "FRAME_ANCESTORS: expected 'none', 'self' or origins such as \
+                 https://shop.example.com separated by spaces, got {raw:?}"
+            ));
+            None
         }
     }
 
@@ -678,6 +712,24 @@ mod tests {
         };
         assert!(oauth.app_secret.is_none());
         assert_eq!(oauth.refresh_margin, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn frame_ancestors_take_only_sources_that_cannot_add_a_directive() {
+        let ok = settings(&[("FRAME_ANCESTORS", "'self'  https://shop.example.com")]).unwrap();
+        assert_eq!(ok.server.frame_ancestors, "'self' https://shop.example.com");
+        for bad in [
+            "https://shop.example.com; script-src *",
+            "*",
+            "https://shop.example.com/path",
+            "'none' 'self'",
+            "javascript:alert(1)",
+        ] {
+            assert!(
+                settings(&[("FRAME_ANCESTORS", bad)]).is_err(),
+                "{bad:?} accepted"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod domain;
 pub mod rate_limit;
 pub mod routes;
+pub mod security_headers;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -21,6 +21,7 @@ use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
 };
+use crate::security_headers::{SecurityHeaders, add_security_headers};
 use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
 use crate::telemetry;
 
@@ -67,11 +68,17 @@ impl Application {
         let listener = TcpListener::bind(address)
             .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
+        let security_headers = web::Data::new(SecurityHeaders::new(
+            &settings.server.frame_ancestors,
+            settings.server.public_url.scheme() == "https",
+        ));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(add_security_headers))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::request_log))
                 .app_data(state.clone())
+                .app_data(security_headers.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
                 .configure(routes::configure)

@@ -14,4 +14,5 @@ mod oauth;
 mod process;
 mod rate_limit;
 mod resilience;
+mod security;
 mod signup_form;
