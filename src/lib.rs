@@ -8,6 +8,7 @@ pub mod clover;
 pub mod configuration;
 pub mod delivery;
 pub mod domain;
+pub mod form_token;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;
