@@ -115,8 +115,14 @@ mod tests {
         let token = tokens.issue(1_000);
         assert_eq!(tokens.verify(Some(&token), 1_001), TokenVerdict::TooFast);
         assert_eq!(tokens.verify(Some(&token), 1_002), TokenVerdict::Valid);
-        assert_eq!(tokens.verify(Some(&token), 1_000 + 7_200), TokenVerdict::Valid);
-        assert_eq!(tokens.verify(Some(&token), 1_000 + 7_201), TokenVerdict::Expired);
+        assert_eq!(
+            tokens.verify(Some(&token), 1_000 + 7_200),
+            TokenVerdict::Valid
+        );
+        assert_eq!(
+            tokens.verify(Some(&token), 1_000 + 7_201),
+            TokenVerdict::Expired
+        );
     }
 
     #[test]
@@ -125,7 +131,13 @@ mod tests {
         let token = tokens.issue(1_000);
         let older = token.replacen("1000", "900", 1);
         let foreign = FormTokens::new(Some(&vec![8u8; 32].into()), Duration::ZERO).issue(1_000);
-        for bad in [Some(older.as_str()), Some(foreign.as_str()), Some("garbage"), Some(""), None] {
+        for bad in [
+            Some(older.as_str()),
+            Some(foreign.as_str()),
+            Some("garbage"),
+            Some(""),
+            None,
+        ] {
             assert_eq!(tokens.verify(bad, 1_010), TokenVerdict::Forged, "{bad:?}");
         }
     }

@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::SecretString;
 use tokio::sync::watch;
+use url::Url;
 
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
 use crate::clover::{
@@ -264,11 +265,12 @@ async fn oauth_connector(
         app_secret: oauth.app_secret.clone(),
         api_base: clover.api_base_url.clone(),
         web_base: clover.web_base_url.clone(),
-        redirect_uri: settings
-            .server
-            .public_url
-            .join("/oauth/callback")
-            .context("PUBLIC_URL cannot carry the callback path")?,
+        // PUBLIC_URL + /oauth/callback, keeping any path PUBLIC_URL has.
+        redirect_uri: Url::parse(&format!(
+            "{}/oauth/callback",
+            settings.server.public_url.as_str().trim_end_matches('/')
+        ))
+        .context("PUBLIC_URL cannot carry the callback path")?,
     };
     let api = OAuthApi::new(app, clover.request_timeout)
         .context("cannot build the HTTP client for Clover's OAuth")?;

@@ -280,7 +280,8 @@ pub async fn login(
     // Behind a TLS-terminating proxy (Fly.io), the scheme comes from X-Forwarded-Proto.
     let https = request.connection_info().scheme() == "https";
     let cookie = Cookie::build(SESSION_COOKIE, session)
-        .path("/admin")
+        // The whole site: /oauth/connect is an admin action too.
+        .path("/")
         .http_only(true)
         .secure(admin.secure_cookie || https)
         .same_site(SameSite::Strict)
@@ -294,7 +295,7 @@ pub async fn login(
 }
 
 pub async fn logout() -> HttpResponse {
-    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/admin").finish();
+    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     cookie.make_removal();
     let mut response = see_other("/admin/login");
     response

@@ -95,6 +95,7 @@ pub async fn replace_token(
         last_refresh_at: None,
         needs_authorization: None,
         replaces_env_digest: Some(admin.env_digest.clone()),
+        recovery_pending: false,
     };
     if let Err(error) = state.db.save_credential(&stored, &admin.cipher).await {
         tracing::error!(%error, "could not store the new API token");

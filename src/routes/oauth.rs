@@ -101,7 +101,9 @@ pub async fn callback(
         Ok(merchant) => {
             tracing::info!(merchant = %merchant, "Clover connected");
             state.delivery.retry_now();
-            let mut response = super::see_other("/admin");
+            // A page rather than a redirect: the admin session cookie is SameSite=Strict and
+            // is not sent on a redirect chain that began on Clover's site; a click is.
+            let mut response = html(StatusCode::OK, connected_page(&merchant));
             response
                 .add_cookie(&expired_cookie())
                 .expect("valid cookie");
@@ -170,27 +172,66 @@ async fn complete(
         return Err(Refusal::WrongMerchant);
     }
     if let ConnectOrigin::Launch(hint) = &pending.origin {
-        // Anyone can open the launch path: it may connect the merchant it names, and may
-        // not replace a connection to another merchant.
-        let connected = oauth.credential.snapshot_merchant();
-        let conflicting = hint.as_ref().is_some_and(|h| *h != merchant)
-            || connected.is_some_and(|c| c != merchant.as_ref());
-        if conflicting {
-            return Err(Refusal::WrongMerchant);
-        }
+        launch_may_connect(oauth, hint.as_ref(), &merchant)?;
     }
-    let pair = oauth
-        .credential
-        .api()
+    let api = oauth.credential.api();
+    let pair = api
         .exchange(code, pending.verifier.as_ref())
         .await
-        .map_err(|e| Refusal::ExchangeFailed(e.to_string()))?;
+        .map_err(|error| {
+            tracing::error!(%error, "Clover refused the authorization code");
+            Refusal::ExchangeFailed
+        })?;
+    // The merchant id came as a plain query parameter: make sure the token opens it.
+    api.check_merchant(&merchant, &pair.access_token)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "the new token does not open the merchant named");
+            Refusal::WrongMerchant
+        })?;
     oauth
         .credential
         .connect(&merchant, pair)
         .await
         .map_err(|_| Refusal::NotStored)?;
     Ok(merchant)
+}
+
+/// Anyone can open the launch path, so it may connect only a merchant this deployment is
+/// set up for (`CLOVER_MERCHANT_ID`), or reconnect the merchant already connected whose
+/// connection needs it. It never replaces a working connection; the admin page can.
+fn launch_may_connect(
+    oauth: &OAuthConnector,
+    hint: Option<&MerchantId>,
+    merchant: &MerchantId,
+) -> Result<(), Refusal> {
+    if hint.is_some_and(|h| h != merchant) {
+        return Err(Refusal::WrongMerchant);
+    }
+    if oauth.expected_merchant.is_some() {
+        // Checked against CLOVER_MERCHANT_ID by the caller already.
+        return Ok(());
+    }
+    let snapshot = oauth.credential.snapshot_for_launch();
+    match snapshot {
+        Some((connected, needs_authorization))
+            if connected == merchant.as_ref() && needs_authorization =>
+        {
+            Ok(())
+        }
+        _ => Err(Refusal::LaunchNotAllowed),
+    }
+}
+
+fn connected_page(merchant: &MerchantId) -> maud::Markup {
+    crate::templates::notice_page(
+        "Clover is connected",
+        &format!(
+            "Signups are now delivered to Clover merchant {merchant}. Anything that was \
+             waiting is on its way."
+        ),
+        ("/admin", "Open the admin page"),
+    )
 }
 
 /// Why a callback connected nothing; the message is for the merchant.
@@ -211,8 +252,13 @@ enum Refusal {
     Incomplete,
     #[error("This service is set up for another Clover merchant.")]
     WrongMerchant,
-    #[error("Clover did not accept the authorization: {0}")]
-    ExchangeFailed(String),
+    #[error("Clover did not accept the authorization. Start again from the admin page.")]
+    ExchangeFailed,
+    #[error(
+        "Connecting from the App Market needs CLOVER_MERCHANT_ID set on this service, or \
+         connect from its admin page."
+    )]
+    LaunchNotAllowed,
     #[error("The connection could not be saved. Please try again.")]
     NotStored,
 }
@@ -220,7 +266,7 @@ enum Refusal {
 impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
-            Self::ExchangeFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::ExchangeFailed => StatusCode::BAD_GATEWAY,
             Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -234,7 +280,8 @@ impl Refusal {
             Self::WrongApp => "wrong client_id",
             Self::Incomplete => "incomplete",
             Self::WrongMerchant => "wrong merchant",
-            Self::ExchangeFailed(_) => "exchange failed",
+            Self::ExchangeFailed => "exchange failed",
+            Self::LaunchNotAllowed => "launch not allowed",
             Self::NotStored => "not stored",
         }
     }

@@ -31,8 +31,7 @@ pub struct StoredCredential {
     pub access_expires_at: Option<i64>,
     pub refresh_token: Option<SecretString>,
     pub refresh_expires_at: Option<i64>,
-    /// The refresh token spent to obtain the current pair: what `/oauth/v2/recovery` takes
-    /// when a refresh answer was lost.
+    /// The refresh token spent to obtain the current pair, kept for diagnosis.
     pub previous_refresh_token: Option<SecretString>,
     pub last_refresh_at: Option<i64>,
     /// Why the merchant must connect again, when Clover refused the pair for good.
@@ -40,6 +39,9 @@ pub struct StoredCredential {
     /// For an API token entered on the admin page: a digest of the environment's token
     /// at that moment (see [`env_token_digest`]).
     pub replaces_env_digest: Option<String>,
+    /// A refresh with the current refresh token got no answer: it may have been carried
+    /// out, so the token may only go to `/oauth/v2/recovery`, never to refresh again.
+    pub recovery_pending: bool,
 }
 
 /// A digest of the environment's API token (or of its absence), to tell later whether the
@@ -75,6 +77,7 @@ impl Database {
             Option<i64>,
             Option<String>,
             Option<String>,
+            bool,
         );
         let row: Option<Row> = self
             .run(move |connection| {
@@ -82,7 +85,7 @@ impl Database {
                     .query_row(
                         "SELECT merchant_id, access_token, access_expires_at, refresh_token,
                                 refresh_expires_at, previous_refresh_token, last_refresh_at,
-                                needs_authorization, replaces_env_digest
+                                needs_authorization, replaces_env_digest, recovery_pending
                          FROM clover_credentials WHERE id = 1 AND kind = ?1",
                         [kind.as_str()],
                         |r| {
@@ -96,6 +99,7 @@ impl Database {
                                 r.get(6)?,
                                 r.get(7)?,
                                 r.get(8)?,
+                                r.get(9)?,
                             ))
                         },
                     )
@@ -112,6 +116,7 @@ impl Database {
             last,
             needs,
             replaces_env_digest,
+            recovery_pending,
         )) = row
         else {
             return Ok(None);
@@ -135,6 +140,7 @@ impl Database {
             last_refresh_at: last,
             needs_authorization: needs,
             replaces_env_digest,
+            recovery_pending,
         }))
     }
 
@@ -159,18 +165,20 @@ impl Database {
             credential.last_refresh_at,
             credential.needs_authorization.clone(),
             credential.replaces_env_digest.clone(),
+            credential.recovery_pending,
         );
         self.run(move |connection| {
             connection.execute(
                 "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,
                      access_expires_at, refresh_token, refresh_expires_at,
                      previous_refresh_token, last_refresh_at, needs_authorization,
-                     replaces_env_digest, updated_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10)
+                     replaces_env_digest, recovery_pending, updated_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?10)
                  ON CONFLICT (id) DO UPDATE SET kind = ?1, merchant_id = ?2, access_token = ?3,
                      access_expires_at = ?4, refresh_token = ?5, refresh_expires_at = ?6,
                      previous_refresh_token = ?7, last_refresh_at = ?8,
-                     needs_authorization = ?9, replaces_env_digest = ?11, updated_at = ?10",
+                     needs_authorization = ?9, replaces_env_digest = ?11,
+                     recovery_pending = ?12, updated_at = ?10",
                 params![
                     values.0,
                     values.1,
@@ -183,6 +191,7 @@ impl Database {
                     values.8,
                     now_ms(),
                     values.9,
+                    values.10,
                 ],
             )?;
             Ok(())

@@ -73,6 +73,10 @@ const MIGRATIONS: &[&str] = &[
     -- replaced, so that a token set in the environment later wins again.
     ALTER TABLE clover_credentials ADD COLUMN replaces_env_digest TEXT;
 "#,
+    r#"
+    -- A refresh got no answer: its token may only be recovered, never refreshed again.
+    ALTER TABLE clover_credentials ADD COLUMN recovery_pending INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

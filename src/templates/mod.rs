@@ -8,5 +8,5 @@ mod signup;
 
 pub use admin::{admin_login_page, admin_page};
 pub use layout::{STYLESHEET, Stylesheet};
-pub use pages::{error_page, thanks_page};
+pub use pages::{error_page, notice_page, thanks_page};
 pub use signup::{FormView, signup_page};

@@ -15,6 +15,20 @@ pub fn thanks_page() -> Markup {
     )
 }
 
+/// A short page that says something happened, with one link onwards.
+pub fn notice_page(title: &str, message: &str, link: (&str, &str)) -> Markup {
+    layout(
+        title,
+        html! {
+            div class="card" {
+                h1 { (title) }
+                p { (message) }
+                p { a class="button" href=(link.0) { (link.1) } }
+            }
+        },
+    )
+}
+
 /// A page for something that went wrong, with the request id so that support can find it.
 pub fn error_page(title: &str, message: &str, request_id: Option<&str>) -> Markup {
     layout(

@@ -27,8 +27,10 @@ async fn connect(app: &TestApp) -> String {
     );
     let callback = approved.headers()["location"].to_str().unwrap().to_owned();
     let done = app.client.get(&callback).send().await.unwrap();
-    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
-    assert_eq!(done.headers()["location"], "/admin");
+    assert_eq!(done.status(), 200);
+    let page = done.text().await.unwrap();
+    assert!(page.contains("Clover is connected"), "{page}");
+    assert!(page.contains(r#"href="/admin""#));
     callback
 }
 
@@ -103,7 +105,7 @@ async fn a_low_trust_app_connects_with_pkce() {
     let callback = approved.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(
         app.client.get(&callback).send().await.unwrap().status(),
-        303
+        200
     );
 
     assert_eq!(fake.oauth_stats().pkce_verified, 1);
@@ -395,35 +397,70 @@ pub fn secrets_seen_by(fake: &FakeClover) -> Vec<String> {
     secrets
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_app_market_launch_path_connects_the_merchant_it_names_and_no_other() {
-    let fake = FakeClover::start().await;
-    let app = spawn_app(&Config::oauth(&fake, true)).await;
-    // A merchant opening the app from the App Market: no admin sign-in involved.
+/// A merchant opening the app from the App Market: a browser of its own, no admin session.
+async fn launch(app: &TestApp, merchant: &str) -> reqwest::StatusCode {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .build()
         .unwrap();
-    let launch = |merchant: &'static str| {
-        let browser = browser.clone();
-        let url = app.url(&format!("/oauth/launch?merchant_id={merchant}"));
-        async move {
-            let start = browser.get(url).send().await.unwrap();
-            assert_eq!(start.status(), 302);
-            let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-            let approved = browser.get(&authorize).send().await.unwrap();
-            let callback = approved.headers()["location"].to_str().unwrap().to_owned();
-            browser.get(&callback).send().await.unwrap().status()
-        }
-    };
+    let url = app.url(&format!("/oauth/launch?merchant_id={merchant}"));
+    let start = browser.get(url).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = browser.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    browser.get(&callback).send().await.unwrap().status()
+}
 
-    assert_eq!(launch(fake_clover::MERCHANT_ID).await, 303);
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_market_launch_path_connects_the_configured_merchant_and_no_other() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::oauth(&fake, true);
+    config.set("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID);
+    let app = spawn_app(&config).await;
+
+    assert_eq!(launch(&app, "OTHERMERCHANT").await, 400);
+    assert_eq!(fake.oauth_stats().exchanges, 0);
+    assert_eq!(launch(&app, fake_clover::MERCHANT_ID).await, 200);
+
     assert_eq!(app.status().await["merchant_id"], fake_clover::MERCHANT_ID);
-    // A launch naming another merchant cannot take over (the fake approves as its own
-    // merchant, which differs from the one named).
-    assert_eq!(launch("OTHERMERCHANT").await, 400);
-    assert_eq!(fake.oauth_stats().exchanges, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_configured_merchant_the_launch_path_cannot_make_the_first_connection() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+
+    assert_eq!(launch(&app, fake_clover::MERCHANT_ID).await, 400);
+
+    assert_eq!(fake.oauth_stats().exchanges, 0);
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callback_naming_another_merchant_than_its_token_opens_is_refused() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap();
+    let edited = callback.replace(fake_clover::MERCHANT_ID, "VICTIMMERCHNT");
+
+    let response = app.client.get(&edited).send().await.unwrap();
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    assert!(app.status().await["merchant_id"].is_null());
     app.stop().await;
 }
 
@@ -486,5 +523,40 @@ async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_o
     assert_eq!(stats.recoveries, 0);
     connect(&app).await;
     app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recovery_that_fails_is_tried_again_and_the_spent_token_is_never_refreshed() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenDelay(Duration::from_secs(3)),
+    );
+    fake.push_fault(
+        Endpoint::OAuthRecovery,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+            body: r#"{"message":"Service Unavailable"}"#.into(),
+        },
+    );
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post_signups(&app, 1, "retried").await;
+    app.wait_for_delivered(1, DELIVERY).await;
+
+    let stats = fake.oauth_stats();
+    assert_eq!(
+        stats.refresh_reuse, 0,
+        "the spent refresh token was used again"
+    );
+    assert_eq!(stats.recoveries, 1);
+    // The lost refresh was followed by recoveries only (the failed one and the good one);
+    // any later refresh spent the recovered pair's token, never the lost one.
+    assert_eq!(fake.requests_to(Endpoint::OAuthRecovery).len(), 2);
     app.stop().await;
 }

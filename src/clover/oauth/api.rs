@@ -164,6 +164,37 @@ impl OAuthApi {
             .map_err(|e| TokenError::AnswerLost(format!("unreadable migrate_v2 answer: {e}")))
     }
 
+    /// Whether `access_token` really opens `merchant_id`: the callback's merchant id is
+    /// just a query parameter, so it is checked before a connection is kept.
+    pub async fn check_merchant(
+        &self,
+        merchant_id: &MerchantId,
+        access_token: &SecretString,
+    ) -> Result<(), TokenError> {
+        let mut url = self.app.api_base.clone();
+        url.path_segments_mut()
+            .expect("an http(s) base URL has a path")
+            .pop_if_empty()
+            .extend(["v3", "merchants", merchant_id.as_ref()]);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|_| TokenError::Unreachable("could not reach Clover".to_owned()))?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s if s.is_server_error() => {
+                Err(TokenError::Unreachable(format!("Clover answered {s}")))
+            }
+            s => Err(TokenError::Refused {
+                status: s.as_u16(),
+                message: "the new token does not open this merchant".to_owned(),
+            }),
+        }
+    }
+
     async fn pair(&self, path: &str, body: &Value) -> Result<TokenPair, TokenError> {
         let answer = self.post(path, body).await?;
         parse_pair(&answer)
@@ -187,6 +218,12 @@ impl OAuthApi {
             .bytes()
             .await
             .map_err(|_| TokenError::AnswerLost("the answer was cut off".to_owned()))?;
+        // Rate limited or timed out at Clover's door: nothing was done, try later.
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        {
+            return Err(TokenError::Unreachable(format!("Clover answered {status}")));
+        }
         if status.is_server_error() {
             return Err(TokenError::AnswerLost(format!("Clover answered {status}")));
         }

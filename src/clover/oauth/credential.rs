@@ -61,13 +61,11 @@ impl OAuthCredential {
         &self.api
     }
 
-    /// The merchant currently connected, if any.
-    pub fn snapshot_merchant(&self) -> Option<String> {
-        self.snapshot
-            .lock()
-            .expect("snapshot lock")
-            .merchant_id
-            .clone()
+    /// The merchant currently connected and whether its connection needs the merchant.
+    pub fn snapshot_for_launch(&self) -> Option<(String, bool)> {
+        let snapshot = self.snapshot.lock().expect("snapshot lock");
+        let merchant = snapshot.merchant_id.clone()?;
+        Some((merchant, snapshot.state == AuthState::NeedsAuthorization))
     }
 
     /// Whether a connection exists (it may still need reauthorization).
@@ -119,7 +117,7 @@ impl OAuthCredential {
         current: &mut Option<StoredCredential>,
         force: bool,
     ) -> Result<(), CloverError> {
-        // Another process (or a restart) may have stored a newer pair: use it rather than
+        // A pair stored since we loaded ours (by a reconnect) is newer: use it rather than
         // spend the refresh token we hold, which would then be stale.
         if let Ok(Some(stored)) = self
             .db
@@ -142,48 +140,80 @@ impl OAuthCredential {
         if held.needs_authorization.is_some() {
             return Err(CloverError::Unauthorized);
         }
-        if !force && !self.needs_refresh(Some(held)) {
+        if !force && !held.recovery_pending && !self.needs_refresh(Some(held)) {
             return Ok(());
         }
         let Some(spent) = held.refresh_token.clone() else {
             return self
-                .require_authorization(current, "Clover gave no refresh token")
+                .require_authorization(current, "Clover gave no refresh token.")
                 .await;
         };
         let merchant_id = held.merchant_id.clone();
-        let result = match self.api.refresh(&spent).await {
-            Err(TokenError::AnswerLost(reason)) => {
-                tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
-                self.recover(&spent).await
+        let result = if held.recovery_pending {
+            // An earlier refresh with this token may have rotated the pair: never refresh
+            // with it again, only recover.
+            self.recover(&spent).await
+        } else {
+            match self.api.refresh(&spent).await {
+                Err(TokenError::AnswerLost(reason)) => {
+                    tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
+                    self.mark_recovery_pending(current).await;
+                    self.recover_or_retry(&spent).await
+                }
+                other => other,
             }
-            other => other,
         };
         match result {
             Ok(pair) => {
-                let stored = stored_from(merchant_id, pair, Some(spent));
-                // Committed before use: the old refresh token is spent now.
-                self.db
-                    .save_credential(&stored, &self.cipher)
-                    .await
-                    .map_err(|e| CloverError::Storage(e.to_string()))?;
+                self.adopt(current, stored_from(merchant_id, pair, Some(spent)))
+                    .await;
                 tracing::info!("Clover access token refreshed");
-                self.publish(Some(&stored));
-                *current = Some(stored);
                 Ok(())
             }
-            Err(TokenError::Unreachable(reason)) => Err(CloverError::unavailable(reason)),
+            Err(TokenError::Unreachable(reason) | TokenError::AnswerLost(reason)) => {
+                Err(CloverError::unavailable(reason))
+            }
             Err(error) => {
-                let reason = format!(
-                    "Clover no longer accepts this connection ({error}). Reconnect from the \
-                     admin page; submissions are kept and will be delivered."
-                );
-                self.require_authorization(current, &reason).await
+                tracing::error!(%error, "Clover refused to refresh the connection");
+                self.require_authorization(
+                    current,
+                    "Clover no longer accepts this connection. Reconnect from the admin page; \
+                     submissions are kept and will be delivered.",
+                )
+                .await
+            }
+        }
+    }
+
+    /// After a lost refresh answer: recovery first. If Clover refuses it, the refresh was
+    /// never carried out (a rotated pair would be recoverable), so refreshing once more
+    /// spends nothing twice.
+    async fn recover_or_retry(&self, spent: &SecretString) -> Result<TokenPair, TokenError> {
+        match self.recover(spent).await {
+            Err(TokenError::Refused { .. }) if self.api.app().app_secret.is_some() => {
+                self.api.refresh(spent).await
+            }
+            other => other,
+        }
+    }
+
+    /// Uses a new pair at once and commits it; a pair Clover rotated is never dropped
+    /// because the disk failed (the spent one would be useless anyway).
+    async fn adopt(&self, current: &mut Option<StoredCredential>, stored: StoredCredential) {
+        self.publish(Some(&stored));
+        *current = Some(stored);
+        let stored = current.as_ref().expect("just set");
+        for wait in [0, 200, 1000] {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            match self.db.save_credential(stored, &self.cipher).await {
+                Ok(()) => return,
+                Err(error) => tracing::error!(%error, "could not store the refreshed Clover pair"),
             }
         }
     }
 
     /// Recovery, when the app has its secret; without it a lost answer cannot be repaired
-    /// without reusing a refresh token, so the merchant must reconnect.
+    /// without risking the reuse of a refresh token, so the merchant must reconnect.
     async fn recover(&self, spent: &SecretString) -> Result<TokenPair, TokenError> {
         if self.api.app().app_secret.is_none() {
             return Err(TokenError::Refused {
@@ -193,6 +223,15 @@ impl OAuthCredential {
             });
         }
         self.api.recover(spent).await
+    }
+
+    async fn mark_recovery_pending(&self, current: &mut Option<StoredCredential>) {
+        if let Some(held) = current.as_mut() {
+            held.recovery_pending = true;
+            if let Err(error) = self.db.save_credential(held, &self.cipher).await {
+                tracing::error!(%error, "could not record a pending recovery");
+            }
+        }
     }
 
     async fn require_authorization(
@@ -211,11 +250,22 @@ impl OAuthCredential {
         Err(CloverError::Unauthorized)
     }
 
+    /// Within the margin of expiry. The margin never exceeds half the token's lifetime,
+    /// so a margin set longer than Clover's tokens live cannot refresh on every request.
     fn needs_refresh(&self, held: Option<&StoredCredential>) -> bool {
+        let Some(held) = held else {
+            return true;
+        };
+        let Some(expires) = held.access_expires_at else {
+            return true;
+        };
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let margin = self.margin.as_secs() as i64;
-        held.and_then(|h| h.access_expires_at)
-            .is_none_or(|expires| expires - now <= margin)
+        let lifetime = held
+            .last_refresh_at
+            .map(|issued| expires - issued)
+            .unwrap_or(i64::MAX);
+        let margin = (self.margin.as_secs() as i64).min(lifetime / 2);
+        expires - now <= margin
     }
 
     fn publish(&self, stored: Option<&StoredCredential>) {
@@ -239,6 +289,7 @@ fn stored_from(
         last_refresh_at: Some(OffsetDateTime::now_utc().unix_timestamp()),
         needs_authorization: None,
         replaces_env_digest: None,
+        recovery_pending: false,
     }
 }
 
