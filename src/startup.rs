@@ -18,6 +18,7 @@ use crate::clover::{
 };
 use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
+use crate::form_token::FormTokens;
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
@@ -315,6 +316,7 @@ fn app_state(
         db,
         form: settings.form.clone(),
         limiter: Arc::clone(limiter),
+        form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
         delivery,
         directory,
         connection,

@@ -163,6 +163,12 @@ pub struct SignupForm {
     /// The hidden input that names one rendered form (see `IdempotencyKey`).
     #[serde(default)]
     pub form_id: Option<String>,
+    /// The signed token of the served form (see `form_token`).
+    #[serde(default)]
+    pub form_token: Option<String>,
+    /// The honeypot: a field people never see or reach, so only bots fill it.
+    #[serde(default)]
+    pub website: Option<String>,
 }
 
 /// A consent answer in either of its accepted spellings.
@@ -293,6 +299,8 @@ mod tests {
             phone: Some(phone.into()),
             marketing_consent: None,
             form_id: None,
+            form_token: None,
+            website: None,
         }
     }
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -138,6 +140,8 @@ pub struct StatusReport {
     pub duplicate_policy: &'static str,
     pub auth: AuthReport,
     pub queue: QueueCounts,
+    /// Submissions turned away as bots, by reason (honeypot, bad_token, too_fast).
+    pub bots: BTreeMap<String, u64>,
     pub recent: Vec<RecentSubmission>,
 }
 
@@ -168,6 +172,7 @@ pub struct RecentSubmission {
 pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
     let queue = state.db.queue_counts().await?;
     let recent = state.db.recent_submissions(RECENT_SUBMISSIONS).await?;
+    let bots = state.db.bot_counts().await?;
     let auth = state.directory.auth();
     Ok(StatusReport {
         mode: state.info.mode,
@@ -186,6 +191,7 @@ pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, Stor
             }),
         },
         queue,
+        bots,
         recent: recent
             .into_iter()
             .map(|row| RecentSubmission {

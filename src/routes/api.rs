@@ -29,6 +29,19 @@ pub async fn create_signup(
     }
     let form: SignupForm =
         serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    if form
+        .website
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        // The honeypot, for pages that copy it into their own form: answer as for a
+        // person, keep nothing.
+        if let Err(error) = state.db.count_bot("honeypot").await {
+            tracing::error!(%error, "could not count a bot submission");
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
+    }
     let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
     state.limiter.check(&request).map_err(ApiError::TooMany)?;
     let key = request

@@ -18,6 +18,7 @@ use maud::Markup;
 use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
+use crate::form_token::FormTokens;
 use crate::rate_limit::SubmissionLimiter;
 use crate::storage::Database;
 use crate::telemetry::RequestId;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub db: Database,
     pub form: FormSettings,
     pub limiter: Arc<SubmissionLimiter>,
+    pub form_tokens: FormTokens,
     pub delivery: DeliveryHandle,
     pub directory: CustomerDirectory,
     /// How the credential can be changed: connect (OAuth) or replace (token).

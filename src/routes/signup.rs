@@ -3,26 +3,28 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::{AppState, html, request_id, see_other};
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
+use crate::form_token::TokenVerdict;
 use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
 use crate::templates::{FormView, error_page, signup_page, thanks_page};
 
 pub async fn show_form(state: web::Data<AppState>) -> HttpResponse {
-    form_response(
-        StatusCode::OK,
-        &state,
-        &SignupForm::default(),
-        &FormErrors::default(),
-        None,
-    )
+    let token = state.form_tokens.issue(now_secs());
+    let page = FormPage {
+        values: &SignupForm::default(),
+        errors: &FormErrors::default(),
+        notice: None,
+        token: &token,
+    };
+    page.respond(StatusCode::OK, &state)
 }
 
 pub async fn thanks() -> HttpResponse {
     html(StatusCode::OK, thanks_page())
 }
 
-/// `POST /`: parse, then store durably, then redirect. Clover is never called here: the
-/// visitor waits only for the local commit.
+/// `POST /`: screen out bots, parse, then store durably, then redirect. Clover is never
+/// called here: the visitor waits only for the local commit.
 pub async fn submit_form(
     request: HttpRequest,
     body: web::Bytes,
@@ -30,16 +32,41 @@ pub async fn submit_form(
 ) -> Result<HttpResponse, FormPageError> {
     let form: SignupForm =
         serde_urlencoded::from_bytes(&body).map_err(|_| FormPageError::Malformed)?;
+    let token = match screen(&state, &form) {
+        Screening::Person => form.form_token.clone().unwrap_or_default(),
+        Screening::Bot(reason) => {
+            // The same answer as a person gets, so a bot learns nothing; nothing is kept.
+            tracing::info!(reason, "a bot submission was turned away");
+            if let Err(error) = state.db.count_bot(reason).await {
+                tracing::error!(%error, "could not count a bot submission");
+            }
+            return Ok(see_other("/thanks"));
+        }
+        Screening::Expired => {
+            let token = state.form_tokens.issue(now_secs());
+            let page = FormPage {
+                values: &form,
+                errors: &FormErrors::default(),
+                notice: Some(
+                    "This form was open for a long time, so please check your details and \
+                     send it again.",
+                ),
+                token: &token,
+            };
+            return Ok(page.respond(StatusCode::OK, &state));
+        }
+    };
     let signup = match form.parse(&state.form.rules) {
         Ok(signup) => signup,
         Err(errors) => {
-            return Ok(form_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &state,
-                &form,
-                &errors,
-                None,
-            ));
+            // The same token again: its issue time still tells when the form was served.
+            let page = FormPage {
+                values: &form,
+                errors: &errors,
+                notice: None,
+                token: &token,
+            };
+            return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, &state));
         }
     };
     if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(&request) {
@@ -47,13 +74,13 @@ pub async fn submit_form(
             "We received several signups from your connection in a short time. Please wait \
              {retry_after_secs} seconds and send the form again; your details are still here."
         );
-        let mut response = form_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &state,
-            &form,
-            &FormErrors::default(),
-            Some(&notice),
-        );
+        let page = FormPage {
+            values: &form,
+            errors: &FormErrors::default(),
+            notice: Some(&notice),
+            token: &token,
+        };
+        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, &state);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after_secs.into());
@@ -80,21 +107,57 @@ pub async fn submit_form(
     Ok(see_other("/thanks"))
 }
 
-fn form_response(
-    status: StatusCode,
-    state: &AppState,
-    values: &SignupForm,
-    errors: &FormErrors,
-    notice: Option<&str>,
-) -> HttpResponse {
-    let view = FormView {
-        values,
-        errors,
-        rules: &state.form.rules,
-        consent_text: &state.form.consent_text,
-        notice,
-    };
-    html(status, signup_page(&view))
+/// What the hidden fields say about who sent the form.
+enum Screening {
+    Person,
+    Bot(&'static str),
+    /// A person who left the page open for hours: ask again, keep their input.
+    Expired,
+}
+
+fn screen(state: &AppState, form: &SignupForm) -> Screening {
+    if form
+        .website
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        return Screening::Bot("honeypot");
+    }
+    match state
+        .form_tokens
+        .verify(form.form_token.as_deref(), now_secs())
+    {
+        TokenVerdict::Valid => Screening::Person,
+        TokenVerdict::Expired => Screening::Expired,
+        TokenVerdict::TooFast => Screening::Bot("too_fast"),
+        TokenVerdict::Forged => Screening::Bot("bad_token"),
+    }
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The form page in one of its states.
+struct FormPage<'a> {
+    values: &'a SignupForm,
+    errors: &'a FormErrors,
+    notice: Option<&'a str>,
+    token: &'a str,
+}
+
+impl FormPage<'_> {
+    fn respond(&self, status: StatusCode, state: &AppState) -> HttpResponse {
+        let view = FormView {
+            values: self.values,
+            errors: self.errors,
+            rules: &state.form.rules,
+            consent_text: &state.form.consent_text,
+            notice: self.notice,
+            form_token: self.token,
+        };
+        html(status, signup_page(&view))
+    }
 }
 
 /// What can go wrong with a form post beyond the visitor's own mistakes.

@@ -2,6 +2,7 @@
 //! stand-in's customers. Every write that a visitor is told about is committed with
 //! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
 
+mod bots;
 mod cipher;
 mod credentials;
 mod queue;

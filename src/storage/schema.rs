@@ -77,6 +77,13 @@ const MIGRATIONS: &[&str] = &[
     -- A refresh got no answer: its token may only be recovered, never refreshed again.
     ALTER TABLE clover_credentials ADD COLUMN recovery_pending INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+    -- Submissions turned away as bots, by reason: counted, never stored.
+    CREATE TABLE bot_counts (
+        reason TEXT PRIMARY KEY,
+        count  INTEGER NOT NULL
+    );
+"#,
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -63,6 +63,15 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
                         button type="submit" class="button" { "Retry now" }
                     }
                 }
+                @if !report.bots.is_empty() {
+                    h2 { "Bots turned away" }
+                    p class="muted" { "Never stored, never sent to Clover." }
+                    dl class="facts" {
+                        @for (reason, count) in &report.bots {
+                            dt { (bot_reason(reason)) } dd { (count) }
+                        }
+                    }
+                }
                 h2 { "Latest submissions" }
                 @if report.recent.is_empty() {
                     p class="muted" { "No submissions yet." }
@@ -89,6 +98,15 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
             }
         },
     )
+}
+
+fn bot_reason(reason: &str) -> &str {
+    match reason {
+        "honeypot" => "Filled the hidden field",
+        "bad_token" => "Form not served here",
+        "too_fast" => "Sent too fast",
+        other => other,
+    }
 }
 
 /// Enter or replace the merchant's API token; Clover checks it before it is saved.
@@ -175,6 +193,7 @@ mod tests {
                 refresh_expires_soon,
             },
             queue: QueueCounts::default(),
+            bots: Default::default(),
             recent: Vec::new(),
         }
     }

@@ -11,6 +11,8 @@ pub struct FormView<'a> {
     pub consent_text: &'a str,
     /// A message above the form that is not about one field (such as a rate limit).
     pub notice: Option<&'a str>,
+    /// The signed token this rendering carries.
+    pub form_token: &'a str,
 }
 
 pub fn signup_page(view: &FormView<'_>) -> Markup {
@@ -33,6 +35,8 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     // One id per rendered form, kept across corrections, so that a
                     // double-click stores the signup once.
                     input type="hidden" name="form_id" value=(form_id(view.values));
+                    input type="hidden" name="form_token" value=(view.form_token);
+                    (honeypot())
                     (text_input(view, Field::FirstName, "text", "given-name", None, view.values.first_name.as_deref()))
                     (text_input(view, Field::LastName, "text", "family-name", None, view.values.last_name.as_deref()))
                     (text_input(view, Field::Email, "email", "email", Some("email"), view.values.email.as_deref()))
@@ -43,6 +47,18 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
             }
         },
     )
+}
+
+/// A field bots fill and people never meet: moved off-screen (not `type="hidden"`, which
+/// bots skip), hidden from screen readers, out of the tab order, and with autofill off so
+/// password managers leave it alone.
+fn honeypot() -> Markup {
+    html! {
+        div class="hp" aria-hidden="true" {
+            label for="website" { "Leave this field empty" }
+            input type="text" id="website" name="website" value="" tabindex="-1" autocomplete="off";
+        }
+    }
 }
 
 fn form_id(values: &SignupForm) -> String {

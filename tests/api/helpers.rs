@@ -44,6 +44,7 @@ impl Config {
             .set("DELIVERY_BACKOFF_BASE_MS", "100")
             .set("DELIVERY_BACKOFF_MAX_MS", "400")
             .set("AUTH_RECHECK_SECONDS", "1")
+            .set("FORM_MIN_FILL_SECONDS", "0")
             .set("RATE_LIMIT_BURST", "100");
         config
     }
@@ -145,10 +146,13 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// Posts the form as a browser does: with the hidden fields of a freshly served form,
+    /// unless `fields` brings its own.
     pub async fn post_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        let fields = with_hidden_fields(&self.client, &self.address, fields).await;
         self.client
             .post(self.url("/"))
-            .form(fields)
+            .form(&fields)
             .send()
             .await
             .expect("POST /")
@@ -200,6 +204,38 @@ impl TestApp {
             .expect("the application task")
             .expect("the application stopped cleanly");
     }
+}
+
+/// `fields` plus the hidden inputs (`form_token`, `form_id`) of a form served just now
+/// by the application at `address`, where `fields` does not set them itself.
+pub async fn with_hidden_fields(
+    client: &reqwest::Client,
+    address: &str,
+    fields: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let page = client
+        .get(format!("{address}/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .unwrap();
+    let mut all: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for name in ["form_token", "form_id"] {
+        if all.iter().any(|(k, _)| k == name) {
+            continue;
+        }
+        let marker = format!(r#"name="{name}" value=""#);
+        if let Some(start) = page.find(&marker).map(|i| i + marker.len()) {
+            let end = start + page[start..].find('"').unwrap();
+            all.push((name.to_owned(), page[start..end].to_owned()));
+        }
+    }
+    all
 }
 
 /// Polls `condition` until it holds or `within` passes.

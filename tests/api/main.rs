@@ -7,6 +7,7 @@ mod support;
 mod helpers;
 
 mod admin;
+mod bots;
 mod delivery;
 mod duplicates;
 mod health_and_assets;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::{Config, TEST_ADMIN_TOKEN, valid_form};
+use crate::helpers::{Config, TEST_ADMIN_TOKEN, valid_form, with_hidden_fields};
 use crate::support::fake_clover::{self, Endpoint, FakeClover};
 
 struct Process {
@@ -126,15 +126,18 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
     let process = Process::start(&config);
     let client = reqwest::Client::new();
 
+    let fields = with_hidden_fields(&client, &process.address, &valid_form()).await;
     client
         .post(format!("{}/", process.address))
-        .form(&valid_form())
+        .form(&fields)
         .send()
         .await
         .unwrap();
+    let bad = [("first_name", ""), ("email", "bad@nowhere")];
+    let fields = with_hidden_fields(&client, &process.address, &bad).await;
     client
         .post(format!("{}/", process.address))
-        .form(&[("first_name", ""), ("email", "bad@nowhere")])
+        .form(&fields)
         .send()
         .await
         .unwrap();

@@ -17,10 +17,12 @@ async fn post_from(app: &crate::helpers::TestApp, ip: &str) -> reqwest::Response
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
+    let fields =
+        crate::helpers::with_hidden_fields(&fresh_connection, &app.address, &valid_form()).await;
     fresh_connection
         .post(app.url("/"))
         .header("Fly-Client-IP", ip)
-        .form(&valid_form())
+        .form(&fields)
         .send()
         .await
         .unwrap()
