@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
@@ -31,6 +32,13 @@ use crate::telemetry;
 const MAX_BODY_BYTES: usize = 4 * 1024;
 /// Below the platform's kill timeout (30 s in fly.toml), so connections close cleanly.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 25;
+/// A client must send its request head within this, or the connection is closed
+/// (slow-header attacks).
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle keep-alive connections are closed after this.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Open connections per worker; beyond it new ones wait in the accept queue.
+const MAX_CONNECTIONS_PER_WORKER: usize = 1_000;
 
 pub struct Application {
     port: u16,
@@ -86,6 +94,9 @@ impl Application {
                 .configure(routes::configure)
         })
         .listen(listener)?
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .run();
         tracing::info!(

@@ -11,6 +11,7 @@ mod bots;
 mod delivery;
 mod duplicates;
 mod health_and_assets;
+mod hostile;
 mod oauth;
 mod process;
 mod rate_limit;

@@ -1,0 +1,195 @@
+//! Hostile traffic: oversized bodies, slow headers, and a thousand malformed requests.
+//! Nothing may produce a 5xx, and the service must keep serving.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Config, spawn_app};
+
+#[tokio::test]
+async fn bodies_over_4_kib_are_refused_with_413() {
+    let app = spawn_app(&Config::demo()).await;
+    let big = format!("first_name={}", "a".repeat(5_000));
+
+    let form = app
+        .client
+        .post(app.url("/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let json = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"first_name\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(form.status(), 413);
+    assert_eq!(json.status(), 413);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_declared_huge_body_is_refused_before_it_is_sent() {
+    let app = spawn_app(&Config::demo()).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Announce a gigabyte, send none of it: the answer must not wait for it.
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        .unwrap();
+        let mut buffer = [0u8; 64];
+        let read = stream.read(&mut buffer).unwrap_or(0);
+        String::from_utf8_lossy(&buffer[..read]).into_owned()
+    })
+    .await
+    .unwrap();
+
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let app = spawn_app(&Config::demo()).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let held_for = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        // The server answers 408 or just closes; either way the read ends.
+        let _ = stream.read(&mut buffer);
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+
+    assert!(held_for < Duration::from_secs(10), "held for {held_for:?}");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await;
+}
+
+/// One hostile request, written straight to the socket. Returns the status, if any came.
+fn send_raw(address: &str, request: &[u8]) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(request).ok()?;
+    // Done sending: a body that promised more ends here instead of at a timeout.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut head = [0u8; 32];
+    let read = stream.read(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head[..read]);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+fn hostile_request(n: usize) -> Vec<u8> {
+    let path = [
+        "/",
+        "/api/signups",
+        "/admin/login",
+        "/oauth/callback",
+        "/admin/retry",
+    ][n % 5];
+    let body: Vec<u8> = match n % 8 {
+        0 => b"first_name=%ZZ&email=%E0%A4%A".to_vec(),
+        1 => vec![0xff, 0xfe, 0x00, 0xc3, 0x28, b'=', 0x80],
+        2 => b"{\"email\": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}".to_vec(),
+        3 => b"email=a%0D%0ASet-Cookie:%20x=1&first_name=\r\n".to_vec(),
+        4 => format!("first_name={}", "%".repeat(3000)).into_bytes(),
+        5 => b"marketing_consent=maybe&marketing_consent=on&email=".to_vec(),
+        6 => b"{\"first_name\": 12, \"email\": {\"a\": 1}, \"marketing_consent\": \"x\"}".to_vec(),
+        _ => (0..600).map(|i| (i * 7 % 256) as u8).collect(),
+    };
+    let content_type = [
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded; charset=latin1",
+    ][n % 5];
+    let mut request = format!("POST {path}?state=%ZZ&code=\u{0} HTTP/1.1\r\nHost: x\r\n");
+    request = request.replace('\u{0}', "%00");
+    request.push_str(&format!("Content-Type: {content_type}\r\n"));
+    match n % 6 {
+        0 => request.push_str(&format!("X-Huge: {}\r\n", "h".repeat(40_000))),
+        1 => {
+            request.push_str("Origin: null\r\nCookie: admin_session=1.zz; clover_oauth_state=\r\n")
+        }
+        2 => request.push_str("Fly-Client-IP: not-an-ip\r\nAuthorization: Bearer \r\n"),
+        3 => request.push_str("Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    let mut bytes = request.into_bytes();
+    if n % 6 == 3 {
+        // A chunked body that lies about its sizes.
+        bytes.extend_from_slice(b"\r\nfffffff\r\nabc\r\n0\r\n\r\n");
+    } else {
+        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        bytes.extend_from_slice(&body);
+    }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_hostile_requests_cause_no_5xx_and_the_service_keeps_serving() {
+    let app = spawn_app(&Config::demo()).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let statuses = tokio::task::spawn_blocking(move || {
+        let mut statuses = Vec::new();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|worker| {
+                    let address = address.clone();
+                    scope.spawn(move || {
+                        (0..125)
+                            .map(|i| send_raw(&address, &hostile_request(worker * 125 + i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for worker in workers {
+                statuses.extend(worker.join().unwrap());
+            }
+        });
+        statuses
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(statuses.len(), 1000);
+    let mut histogram = std::collections::BTreeMap::new();
+    for status in &statuses {
+        *histogram.entry(*status).or_insert(0) += 1;
+    }
+    eprintln!("answers to the hostile requests: {histogram:?}");
+    let server_errors: Vec<_> = statuses.iter().flatten().filter(|s| **s >= 500).collect();
+    assert!(server_errors.is_empty(), "5xx answers: {server_errors:?}");
+    let answered = statuses.iter().flatten().count();
+    assert!(
+        answered > 500,
+        "only {answered} requests were answered at all"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/").await.status(), 200);
+    app.stop().await;
+}
