@@ -53,6 +53,9 @@ pub struct ServerSettings {
     pub client_ip_header: Option<HeaderName>,
     /// `FRAME_ANCESTORS`: the CSP `frame-ancestors` sources allowed to embed the pages.
     pub frame_ancestors: String,
+    /// `ALLOWED_ORIGINS`: other sites whose pages may post signups here (CORS for the JSON
+    /// API, and the Origin check of every POST). Serialized origins, no trailing slash.
+    pub allowed_origins: Vec<String>,
 }
 
 /// How the service reaches Clover, chosen once at start-up.
@@ -205,6 +208,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let secret_key = env.secret_key(clover.as_ref().is_some_and(|c| is_demo(&c.auth)));
     let client_ip_header = env.header_name("CLIENT_IP_HEADER");
     let frame_ancestors = env.frame_ancestors();
+    let allowed_origins = env.origins("ALLOWED_ORIGINS");
     let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
     let rules = env.form_rules();
@@ -233,6 +237,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             public_url: public_url?.unwrap_or(default_public_url),
             client_ip_header: client_ip_header?,
             frame_ancestors: frame_ancestors?,
+            allowed_origins: allowed_origins?,
         },
         database_path: database_path?,
         clover: clover?,
@@ -465,6 +470,33 @@ impl Reader<'_> {
             ));
             None
         }
+    }
+
+    /// A list of origins (`https://shop.example.com`), separated by commas or spaces.
+    fn origins(&mut self, name: &str) -> Option<Vec<String>> {
+        let Some(raw) = self.value(name) else {
+            return Some(Vec::new());
+        };
+        let mut origins = Vec::new();
+        for item in raw.split([',', ' ']).filter(|s| !s.is_empty()) {
+            match Url::parse(item) {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https")
+                        && url.has_host()
+                        && url.path() == "/"
+                        && url.query().is_none() =>
+                {
+                    origins.push(url.origin().ascii_serialization());
+                }
+                _ => {
+                    self.problem(&format!(
+                        "{name}: expected origins such as https://shop.example.com, got {item:?}"
+                    ));
+                    return None;
+                }
+            }
+        }
+        Some(origins)
     }
 
     fn database_path(&mut self) -> Option<PathBuf> {

@@ -9,6 +9,7 @@ pub mod configuration;
 pub mod delivery;
 pub mod domain;
 pub mod form_token;
+pub mod origin_check;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;

@@ -20,6 +20,7 @@ use crate::clover::{
 use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
+use crate::origin_check::{TrustedOrigins, check_origin};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
@@ -82,8 +83,13 @@ impl Application {
             &settings.server.frame_ancestors,
             settings.server.public_url.scheme() == "https",
         ));
+        let mut trusted = vec![settings.server.public_url.origin().ascii_serialization()];
+        trusted.extend(settings.server.allowed_origins.iter().cloned());
+        let trusted = web::Data::new(TrustedOrigins { origins: trusted });
+        let api_origins = settings.server.allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(check_origin))
                 .wrap(from_fn(add_security_headers))
                 .wrap(Compress::default())
                 .wrap(from_fn(telemetry::request_log))
@@ -91,7 +97,8 @@ impl Application {
                 .app_data(security_headers.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
-                .configure(routes::configure)
+                .app_data(trusted.clone())
+                .configure(|cfg| routes::configure(cfg, &api_origins))
         })
         .listen(listener)?
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)

@@ -7,6 +7,24 @@ use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
 
+/// CORS for the sites allowed to post from their own pages: a preflight from one of them
+/// is answered; from anywhere else it is refused, and the browser sends nothing.
+pub fn cors(allowed: &[String]) -> actix_cors::Cors {
+    let allowed = allowed.to_vec();
+    actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| allowed.iter().any(|a| a == origin))
+        })
+        .allowed_methods(["POST"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .max_age(3600)
+}
+
 /// `POST /api/signups`: the same signup as JSON, for sites that post from their own page.
 pub async fn create_signup(
     request: HttpRequest,

@@ -50,26 +50,32 @@ pub struct ServiceInfo {
     pub duplicate_policy: &'static str,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(signup::show_form))
-        .route("/", web::post().to(signup::submit_form))
-        .route("/thanks", web::get().to(signup::thanks))
-        .route("/api/signups", web::post().to(api::create_signup))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/admin", web::get().to(admin::status_page))
-        .route("/admin/status.json", web::get().to(admin::status_json))
-        .route("/admin/login", web::get().to(admin::login_form))
-        .route("/admin/login", web::post().to(admin::login))
-        .route("/admin/logout", web::post().to(admin::logout))
-        .route("/admin/retry", web::post().to(admin::retry))
-        .route("/admin/token", web::post().to(connection::replace_token))
-        .route("/admin/migrate", web::post().to(connection::migrate_legacy))
-        .route("/oauth/connect", web::get().to(oauth::connect))
-        .route("/oauth/launch", web::get().to(oauth::launch))
-        .route("/oauth/callback", web::get().to(oauth::callback))
-        .route("/static/{file}", web::get().to(assets::serve))
-        .default_service(web::to(not_found));
+/// `api_origins`: the sites (`ALLOWED_ORIGINS`) whose pages may call the JSON API from
+/// the browser; they get CORS answers, everyone else none.
+pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
+    cfg.service(
+        web::resource("/api/signups")
+            .wrap(api::cors(api_origins))
+            .route(web::post().to(api::create_signup)),
+    )
+    .route("/", web::get().to(signup::show_form))
+    .route("/", web::post().to(signup::submit_form))
+    .route("/thanks", web::get().to(signup::thanks))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/admin", web::get().to(admin::status_page))
+    .route("/admin/status.json", web::get().to(admin::status_json))
+    .route("/admin/login", web::get().to(admin::login_form))
+    .route("/admin/login", web::post().to(admin::login))
+    .route("/admin/logout", web::post().to(admin::logout))
+    .route("/admin/retry", web::post().to(admin::retry))
+    .route("/admin/token", web::post().to(connection::replace_token))
+    .route("/admin/migrate", web::post().to(connection::migrate_legacy))
+    .route("/oauth/connect", web::get().to(oauth::connect))
+    .route("/oauth/launch", web::get().to(oauth::launch))
+    .route("/oauth/callback", web::get().to(oauth::callback))
+    .route("/static/{file}", web::get().to(assets::serve))
+    .default_service(web::to(not_found));
 }
 
 async fn not_found(request: HttpRequest) -> HttpResponse {

@@ -62,3 +62,99 @@ async fn https_deployments_send_hsts_and_framing_follows_frame_ancestors() {
     assert!(!headers.contains_key("x-frame-options"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_and_a_same_site_one_accepted() {
+    let app = spawn_app(&Config::demo()).await;
+    let fields = crate::helpers::with_hidden_fields(
+        &app.client,
+        &app.address,
+        &crate::helpers::valid_form(),
+    )
+    .await;
+
+    let evil = app
+        .client
+        .post(app.url("/"))
+        .header("Origin", "https://evil.example")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    let null = app
+        .client
+        .post(app.url("/admin/login"))
+        .header("Origin", "null")
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 403);
+    assert_eq!(null.status(), 403);
+    assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 0);
+
+    let own = app
+        .client
+        .post(app.url("/"))
+        .header("Origin", app.address.as_str())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 303);
+    assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listed_origins_may_call_the_json_api_from_the_browser() {
+    let mut config = Config::demo();
+    config.set("ALLOWED_ORIGINS", "https://shop.example.com");
+    let app = spawn_app(&config).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/signups"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+
+    let listed = preflight("https://shop.example.com").await.unwrap();
+    let unlisted = preflight("https://evil.example").await.unwrap();
+
+    assert_eq!(listed.status(), 200);
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    assert!(
+        !unlisted
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let posted = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("Origin", "https://shop.example.com")
+        .json(&serde_json::json!({"first_name": "A", "last_name": "B", "email": "a@b.co"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    assert_eq!(
+        posted.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    let refused = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("Origin", "https://evil.example")
+        .json(&serde_json::json!({"first_name": "A", "last_name": "B", "email": "c@d.co"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    app.stop().await;
+}
