@@ -2,6 +2,7 @@
 //! which start and stop together.
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects}
 use crate::clover::{
     Access, CloverClient, Credential, CustomerDirectory, DemoClover, MerchantId, StaticToken,
 };
-use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
+use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
 use crate::origin_check::{TrustedOrigins, check_origin};
@@ -31,6 +32,11 @@ use crate::telemetry;
 
 /// The largest request body accepted: a signup is a few hundred bytes.
 const MAX_BODY_BYTES: usize = 4 * 1024;
+/// Admin sign-in attempts per visitor address: five, then one a minute.
+const LOGIN_ATTEMPTS: RateLimitSettings = RateLimitSettings {
+    per_minute: NonZeroU32::new(1).unwrap(),
+    burst: NonZeroU32::new(5).unwrap(),
+};
 /// Below the platform's kill timeout (30 s in fly.toml), so connections close cleanly.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 25;
 /// A client must send its request head within this, or the connection is closed
@@ -45,7 +51,8 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: DeliveryWorker,
-    limiter: Arc<SubmissionLimiter>,
+    /// Submissions and admin sign-ins, pruned together.
+    limiters: [Arc<SubmissionLimiter>; 2],
 }
 
 impl Application {
@@ -71,8 +78,17 @@ impl Application {
             &settings.rate_limit,
             settings.server.client_ip_header.clone(),
         ));
+        let login_limiter = Arc::new(SubmissionLimiter::new(
+            &LOGIN_ATTEMPTS,
+            settings.server.client_ip_header.clone(),
+        ));
         let state = web::Data::new(app_state(
-            &settings, db, directory, connection, handle, &limiter,
+            &settings,
+            db,
+            directory,
+            connection,
+            handle,
+            [&limiter, &login_limiter],
         ));
 
         let address = (settings.server.host, settings.server.port);
@@ -115,7 +131,7 @@ impl Application {
             port,
             server,
             worker,
-            limiter,
+            limiters: [limiter, login_limiter],
         })
     }
 
@@ -133,12 +149,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
-        let limiter = Arc::clone(&self.limiter);
+        let limiters = self.limiters.clone();
         let pruner = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
             loop {
                 ticks.tick().await;
-                limiter.prune();
+                limiters.iter().for_each(|limiter| limiter.prune());
             }
         });
         let served = self.server.await;
@@ -326,7 +342,7 @@ fn app_state(
     directory: CustomerDirectory,
     connection: ClientAuth,
     delivery: DeliveryHandle,
-    limiter: &Arc<SubmissionLimiter>,
+    [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
 ) -> AppState {
     let clover = &settings.clover;
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
@@ -334,6 +350,7 @@ fn app_state(
         db,
         form: settings.form.clone(),
         limiter: Arc::clone(limiter),
+        login_limiter: Arc::clone(login_limiter),
         form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
         delivery,
         directory,

@@ -32,13 +32,25 @@ pub struct AdminAccess {
     open: bool,
     session_key: Option<Vec<u8>>,
     secure_cookie: bool,
+    /// Keys the CSRF tokens of this process's admin forms.
+    csrf_key: [u8; 32],
 }
 
 enum Access {
-    Granted,
+    Granted(Via),
     /// Not signed in: the HTML page sends the visitor to the login form.
     SignIn,
     Disabled,
+}
+
+/// How an admin request proved itself.
+enum Via {
+    /// `Authorization: Bearer`: no cookie, so no cross-site forgery to fear.
+    Bearer,
+    /// The session cookie (its value), which a browser sends by itself.
+    Session(String),
+    /// Demo mode on loopback.
+    Open,
 }
 
 impl AdminAccess {
@@ -58,11 +70,54 @@ impl AdminAccess {
             key.extend_from_slice(token.expose_secret().as_bytes());
             key
         });
+        let mut csrf_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf_key);
         Self {
             open: open_without_token && token.is_none(),
             token,
             session_key,
             secure_cookie,
+            csrf_key,
+        }
+    }
+
+    /// The token the admin page's forms carry: a MAC of the session, so a page on another
+    /// site, which cannot read it, cannot forge an admin action.
+    pub(super) fn csrf_token(&self, request: &HttpRequest) -> String {
+        let bound_to = match self.check(request) {
+            Access::Granted(Via::Session(session)) => session,
+            _ => "open".to_owned(),
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key");
+        mac.update(bound_to.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// For admin actions (POST): as [`Self::refusal`], and a browser-sent request must
+    /// also carry the page's CSRF token.
+    pub(super) fn action_refusal(
+        &self,
+        request: &HttpRequest,
+        csrf_token: Option<&str>,
+    ) -> Option<HttpResponse> {
+        match self.check(request) {
+            Access::Granted(Via::Bearer) => None,
+            Access::Granted(_) => {
+                let expected = self.csrf_token(request);
+                if csrf_token.is_some_and(|given| equal(given, &expected)) {
+                    None
+                } else {
+                    Some(
+                        HttpResponse::Forbidden()
+                            .content_type("text/plain; charset=utf-8")
+                            .body(
+                                "This action needs the admin page's form: reload it and try again.",
+                            ),
+                    )
+                }
+            }
+            Access::SignIn => Some(see_other("/admin/login")),
+            Access::Disabled => Some(disabled()),
         }
     }
 
@@ -96,7 +151,7 @@ impl AdminAccess {
     /// login form, or a "disabled" page), or `None` to go on.
     pub(super) fn refusal(&self, request: &HttpRequest) -> Option<HttpResponse> {
         match self.check(request) {
-            Access::Granted => None,
+            Access::Granted(_) => None,
             Access::SignIn => Some(see_other("/admin/login")),
             Access::Disabled => Some(disabled()),
         }
@@ -104,7 +159,7 @@ impl AdminAccess {
 
     fn check(&self, request: &HttpRequest) -> Access {
         if self.open {
-            return Access::Granted;
+            return Access::Granted(Via::Open);
         }
         let Some(token) = &self.token else {
             return Access::Disabled;
@@ -115,11 +170,12 @@ impl AdminAccess {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if bearer.is_some_and(|given| equal(given, token.expose_secret())) {
-            return Access::Granted;
+            return Access::Granted(Via::Bearer);
         }
-        let cookie = request.cookie(SESSION_COOKIE);
-        if cookie.is_some_and(|c| self.valid_session(c.value())) {
-            return Access::Granted;
+        if let Some(cookie) = request.cookie(SESSION_COOKIE)
+            && self.valid_session(cookie.value())
+        {
+            return Access::Granted(Via::Session(cookie.value().to_owned()));
         }
         Access::SignIn
     }
@@ -227,7 +283,10 @@ pub async fn status_page(
     let report = status_report(&state)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(html(StatusCode::OK, admin_page(&report, None)))
+    Ok(html(
+        StatusCode::OK,
+        admin_page(&report, None, &state.admin.csrf_token(&request)),
+    ))
 }
 
 pub async fn status_json(
@@ -235,7 +294,7 @@ pub async fn status_json(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     match state.admin.check(&request) {
-        Access::Granted => {}
+        Access::Granted(_) => {}
         Access::SignIn => {
             return Ok(HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
@@ -272,6 +331,20 @@ pub async fn login(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
+    // Every attempt counts, right or wrong: guessing the token is slow by design.
+    if let Err(limit) = state.login_limiter.check(&request) {
+        let mut response = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            admin_login_page(Some(&format!(
+                "Too many sign-in attempts. Try again in {} seconds.",
+                limit.retry_after_secs
+            ))),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, limit.retry_after_secs.into());
+        return response;
+    }
     let admin = &state.admin;
     let issued = OffsetDateTime::now_utc().unix_timestamp();
     let (Some(token), Some(session)) = (&admin.token, admin.session_value(issued)) else {
@@ -300,7 +373,25 @@ pub async fn login(
     response
 }
 
-pub async fn logout() -> HttpResponse {
+/// The CSRF token every admin form sends back.
+#[derive(Deserialize, Default)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf_token: Option<String>,
+}
+
+pub async fn logout(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form: CsrfForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Some(refusal) = state
+        .admin
+        .action_refusal(&request, form.csrf_token.as_deref())
+    {
+        return refusal;
+    }
     let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     cookie.make_removal();
     let mut response = see_other("/admin/login");
@@ -315,8 +406,13 @@ pub async fn logout() -> HttpResponse {
 pub async fn retry(
     request: HttpRequest,
     state: web::Data<AppState>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if let Some(refusal) = state.admin.refusal(&request) {
+    let form: CsrfForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Some(refusal) = state
+        .admin
+        .action_refusal(&request, form.csrf_token.as_deref())
+    {
         return Ok(refusal);
     }
     let requeued = state

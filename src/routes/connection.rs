@@ -43,6 +43,7 @@ pub struct TokenAdmin {
 pub struct TokenForm {
     merchant_id: String,
     api_token: String,
+    csrf_token: Option<String>,
 }
 
 /// `POST /admin/token`: the merchant's id and a new API token, checked with Clover (the
@@ -52,7 +53,10 @@ pub async fn replace_token(
     state: web::Data<AppState>,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
-    if let Some(refusal) = state.admin.refusal(&request) {
+    if let Some(refusal) = state
+        .admin
+        .action_refusal(&request, form.csrf_token.as_deref())
+    {
         return refusal;
     }
     let ClientAuth::Token(admin) = &state.connection else {
@@ -61,7 +65,7 @@ pub async fn replace_token(
     let Ok(merchant_id) = MerchantId::parse(&form.merchant_id) else {
         let message = "The merchant id is 13 upper-case letters and digits, such as \
                        TC4DGCJW1K4EW (Account & Setup → About Your Business).";
-        return page_with(&state, StatusCode::UNPROCESSABLE_ENTITY, message).await;
+        return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, message).await;
     };
     let candidate = Access {
         merchant_id: merchant_id.clone(),
@@ -75,13 +79,13 @@ pub async fn replace_token(
                  token or merchant id, or the token is missing the Customers permission \
                  (read and write). Nothing was changed."
             );
-            return page_with(&state, StatusCode::UNPROCESSABLE_ENTITY, &message).await;
+            return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, &message).await;
         }
         Err(error) => {
             let message = format!(
                 "The token could not be checked with Clover: {error}. Nothing was changed."
             );
-            return page_with(&state, StatusCode::BAD_GATEWAY, &message).await;
+            return page_with(&state, &request, StatusCode::BAD_GATEWAY, &message).await;
         }
     }
     let stored = StoredCredential {
@@ -100,7 +104,7 @@ pub async fn replace_token(
     if let Err(error) = state.db.save_credential(&stored, &admin.cipher).await {
         tracing::error!(%error, "could not store the new API token");
         let message = "The token works but could not be saved. Please try again.";
-        return page_with(&state, StatusCode::INTERNAL_SERVER_ERROR, message).await;
+        return page_with(&state, &request, StatusCode::INTERNAL_SERVER_ERROR, message).await;
     }
     admin.credential.replace(candidate);
     tracing::info!(merchant = %merchant_id, "the API token was replaced from the admin page");
@@ -112,6 +116,7 @@ pub async fn replace_token(
 pub struct MigrateForm {
     merchant_id: String,
     legacy_token: String,
+    csrf_token: Option<String>,
 }
 
 /// `POST /admin/migrate`: trades a legacy (v1) token for an expiring pair.
@@ -120,7 +125,10 @@ pub async fn migrate_legacy(
     state: web::Data<AppState>,
     form: web::Form<MigrateForm>,
 ) -> HttpResponse {
-    if let Some(refusal) = state.admin.refusal(&request) {
+    if let Some(refusal) = state
+        .admin
+        .action_refusal(&request, form.csrf_token.as_deref())
+    {
         return refusal;
     }
     let Some(oauth) = state.connection.oauth() else {
@@ -128,7 +136,7 @@ pub async fn migrate_legacy(
     };
     let Ok(merchant_id) = MerchantId::parse(&form.merchant_id) else {
         let message = "The merchant id is 13 upper-case letters and digits.";
-        return page_with(&state, StatusCode::UNPROCESSABLE_ENTITY, message).await;
+        return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, message).await;
     };
     if oauth
         .expected_merchant
@@ -136,7 +144,7 @@ pub async fn migrate_legacy(
         .is_some_and(|m| *m != merchant_id)
     {
         let message = "This service is set up for another Clover merchant.";
-        return page_with(&state, StatusCode::UNPROCESSABLE_ENTITY, message).await;
+        return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, message).await;
     }
     let legacy = SecretString::from(form.legacy_token.trim().to_owned());
     match oauth.credential.migrate_legacy(&merchant_id, &legacy).await {
@@ -147,15 +155,23 @@ pub async fn migrate_legacy(
         }
         Err(error) => {
             let message = format!("Clover did not migrate the token: {error}");
-            page_with(&state, StatusCode::UNPROCESSABLE_ENTITY, &message).await
+            page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, &message).await
         }
     }
 }
 
 /// The admin page with a message at the top.
-async fn page_with(state: &AppState, status: StatusCode, message: &str) -> HttpResponse {
+async fn page_with(
+    state: &AppState,
+    request: &HttpRequest,
+    status: StatusCode,
+    message: &str,
+) -> HttpResponse {
     match status_report(state).await {
-        Ok(report) => html(status, admin_page(&report, Some(message))),
+        Ok(report) => {
+            let csrf = state.admin.csrf_token(request);
+            html(status, admin_page(&report, Some(message), &csrf))
+        }
         Err(_) => HttpResponse::build(status).body(message.to_owned()),
     }
 }

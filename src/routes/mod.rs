@@ -32,6 +32,8 @@ pub struct AppState {
     pub db: Database,
     pub form: FormSettings,
     pub limiter: Arc<SubmissionLimiter>,
+    /// Sign-in attempts at `/admin/login`, per visitor address.
+    pub login_limiter: Arc<SubmissionLimiter>,
     pub form_tokens: FormTokens,
     pub delivery: DeliveryHandle,
     pub directory: CustomerDirectory,

@@ -4,7 +4,7 @@ use super::layout::layout;
 use crate::routes::StatusReport;
 
 /// The merchant's status page: is it working, what is waiting, what failed and why.
-pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
+pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str) -> Markup {
     layout(
         "Signup status",
         html! {
@@ -50,8 +50,8 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
                 @if report.mode == "oauth" && report.auth.state == "ok" {
                     p { a href="/oauth/connect" { "Reconnect or switch the Clover account" } }
                 }
-                @if report.mode == "token" { (token_form(report)) }
-                @if report.mode == "oauth" { (migrate_form()) }
+                @if report.mode == "token" { (token_form(report, csrf_token)) }
+                @if report.mode == "oauth" { (migrate_form(csrf_token)) }
                 h2 { "Queue" }
                 dl class="facts" {
                     dt { "Waiting" } dd { (report.queue.pending) }
@@ -60,6 +60,7 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
                 }
                 @if report.queue.failed > 0 || report.queue.pending > 0 {
                     form method="post" action="/admin/retry" {
+                        input type="hidden" name="csrf_token" value=(csrf_token);
                         button type="submit" class="button" { "Retry now" }
                     }
                 }
@@ -95,6 +96,10 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>) -> Markup {
                     }
                 }
                 p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
+                form method="post" action="/admin/logout" {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    button type="submit" class="link-button" { "Sign out" }
+                }
             }
         },
     )
@@ -110,11 +115,12 @@ fn bot_reason(reason: &str) -> &str {
 }
 
 /// Enter or replace the merchant's API token; Clover checks it before it is saved.
-fn token_form(report: &StatusReport) -> Markup {
+fn token_form(report: &StatusReport, csrf_token: &str) -> Markup {
     html! {
         details open[report.auth.state != "ok"] {
             summary { "Enter or replace the API token" }
             form method="post" action="/admin/token" {
+                input type="hidden" name="csrf_token" value=(csrf_token);
                 div class="field" {
                     label for="merchant_id" { "Merchant id" }
                     input type="text" id="merchant_id" name="merchant_id" required
@@ -131,11 +137,12 @@ fn token_form(report: &StatusReport) -> Markup {
 }
 
 /// Trade a legacy (v1, non-expiring) token for an expiring pair.
-fn migrate_form() -> Markup {
+fn migrate_form(csrf_token: &str) -> Markup {
     html! {
         details {
             summary { "Migrate a legacy Clover token" }
             form method="post" action="/admin/migrate" {
+                input type="hidden" name="csrf_token" value=(csrf_token);
                 div class="field" {
                     label for="migrate_merchant_id" { "Merchant id" }
                     input type="text" id="migrate_merchant_id" name="merchant_id" required autocomplete="off";
@@ -200,8 +207,8 @@ mod tests {
 
     #[test]
     fn the_page_warns_when_the_refresh_token_ends_within_two_weeks() {
-        let soon = admin_page(&report(true), None).into_string();
-        let later = admin_page(&report(false), None).into_string();
+        let soon = admin_page(&report(true), None, "t").into_string();
+        let later = admin_page(&report(false), None, "t").into_string();
         assert!(soon.contains("The Clover connection ends soon"));
         assert!(soon.contains("2026-12-01T12:00:00Z"));
         assert!(!later.contains("ends soon"));

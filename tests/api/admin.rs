@@ -260,3 +260,73 @@ async fn a_legacy_token_is_migrated_from_the_admin_page() {
     assert_eq!(app.status().await["auth"]["state"], "ok");
     app.stop().await;
 }
+
+async fn signed_in(app: &crate::helpers::TestApp) {
+    let login = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_actions_from_the_browser_need_the_pages_csrf_token() {
+    let (app, _fake) = app_with_admin_token().await;
+    signed_in(&app).await;
+
+    let forged = app
+        .client
+        .post(app.url("/admin/retry"))
+        .send()
+        .await
+        .unwrap();
+    let wrong = app
+        .client
+        .post(app.url("/admin/retry"))
+        .form(&[("csrf_token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(wrong.status(), 403);
+
+    let page = app.get("/admin").await.text().await.unwrap();
+    let marker = r#"name="csrf_token" value=""#;
+    let start = page.find(marker).expect("the page carries a CSRF token") + marker.len();
+    let token = &page[start..start + 64];
+    let genuine = app
+        .client
+        .post(app.url("/admin/retry"))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(genuine.status(), 303);
+    assert_eq!(genuine.headers()["location"], "/admin");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_the_admin_token_is_slowed_to_a_trickle() {
+    let (app, _fake) = app_with_admin_token().await;
+    let attempt = |token: &'static str| {
+        app.client
+            .post(app.url("/admin/login"))
+            .form(&[("token", token)])
+            .send()
+    };
+
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong").await.unwrap().status(), 401);
+    }
+    let sixth = attempt("wrong").await.unwrap();
+    let even_right = attempt(ADMIN_TOKEN).await.unwrap();
+
+    assert_eq!(sixth.status(), 429);
+    assert!(sixth.headers().contains_key("retry-after"));
+    assert_eq!(even_right.status(), 429);
+    app.stop().await;
+}
