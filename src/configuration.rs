@@ -147,6 +147,8 @@ pub struct DeliverySettings {
     pub backoff_max: Duration,
     /// `AUTH_RECHECK_SECONDS`: while Clover refuses the credential, how often to try again.
     pub auth_recheck: Duration,
+    /// `DATA_RETENTION_DAYS`: how long a delivered submission's personal data is kept.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +220,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let backoff_base = env.parsed::<u64>("DELIVERY_BACKOFF_BASE_MS", "milliseconds, at least 1");
     let backoff_max = env.parsed::<u64>("DELIVERY_BACKOFF_MAX_MS", "milliseconds, at least 1");
     let auth_recheck = env.parsed::<u64>("AUTH_RECHECK_SECONDS", "a whole number of seconds");
+    let retention_days = env.parsed::<u32>("DATA_RETENTION_DAYS", "a whole number of days");
     let log_format = env.log_format();
 
     if let (Some(Some(base)), Some(Some(max))) = (backoff_base, backoff_max) {
@@ -259,6 +262,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             backoff_base: Duration::from_millis(backoff_base?.unwrap_or(2_000).max(1)),
             backoff_max: Duration::from_millis(backoff_max?.unwrap_or(600_000).max(1)),
             auth_recheck: Duration::from_secs(auth_recheck?.unwrap_or(60).max(1)),
+            retention: Duration::from_secs(u64::from(retention_days?.unwrap_or(90)) * 86_400),
         },
         log_format: log_format?,
     })

@@ -51,6 +51,8 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: DeliveryWorker,
+    db: Database,
+    retention: Duration,
     /// Submissions and admin sign-ins, pruned together.
     limiters: [Arc<SubmissionLimiter>; 2],
 }
@@ -74,6 +76,7 @@ impl Application {
             &settings.delivery,
             handle.clone(),
         );
+        let retention_db = db.clone();
         let limiter = Arc::new(SubmissionLimiter::new(
             &settings.rate_limit,
             settings.server.client_ip_header.clone(),
@@ -131,6 +134,8 @@ impl Application {
             port,
             server,
             worker,
+            db: retention_db,
+            retention: settings.delivery.retention,
             limiters: [limiter, login_limiter],
         })
     }
@@ -157,7 +162,9 @@ impl Application {
                 limiters.iter().for_each(|limiter| limiter.prune());
             }
         });
+        let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
         let served = self.server.await;
+        retention.abort();
         tracing::info!("shutting down: finishing deliveries under way");
         let _ = stop.send(true);
         pruner.abort();
@@ -168,6 +175,24 @@ impl Application {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How often delivered submissions are checked against `DATA_RETENTION_DAYS`.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// At start, then hourly: erase the personal data of submissions delivered longer ago
+/// than the retention period. Clover keeps the customer; this service keeps no copy.
+async fn erase_old_personal_data(db: Database, retention: Duration) {
+    let mut ticks = tokio::time::interval(RETENTION_SWEEP);
+    loop {
+        ticks.tick().await;
+        let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
+        match db.erase_delivered_before(cutoff).await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "personal data past its retention was erased"),
+            Err(error) => tracing::error!(%error, "could not erase old personal data"),
+        }
     }
 }
 

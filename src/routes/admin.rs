@@ -258,7 +258,11 @@ pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, Stor
                 .ok()
                 .and_then(rfc3339)
                 .unwrap_or_default(),
-                email: mask_email(&row.email),
+                email: if row.email.is_empty() {
+                    "(erased)".to_owned()
+                } else {
+                    mask_email(&row.email)
+                },
                 state: row.state,
                 attempts: row.attempts,
                 last_error: row.last_error,

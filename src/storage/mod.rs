@@ -64,6 +64,8 @@ impl Database {
         // FULL: a submission we acknowledged must survive a power loss, not only a crash.
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Erased personal data is overwritten, not merely unlinked from the file.
+        connection.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut connection)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),

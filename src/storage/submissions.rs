@@ -250,6 +250,27 @@ impl Database {
         .await
     }
 
+    /// Erases the personal data of submissions delivered before `cutoff_ms`: names, email,
+    /// phone and idempotency key. The id, state, outcome, consent answer and Clover
+    /// customer id stay, so the admin page still adds up. Pending and failed submissions
+    /// are kept whole until they are resolved. Returns how many were erased.
+    pub async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.run(move |connection| {
+            let erased = connection.execute(
+                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+                     phone = NULL, idempotency_key = NULL
+                 WHERE state = 'delivered' AND delivered_at < ?1 AND email != ''",
+                [cutoff_ms],
+            )?;
+            if erased > 0 {
+                // The write-ahead log still holds the old pages: fold it in and empty it.
+                connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
+            Ok(erased)
+        })
+        .await
+    }
+
     /// Puts every failed submission back in the queue, due now. Returns how many.
     pub async fn retry_failed(&self) -> Result<usize, StorageError> {
         self.run(|connection| {

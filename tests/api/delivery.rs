@@ -155,3 +155,55 @@ async fn a_burst_of_signups_stays_within_clovers_rate_and_concurrency_limits() {
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn personal_data_of_delivered_submissions_is_erased_after_the_retention_period() {
+    let fake = FakeClover::start().await;
+    let config = Config::token(&fake);
+    let app = spawn_app(&config).await;
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    // A second visitor while Clover refuses the token: pending, so kept whole.
+    fake.set_accepted_token("revoked");
+    let mut pending = valid_form();
+    pending.retain(|(name, _)| *name != "email");
+    pending.push(("email", "grace.hopper@example.com"));
+    app.post_form(&pending).await;
+    app.stop().await;
+
+    let mut expired = config.clone();
+    expired.set("DATA_RETENTION_DAYS", "0");
+    let restarted = spawn_app(&expired).await;
+    let mut status = restarted.status().await;
+    for _ in 0..100 {
+        if status["recent"][1]["email"] == "(erased)" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = restarted.status().await;
+    }
+    restarted.stop().await;
+
+    let delivered = &status["recent"][1];
+    assert_eq!(delivered["email"], "(erased)");
+    assert_eq!(delivered["state"], "delivered");
+    assert_eq!(
+        delivered["clover_customer_id"],
+        fake.customers()[0].id.as_str()
+    );
+    assert_eq!(
+        status["recent"][0]["email"], "g***@example.com",
+        "pending data was erased"
+    );
+    let path = config.vars()["DATABASE_URL"]
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        !contains("ada@example.com"),
+        "the erased email is still in the file"
+    );
+    assert!(contains("grace.hopper@example.com"));
+}
