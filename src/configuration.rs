@@ -15,6 +15,7 @@ use actix_web::http::header::HeaderName;
 use secrecy::{SecretSlice, SecretString};
 use url::Url;
 
+use crate::captcha::{CaptchaSettings, TURNSTILE_VERIFY_URL};
 use crate::clover::{CloverEnvironment, CloverRegion, MerchantId};
 use crate::domain::{DuplicatePolicy, Field, FormRules};
 
@@ -135,6 +136,8 @@ pub struct FormSettings {
     pub consent_text: String,
     /// `FORM_MIN_FILL_SECONDS`
     pub min_fill: Duration,
+    /// `TURNSTILE_SITE_KEY` and `TURNSTILE_SECRET_KEY`, when both are set.
+    pub captcha: Option<CaptchaSettings>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +219,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let rules = env.form_rules();
     let consent_text = env.consent_text();
     let min_fill = env.parsed::<u64>("FORM_MIN_FILL_SECONDS", "a whole number of seconds");
+    let captcha = env.captcha();
     let duplicate_policy = env.parsed("DUPLICATE_POLICY", "one of update, skip or create");
     let backoff_base = env.parsed::<u64>("DELIVERY_BACKOFF_BASE_MS", "milliseconds, at least 1");
     let backoff_max = env.parsed::<u64>("DELIVERY_BACKOFF_MAX_MS", "milliseconds, at least 1");
@@ -256,6 +260,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             rules: rules?,
             consent_text: consent_text?,
             min_fill: Duration::from_secs(min_fill?.unwrap_or(2)),
+            captcha: captcha?,
         },
         delivery: DeliverySettings {
             duplicate_policy: duplicate_policy?.unwrap_or_default(),
@@ -501,6 +506,29 @@ impl Reader<'_> {
             }
         }
         Some(origins)
+    }
+
+    fn captcha(&mut self) -> Option<Option<CaptchaSettings>> {
+        let site_key = self.value("TURNSTILE_SITE_KEY");
+        let secret_key = self.secret("TURNSTILE_SECRET_KEY")?;
+        let verify_url = self.url("TURNSTILE_VERIFY_URL")?;
+        match (site_key, secret_key) {
+            (None, None) => Some(None),
+            (Some(site_key), Some(secret_key)) => Some(Some(CaptchaSettings {
+                site_key,
+                secret_key,
+                verify_url: verify_url.unwrap_or_else(|| {
+                    Url::parse(TURNSTILE_VERIFY_URL).expect("a constant URL parses")
+                }),
+            })),
+            _ => {
+                self.problem(
+                    "TURNSTILE_SITE_KEY/TURNSTILE_SECRET_KEY: set both to use Cloudflare \
+                     Turnstile, or neither",
+                );
+                None
+            }
+        }
     }
 
     fn database_path(&mut self) -> Option<PathBuf> {

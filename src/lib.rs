@@ -4,6 +4,7 @@
 //! The flow, module by module: [`routes`] take the form, [`domain`] parses it, [`storage`]
 //! commits it with its queue row, and the [`delivery`] worker hands it to [`clover`].
 
+pub mod captcha;
 pub mod clover;
 pub mod configuration;
 pub mod delivery;

@@ -8,6 +8,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 
+use crate::captcha::TURNSTILE_ORIGIN;
+
 /// The headers, computed once from the configuration.
 #[derive(Clone)]
 pub struct SecurityHeaders {
@@ -17,10 +19,19 @@ pub struct SecurityHeaders {
 impl SecurityHeaders {
     /// `frame_ancestors`: who may embed the pages (`FRAME_ANCESTORS`), `'none'` by default.
     /// `https`: whether visitors use https (`PUBLIC_URL`), which turns on HSTS.
-    pub fn new(frame_ancestors: &str, https: bool) -> Self {
+    /// `captcha`: the Turnstile widget is on, so its script and frame are allowed.
+    pub fn new(frame_ancestors: &str, https: bool, captcha: bool) -> Self {
+        let (scripts, frames) = if captcha {
+            (
+                format!("'self' {TURNSTILE_ORIGIN}"),
+                format!("frame-src {TURNSTILE_ORIGIN}; "),
+            )
+        } else {
+            ("'self'".to_owned(), String::new())
+        };
         let csp = format!(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; \
+            "default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; \
+             {frames}object-src 'none'; base-uri 'none'; form-action 'self'; \
              frame-ancestors {frame_ancestors}"
         );
         let mut headers = vec![

@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 use url::Url;
 
+use crate::captcha::Captcha;
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
 use crate::clover::{
     Access, CloverClient, Credential, CustomerDirectory, DemoClover, MerchantId, StaticToken,
@@ -101,6 +102,7 @@ impl Application {
         let security_headers = web::Data::new(SecurityHeaders::new(
             &settings.server.frame_ancestors,
             settings.server.public_url.scheme() == "https",
+            settings.form.captcha.is_some(),
         ));
         let mut trusted = vec![settings.server.public_url.origin().ascii_serialization()];
         trusted.extend(settings.server.allowed_origins.iter().cloned());
@@ -377,6 +379,11 @@ fn app_state(
         limiter: Arc::clone(limiter),
         login_limiter: Arc::clone(login_limiter),
         form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
+        captcha: settings
+            .form
+            .captcha
+            .clone()
+            .and_then(|c| Captcha::new(c).ok()),
         delivery,
         directory,
         connection,

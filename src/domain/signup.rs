@@ -169,6 +169,9 @@ pub struct SignupForm {
     /// The honeypot: a field people never see or reach, so only bots fill it.
     #[serde(default)]
     pub website: Option<String>,
+    /// The CAPTCHA widget's answer, when Turnstile is on.
+    #[serde(default, rename = "cf-turnstile-response")]
+    pub captcha_response: Option<String>,
 }
 
 /// A consent answer in either of its accepted spellings.
@@ -301,6 +304,7 @@ mod tests {
             form_id: None,
             form_token: None,
             website: None,
+            captcha_response: None,
         }
     }
 

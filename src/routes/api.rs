@@ -3,6 +3,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
@@ -61,6 +62,17 @@ pub async fn create_signup(
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
     let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
+    if let Some(captcha) = &state.captcha {
+        let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
+        match captcha
+            .verify(form.captcha_response.as_deref(), ip.as_deref())
+            .await
+        {
+            CaptchaVerdict::Passed => {}
+            CaptchaVerdict::Failed => return Err(ApiError::Captcha),
+            CaptchaVerdict::Unavailable => return Err(ApiError::CaptchaUnavailable),
+        }
+    }
     state.limiter.check(&request).map_err(ApiError::TooMany)?;
     let key = request
         .headers()
@@ -87,6 +99,10 @@ pub enum ApiError {
     Malformed(String),
     #[error("{0}")]
     Invalid(FormErrors),
+    #[error("the CAPTCHA answer (cf-turnstile-response) is missing or wrong")]
+    Captcha,
+    #[error("the CAPTCHA could not be verified just now; try again")]
+    CaptchaUnavailable,
     #[error("too many signups from this address")]
     TooMany(TooManyRequests),
     #[error("the submission could not be stored")]
@@ -98,7 +114,8 @@ impl ResponseError for ApiError {
         match self {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::Captcha => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CaptchaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,7 +135,10 @@ impl ResponseError for ApiError {
                 tracing::error!(%error, "a submission could not be stored");
                 response.json(json!({"error": "the submission could not be stored; try again"}))
             }
-            Self::NotJson | Self::Malformed(_) => response.json(json!({"error": self.to_string()})),
+            Self::Captcha => response.json(json!({"errors": {"captcha": [self.to_string()]}})),
+            Self::NotJson | Self::Malformed(_) | Self::CaptchaUnavailable => {
+                response.json(json!({"error": self.to_string()}))
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use maud::Markup;
 
+use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Sign-in attempts at `/admin/login`, per visitor address.
     pub login_limiter: Arc<SubmissionLimiter>,
     pub form_tokens: FormTokens,
+    /// Present when Turnstile is configured.
+    pub captcha: Option<Captcha>,
     pub delivery: DeliveryHandle,
     pub directory: CustomerDirectory,
     /// How the credential can be changed: connect (OAuth) or replace (token).

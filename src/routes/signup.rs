@@ -2,6 +2,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::{AppState, html, request_id, see_other};
+use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::rate_limit::TooManyRequests;
@@ -69,6 +70,35 @@ pub async fn submit_form(
             return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, &state));
         }
     };
+    if let Some(captcha) = &state.captcha {
+        let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
+        let (status, notice) = match captcha
+            .verify(form.captcha_response.as_deref(), ip.as_deref())
+            .await
+        {
+            CaptchaVerdict::Passed => (StatusCode::OK, None),
+            CaptchaVerdict::Failed => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("Please complete the check above the button, then send the form again."),
+            ),
+            CaptchaVerdict::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(
+                    "We could not complete the security check just now. Your details were not \
+                     sent yet: please try again in a moment; they are still here.",
+                ),
+            ),
+        };
+        if let Some(notice) = notice {
+            let page = FormPage {
+                values: &form,
+                errors: &FormErrors::default(),
+                notice: Some(notice),
+                token: &token,
+            };
+            return Ok(page.respond(status, &state));
+        }
+    }
     if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(&request) {
         let notice = format!(
             "We received several signups from your connection in a short time. Please wait \
@@ -155,6 +185,7 @@ impl FormPage<'_> {
             consent_text: &state.form.consent_text,
             notice: self.notice,
             form_token: self.token,
+            captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
         };
         html(status, signup_page(&view))
     }

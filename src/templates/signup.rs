@@ -1,6 +1,7 @@
 use maud::{Markup, html};
 
 use super::layout::layout;
+use crate::captcha::TURNSTILE_ORIGIN;
 use crate::domain::{Field, FormErrors, FormRules, IdempotencyKey, SignupForm};
 
 /// Everything the form needs to show itself, empty or with a visitor's input and errors.
@@ -13,6 +14,8 @@ pub struct FormView<'a> {
     pub notice: Option<&'a str>,
     /// The signed token this rendering carries.
     pub form_token: &'a str,
+    /// Turnstile's site key, when the CAPTCHA is on.
+    pub captcha_site_key: Option<&'a str>,
 }
 
 pub fn signup_page(view: &FormView<'_>) -> Markup {
@@ -42,6 +45,10 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     (text_input(view, Field::Email, "email", "email", Some("email"), view.values.email.as_deref()))
                     (text_input(view, Field::Phone, "tel", "tel", Some("tel"), view.values.phone.as_deref()))
                     (consent_checkbox(view))
+                    @if let Some(site_key) = view.captcha_site_key {
+                        div class="field cf-turnstile" data-sitekey=(site_key) {}
+                        script src={ (TURNSTILE_ORIGIN) "/turnstile/v0/api.js" } async defer {}
+                    }
                     button type="submit" class="button" { "Sign up" }
                 }
             }

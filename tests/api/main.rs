@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod bots;
+mod captcha;
 mod delivery;
 mod duplicates;
 mod health_and_assets;
