@@ -54,6 +54,8 @@ pub struct ServerSettings {
     pub client_ip_header: Option<HeaderName>,
     /// `FRAME_ANCESTORS`: the CSP `frame-ancestors` sources allowed to embed the pages.
     pub frame_ancestors: String,
+    /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
+    pub max_connections: usize,
     /// `ALLOWED_ORIGINS`: other sites whose pages may post signups here (CORS for the JSON
     /// API, and the Origin check of every POST). Serialized origins, no trailing slash.
     pub allowed_origins: Vec<String>,
@@ -214,6 +216,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let client_ip_header = env.header_name("CLIENT_IP_HEADER");
     let frame_ancestors = env.frame_ancestors();
     let allowed_origins = env.origins("ALLOWED_ORIGINS");
+    let max_connections = env.parsed::<usize>("MAX_CONNECTIONS", "a whole number of at least 1");
     let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
     let rules = env.form_rules();
@@ -245,6 +248,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             client_ip_header: client_ip_header?,
             frame_ancestors: frame_ancestors?,
             allowed_origins: allowed_origins?,
+            max_connections: max_connections?.unwrap_or(2_000).max(1),
         },
         database_path: database_path?,
         clover: clover?,

@@ -45,8 +45,6 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 25;
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle keep-alive connections are closed after this.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// Open connections per worker; beyond it new ones wait in the accept queue.
-const MAX_CONNECTIONS_PER_WORKER: usize = 1_000;
 
 pub struct Application {
     port: u16,
@@ -108,6 +106,9 @@ impl Application {
         trusted.extend(settings.server.allowed_origins.iter().cloned());
         let trusted = web::Data::new(TrustedOrigins { origins: trusted });
         let api_origins = settings.server.allowed_origins.clone();
+        // MAX_CONNECTIONS is for the whole process; actix counts per worker.
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(check_origin))
@@ -124,7 +125,8 @@ impl Application {
         .listen(listener)?
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
-        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .run();
         tracing::info!(

@@ -193,3 +193,35 @@ async fn a_thousand_hostile_requests_cause_no_5xx_and_the_service_keeps_serving(
     assert_eq!(app.get("/").await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_cap_wait_until_others_close() {
+    let mut config = Config::demo();
+    config.set("MAX_CONNECTIONS", "1");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    // Hold every worker's one connection with a request that never completes.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let holders: Vec<TcpStream> = (0..workers)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let while_full = probe.get(app.url("/healthz")).send().await;
+    drop(holders);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = probe.get(app.url("/healthz")).send().await;
+
+    assert!(while_full.is_err(), "served beyond the cap: {while_full:?}");
+    assert_eq!(after.unwrap().status(), 200);
+    app.stop().await;
+}
