@@ -56,6 +56,8 @@ pub struct ServerSettings {
     pub frame_ancestors: String,
     /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// `REQUEST_TIMEOUT_SECONDS`: the deadline of a whole request, body included.
+    pub request_timeout: Duration,
     /// `ALLOWED_ORIGINS`: other sites whose pages may post signups here (CORS for the JSON
     /// API, and the Origin check of every POST). Serialized origins, no trailing slash.
     pub allowed_origins: Vec<String>,
@@ -217,6 +219,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let frame_ancestors = env.frame_ancestors();
     let allowed_origins = env.origins("ALLOWED_ORIGINS");
     let max_connections = env.parsed::<usize>("MAX_CONNECTIONS", "a whole number of at least 1");
+    let request_timeout = env.parsed::<u64>("REQUEST_TIMEOUT_SECONDS", "a whole number of seconds");
     let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
     let rules = env.form_rules();
@@ -249,6 +252,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             frame_ancestors: frame_ancestors?,
             allowed_origins: allowed_origins?,
             max_connections: max_connections?.unwrap_or(2_000).max(1),
+            request_timeout: Duration::from_secs(request_timeout?.unwrap_or(30).max(1)),
         },
         database_path: database_path?,
         clover: clover?,

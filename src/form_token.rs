@@ -60,6 +60,12 @@ impl FormTokens {
         format!("{now_secs}.{nonce}.{mac}")
     }
 
+    /// A token for a form whose contents the visitor has already filled in (shown again
+    /// after its token expired): as if served `FORM_MIN_FILL_SECONDS` ago.
+    pub fn issue_filled(&self, now_secs: i64) -> String {
+        self.issue(now_secs - self.min_fill.as_secs() as i64)
+    }
+
     pub fn verify(&self, token: Option<&str>, now_secs: i64) -> TokenVerdict {
         let Some((issued, nonce, mac)) = token.and_then(split) else {
             return TokenVerdict::Forged;

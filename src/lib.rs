@@ -12,6 +12,7 @@ pub mod domain;
 pub mod form_token;
 pub mod origin_check;
 pub mod rate_limit;
+pub mod request_deadline;
 pub mod routes;
 pub mod security_headers;
 pub mod startup;

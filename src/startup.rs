@@ -24,6 +24,7 @@ use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
 use crate::origin_check::{TrustedOrigins, check_origin};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
+use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
 };
@@ -84,7 +85,14 @@ impl Application {
             &LOGIN_ATTEMPTS,
             settings.server.client_ip_header.clone(),
         ));
+        let captcha = match settings.form.captcha.clone() {
+            Some(captcha) => {
+                Some(Captcha::new(captcha).context("cannot build the CAPTCHA client")?)
+            }
+            None => None,
+        };
         let state = web::Data::new(app_state(
+            captcha,
             &settings,
             db,
             directory,
@@ -106,11 +114,13 @@ impl Application {
         trusted.extend(settings.server.allowed_origins.iter().cloned());
         let trusted = web::Data::new(TrustedOrigins { origins: trusted });
         let api_origins = settings.server.allowed_origins.clone();
+        let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
         // MAX_CONNECTIONS is for the whole process; actix counts per worker.
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(enforce_deadline))
                 .wrap(from_fn(check_origin))
                 .wrap(from_fn(add_security_headers))
                 .wrap(Compress::default())
@@ -120,6 +130,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
                 .app_data(trusted.clone())
+                .app_data(deadline.clone())
                 .configure(|cfg| routes::configure(cfg, &api_origins))
         })
         .listen(listener)?
@@ -366,6 +377,7 @@ async fn oauth_connector(
 }
 
 fn app_state(
+    captcha: Option<Captcha>,
     settings: &Settings,
     db: Database,
     directory: CustomerDirectory,
@@ -381,11 +393,7 @@ fn app_state(
         limiter: Arc::clone(limiter),
         login_limiter: Arc::clone(login_limiter),
         form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
-        captcha: settings
-            .form
-            .captcha
-            .clone()
-            .and_then(|c| Captcha::new(c).ok()),
+        captcha,
         delivery,
         directory,
         connection,
@@ -394,6 +402,7 @@ fn app_state(
             demo && settings.server.host.is_loopback(),
             settings.secret_key.as_ref(),
             settings.server.public_url.scheme() == "https",
+            Arc::clone(login_limiter),
         ),
         info: ServiceInfo {
             mode: clover.auth.mode_name(),

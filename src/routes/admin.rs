@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
@@ -13,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{AppState, html, see_other};
 use crate::domain::mask_email;
+use crate::rate_limit::SubmissionLimiter;
 use crate::storage::{QueueCounts, StorageError, SubmissionState};
 use crate::templates::{admin_login_page, admin_page};
 
@@ -34,12 +36,16 @@ pub struct AdminAccess {
     secure_cookie: bool,
     /// Keys the CSRF tokens of this process's admin forms.
     csrf_key: [u8; 32],
+    /// Wrong tokens, at the login form or as a bearer header, count here.
+    guesses: Arc<SubmissionLimiter>,
 }
 
 enum Access {
     Granted(Via),
     /// Not signed in: the HTML page sends the visitor to the login form.
     SignIn,
+    /// Too many wrong tokens from this address: wait this many seconds.
+    Limited(u64),
     Disabled,
 }
 
@@ -60,6 +66,7 @@ impl AdminAccess {
         open_without_token: bool,
         secret_key: Option<&SecretSlice<u8>>,
         secure_cookie: bool,
+        guesses: Arc<SubmissionLimiter>,
     ) -> Self {
         // Sessions are signed with SECRET_KEY and the token together, so that changing
         // either signs everyone out.
@@ -78,6 +85,7 @@ impl AdminAccess {
             session_key,
             secure_cookie,
             csrf_key,
+            guesses,
         }
     }
 
@@ -117,6 +125,7 @@ impl AdminAccess {
                 }
             }
             Access::SignIn => Some(see_other("/admin/login")),
+            Access::Limited(wait) => Some(too_many_guesses(wait)),
             Access::Disabled => Some(disabled()),
         }
     }
@@ -140,7 +149,12 @@ impl AdminAccess {
         let Ok(issued) = issued.parse::<i64>() else {
             return false;
         };
-        let age = OffsetDateTime::now_utc().unix_timestamp() - issued;
+        let Some(age) = OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .checked_sub(issued)
+        else {
+            return false;
+        };
         (0..SESSION_SECONDS).contains(&age)
             && self
                 .session_value(issued)
@@ -153,6 +167,7 @@ impl AdminAccess {
         match self.check(request) {
             Access::Granted(_) => None,
             Access::SignIn => Some(see_other("/admin/login")),
+            Access::Limited(wait) => Some(too_many_guesses(wait)),
             Access::Disabled => Some(disabled()),
         }
     }
@@ -169,8 +184,14 @@ impl AdminAccess {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if bearer.is_some_and(|given| equal(given, token.expose_secret())) {
-            return Access::Granted(Via::Bearer);
+        if let Some(given) = bearer {
+            if equal(given, token.expose_secret()) {
+                return Access::Granted(Via::Bearer);
+            }
+            // A wrong bearer token is a guess like a wrong login.
+            if let Err(limit) = self.guesses.check(request) {
+                return Access::Limited(limit.retry_after_secs);
+            }
         }
         if let Some(cookie) = request.cookie(SESSION_COOKIE)
             && self.valid_session(cookie.value())
@@ -304,6 +325,7 @@ pub async fn status_json(
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
                 .json(serde_json::json!({"error": "send Authorization: Bearer <ADMIN_TOKEN>"})));
         }
+        Access::Limited(wait) => return Ok(too_many_guesses(wait)),
         Access::Disabled => return Ok(disabled()),
     }
     let report = status_report(&state)
@@ -434,6 +456,15 @@ pub async fn retry(
     Ok(see_other("/admin"))
 }
 
+fn too_many_guesses(wait: u64) -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, wait))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "Too many wrong admin tokens. Try again in {wait} seconds."
+        ))
+}
+
 fn disabled() -> HttpResponse {
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
@@ -451,6 +482,13 @@ mod tests {
             false,
             Some(&key),
             true,
+            Arc::new(SubmissionLimiter::new(
+                &crate::configuration::RateLimitSettings {
+                    per_minute: std::num::NonZeroU32::MIN,
+                    burst: std::num::NonZeroU32::MIN,
+                },
+                None,
+            )),
         )
     }
 

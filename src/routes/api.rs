@@ -62,6 +62,7 @@ pub async fn create_signup(
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
     let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
+    state.limiter.check(&request).map_err(ApiError::TooMany)?;
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
         match captcha
@@ -73,7 +74,6 @@ pub async fn create_signup(
             CaptchaVerdict::Unavailable => return Err(ApiError::CaptchaUnavailable),
         }
     }
-    state.limiter.check(&request).map_err(ApiError::TooMany)?;
     let key = request
         .headers()
         .get("idempotency-key")

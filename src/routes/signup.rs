@@ -44,7 +44,9 @@ pub async fn submit_form(
             return Ok(see_other("/thanks"));
         }
         Screening::Expired => {
-            let token = state.form_tokens.issue(now_secs());
+            // Backdated by the minimum fill time: the visitor has filled the form already,
+            // and sending it straight back must not read as a bot.
+            let token = state.form_tokens.issue_filled(now_secs());
             let page = FormPage {
                 values: &form,
                 errors: &FormErrors::default(),
@@ -70,6 +72,23 @@ pub async fn submit_form(
             return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, &state));
         }
     };
+    if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(&request) {
+        let notice = format!(
+            "We received several signups from your connection in a short time. Please wait \
+             {retry_after_secs} seconds and send the form again; your details are still here."
+        );
+        let page = FormPage {
+            values: &form,
+            errors: &FormErrors::default(),
+            notice: Some(&notice),
+            token: &token,
+        };
+        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, &state);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs.into());
+        return Ok(response);
+    }
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
         let (status, notice) = match captcha
@@ -98,23 +117,6 @@ pub async fn submit_form(
             };
             return Ok(page.respond(status, &state));
         }
-    }
-    if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(&request) {
-        let notice = format!(
-            "We received several signups from your connection in a short time. Please wait \
-             {retry_after_secs} seconds and send the form again; your details are still here."
-        );
-        let page = FormPage {
-            values: &form,
-            errors: &FormErrors::default(),
-            notice: Some(&notice),
-            token: &token,
-        };
-        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, &state);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, retry_after_secs.into());
-        return Ok(response);
     }
     let key = form.form_id.as_deref().and_then(IdempotencyKey::parse);
     let inserted = state

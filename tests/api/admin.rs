@@ -330,3 +330,23 @@ async fn guessing_the_admin_token_is_slowed_to_a_trickle() {
     assert_eq!(even_right.status(), 429);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_the_token_as_a_bearer_header_is_limited_too() {
+    let (app, _fake) = app_with_admin_token().await;
+    let guess = || {
+        app.client
+            .get(app.url("/admin/status.json"))
+            .bearer_auth("guess")
+            .send()
+    };
+
+    for _ in 0..5 {
+        assert_eq!(guess().await.unwrap().status(), 401);
+    }
+    let sixth = guess().await.unwrap();
+
+    assert_eq!(sixth.status(), 429);
+    assert!(sixth.headers().contains_key("retry-after"));
+    app.stop().await;
+}

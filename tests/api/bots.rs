@@ -102,7 +102,8 @@ async fn a_form_sent_back_faster_than_a_person_can_fill_it_is_a_bot() {
 #[tokio::test]
 async fn a_visitor_whose_form_expired_gets_it_back_with_their_input_and_a_note() {
     let fake = crate::support::fake_clover::FakeClover::start().await;
-    let config = Config::token(&fake);
+    let mut config = Config::token(&fake);
+    config.set("FORM_MIN_FILL_SECONDS", "2");
     let app = spawn_app(&config).await;
     // A form served three hours ago, signed with this deployment's key.
     let key = hex::decode(&config.vars()["SECRET_KEY"]).unwrap();
@@ -120,6 +121,16 @@ async fn a_visitor_whose_form_expired_gets_it_back_with_their_input_and_a_note()
     assert!(!html.contains(&old), "the form needs a fresh token");
     assert_eq!(stored(&app).await, 0);
     assert!(app.status().await["bots"].get("bad_token").is_none());
+
+    // The visitor sends it straight back: a person, not a bot, even within the minimum
+    // fill time (the token config above has FORM_MIN_FILL_SECONDS=0, so set it here).
+    let marker = r#"name="form_token" value=""#;
+    let start = html.find(marker).unwrap() + marker.len();
+    let fresh = &html[start..start + html[start..].find('"').unwrap()];
+    let mut again = valid_form();
+    again.push(("form_token", fresh));
+    assert_eq!(app.post_form(&again).await.status(), 303);
+    assert_eq!(stored(&app).await, 1);
     app.stop().await;
 }
 

@@ -225,3 +225,44 @@ async fn connections_beyond_the_cap_wait_until_others_close() {
     assert_eq!(after.unwrap().status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off_at_the_request_deadline() {
+    let mut config = Config::demo();
+    config.set("REQUEST_TIMEOUT_SECONDS", "2");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let (answer, took) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n"
+        )
+        .unwrap();
+        // One byte every 200 ms: 4,000 bytes would take over 13 minutes.
+        let mut buffer = [0u8; 64];
+        loop {
+            if stream.write_all(b"a").is_err() {
+                return (String::new(), started.elapsed());
+            }
+            if let Ok(read) = stream.read(&mut buffer) {
+                return (String::from_utf8_lossy(&buffer[..read]).into_owned(), started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                return (String::new(), started.elapsed());
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "{answer:?} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "held for {took:?}");
+    app.stop().await;
+}
