@@ -196,6 +196,21 @@ impl TestApp {
         }
     }
 
+    /// Waits until the credential's state is `state`; returns the status then.
+    pub async fn wait_for_auth_state(&self, state: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let status = self.status().await;
+            if status["auth"]["state"] == state {
+                return status;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("auth never became {state}: {status:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the application as SIGTERM would and waits for it to finish.
     pub async fn stop(self) {
         self.server.stop(true).await;

@@ -260,14 +260,9 @@ async fn a_revoked_refresh_token_pauses_delivery_until_the_merchant_reconnects()
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     post_signups(&app, 3, "revoked").await;
-    let mut status = app.status().await;
-    for _ in 0..100 {
-        if status["auth"]["state"] == "needs_authorization" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        status = app.status().await;
-    }
+    let status = app
+        .wait_for_auth_state("needs_authorization", Duration::from_secs(5))
+        .await;
     assert_eq!(status["auth"]["state"], "needs_authorization", "{status:#}");
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
@@ -507,14 +502,9 @@ async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_o
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     post_signups(&app, 1, "lowtrust").await;
-    let mut status = app.status().await;
-    for _ in 0..100 {
-        if status["auth"]["state"] == "needs_authorization" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        status = app.status().await;
-    }
+    let status = app
+        .wait_for_auth_state("needs_authorization", Duration::from_secs(5))
+        .await;
 
     assert_eq!(status["auth"]["state"], "needs_authorization", "{status:#}");
     assert_eq!(status["queue"]["pending"], 1);

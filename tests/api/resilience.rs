@@ -109,15 +109,8 @@ async fn a_refused_token_pauses_delivery_without_losing_anything_until_it_works(
     let app = spawn_app(&Config::token(&fake)).await;
 
     assert_eq!(app.post_form(&valid_form()).await.status(), 303);
-    let mut failing = false;
-    for _ in 0..100 {
-        if app.status().await["auth"]["state"] == "failing" {
-            failing = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(failing, "auth never became failing");
+    app.wait_for_auth_state("failing", Duration::from_secs(5))
+        .await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let reason: serde_json::Value = ready.json().await.unwrap();
