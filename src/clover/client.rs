@@ -7,8 +7,8 @@ use serde::Serialize;
 use url::Url;
 
 use super::wire::{
-    CreateCustomerRequest, CustomerList, CustomerResponse, EmailAddressBody, ErrorBody,
-    PhoneNumberBody, UpdateNamesRequest,
+    CreateCustomerRequest, CustomerList, CustomerResponse, ErrorBody, PhoneNumberBody,
+    UpdateNamesRequest,
 };
 use super::{
     Access, AuthSnapshot, CloverError, Credential, CustomerDraft, ExistingCustomer, MerchantId,
@@ -148,20 +148,6 @@ impl CloverClient {
         let created: CustomerResponse = parse(&answer)?;
         Ok(created.id)
     }
-
-    pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
-        let request = Request {
-            path: &["customers", customer_id, "email_addresses"],
-            query: &[],
-        };
-        let body = EmailAddressBody {
-            email_address: email,
-        };
-        self.call(Method::POST, &request, Some(&body))
-            .await
-            .map(drop)
-    }
-
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         let request = Request {
             path: &["customers", customer_id, "phone_numbers"],

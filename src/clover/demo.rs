@@ -14,13 +14,6 @@ pub struct DemoClover {
 
 const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
 
-/// Which contact list of a demo customer to extend.
-#[derive(Clone, Copy)]
-enum Contact {
-    Email,
-    Phone,
-}
-
 impl DemoClover {
     pub fn new(db: Database) -> Self {
         Self { db }
@@ -66,13 +59,15 @@ impl DemoClover {
             .map_err(storage)?;
         Ok(id)
     }
-
-    pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
-        self.add_contact(customer_id, Contact::Email, email).await
-    }
-
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
-        self.add_contact(customer_id, Contact::Phone, phone).await
+        let values = (customer_id.to_owned(), phone.to_owned());
+        self.update(move |connection| {
+            connection.execute(
+                "UPDATE demo_customers SET phones = json_insert(phones, '$[#]', ?2) WHERE id = ?1",
+                params![values.0, values.1],
+            )
+        })
+        .await
     }
 
     /// Sets the given names; `None` keeps the stored one.
@@ -92,29 +87,6 @@ impl DemoClover {
                 "UPDATE demo_customers SET first_name = COALESCE(?2, first_name),
                      last_name = COALESCE(?3, last_name) WHERE id = ?1",
                 params![values.0, values.1, values.2],
-            )
-        })
-        .await
-    }
-
-    async fn add_contact(
-        &self,
-        customer_id: &str,
-        contact: Contact,
-        value: &str,
-    ) -> Result<(), CloverError> {
-        let column = match contact {
-            Contact::Email => "emails",
-            Contact::Phone => "phones",
-        };
-        let values = (customer_id.to_owned(), value.to_owned());
-        self.update(move |connection| {
-            connection.execute(
-                &format!(
-                    "UPDATE demo_customers SET {column} = json_insert({column}, '$[#]', ?2)
-                     WHERE id = ?1"
-                ),
-                params![values.0, values.1],
             )
         })
         .await

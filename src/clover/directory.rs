@@ -53,14 +53,6 @@ impl CustomerDirectory {
             Self::Demo(demo) => demo.create(draft).await,
         }
     }
-
-    pub async fn add_email(&self, customer_id: &str, email: &str) -> Result<(), CloverError> {
-        match self {
-            Self::Clover(client) => client.add_email(customer_id, email).await,
-            Self::Demo(demo) => demo.add_email(customer_id, email).await,
-        }
-    }
-
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         match self {
             Self::Clover(client) => client.add_phone(customer_id, phone).await,
@@ -93,9 +85,5 @@ impl CustomerDirectory {
         if let Self::Clover(client) = self {
             client.delivery_succeeded();
         }
-    }
-
-    pub fn is_demo(&self) -> bool {
-        matches!(self, Self::Demo(_))
     }
 }

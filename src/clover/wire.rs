@@ -42,8 +42,8 @@ impl<'a> From<&'a CustomerDraft> for CreateCustomerRequest<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct EmailAddressBody<'a> {
-    pub email_address: &'a str,
+struct EmailAddressBody<'a> {
+    email_address: &'a str,
 }
 
 #[derive(Serialize)]

@@ -290,25 +290,6 @@ impl Database {
         })
         .await
     }
-
-    /// The Clover customer a submission was delivered to, if it has been.
-    pub async fn delivered_customer(
-        &self,
-        id: &SubmissionId,
-    ) -> Result<Option<String>, StorageError> {
-        let id = id.0.clone();
-        self.run(move |connection| {
-            connection
-                .query_row(
-                    "SELECT clover_customer_id FROM submissions WHERE id = ?1",
-                    [id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map(Option::flatten)
-        })
-        .await
-    }
 }
 
 fn parse_state(text: &str) -> SubmissionState {
