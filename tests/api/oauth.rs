@@ -7,31 +7,50 @@ use crate::support::fake_clover::{self, Endpoint, FakeClover, Fault};
 
 const DELIVERY: Duration = Duration::from_secs(15);
 
-/// What a merchant's browser does: the admin's "Connect Clover", Clover's page (the fake
-/// approves at once), and the redirect back. Returns the callback URL Clover sent.
 async fn connect(app: &TestApp) -> String {
-    let start = app
-        .client
-        .get(app.url("/oauth/connect"))
+    connect_browser(&app.client, &app.address).await
+}
+
+/// What a merchant's browser does: the admin's "Connect Clover", Clover's page (the fake
+/// approves at once), and the redirect back, against the service at `address`. Returns
+/// the callback URL Clover sent.
+pub async fn connect_browser(browser: &reqwest::Client, address: &str) -> String {
+    let start = browser
+        .get(format!("{address}/oauth/connect"))
         .bearer_auth(TEST_ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
     assert_eq!(start.status(), 302);
     let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = app.client.get(&authorize).send().await.unwrap();
+    let approved = browser.get(&authorize).send().await.unwrap();
     assert_eq!(
         approved.status(),
         302,
         "Clover refused the authorize request"
     );
     let callback = approved.headers()["location"].to_str().unwrap().to_owned();
-    let done = app.client.get(&callback).send().await.unwrap();
+    let done = browser.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), 200);
     let page = done.text().await.unwrap();
     assert!(page.contains("Clover is connected"), "{page}");
     assert!(page.contains(r#"href="/admin""#));
     callback
+}
+
+/// A connected app whose first refresh Clover carries out but answers too late (after
+/// the 1 s client timeout); the 2-second access token is due for refresh on return.
+async fn connected_app_that_will_lose_a_refresh_answer(with_secret: bool) -> (FakeClover, TestApp) {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenDelay(Duration::from_secs(3)),
+    );
+    let app = spawn_app(&Config::oauth(&fake, with_secret)).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (fake, app)
 }
 
 async fn post_signups(app: &TestApp, count: usize, prefix: &str) {
@@ -296,16 +315,7 @@ async fn a_revoked_refresh_token_pauses_delivery_until_the_merchant_reconnects()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_refresh_answer_is_recovered() {
-    let fake = FakeClover::start().await;
-    fake.set_access_lifetime(Duration::from_secs(2));
-    // Clover rotates the pair, but its answer comes after the 1 s client timeout.
-    fake.push_fault(
-        Endpoint::OAuthRefresh,
-        Fault::ProcessThenDelay(Duration::from_secs(3)),
-    );
-    let app = spawn_app(&Config::oauth(&fake, true)).await;
-    connect(&app).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (fake, app) = connected_app_that_will_lose_a_refresh_answer(true).await;
 
     post_signups(&app, 2, "lost").await;
     app.wait_for_delivered(2, DELIVERY).await;
@@ -491,15 +501,7 @@ async fn a_401_refreshes_once_and_retries_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_of_reusing() {
-    let fake = FakeClover::start().await;
-    fake.set_access_lifetime(Duration::from_secs(2));
-    fake.push_fault(
-        Endpoint::OAuthRefresh,
-        Fault::ProcessThenDelay(Duration::from_secs(3)),
-    );
-    let app = spawn_app(&Config::oauth(&fake, false)).await;
-    connect(&app).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (fake, app) = connected_app_that_will_lose_a_refresh_answer(false).await;
 
     post_signups(&app, 1, "lowtrust").await;
     let status = app
@@ -518,12 +520,7 @@ async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recovery_that_fails_is_tried_again_and_the_spent_token_is_never_refreshed() {
-    let fake = FakeClover::start().await;
-    fake.set_access_lifetime(Duration::from_secs(2));
-    fake.push_fault(
-        Endpoint::OAuthRefresh,
-        Fault::ProcessThenDelay(Duration::from_secs(3)),
-    );
+    let (fake, app) = connected_app_that_will_lose_a_refresh_answer(true).await;
     fake.push_fault(
         Endpoint::OAuthRecovery,
         Fault::Status {
@@ -532,9 +529,6 @@ async fn a_recovery_that_fails_is_tried_again_and_the_spent_token_is_never_refre
             body: r#"{"message":"Service Unavailable"}"#.into(),
         },
     );
-    let app = spawn_app(&Config::oauth(&fake, true)).await;
-    connect(&app).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
 
     post_signups(&app, 1, "retried").await;
     app.wait_for_delivered(1, DELIVERY).await;

@@ -117,6 +117,22 @@ async fn status(address: &str, admin_token: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// Waits (up to 10 s) until the process at `address` has delivered `count` submissions.
+async fn wait_for_delivered(address: &str, admin_token: &str, count: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = status(address, admin_token).await;
+        if status["queue"]["delivered"] == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
     let fake = FakeClover::start().await;
@@ -146,15 +162,7 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
         .send()
         .await
         .unwrap();
-    let mut delivered = false;
-    for _ in 0..200 {
-        if status(&process.address, admin_token).await["queue"]["delivered"] == 1 {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(delivered);
+    wait_for_delivered(&process.address, admin_token, 1).await;
 
     let logs = process.terminate();
     assert!(logs.contains("starting in token mode"), "{logs}");
@@ -248,15 +256,7 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
 
     fake.set_latency(Duration::ZERO);
     let restarted = Process::start(&config);
-    let mut last = serde_json::Value::Null;
-    for _ in 0..400 {
-        last = status(&restarted.address, admin_token).await;
-        if last["queue"]["delivered"] == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(last["queue"]["delivered"], 6, "{last:#}");
+    wait_for_delivered(&restarted.address, admin_token, 6).await;
     assert_eq!(
         fake.customers().len(),
         6,
@@ -285,16 +285,7 @@ async fn oauth_logs_carry_no_token_secret_code_or_state() {
         .build()
         .unwrap();
 
-    let start = browser
-        .get(format!("{}/oauth/connect", process.address))
-        .bearer_auth(TEST_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = browser.get(&authorize).send().await.unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
+    let callback = crate::oauth::connect_browser(&browser, &process.address).await;
     let state = url::Url::parse(&callback)
         .unwrap()
         .query_pairs()
@@ -310,15 +301,7 @@ async fn oauth_logs_carry_no_token_secret_code_or_state() {
             .await
             .unwrap();
     }
-    let mut delivered = false;
-    for _ in 0..400 {
-        if status(&process.address, TEST_ADMIN_TOKEN).await["queue"]["delivered"] == 3 {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(delivered);
+    wait_for_delivered(&process.address, TEST_ADMIN_TOKEN, 3).await;
     assert!(fake.oauth_stats().refreshes >= 1);
 
     let logs = process.terminate();
