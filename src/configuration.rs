@@ -18,12 +18,15 @@ use url::Url;
 use crate::captcha::{CaptchaSettings, TURNSTILE_VERIFY_URL};
 use crate::clover::{CloverEnvironment, CloverRegion, MerchantId};
 use crate::domain::{DuplicatePolicy, Field, FormRules};
+use crate::i18n::Language;
+use crate::templates::{Color, Theme};
 
-/// The consent wording shown beside the checkbox when `CONSENT_TEXT` is not set.
-pub const DEFAULT_CONSENT_TEXT: &str =
-    "Yes, send me news and offers by email. I can unsubscribe at any time.";
-/// Clover keeps at most 2,000 characters of note; the consent wording is quoted in it.
-const CONSENT_TEXT_MAX_CHARS: usize = 500;
+/// Clover keeps at most 2,000 UTF-16 units of note; the consent wording is quoted in it,
+/// beside the visitor's own note of up to 1,000.
+const CONSENT_TEXT_MAX_LEN: usize = 500;
+/// Short texts of the page's chrome: a name or a heading.
+const NAME_MAX_CHARS: usize = 100;
+const INTRO_MAX_CHARS: usize = 500;
 const SECRET_KEY_MIN_BYTES: usize = 32;
 
 #[derive(Debug, Clone)]
@@ -134,14 +137,37 @@ pub struct RateLimitSettings {
 
 #[derive(Debug, Clone)]
 pub struct FormSettings {
-    /// `FORM_REQUIRED`
+    /// `FORM_FIELDS` and `FORM_REQUIRED`
     pub rules: FormRules,
-    /// `CONSENT_TEXT`
-    pub consent_text: String,
+    /// `CONSENT_TEXT`; without it, the catalogue's wording in the visitor's language.
+    pub consent_text: Option<String>,
+    /// How the pages look and who they speak for.
+    pub branding: Branding,
+    /// `DEFAULT_LANGUAGE`: for visitors whose browser asks for none we speak.
+    pub default_language: Language,
     /// `FORM_MIN_FILL_SECONDS`
     pub min_fill: Duration,
     /// `TURNSTILE_SITE_KEY` and `TURNSTILE_SECRET_KEY`, when both are set.
     pub captcha: Option<CaptchaSettings>,
+}
+
+/// The merchant's look and words, set without code.
+#[derive(Debug, Clone, Default)]
+pub struct Branding {
+    /// `MERCHANT_NAME`: in the page title, the heading's alt text and the thanks page.
+    pub merchant_name: Option<String>,
+    /// `FORM_TITLE`: replaces the catalogue's heading in every language.
+    pub form_title: Option<String>,
+    /// `FORM_INTRO`: replaces the catalogue's introduction in every language.
+    pub form_intro: Option<String>,
+    /// `LOGO_URL`: an image shown above the form.
+    pub logo_url: Option<Url>,
+    /// `ACCENT_COLOR`, turned into readable colours.
+    pub theme: Theme,
+    /// `PRIVACY_URL`: linked under the consent box.
+    pub privacy_url: Option<Url>,
+    /// `SUCCESS_REDIRECT_URL`: where a visitor goes after signing up, instead of `/thanks`.
+    pub success_redirect_url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +250,8 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
     let rules = env.form_rules();
     let consent_text = env.consent_text();
+    let branding = env.branding();
+    let default_language = env.default_language();
     let min_fill = env.parsed::<u64>("FORM_MIN_FILL_SECONDS", "a whole number of seconds");
     let captcha = env.captcha();
     let duplicate_policy = env.parsed("DUPLICATE_POLICY", "one of update, skip or create");
@@ -267,6 +295,8 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
         form: FormSettings {
             rules: rules?,
             consent_text: consent_text?,
+            branding: branding?,
+            default_language: default_language?,
             min_fill: Duration::from_secs(min_fill?.unwrap_or(2)),
             captcha: captcha?,
         },
@@ -590,44 +620,153 @@ impl Reader<'_> {
         }
     }
 
-    fn form_rules(&mut self) -> Option<FormRules> {
-        let Some(raw) = self.value("FORM_REQUIRED") else {
-            return Some(FormRules::default());
+    /// A comma-separated list of field names, each known and named once.
+    fn field_list(&mut self, name: &str) -> Option<Option<Vec<Field>>> {
+        let Some(raw) = self.value(name) else {
+            return Some(None);
         };
-        let mut required = BTreeSet::new();
+        let mut fields = Vec::new();
         let mut unknown = Vec::new();
-        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            match Field::from_name(name) {
-                Some(field) if field != Field::MarketingConsent => {
-                    required.insert(field);
-                }
-                _ => unknown.push(name.to_owned()),
+        let mut repeated = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Field::from_name(item) {
+                Some(field) if fields.contains(&field) => repeated.push(item.to_owned()),
+                Some(field) => fields.push(field),
+                None => unknown.push(item.to_owned()),
             }
         }
+        let known: Vec<_> = Field::ALL.iter().map(|f| f.name()).collect();
         if !unknown.is_empty() {
             self.problem(&format!(
-                "FORM_REQUIRED: unknown field(s) {}; expected a comma-separated list of \
-                 first_name, last_name, email, phone",
-                unknown.join(", ")
+                "{name}: unknown field(s) {}; expected a comma-separated list of {}",
+                unknown.join(", "),
+                known.join(", ")
             ));
             return None;
         }
-        // The email is how a visitor is matched to an existing customer: always required.
-        required.insert(Field::Email);
-        Some(FormRules { required })
+        if !repeated.is_empty() {
+            self.problem(&format!(
+                "{name}: field(s) named twice: {}",
+                repeated.join(", ")
+            ));
+            return None;
+        }
+        Some(Some(fields))
     }
 
-    fn consent_text(&mut self) -> Option<String> {
-        let text = self
-            .value("CONSENT_TEXT")
-            .unwrap_or_else(|| DEFAULT_CONSENT_TEXT.to_owned());
-        if text.chars().count() > CONSENT_TEXT_MAX_CHARS || text.chars().any(char::is_control) {
+    fn form_rules(&mut self) -> Option<FormRules> {
+        let shown = self.field_list("FORM_FIELDS");
+        let required = self.field_list("FORM_REQUIRED");
+        let defaults = FormRules::default();
+        let fields = shown?.unwrap_or(defaults.fields);
+        // The email is how a visitor is matched to an existing customer: always asked for.
+        if !fields.contains(&Field::Email) {
+            self.problem(
+                "FORM_FIELDS: must include email, which is how a visitor is matched to a Clover \
+                 customer",
+            );
+            return None;
+        }
+        let mut required: BTreeSet<Field> = match required? {
+            Some(list) => list.into_iter().collect(),
+            None => defaults
+                .required
+                .into_iter()
+                .filter(|f| fields.contains(f))
+                .collect(),
+        };
+        let hidden: Vec<_> = required
+            .iter()
+            .filter(|f| !fields.contains(f))
+            .map(|f| f.name())
+            .collect();
+        if !hidden.is_empty() {
             self.problem(&format!(
-                "CONSENT_TEXT: expected one line of at most {CONSENT_TEXT_MAX_CHARS} characters"
+                "FORM_REQUIRED: {} not on the form; add to FORM_FIELDS or remove from \
+                 FORM_REQUIRED",
+                hidden.join(", ")
             ));
             return None;
         }
-        Some(text)
+        required.insert(Field::Email);
+        Some(FormRules { fields, required })
+    }
+
+    fn consent_text(&mut self) -> Option<Option<String>> {
+        let Some(text) = self.value("CONSENT_TEXT") else {
+            return Some(None);
+        };
+        if crate::domain::clover_length(&text) > CONSENT_TEXT_MAX_LEN
+            || text.chars().any(char::is_control)
+        {
+            self.problem(&format!(
+                "CONSENT_TEXT: expected one line of at most {CONSENT_TEXT_MAX_LEN} characters"
+            ));
+            return None;
+        }
+        Some(Some(text))
+    }
+
+    /// One line of text for the page, at most `max` characters.
+    fn one_line(&mut self, name: &str, max: usize) -> Option<Option<String>> {
+        let Some(text) = self.value(name) else {
+            return Some(None);
+        };
+        if text.chars().count() > max || text.chars().any(char::is_control) {
+            self.problem(&format!(
+                "{name}: expected one line of at most {max} characters"
+            ));
+            return None;
+        }
+        Some(Some(text))
+    }
+
+    fn branding(&mut self) -> Option<Branding> {
+        let merchant_name = self.one_line("MERCHANT_NAME", NAME_MAX_CHARS);
+        let form_title = self.one_line("FORM_TITLE", NAME_MAX_CHARS);
+        let form_intro = self.one_line("FORM_INTRO", INTRO_MAX_CHARS);
+        let logo_url = self.url("LOGO_URL");
+        let accent = self.value("ACCENT_COLOR").map(|raw| {
+            Color::parse_hex(&raw).ok_or_else(|| {
+                format!("ACCENT_COLOR: expected a colour such as #1f6f43 or #fa0, got {raw:?}")
+            })
+        });
+        let theme = match accent {
+            None => Some(Theme::default()),
+            Some(Ok(color)) => Some(Theme::from_accent(color)),
+            Some(Err(problem)) => {
+                self.problem(&problem);
+                None
+            }
+        };
+        let privacy_url = self.url("PRIVACY_URL");
+        let success_redirect_url = self.url("SUCCESS_REDIRECT_URL");
+        Some(Branding {
+            merchant_name: merchant_name?,
+            form_title: form_title?,
+            form_intro: form_intro?,
+            logo_url: logo_url?,
+            theme: theme?,
+            privacy_url: privacy_url?,
+            success_redirect_url: success_redirect_url?,
+        })
+    }
+
+    fn default_language(&mut self) -> Option<Language> {
+        let Some(raw) = self.value("DEFAULT_LANGUAGE") else {
+            return Some(Language::reference());
+        };
+        match Language::from_tag(&raw) {
+            Some(language) => Some(language),
+            None => {
+                let known: Vec<_> = Language::all().map(Language::tag).collect();
+                self.problem(&format!(
+                    "DEFAULT_LANGUAGE: expected one of {}, got {raw:?}",
+                    known.join(", ")
+                ));
+                None
+            }
+        }
     }
 
     fn log_format(&mut self) -> Option<LogFormat> {

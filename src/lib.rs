@@ -10,6 +10,7 @@ pub mod configuration;
 pub mod delivery;
 pub mod domain;
 pub mod form_token;
+pub mod i18n;
 pub mod origin_check;
 pub mod rate_limit;
 pub mod request_deadline;

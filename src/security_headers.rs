@@ -10,17 +10,57 @@ use actix_web::{Error, web};
 
 use crate::captcha::TURNSTILE_ORIGIN;
 
-/// The headers, computed once from the configuration.
+/// What the pages may load, post to and be framed by, from the configuration.
+#[derive(Debug, Clone)]
+pub struct PagePolicy<'a> {
+    /// Who may embed the visitor pages (`FRAME_ANCESTORS`), `'none'` by default.
+    pub frame_ancestors: &'a str,
+    /// Whether visitors use https (`PUBLIC_URL`), which turns on HSTS.
+    pub https: bool,
+    /// The Turnstile widget is on, so its script and frame are allowed.
+    pub captcha: bool,
+    /// The origin of `LOGO_URL`, whose image the pages show.
+    pub logo_origin: Option<String>,
+    /// The origin of `SUCCESS_REDIRECT_URL`: a form post ends with a redirect there, which
+    /// `form-action` must allow.
+    pub redirect_origin: Option<String>,
+}
+
+/// The headers, computed once from the configuration: one set for the pages visitors see,
+/// which the merchant may frame, and one for the merchant's own pages, which nobody may.
 #[derive(Clone)]
 pub struct SecurityHeaders {
-    headers: Vec<(HeaderName, HeaderValue)>,
+    visitor: Vec<(HeaderName, HeaderValue)>,
+    merchant: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl SecurityHeaders {
-    /// `frame_ancestors`: who may embed the pages (`FRAME_ANCESTORS`), `'none'` by default.
-    /// `https`: whether visitors use https (`PUBLIC_URL`), which turns on HSTS.
-    /// `captcha`: the Turnstile widget is on, so its script and frame are allowed.
-    pub fn new(frame_ancestors: &str, https: bool, captcha: bool) -> Self {
+    pub fn new(policy: &PagePolicy<'_>) -> Self {
+        Self {
+            visitor: header_set(policy),
+            merchant: header_set(&PagePolicy {
+                frame_ancestors: "'none'",
+                ..policy.clone()
+            }),
+        }
+    }
+}
+
+/// `/admin` and `/oauth` are the merchant's: never framed, so never clickjacked.
+fn is_merchant_path(path: &str) -> bool {
+    ["/admin", "/oauth"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+}
+
+fn header_set(policy: &PagePolicy<'_>) -> Vec<(HeaderName, HeaderValue)> {
+    let PagePolicy {
+        frame_ancestors,
+        https,
+        captcha,
+        ..
+    } = *policy;
+    {
         let (scripts, frames) = if captcha {
             (
                 format!("'self' {TURNSTILE_ORIGIN}"),
@@ -29,9 +69,17 @@ impl SecurityHeaders {
         } else {
             ("'self'".to_owned(), String::new())
         };
+        let images = match &policy.logo_origin {
+            Some(origin) => format!("'self' data: {origin}"),
+            None => "'self' data:".to_owned(),
+        };
+        let form_targets = match &policy.redirect_origin {
+            Some(origin) => format!("'self' {origin}"),
+            None => "'self'".to_owned(),
+        };
         let csp = format!(
-            "default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; \
-             {frames}object-src 'none'; base-uri 'none'; form-action 'self'; \
+            "default-src 'self'; script-src {scripts}; style-src 'self'; img-src {images}; \
+             {frames}object-src 'none'; base-uri 'none'; form-action {form_targets}; \
              frame-ancestors {frame_ancestors}"
         );
         let mut headers = vec![
@@ -56,17 +104,15 @@ impl SecurityHeaders {
         if https {
             headers.push(("strict-transport-security", "max-age=63072000".to_owned()));
         }
-        Self {
-            headers: headers
-                .into_iter()
-                .map(|(name, value)| {
-                    (
-                        HeaderName::from_static(name),
-                        HeaderValue::from_str(&value).expect("header values are plain ASCII"),
-                    )
-                })
-                .collect(),
-        }
+        headers
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(&value).expect("header values are plain ASCII"),
+                )
+            })
+            .collect()
     }
 }
 
@@ -74,9 +120,16 @@ pub async fn add_security_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let merchant = is_merchant_path(request.path());
     let headers = request
         .app_data::<web::Data<SecurityHeaders>>()
-        .map(|h| h.headers.clone())
+        .map(|h| {
+            if merchant {
+                h.merchant.clone()
+            } else {
+                h.visitor.clone()
+            }
+        })
         .unwrap_or_default();
     let mut response = next.call(request).await?;
     for (name, value) in headers {

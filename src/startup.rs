@@ -26,9 +26,10 @@ use crate::origin_check::{TrustedOrigins, check_origin};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
-    self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, TokenAdmin,
+    self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, ThemeStylesheet,
+    TokenAdmin,
 };
-use crate::security_headers::{SecurityHeaders, add_security_headers};
+use crate::security_headers::{PagePolicy, SecurityHeaders, add_security_headers};
 use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
 use crate::telemetry;
 
@@ -105,11 +106,16 @@ impl Application {
         let listener = TcpListener::bind(address)
             .with_context(|| format!("cannot listen on {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
-        let security_headers = web::Data::new(SecurityHeaders::new(
-            &settings.server.frame_ancestors,
-            settings.server.public_url.scheme() == "https",
-            settings.form.captcha.is_some(),
-        ));
+        let branding = &settings.form.branding;
+        let origin_of =
+            |url: &Option<url::Url>| url.as_ref().map(|u| u.origin().ascii_serialization());
+        let security_headers = web::Data::new(SecurityHeaders::new(&PagePolicy {
+            frame_ancestors: &settings.server.frame_ancestors,
+            https: settings.server.public_url.scheme() == "https",
+            captcha: settings.form.captcha.is_some(),
+            logo_origin: origin_of(&branding.logo_url),
+            redirect_origin: origin_of(&branding.success_redirect_url),
+        }));
         let mut trusted = vec![settings.server.public_url.origin().ascii_serialization()];
         trusted.extend(settings.server.allowed_origins.iter().cloned());
         let trusted = web::Data::new(TrustedOrigins { origins: trusted });
@@ -410,5 +416,6 @@ fn app_state(
             region: clover.region.as_str(),
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),
         },
+        theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
     }
 }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::{AuthSnapshot, CloverClient, CloverError, DemoClover};
+use crate::domain::{Birthday, PostalAddress};
 
 /// A customer as found in the merchant's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +23,12 @@ pub struct CustomerDraft {
     pub last_name: Option<String>,
     pub email: String,
     pub phone: Option<String>,
-    /// Records the web signup and the consent answer, since Clover ignores
-    /// `marketingAllowed` from third-party apps.
+    /// `metadata.dobDay`, `dobMonth` and `dobYear`.
+    pub birthday: Option<Birthday>,
+    /// The one entry of `addresses`.
+    pub address: Option<PostalAddress>,
+    /// The visitor's own note, then the record of the web signup and the consent answer,
+    /// since Clover ignores `marketingAllowed` from third-party apps.
     pub note: String,
     /// Epoch milliseconds.
     pub customer_since: i64,

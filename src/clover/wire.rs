@@ -16,6 +16,8 @@ pub(super) struct CreateCustomerRequest<'a> {
     email_addresses: Vec<EmailAddressBody<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     phone_numbers: Vec<PhoneNumberBody<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    addresses: Vec<AddressBody<'a>>,
     metadata: MetadataBody<'a>,
     customer_since: i64,
 }
@@ -34,7 +36,25 @@ impl<'a> From<&'a CustomerDraft> for CreateCustomerRequest<'a> {
                 .map(|phone_number| PhoneNumberBody { phone_number })
                 .into_iter()
                 .collect(),
-            metadata: MetadataBody { note: &draft.note },
+            addresses: draft
+                .address
+                .as_ref()
+                .map(|address| AddressBody {
+                    address1: &address.address1,
+                    address2: address.address2.as_deref(),
+                    city: &address.city,
+                    state: &address.state,
+                    zip: &address.zip,
+                    country: &address.country,
+                })
+                .into_iter()
+                .collect(),
+            metadata: MetadataBody {
+                note: &draft.note,
+                dob_day: draft.birthday.map(|b| b.day),
+                dob_month: draft.birthday.map(|b| b.month),
+                dob_year: draft.birthday.and_then(|b| b.year),
+            },
             customer_since: draft.customer_since,
         }
     }
@@ -53,8 +73,26 @@ pub(super) struct PhoneNumberBody<'a> {
 }
 
 #[derive(Serialize)]
+struct AddressBody<'a> {
+    address1: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address2: Option<&'a str>,
+    city: &'a str,
+    state: &'a str,
+    zip: &'a str,
+    country: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct MetadataBody<'a> {
     note: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dob_day: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dob_month: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dob_year: Option<u16>,
 }
 
 /// `POST /customers/{id}` overwrites only the fields present.
@@ -182,6 +220,7 @@ impl ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Birthday, PostalAddress};
 
     fn parse(json: &str) -> ExistingCustomer {
         serde_json::from_str::<CustomerResponse>(json)
@@ -212,6 +251,8 @@ mod tests {
             last_name: None,
             email: "ada@example.com".into(),
             phone: None,
+            birthday: None,
+            address: None,
             note: "n".into(),
             customer_since: 1_718_153_645_000,
         };
@@ -224,6 +265,41 @@ mod tests {
                 "metadata": {"note": "n"},
                 "customerSince": 1_718_153_645_000_i64,
             })
+        );
+    }
+
+    #[test]
+    fn birthday_and_address_take_clovers_shapes() {
+        let draft = CustomerDraft {
+            first_name: None,
+            last_name: None,
+            email: "ada@example.com".into(),
+            phone: None,
+            birthday: Some(Birthday {
+                day: 10,
+                month: 12,
+                year: None,
+            }),
+            address: Some(PostalAddress {
+                address1: "1 Main St".into(),
+                address2: None,
+                city: "Sunnyvale".into(),
+                state: "CA".into(),
+                zip: "94085".into(),
+                country: "US".into(),
+            }),
+            note: "n".into(),
+            customer_since: 1,
+        };
+        let body = serde_json::to_value(CreateCustomerRequest::from(&draft)).unwrap();
+        assert_eq!(
+            body["addresses"],
+            serde_json::json!([{"address1": "1 Main St", "city": "Sunnyvale", "state": "CA",
+                                "zip": "94085", "country": "US"}])
+        );
+        assert_eq!(
+            body["metadata"],
+            serde_json::json!({"note": "n", "dobDay": 10, "dobMonth": 12})
         );
     }
 }

@@ -1,23 +1,31 @@
 //! The signup as the business sees it: parsed, never merely validated. A value of one of
 //! these types is, by construction, within Clover's limits.
 
+mod birthday;
 mod duplicate_policy;
 mod email_address;
 mod idempotency_key;
 mod person_name;
 mod phone_number;
+mod postal_address;
 mod signup;
+mod visitor_note;
 
+pub use birthday::Birthday;
 pub use duplicate_policy::DuplicatePolicy;
 pub use email_address::{EmailAddress, mask_email};
 pub use idempotency_key::IdempotencyKey;
 pub use person_name::PersonName;
 pub use phone_number::PhoneNumber;
-pub use signup::{ConsentAnswer, Field, FieldError, FormErrors, FormRules, NewSignup, SignupForm};
+pub use postal_address::{AddressParts, PostalAddress};
+pub use signup::{
+    ConsentAnswer, Field, FieldError, FormErrors, FormRules, Input, NewSignup, SignupForm,
+};
+pub use visitor_note::VisitorNote;
 
 /// Clover measures text in UTF-16 code units (its server model is Java), so a limit of 64
 /// there is 64 units here, not 64 `char`s: an emoji counts twice.
-pub(crate) fn clover_length(text: &str) -> usize {
+pub fn clover_length(text: &str) -> usize {
     text.encode_utf16().count()
 }
 

@@ -2,9 +2,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, request_language};
 use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
+use crate::i18n::Language;
 use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
 
@@ -61,7 +62,11 @@ pub async fn create_signup(
         let id = uuid::Uuid::new_v4().to_string();
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
-    let signup = form.parse(&state.form.rules).map_err(ApiError::Invalid)?;
+    // Messages in the language the page asks for (`?lang=` or `Accept-Language`).
+    let language = request_language(&state, &request);
+    let signup = form
+        .parse(&state.form.rules)
+        .map_err(|errors| ApiError::Invalid(errors, language))?;
     state.limiter.check(&request).map_err(ApiError::TooMany)?;
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
@@ -79,9 +84,14 @@ pub async fn create_signup(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .and_then(IdempotencyKey::parse);
+    let consent_text = state
+        .form
+        .consent_text
+        .clone()
+        .unwrap_or_else(|| language.text("consent-default"));
     let inserted = state
         .db
-        .insert_submission(signup, Source::Api, state.form.consent_text.clone(), key)
+        .insert_submission(signup, Source::Api, consent_text, key)
         .await
         .map_err(ApiError::Storage)?;
     if let Inserted::New(id) = &inserted {
@@ -98,7 +108,7 @@ pub enum ApiError {
     #[error("the body is not valid JSON for a signup: {0}")]
     Malformed(String),
     #[error("{0}")]
-    Invalid(FormErrors),
+    Invalid(FormErrors, Language),
     #[error("the CAPTCHA answer (cf-turnstile-response) is missing or wrong")]
     Captcha,
     #[error("the CAPTCHA could not be verified just now; try again")]
@@ -114,7 +124,7 @@ impl ResponseError for ApiError {
         match self {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Invalid(_) | Self::Captcha => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(..) | Self::Captcha => StatusCode::UNPROCESSABLE_ENTITY,
             Self::CaptchaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,7 +134,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::Invalid(errors) => response.json(json!({"errors": errors.to_map()})),
+            Self::Invalid(errors, language) => {
+                response.json(json!({"errors": errors.to_map(*language)}))
+            }
             Self::TooMany(limit) => response
                 .insert_header((header::RETRY_AFTER, limit.retry_after_secs))
                 .json(json!({

@@ -20,9 +20,11 @@ use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
 use crate::form_token::FormTokens;
+use crate::i18n::Language;
 use crate::rate_limit::SubmissionLimiter;
 use crate::storage::Database;
 use crate::telemetry::RequestId;
+use crate::templates::{PageContext, not_found_page};
 
 pub use admin::{AdminAccess, AuthReport, StatusReport};
 pub use connection::{ClientAuth, TokenAdmin};
@@ -44,6 +46,61 @@ pub struct AppState {
     pub connection: ClientAuth,
     pub admin: AdminAccess,
     pub info: ServiceInfo,
+    /// `/static/theme.css`: the merchant's colours.
+    pub theme_css: ThemeStylesheet,
+}
+
+/// The stylesheet of the merchant's colours, built once from `ACCENT_COLOR`.
+pub struct ThemeStylesheet {
+    pub body: String,
+    pub version: String,
+}
+
+impl ThemeStylesheet {
+    pub fn new(theme: &crate::templates::Theme) -> Self {
+        let body = theme.css();
+        Self {
+            version: crate::templates::content_version(&body),
+            body,
+        }
+    }
+}
+
+/// The visitor's language: `?lang=`, else `Accept-Language`, else `DEFAULT_LANGUAGE`.
+pub(crate) fn request_language(state: &AppState, request: &HttpRequest) -> Language {
+    let query = chosen_language(request);
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Language::negotiate(query.as_deref(), accept, state.form.default_language)
+}
+
+/// The language named by `?lang=`, when the request has one.
+fn chosen_language(request: &HttpRequest) -> Option<String> {
+    url::form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(name, _)| name == "lang")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// What a visitor page needs to speak the visitor's language in the merchant's look.
+pub(crate) fn page_context<'a>(
+    state: &'a AppState,
+    request: &HttpRequest,
+    embed: bool,
+    path: &'static str,
+) -> PageContext<'a> {
+    PageContext {
+        language: request_language(state, request),
+        language_chosen: chosen_language(request)
+            .as_deref()
+            .and_then(Language::from_tag)
+            .is_some(),
+        branding: &state.form.branding,
+        theme_version: &state.theme_css.version,
+        embed,
+        path,
+    }
 }
 
 /// Facts about this deployment shown on the status page.
@@ -66,6 +123,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
     .route("/", web::get().to(signup::show_form))
     .route("/", web::post().to(signup::submit_form))
     .route("/thanks", web::get().to(signup::thanks))
+    .route("/embed", web::get().to(signup::show_embedded_form))
+    .route("/embed", web::post().to(signup::submit_embedded_form))
+    .route("/embed/thanks", web::get().to(signup::embedded_thanks))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/admin", web::get().to(admin::status_page))
@@ -83,15 +143,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
     .default_service(web::to(not_found));
 }
 
-async fn not_found(request: HttpRequest) -> HttpResponse {
-    html(
-        actix_web::http::StatusCode::NOT_FOUND,
-        crate::templates::error_page(
-            "Page not found",
-            "There is no page at this address. The signup form is on the home page.",
-            request_id(&request).as_deref(),
-        ),
-    )
+/// Anything else: a page in the visitor's language that offers the way to the form, or a
+/// short JSON answer for the API.
+async fn not_found(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::NOT_FOUND;
+    if request.path().starts_with("/api/") {
+        return HttpResponse::build(status).json(serde_json::json!({"error": "no such endpoint"}));
+    }
+    let context = page_context(&state, &request, false, "/");
+    html(status, not_found_page(&context))
 }
 
 /// An HTML response with any status (maud's own responder always answers 200).

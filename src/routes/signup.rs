@@ -1,39 +1,108 @@
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, html, request_id, see_other};
+use super::{AppState, html, page_context, request_id, see_other};
 use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
+use crate::i18n::Arg;
 use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
-use crate::templates::{FormView, error_page, signup_page, thanks_page};
+use crate::templates::{
+    FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
+};
 
-pub async fn show_form(state: web::Data<AppState>) -> HttpResponse {
+/// Where the form is shown: as the service's own page, or inside the merchant's iframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation {
+    Page,
+    Embed,
+}
+
+impl Presentation {
+    fn form_path(self) -> &'static str {
+        match self {
+            Presentation::Page => "/",
+            Presentation::Embed => "/embed",
+        }
+    }
+
+    fn context<'a>(
+        self,
+        state: &'a AppState,
+        request: &HttpRequest,
+        path: &'static str,
+    ) -> PageContext<'a> {
+        page_context(state, request, self == Presentation::Embed, path)
+    }
+}
+
+pub async fn show_form(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    render_form(&request, &state, Presentation::Page)
+}
+
+pub async fn show_embedded_form(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    render_form(&request, &state, Presentation::Embed)
+}
+
+fn render_form(
+    request: &HttpRequest,
+    state: &AppState,
+    presentation: Presentation,
+) -> HttpResponse {
     let token = state.form_tokens.issue(now_secs());
     let page = FormPage {
+        context: presentation.context(state, request, presentation.form_path()),
         values: &SignupForm::default(),
         errors: &FormErrors::default(),
         notice: None,
         token: &token,
     };
-    page.respond(StatusCode::OK, &state)
+    page.respond(StatusCode::OK, state)
 }
 
-pub async fn thanks() -> HttpResponse {
-    html(StatusCode::OK, thanks_page())
+pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let context = Presentation::Page.context(&state, &request, "/thanks");
+    html(StatusCode::OK, thanks_page(&context))
 }
 
-/// `POST /`: screen out bots, parse, then store durably, then redirect. Clover is never
-/// called here: the visitor waits only for the local commit.
+pub async fn embedded_thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let context = Presentation::Embed.context(&state, &request, "/embed/thanks");
+    html(StatusCode::OK, thanks_page(&context))
+}
+
 pub async fn submit_form(
     request: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, FormPageError> {
+) -> HttpResponse {
+    submit(&request, &body, &state, Presentation::Page)
+        .await
+        .unwrap_or_else(|failure| failure.render(&request, &state, Presentation::Page))
+}
+
+pub async fn submit_embedded_form(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    submit(&request, &body, &state, Presentation::Embed)
+        .await
+        .unwrap_or_else(|failure| failure.render(&request, &state, Presentation::Embed))
+}
+
+/// `POST /` (and `/embed`): screen out bots, parse, then store durably, then redirect.
+/// Clover is never called here: the visitor waits only for the local commit.
+async fn submit(
+    request: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    presentation: Presentation,
+) -> Result<HttpResponse, FormFailure> {
+    let context = presentation.context(state, request, presentation.form_path());
     let form: SignupForm =
-        serde_urlencoded::from_bytes(&body).map_err(|_| FormPageError::Malformed)?;
-    let token = match screen(&state, &form) {
+        serde_urlencoded::from_bytes(body).map_err(|_| FormFailure::Malformed)?;
+    let token = match screen(state, &form) {
         Screening::Person => form.form_token.clone().unwrap_or_default(),
         Screening::Bot(reason) => {
             // The same answer as a person gets, so a bot learns nothing; nothing is kept.
@@ -41,22 +110,21 @@ pub async fn submit_form(
             if let Err(error) = state.db.count_bot(reason).await {
                 tracing::error!(%error, "could not count a bot submission");
             }
-            return Ok(see_other("/thanks"));
+            return Ok(see_other(&success_url(&context)));
         }
         Screening::Expired => {
             // Backdated by the minimum fill time: the visitor has filled the form already,
             // and sending it straight back must not read as a bot.
             let token = state.form_tokens.issue_filled(now_secs());
+            let notice = context.t("notice-expired");
             let page = FormPage {
+                context,
                 values: &form,
                 errors: &FormErrors::default(),
-                notice: Some(
-                    "This form was open for a long time, so please check your details and \
-                     send it again.",
-                ),
+                notice: Some(&notice),
                 token: &token,
             };
-            return Ok(page.respond(StatusCode::OK, &state));
+            return Ok(page.respond(StatusCode::OK, state));
         }
     };
     let signup = match form.parse(&state.form.rules) {
@@ -64,33 +132,38 @@ pub async fn submit_form(
         Err(errors) => {
             // The same token again: its issue time still tells when the form was served.
             let page = FormPage {
+                context,
                 values: &form,
                 errors: &errors,
                 notice: None,
                 token: &token,
             };
-            return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, &state));
+            return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, state));
         }
     };
-    if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(&request) {
-        let notice = format!(
-            "We received several signups from your connection in a short time. Please wait \
-             {retry_after_secs} seconds and send the form again; your details are still here."
+    if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(request) {
+        let notice = context.language.text_with(
+            "notice-rate-limited",
+            &[(
+                "seconds",
+                Arg::Number(i64::try_from(retry_after_secs).unwrap_or(i64::MAX)),
+            )],
         );
         let page = FormPage {
+            context,
             values: &form,
             errors: &FormErrors::default(),
             notice: Some(&notice),
             token: &token,
         };
-        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, &state);
+        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, state);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after_secs.into());
         return Ok(response);
     }
     if let Some(captcha) = &state.captcha {
-        let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
+        let ip = state.limiter.client_ip(request).map(|ip| ip.to_string());
         let (status, notice) = match captcha
             .verify(form.captcha_response.as_deref(), ip.as_deref())
             .await
@@ -98,35 +171,36 @@ pub async fn submit_form(
             CaptchaVerdict::Passed => (StatusCode::OK, None),
             CaptchaVerdict::Failed => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some("Please complete the check above the button, then send the form again."),
+                Some(context.t("notice-captcha-failed")),
             ),
             CaptchaVerdict::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Some(
-                    "We could not complete the security check just now. Your details were not \
-                     sent yet: please try again in a moment; they are still here.",
-                ),
+                Some(context.t("notice-captcha-unavailable")),
             ),
         };
         if let Some(notice) = notice {
             let page = FormPage {
+                context,
                 values: &form,
                 errors: &FormErrors::default(),
-                notice: Some(notice),
+                notice: Some(&notice),
                 token: &token,
             };
-            return Ok(page.respond(status, &state));
+            return Ok(page.respond(status, state));
         }
     }
     let key = form.form_id.as_deref().and_then(IdempotencyKey::parse);
+    // The wording the visitor saw is what they agreed to: record it in their language.
+    let consent_text = state
+        .form
+        .consent_text
+        .clone()
+        .unwrap_or_else(|| context.t("consent-default"));
     let inserted = state
         .db
-        .insert_submission(signup, Source::Form, state.form.consent_text.clone(), key)
+        .insert_submission(signup, Source::Form, consent_text, key)
         .await
-        .map_err(|error| FormPageError::Storage {
-            error,
-            request_id: request_id(&request),
-        })?;
+        .map_err(FormFailure::Storage)?;
     match inserted {
         Inserted::New(id) => {
             tracing::info!(submission = %id, source = "form", "signup stored and queued");
@@ -136,7 +210,7 @@ pub async fn submit_form(
             tracing::info!(submission = %id, source = "form", "the same form was sent again");
         }
     }
-    Ok(see_other("/thanks"))
+    Ok(see_other(&success_url(&context)))
 }
 
 /// What the hidden fields say about who sent the form.
@@ -172,6 +246,7 @@ fn now_secs() -> i64 {
 
 /// The form page in one of its states.
 struct FormPage<'a> {
+    context: PageContext<'a>,
     values: &'a SignupForm,
     errors: &'a FormErrors,
     notice: Option<&'a str>,
@@ -181,10 +256,11 @@ struct FormPage<'a> {
 impl FormPage<'_> {
     fn respond(&self, status: StatusCode, state: &AppState) -> HttpResponse {
         let view = FormView {
+            context: self.context,
             values: self.values,
             errors: self.errors,
             rules: &state.form.rules,
-            consent_text: &state.form.consent_text,
+            consent_text: state.form.consent_text.as_deref(),
             notice: self.notice,
             form_token: self.token,
             captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
@@ -195,48 +271,40 @@ impl FormPage<'_> {
 
 /// What can go wrong with a form post beyond the visitor's own mistakes.
 #[derive(Debug, thiserror::Error)]
-pub enum FormPageError {
+pub enum FormFailure {
     /// The body is not a form at all (a broken client or a bot).
     #[error("the form could not be read")]
     Malformed,
     /// The submission could not be saved: the visitor must be told, not thanked.
-    #[error("the submission could not be stored: {error}")]
-    Storage {
-        error: StorageError,
-        request_id: Option<String>,
-    },
+    #[error("the submission could not be stored: {0}")]
+    Storage(StorageError),
 }
 
-impl ResponseError for FormPageError {
-    fn status_code(&self) -> StatusCode {
+impl FormFailure {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Malformed => StatusCode::BAD_REQUEST,
-            Self::Storage { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Malformed => html(
-                self.status_code(),
-                error_page(
-                    "The form could not be read",
-                    "Please go back to the form and send it again.",
-                    None,
-                ),
-            ),
-            Self::Storage { error, request_id } => {
+    /// The answer page, in the visitor's language and the merchant's look.
+    fn render(
+        &self,
+        request: &HttpRequest,
+        state: &AppState,
+        presentation: Presentation,
+    ) -> HttpResponse {
+        let context = presentation.context(state, request, presentation.form_path());
+        let (title, message) = match self {
+            Self::Malformed => ("error-malformed-title", "error-malformed-message"),
+            Self::Storage(error) => {
                 tracing::error!(%error, "a submission could not be stored");
-                html(
-                    self.status_code(),
-                    error_page(
-                        "Your signup was not saved",
-                        "Something went wrong on our side and your details were not saved. \
-                         Please go back and send the form again in a moment.",
-                        request_id.as_deref(),
-                    ),
-                )
+                ("error-storage-title", "error-storage-message")
             }
-        }
+        };
+        let id = request_id(request);
+        let page = visitor_error_page(&context, title, message, id.as_deref());
+        html(self.status(), page)
     }
 }

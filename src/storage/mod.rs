@@ -19,7 +19,7 @@ pub use cipher::{DecryptError, SecretCipher};
 pub use credentials::{CredentialKind, StoredCredential, env_token_digest};
 pub use queue::QueuedDelivery;
 pub use submissions::{
-    DeliveryOutcome, Inserted, QueueCounts, Source, SubmissionId, SubmissionState,
+    DeliveryOutcome, Inserted, QueueCounts, SignupDetails, Source, SubmissionId, SubmissionState,
     SubmissionSummary,
 };
 

@@ -1,6 +1,6 @@
 use rusqlite::{OptionalExtension, params};
 
-use super::{Database, DeliveryOutcome, StorageError, SubmissionId, now_ms};
+use super::{Database, DeliveryOutcome, SignupDetails, StorageError, SubmissionId, now_ms};
 
 /// A submission claimed for delivery, with everything needed to deliver it.
 #[derive(Debug, Clone)]
@@ -11,6 +11,8 @@ pub struct QueuedDelivery {
     pub last_name: Option<String>,
     pub email: String,
     pub phone: Option<String>,
+    /// Birthday, address and note, when the form asked for them.
+    pub details: SignupDetails,
     pub marketing_consent: bool,
     pub consent_text: String,
     /// Attempts so far, this one included.
@@ -33,7 +35,7 @@ impl Database {
             let claimed = {
                 let mut select = tx.prepare(
                     "SELECT s.id, s.received_at, s.first_name, s.last_name, s.email, s.phone,
-                            s.marketing_consent, s.consent_text, s.attempts + 1
+                            s.marketing_consent, s.consent_text, s.attempts + 1, s.details
                      FROM delivery_queue q JOIN submissions s ON s.id = q.submission_id
                      WHERE q.in_flight = 0 AND q.next_attempt_at <= ?1
                        AND NOT EXISTS (
@@ -53,6 +55,7 @@ impl Database {
                         marketing_consent: row.get(6)?,
                         consent_text: row.get(7)?,
                         attempts: row.get(8)?,
+                        details: SignupDetails::from_column(row.get(9)?),
                     })
                 })?;
                 let mut emails = std::collections::HashSet::new();

@@ -84,6 +84,11 @@ const MIGRATIONS: &[&str] = &[
         count  INTEGER NOT NULL
     );
 "#,
+    r#"
+    -- Birthday, address and the visitor's note, when the form asks for them: one JSON
+    -- object (see `SignupDetails`), NULL when there are none.
+    ALTER TABLE submissions ADD COLUMN details TEXT;
+"#,
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -1,10 +1,45 @@
 use std::fmt;
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Database, StorageError, now_ms};
-use crate::domain::{IdempotencyKey, NewSignup};
+use crate::domain::{Birthday, IdempotencyKey, NewSignup, PostalAddress};
+
+/// What a signup carries beyond names, email and phone, kept as one JSON column: fields
+/// only some merchants collect, read and written together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<Birthday>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PostalAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl SignupDetails {
+    fn of(signup: &NewSignup) -> Self {
+        Self {
+            birthday: signup.birthday,
+            address: signup.address.clone(),
+            note: signup.note.as_ref().map(|n| n.as_ref().to_owned()),
+        }
+    }
+
+    /// The column's value: `NULL` when there is nothing to keep.
+    fn to_column(&self) -> Option<String> {
+        (*self != Self::default())
+            .then(|| serde_json::to_string(self).expect("plain data serializes"))
+    }
+
+    /// Reads the column back. A value this version cannot read is kept out of the way
+    /// rather than failing the delivery of the rest.
+    pub(super) fn from_column(text: Option<String>) -> Self {
+        text.and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+}
 
 /// A submission's id: a random UUID, safe to show and to log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -139,6 +174,7 @@ impl Database {
     ) -> Result<Inserted, StorageError> {
         let id = SubmissionId::random();
         let stored_id = id.0.clone();
+        let details = SignupDetails::of(&signup).to_column();
         self.run(move |connection| {
             let now = now_ms();
             let tx = connection.transaction()?;
@@ -149,6 +185,7 @@ impl Database {
                     .query_row(
                         "SELECT id, first_name IS ?2 AND last_name IS ?3 AND email = ?4
                                     AND phone IS ?5 AND marketing_consent = ?6
+                                    AND details IS ?7
                          FROM submissions WHERE idempotency_key = ?1",
                         params![
                             given,
@@ -157,6 +194,7 @@ impl Database {
                             signup.email.as_ref(),
                             signup.phone.as_ref().map(AsRef::<str>::as_ref),
                             signup.marketing_consent,
+                            details,
                         ],
                         |row| Ok((row.get(0)?, row.get(1)?)),
                     )
@@ -173,8 +211,8 @@ impl Database {
             }
             tx.execute(
                 "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-                     phone, marketing_consent, consent_text, idempotency_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     phone, marketing_consent, consent_text, idempotency_key, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     stored_id,
                     now,
@@ -186,6 +224,7 @@ impl Database {
                     signup.marketing_consent,
                     consent_text,
                     key,
+                    details,
                 ],
             )?;
             tx.execute(
@@ -258,7 +297,7 @@ impl Database {
         self.run(move |connection| {
             let erased = connection.execute(
                 "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
-                     phone = NULL, idempotency_key = NULL
+                     phone = NULL, idempotency_key = NULL, details = NULL
                  WHERE state = 'delivered' AND delivered_at < ?1 AND email != ''",
                 [cutoff_ms],
             )?;

@@ -3,23 +3,61 @@ use std::sync::LazyLock;
 use maud::{DOCTYPE, Markup, html};
 use sha2::{Digest, Sha256};
 
-/// The stylesheet, built into the binary so a deployment cannot lose it, and addressed by
-/// a content hash so browsers may cache it for a year and still see every change.
-pub struct Stylesheet {
+use crate::configuration::Branding;
+use crate::i18n::Language;
+
+/// A file built into the binary, so a deployment cannot lose it, and addressed by a
+/// content hash so browsers may cache it for a year and still see every change.
+pub struct StaticAsset {
     pub body: &'static str,
     pub version: String,
+    pub content_type: &'static str,
 }
 
-pub static STYLESHEET: LazyLock<Stylesheet> = LazyLock::new(|| {
-    let body = include_str!("../../static/style.css");
-    let digest = Sha256::digest(body.as_bytes());
-    Stylesheet {
-        body,
-        version: hex::encode(&digest[..6]),
+impl StaticAsset {
+    fn new(body: &'static str, content_type: &'static str) -> Self {
+        Self {
+            body,
+            version: content_version(body),
+            content_type,
+        }
     }
+
+    /// The address pages link to: the file's name with its version.
+    pub fn href(&self, name: &str) -> String {
+        format!("/static/{name}?v={}", self.version)
+    }
+}
+
+/// The first 12 hex digits of the SHA-256 of a file's content.
+pub fn content_version(body: &str) -> String {
+    hex::encode(&Sha256::digest(body.as_bytes())[..6])
+}
+
+pub static STYLESHEET: LazyLock<StaticAsset> = LazyLock::new(|| {
+    StaticAsset::new(
+        include_str!("../../static/style.css"),
+        "text/css; charset=utf-8",
+    )
 });
 
-/// The page around every body: language, viewport for phones, the stylesheet.
+/// Progressive enhancement of the form: live validation and sending with fetch.
+pub static FORM_SCRIPT: LazyLock<StaticAsset> = LazyLock::new(|| {
+    StaticAsset::new(
+        include_str!("../../static/form.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+
+/// Inside an iframe: tells the embedding page how tall the form is.
+pub static EMBED_SCRIPT: LazyLock<StaticAsset> = LazyLock::new(|| {
+    StaticAsset::new(
+        include_str!("../../static/embed.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+
+/// The page around the merchant's own pages (admin, sign-in): English, the service's colours.
 pub fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -28,10 +66,118 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                link rel="stylesheet" href={ "/static/style.css?v=" (STYLESHEET.version) };
+                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
             }
             body {
                 main class="page" { (body) }
+            }
+        }
+    }
+}
+
+/// What every page a visitor sees needs besides its content.
+#[derive(Clone, Copy)]
+pub struct PageContext<'a> {
+    pub language: Language,
+    /// The visitor chose the language with `?lang=`: links and the form keep the choice.
+    /// Otherwise the browser's `Accept-Language` chooses it again on every page.
+    pub language_chosen: bool,
+    pub branding: &'a Branding,
+    /// The version of `/static/theme.css`, the merchant's colours.
+    pub theme_version: &'a str,
+    /// Inside the merchant's iframe: no header or footer, and the height reported upwards.
+    pub embed: bool,
+    /// This page's path, for the language switcher's links.
+    pub path: &'static str,
+}
+
+impl PageContext<'_> {
+    /// The message `id` in the visitor's language.
+    pub fn t(&self, id: &str) -> String {
+        self.language.text(id)
+    }
+
+    /// A path of this service that keeps a language the visitor chose.
+    pub fn localized(&self, path: &str) -> String {
+        if self.language_chosen {
+            format!("{path}?lang={}", self.language.tag())
+        } else {
+            path.to_owned()
+        }
+    }
+
+    /// The page title, followed by the merchant's name when there is one.
+    pub fn full_title(&self, title: &str) -> String {
+        match &self.branding.merchant_name {
+            Some(name) => format!("{title} – {name}"),
+            None => title.to_owned(),
+        }
+    }
+}
+
+/// The page around everything a visitor sees: their language, the merchant's name, logo
+/// and colours, and a way to switch language.
+pub fn visitor_layout(
+    context: &PageContext<'_>,
+    title: &str,
+    scripts: bool,
+    body: Markup,
+) -> Markup {
+    let branding = context.branding;
+    html! {
+        (DOCTYPE)
+        html lang=(context.language.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (context.full_title(title)) }
+                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
+                link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+                @if scripts {
+                    script src=(FORM_SCRIPT.href("form.js")) defer {}
+                }
+                @if context.embed {
+                    script src=(EMBED_SCRIPT.href("embed.js")) defer {}
+                }
+            }
+            body class=[context.embed.then_some("embed")] {
+                @if !context.embed && (branding.logo_url.is_some() || branding.merchant_name.is_some()) {
+                    header class="brand" {
+                        @if let Some(logo) = &branding.logo_url {
+                            // The logo names the merchant; without a name it is decoration.
+                            img class="brand-logo" src=(logo.as_str())
+                                alt=(branding.merchant_name.as_deref().unwrap_or(""));
+                        } @else if let Some(name) = &branding.merchant_name {
+                            p class="brand-name" { (name) }
+                        }
+                    }
+                }
+                main class="page" { (body) }
+                @if !context.embed {
+                    footer class="page-footer" { (language_switcher(context)) }
+                }
+            }
+        }
+    }
+}
+
+/// Links to this page in every language, each written in its own language.
+fn language_switcher(context: &PageContext<'_>) -> Markup {
+    html! {
+        nav class="languages" aria-label=(context.t("language-switcher")) {
+            ul {
+                @for language in Language::all() {
+                    li {
+                        @if language == context.language {
+                            a href={ (context.path) "?lang=" (language.tag()) }
+                                lang=(language.tag()) hreflang=(language.tag())
+                                aria-current="true" { (language.name()) }
+                        } @else {
+                            a href={ (context.path) "?lang=" (language.tag()) }
+                                lang=(language.tag()) hreflang=(language.tag()) { (language.name()) }
+                        }
+                    }
+                }
             }
         }
     }

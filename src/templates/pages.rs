@@ -1,15 +1,70 @@
 use maud::{Markup, html};
 
-use super::layout::layout;
+use super::layout::{PageContext, layout, visitor_layout};
+use crate::i18n::Arg;
 
-pub fn thanks_page() -> Markup {
-    layout(
-        "Thank you for signing up",
+/// After a signup: in the visitor's language, with the merchant's name when there is one.
+pub fn thanks_page(context: &PageContext<'_>) -> Markup {
+    let title = match &context.branding.merchant_name {
+        Some(name) => context
+            .language
+            .text_with("thanks-title-merchant", &[("merchant", Arg::Text(name))]),
+        None => context.t("thanks-title"),
+    };
+    let form = if context.embed { "/embed" } else { "/" };
+    visitor_layout(
+        context,
+        &title,
+        false,
         html! {
             div class="card" {
-                h1 { "Thank you!" }
-                p class="lead" { "You're on the list. We've received your details." }
-                p { a href="/" { "Back to the form" } }
+                h1 { (title) }
+                p class="lead" { (context.t("thanks-lead")) }
+                p { a href=(context.localized(form)) { (context.t("thanks-back")) } }
+            }
+        },
+    )
+}
+
+/// A page for something that went wrong on a visitor's way, in their language, with the
+/// request id so that support can find it.
+pub fn visitor_error_page(
+    context: &PageContext<'_>,
+    title_id: &str,
+    message_id: &str,
+    request_id: Option<&str>,
+) -> Markup {
+    let title = context.t(title_id);
+    let form = if context.embed { "/embed" } else { "/" };
+    visitor_layout(
+        context,
+        &title,
+        false,
+        html! {
+            div class="card" {
+                h1 { (title) }
+                p { (context.t(message_id)) }
+                @if let Some(id) = request_id {
+                    p class="muted" { (context.t("error-reference")) " " code { (id) } }
+                }
+                p { a class="button" href=(context.localized(form)) { (context.t("error-back")) } }
+            }
+        },
+    )
+}
+
+/// An address that leads nowhere: say so plainly and offer the way to the form.
+pub fn not_found_page(context: &PageContext<'_>) -> Markup {
+    let title = context.t("not-found-title");
+    visitor_layout(
+        context,
+        &title,
+        false,
+        html! {
+            div class="card" {
+                h1 { (title) }
+                p { (context.t("not-found-message")) }
+                p { a class="button" href=(context.localized("/")) { (context.t("not-found-link")) } }
             }
         },
     )
@@ -29,7 +84,8 @@ pub fn notice_page(title: &str, message: &str, link: (&str, &str)) -> Markup {
     )
 }
 
-/// A page for something that went wrong, with the request id so that support can find it.
+/// A page for something that went wrong on the merchant's side (admin, connecting Clover),
+/// with the request id so that support can find it.
 pub fn error_page(title: &str, message: &str, request_id: Option<&str>) -> Markup {
     layout(
         title,

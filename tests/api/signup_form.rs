@@ -34,10 +34,10 @@ async fn the_form_has_a_labelled_input_with_autocomplete_for_every_field() {
     assert!(html.contains("Yes, send me news and offers by email."));
     assert!(html.contains(r#"<meta name="viewport""#));
     assert!(html.contains(r#"href="/static/style.css?v="#));
-    assert!(
-        !html.contains("<script"),
-        "the form must work without JavaScript"
-    );
+    // The only script is the optional enhancement, from this service, never inline: the
+    // form itself is plain HTML (the browser tests send it with JavaScript off).
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains(r#"<script src="/static/form.js?v="#));
     app.stop().await;
 }
 
@@ -100,7 +100,12 @@ async fn each_invalid_field_is_named_beside_itself_and_the_input_is_kept() {
         let html = response.text().await.unwrap();
         let error_id = format!(r#"id="{field}-error""#);
         assert!(html.contains(&error_id), "no error beside {field}");
-        assert!(html.contains(&format!(r#"aria-describedby="{field}-error""#)));
+        let described = html
+            .split("aria-describedby=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .any(|ids| ids.split(' ').any(|id| id == format!("{field}-error")));
+        assert!(described, "{field}'s input is not described by its error");
         assert!(html.contains(r#"aria-invalid="true""#));
         assert!(
             html.contains(message),

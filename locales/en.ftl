@@ -1,0 +1,104 @@
+# English: the reference catalogue. Every other language has the same message ids;
+# a message missing there falls back to this file.
+#
+# Variables: $merchant (MERCHANT_NAME), $label (a field's label), $max, $min, $seconds,
+# $input (an input's name, such as first_name or city).
+
+language-name = English
+language-switcher = Language
+
+## The signup form
+
+form-title = Sign up
+form-intro = Join our customer list. It takes less than a minute.
+form-intro-merchant = Join the { $merchant } customer list. It takes less than a minute.
+page-title-error = Error: { $title }
+submit = Sign up
+sending = Sending…
+optional = (optional)
+error-prefix = Error:
+error-summary-title = There is a problem
+privacy-link = How we use your details
+consent-default = Yes, send me news and offers by email. I can unsubscribe at any time.
+honeypot-label = Leave this field empty
+fields-required-hint = All fields are required unless marked optional.
+
+label-first_name = First name
+label-last_name = Last name
+label-email = Email address
+label-phone = Phone number
+label-birthday = Birthday
+label-birthday_day = Day
+label-birthday_month = Month
+label-birthday_year = Year
+label-address = Address
+label-address1 = Address line 1
+label-address2 = Address line 2
+label-city = Town or city
+label-state = State, province or region
+label-zip = ZIP or postal code
+label-country = Country code
+label-note = Anything you would like us to know
+label-marketing_consent = Marketing consent
+
+hint-email = We will never share it.
+hint-phone = Digits, spaces and dashes are fine. Add your country code if you are abroad.
+hint-birthday = For example, 27 3 for 27 March. The year is optional.
+hint-country = Two letters, such as US, CA, GB, FR, ES or MX.
+hint-note = At most { $max } characters.
+
+## Validation messages: the server and the script in the page both use these
+
+error-required = { $input ->
+    [first_name] Enter your first name.
+    [last_name] Enter your last name.
+    [email] Enter your email address.
+    [phone] Enter your phone number.
+    [birthday] Enter the day and month of your birthday.
+    [address1] Enter the first line of your address.
+    [city] Enter your town or city.
+    [state] Enter your state, province or region.
+    [zip] Enter your ZIP or postal code.
+    [country] Enter your country code.
+    [note] Write a note.
+   *[other] Fill in this field.
+}
+error-too-long = { $label } must be at most { $max } characters.
+error-control-characters = { $label } contains characters that cannot be saved.
+error-email = Enter an email address like name@example.com.
+error-phone = Enter a phone number using digits, spaces, dashes or brackets, with an optional + at the start.
+error-phone-digits = A phone number has { $min } to { $max } digits.
+error-consent = Tick the box, or leave it empty.
+error-birthday-numbers = Enter your birthday as numbers, such as 27 3 1990.
+error-birthday-date = Enter a real date: a day from 1 to 31 that exists in the month, and a month from 1 to 12.
+error-birthday-year = Enter a year from { $min } to { $max }, or leave the year empty.
+error-country = Enter a two-letter country code, such as US.
+
+## Messages above the form
+
+notice-expired = This form was open for a long time, so please check your details and send it again.
+notice-rate-limited = We received several signups from your connection in a short time. Please wait { $seconds } seconds and send the form again; your details are still here.
+notice-captcha-failed = Please complete the check above the button, then send the form again.
+notice-captcha-unavailable = We could not complete the security check just now. Your details were not sent yet: please try again in a moment; they are still here.
+notice-network = We could not reach the server. Your details are still here: please check your connection and try again.
+
+## After the form
+
+thanks-title = Thank you!
+thanks-title-merchant = Thank you from { $merchant }!
+thanks-lead = You're on the list. We've received your details.
+thanks-back = Back to the form
+
+## Error pages
+
+error-malformed-title = The form could not be read
+error-malformed-message = Please go back to the form and send it again.
+error-storage-title = Your signup was not saved
+error-storage-message = Something went wrong on our side and your details were not saved. Please go back and send the form again in a moment.
+error-reference = Reference:
+error-back = Back to the form
+not-found-title = Page not found
+not-found-message = There is no page at this address. It may have moved, or the link may be mistyped.
+not-found-link = Go to the signup form
+server-error-title = Something went wrong
+server-error-message = Something went wrong on our side. Please try again in a moment.

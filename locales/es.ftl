@@ -1,0 +1,104 @@
+# Spanish (es), informal "tú". Same message ids as en.ftl, the reference catalogue;
+# a message missing here falls back to English.
+#
+# Variables: $merchant (MERCHANT_NAME), $label (a field's label), $max, $min, $seconds,
+# $input (an input's name, such as first_name or city).
+
+language-name = Español
+language-switcher = Idioma
+
+## The signup form
+
+form-title = Regístrate
+form-intro = Únete a nuestra lista de clientes. Te llevará menos de un minuto.
+form-intro-merchant = Únete a la lista de clientes de { $merchant }. Te llevará menos de un minuto.
+page-title-error = Error: { $title }
+submit = Registrarme
+sending = Enviando…
+optional = (opcional)
+error-prefix = Error:
+error-summary-title = Hay un problema
+privacy-link = Cómo usamos tus datos
+consent-default = Sí, quiero recibir novedades y ofertas por correo electrónico. Puedo darme de baja en cualquier momento.
+honeypot-label = Deja este campo vacío
+fields-required-hint = Todos los campos son obligatorios, salvo los marcados como opcionales.
+
+label-first_name = Nombre
+label-last_name = Apellidos
+label-email = Correo electrónico
+label-phone = Número de teléfono
+label-birthday = Cumpleaños
+label-birthday_day = Día
+label-birthday_month = Mes
+label-birthday_year = Año
+label-address = Dirección
+label-address1 = Dirección (línea 1)
+label-address2 = Dirección (línea 2)
+label-city = Ciudad o localidad
+label-state = Estado, provincia o región
+label-zip = Código postal
+label-country = Código de país
+label-note = Algo que quieras contarnos
+label-marketing_consent = Consentimiento para comunicaciones comerciales
+
+hint-email = Nunca lo compartiremos.
+hint-phone = Puedes usar números, espacios y guiones. Si estás en el extranjero, incluye el prefijo de tu país.
+hint-birthday = Por ejemplo, 27 3 para el 27 de marzo. El año es opcional.
+hint-country = Dos letras, como ES, MX, AR, CO o US.
+hint-note = Como máximo { $max } caracteres.
+
+## Validation messages: the server and the script in the page both use these
+
+error-required = { $input ->
+    [first_name] Escribe tu nombre.
+    [last_name] Escribe tus apellidos.
+    [email] Escribe tu correo electrónico.
+    [phone] Escribe tu número de teléfono.
+    [birthday] Escribe el día y el mes de tu cumpleaños.
+    [address1] Escribe la primera línea de tu dirección.
+    [city] Escribe tu ciudad o localidad.
+    [state] Escribe tu estado, provincia o región.
+    [zip] Escribe tu código postal.
+    [country] Escribe el código de tu país.
+    [note] Escribe una nota.
+   *[other] Completa este campo.
+}
+error-too-long = { $label }: escribe como máximo { $max } caracteres.
+error-control-characters = { $label }: hay caracteres que no se pueden guardar.
+error-email = Escribe un correo electrónico como nombre@example.com.
+error-phone = Escribe un número de teléfono solo con números, espacios, guiones o paréntesis. Puede llevar un + al principio.
+error-phone-digits = Un número de teléfono tiene entre { $min } y { $max } dígitos.
+error-consent = Marca la casilla o déjala sin marcar.
+error-birthday-numbers = Escribe tu cumpleaños con números, por ejemplo 27 3 1990.
+error-birthday-date = Escribe una fecha que exista: un día del 1 al 31 que tenga ese mes y un mes del 1 al 12.
+error-birthday-year = Escribe un año entre { $min } y { $max }, o deja el año vacío.
+error-country = Escribe un código de país de dos letras, como ES o MX.
+
+## Messages above the form
+
+notice-expired = El formulario estuvo abierto mucho tiempo. Revisa tus datos y vuelve a enviarlo.
+notice-rate-limited = Recibimos varios registros desde tu conexión en poco tiempo. Espera { $seconds } segundos y vuelve a enviar el formulario; tus datos siguen aquí.
+notice-captcha-failed = Completa la verificación que está encima del botón y vuelve a enviar el formulario.
+notice-captcha-unavailable = No pudimos hacer la verificación de seguridad en este momento. Tus datos todavía no se enviaron y siguen aquí: vuelve a intentarlo en un momento.
+notice-network = No pudimos conectar con el servidor. Tus datos siguen aquí: revisa tu conexión y vuelve a intentarlo.
+
+## After the form
+
+thanks-title = ¡Gracias!
+thanks-title-merchant = ¡Gracias de parte de { $merchant }!
+thanks-lead = Ya estás en la lista. Recibimos tus datos.
+thanks-back = Volver al formulario
+
+## Error pages
+
+error-malformed-title = No se pudo leer el formulario
+error-malformed-message = Vuelve al formulario y envíalo de nuevo.
+error-storage-title = Tu registro no se guardó
+error-storage-message = Hubo un problema por nuestra parte y tus datos no se guardaron. Vuelve atrás y envía el formulario de nuevo en un momento.
+error-reference = Referencia:
+error-back = Volver al formulario
+not-found-title = Página no encontrada
+not-found-message = No hay ninguna página en esta dirección. Puede que se haya movido o que el enlace tenga un error.
+not-found-link = Ir al formulario de registro
+server-error-title = Algo salió mal
+server-error-message = Hubo un problema por nuestra parte. Vuelve a intentarlo en un momento.

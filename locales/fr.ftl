@@ -1,0 +1,105 @@
+# French (fr), "vous" form, with a narrow no-break space (U+202F) before : ; ! and ?.
+# Same message ids as en.ftl, the reference catalogue; a message missing here falls
+# back to English.
+#
+# Variables: $merchant (MERCHANT_NAME), $label (a field's label), $max, $min, $seconds,
+# $input (an input's name, such as first_name or city).
+
+language-name = Français
+language-switcher = Langue
+
+## The signup form
+
+form-title = Inscrivez-vous
+form-intro = Rejoignez notre liste de clients. Cela prend moins d’une minute.
+form-intro-merchant = Rejoignez la liste de clients de { $merchant }. Cela prend moins d’une minute.
+page-title-error = Erreur : { $title }
+submit = S’inscrire
+sending = Envoi en cours…
+optional = (facultatif)
+error-prefix = Erreur :
+error-summary-title = Il y a un problème
+privacy-link = Comment nous utilisons vos données
+consent-default = Oui, envoyez-moi des nouveautés et des offres par e-mail. Je peux me désinscrire à tout moment.
+honeypot-label = Laissez ce champ vide
+fields-required-hint = Tous les champs sont obligatoires, sauf ceux indiqués comme facultatifs.
+
+label-first_name = Prénom
+label-last_name = Nom
+label-email = Adresse e-mail
+label-phone = Numéro de téléphone
+label-birthday = Date d’anniversaire
+label-birthday_day = Jour
+label-birthday_month = Mois
+label-birthday_year = Année
+label-address = Adresse
+label-address1 = Adresse (ligne 1)
+label-address2 = Complément d’adresse
+label-city = Ville ou localité
+label-state = État, province ou région
+label-zip = Code postal
+label-country = Code du pays
+label-note = Ce que vous souhaitez nous dire
+label-marketing_consent = Consentement aux communications commerciales
+
+hint-email = Nous ne la partagerons jamais.
+hint-phone = Vous pouvez utiliser des chiffres, des espaces et des tirets. Si vous êtes à l’étranger, ajoutez l’indicatif de votre pays.
+hint-birthday = Par exemple, 27 3 pour le 27 mars. L’année est facultative.
+hint-country = Deux lettres, comme FR, BE, CH, CA ou US.
+hint-note = { $max } caractères au maximum.
+
+## Validation messages: the server and the script in the page both use these
+
+error-required = { $input ->
+    [first_name] Saisissez votre prénom.
+    [last_name] Saisissez votre nom.
+    [email] Saisissez votre adresse e-mail.
+    [phone] Saisissez votre numéro de téléphone.
+    [birthday] Saisissez le jour et le mois de votre anniversaire.
+    [address1] Saisissez la première ligne de votre adresse.
+    [city] Saisissez votre ville ou localité.
+    [state] Saisissez votre État, province ou région.
+    [zip] Saisissez votre code postal.
+    [country] Saisissez le code de votre pays.
+    [note] Écrivez une note.
+   *[other] Remplissez ce champ.
+}
+error-too-long = { $label } : saisissez au maximum { $max } caractères.
+error-control-characters = { $label } : certains caractères ne peuvent pas être enregistrés.
+error-email = Saisissez une adresse e-mail comme nom@example.com.
+error-phone = Saisissez un numéro de téléphone avec des chiffres, des espaces, des tirets ou des parenthèses, et éventuellement un + au début.
+error-phone-digits = Un numéro de téléphone comporte entre { $min } et { $max } chiffres.
+error-consent = Cochez la case ou laissez-la décochée.
+error-birthday-numbers = Saisissez votre date d’anniversaire en chiffres, par exemple 27 3 1990.
+error-birthday-date = Saisissez une date valide : un jour de 1 à 31 qui existe dans ce mois, et un mois de 1 à 12.
+error-birthday-year = Saisissez une année entre { $min } et { $max }, ou laissez l’année vide.
+error-country = Saisissez un code pays à deux lettres, par exemple FR.
+
+## Messages above the form
+
+notice-expired = Ce formulaire est resté ouvert longtemps. Vérifiez vos informations, puis envoyez-le à nouveau.
+notice-rate-limited = Nous avons reçu plusieurs inscriptions depuis votre connexion en peu de temps. Veuillez patienter { $seconds } secondes, puis renvoyer le formulaire ; vos informations sont toujours là.
+notice-captcha-failed = Veuillez effectuer la vérification au-dessus du bouton, puis renvoyer le formulaire.
+notice-captcha-unavailable = Nous n’avons pas pu effectuer la vérification de sécurité pour le moment. Vos informations n’ont pas encore été envoyées : réessayez dans un instant, elles sont toujours là.
+notice-network = Nous n’avons pas pu joindre le serveur. Vos informations sont toujours là : vérifiez votre connexion et réessayez.
+
+## After the form
+
+thanks-title = Merci !
+thanks-title-merchant = Merci de la part de { $merchant } !
+thanks-lead = Votre inscription est confirmée. Nous avons bien reçu vos informations.
+thanks-back = Retour au formulaire
+
+## Error pages
+
+error-malformed-title = Le formulaire n’a pas pu être lu
+error-malformed-message = Veuillez revenir au formulaire et l’envoyer à nouveau.
+error-storage-title = Votre inscription n’a pas été enregistrée
+error-storage-message = Un problème est survenu de notre côté et vos informations n’ont pas été enregistrées. Veuillez revenir en arrière et renvoyer le formulaire dans un instant.
+error-reference = Référence :
+error-back = Retour au formulaire
+not-found-title = Page introuvable
+not-found-message = Il n’y a aucune page à cette adresse. Elle a peut-être été déplacée, ou le lien contient une erreur.
+not-found-link = Aller au formulaire d’inscription
+server-error-title = Un problème est survenu
+server-error-message = Un problème est survenu de notre côté. Veuillez réessayer dans un instant.
