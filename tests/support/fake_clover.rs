@@ -194,6 +194,10 @@ pub struct FakeCustomer {
     pub note: Option<String>,
     pub customer_since: Option<i64>,
     pub marketing_allowed: bool,
+    /// As sent: `{"address1": ..., "city": ..., "country": ...}`.
+    pub addresses: Vec<Map<String, Value>>,
+    /// As sent, `note` included: `{"dobDay": 10, "dobMonth": 12, ...}`.
+    pub metadata: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -442,6 +446,8 @@ impl Stored {
             customer_since: self.customer_since,
             // Clover ignores marketingAllowed from third-party apps (§2.2).
             marketing_allowed: false,
+            addresses: self.addresses.clone(),
+            metadata: self.metadata.clone(),
         }
     }
 
