@@ -186,6 +186,8 @@ struct TextInput<'a> {
     extra_message: Option<String>,
     /// Narrow boxes for short values (postal codes, country codes).
     width_class: Option<&'static str>,
+    /// Says "(optional)" after the label; inside a group the group's legend says it.
+    optional_mark: bool,
 }
 
 impl<'a> TextInput<'a> {
@@ -202,6 +204,7 @@ impl<'a> TextInput<'a> {
             check: None,
             extra_message: None,
             width_class: None,
+            optional_mark: !required,
         }
     }
     fn kind(mut self, kind: &'static str) -> Self {
@@ -230,6 +233,10 @@ impl<'a> TextInput<'a> {
     }
     fn extra_message(mut self, message: String) -> Self {
         self.extra_message = Some(message);
+        self
+    }
+    fn optional_mark(mut self, shown: bool) -> Self {
+        self.optional_mark = shown;
         self
     }
     fn width(mut self, class: &'static str) -> Self {
@@ -262,7 +269,7 @@ fn text_input(view: &FormView<'_>, spec: TextInput<'_>) -> Markup {
         div class={ "field" @if invalid { " field-invalid" } } {
             label for=(name) {
                 (view.t(&spec.input.label_id()))
-                @if !spec.required { span class="optional" { " " (view.t("optional")) } }
+                @if spec.optional_mark { span class="optional" { " " (view.t("optional")) } }
             }
             @if let Some(hint) = &spec.hint {
                 p class="hint" id={ (name) "-hint" } { (hint) }
@@ -371,21 +378,27 @@ fn address_group(view: &FormView<'_>, required: bool) -> Markup {
     let parts = [
         TextInput::new(Input::Address1, values.address1.as_deref(), required)
             .autocomplete("address-line1")
-            .max_len(line),
+            .max_len(line)
+            .optional_mark(false),
         TextInput::new(Input::Address2, values.address2.as_deref(), false)
             .autocomplete("address-line2")
-            .max_len(line),
+            .max_len(line)
+            .optional_mark(true),
         TextInput::new(Input::City, values.city.as_deref(), required)
             .autocomplete("address-level2")
-            .max_len(line),
+            .max_len(line)
+            .optional_mark(false),
         TextInput::new(Input::State, values.state.as_deref(), required)
             .autocomplete("address-level1")
-            .max_len(line),
+            .max_len(line)
+            .optional_mark(false),
         TextInput::new(Input::Zip, values.zip.as_deref(), required)
             .autocomplete("postal-code")
             .max_len(PostalAddress::ZIP_MAX_LEN)
-            .width("width-10"),
+            .width("width-10")
+            .optional_mark(false),
         TextInput::new(Input::Country, values.country.as_deref(), required)
+            .optional_mark(false)
             .autocomplete("country")
             .hint(view.t("hint-country"))
             .width("width-2")
