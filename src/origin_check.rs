@@ -5,9 +5,13 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, web};
+
+use crate::routes::{AppState, html, page_context};
+use crate::templates::visitor_error_page;
 
 /// The origins allowed besides the request's own.
 #[derive(Clone, Default)]
@@ -26,9 +30,22 @@ pub async fn check_origin(
     );
     if unsafe_method && !origin_allowed(&request) {
         tracing::warn!("a cross-site POST was refused");
-        let response = HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("This form can only be sent from its own site.");
+        // A visitor may meet this after a bad link: answer in their language.
+        let response = match request.app_data::<web::Data<AppState>>() {
+            Some(state) => {
+                let context = page_context(state, request.request(), false, "/");
+                let page = visitor_error_page(
+                    &context,
+                    "error-forbidden-title",
+                    "error-forbidden-message",
+                    None,
+                );
+                html(StatusCode::FORBIDDEN, page)
+            }
+            None => HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body("This form can only be sent from its own site."),
+        };
         return Ok(request.into_response(response).map_into_right_body());
     }
     next.call(request)

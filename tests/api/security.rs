@@ -91,6 +91,10 @@ async fn a_cross_site_post_is_refused_and_a_same_site_one_accepted() {
         .unwrap();
     assert_eq!(evil.status(), 403);
     assert_eq!(null.status(), 403);
+    // A visitor who lands here after a bad link gets a page, not a bare refusal.
+    let page = evil.text().await.unwrap();
+    assert!(page.contains("This form can only be sent from its own page"));
+    assert!(page.contains(r#"href="/""#));
     assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 0);
 
     let own = app
