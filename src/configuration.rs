@@ -261,6 +261,18 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let retention_days = env.parsed::<u32>("DATA_RETENTION_DAYS", "a whole number of days");
     let log_format = env.log_format();
 
+    if let (Some(Some(public)), Some(branding)) = (&public_url, &branding) {
+        let plain_logo = branding
+            .logo_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "http");
+        if public.scheme() == "https" && plain_logo {
+            env.problem(
+                "LOGO_URL: expected an https address, since PUBLIC_URL is https (browsers \
+                 block http images on https pages)",
+            );
+        }
+    }
     if let (Some(Some(base)), Some(Some(max))) = (backoff_base, backoff_max) {
         if base == 0 || max < base {
             env.problem(

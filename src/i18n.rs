@@ -186,7 +186,10 @@ fn preferences(header: &str) -> Vec<&str> {
             let mut parts = item.split(';');
             let range = parts.next()?.trim();
             let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|p| {
+                    let p = p.trim();
+                    p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+                })
                 .next()
                 .map(parse_quality)
                 .unwrap_or(Some(1000))?;

@@ -30,9 +30,17 @@ pub async fn check_origin(
     );
     if unsafe_method && !origin_allowed(&request) {
         tracing::warn!("a cross-site POST was refused");
-        // A visitor may meet this after a bad link: answer in their language.
+        // A visitor may meet this after a bad link: answer in their language. Scripts get
+        // JSON; the merchant's pages keep a short text.
+        let path = request.path();
+        let visitor_page = !["/api/", "/admin", "/oauth"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
         let response = match request.app_data::<web::Data<AppState>>() {
-            Some(state) => {
+            _ if path.starts_with("/api/") => HttpResponse::Forbidden().json(serde_json::json!({
+                "error": "this origin may not post here; add it to ALLOWED_ORIGINS"
+            })),
+            Some(state) if visitor_page => {
                 let context = page_context(state, request.request(), false, "/");
                 let page = visitor_error_page(
                     &context,
@@ -42,7 +50,7 @@ pub async fn check_origin(
                 );
                 html(StatusCode::FORBIDDEN, page)
             }
-            None => HttpResponse::Forbidden()
+            _ => HttpResponse::Forbidden()
                 .content_type("text/plain; charset=utf-8")
                 .body("This form can only be sent from its own site."),
         };

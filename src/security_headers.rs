@@ -26,8 +26,8 @@ pub struct PagePolicy<'a> {
     pub redirect_origin: Option<String>,
 }
 
-/// The headers, computed once from the configuration: one set for the pages visitors see,
-/// which the merchant may frame, and one for the merchant's own pages, which nobody may.
+/// The headers, computed once from the configuration: one set for the form's pages, which
+/// the merchant may frame, and one for everything else, which nobody may.
 #[derive(Clone)]
 pub struct SecurityHeaders {
     visitor: Vec<(HeaderName, HeaderValue)>,
@@ -46,12 +46,11 @@ impl SecurityHeaders {
     }
 }
 
-/// `/admin` and `/oauth` are the merchant's: never framed, so never clickjacked.
-fn is_merchant_path(path: &str) -> bool {
-    ["/admin", "/oauth"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
-}
+/// The routes a merchant may show in a frame (`FRAME_ANCESTORS`): the form and its thanks
+/// page. Everything else, the admin and OAuth pages above all, is never framed, so never
+/// clickjacked. Decided by the route that answered, not the raw path, which may be
+/// percent-encoded (`/%61dmin` is served by `/admin`).
+const FRAMEABLE_ROUTES: [&str; 4] = ["/", "/thanks", "/embed", "/embed/thanks"];
 
 fn header_set(policy: &PagePolicy<'_>) -> Vec<(HeaderName, HeaderValue)> {
     let PagePolicy {
@@ -120,18 +119,17 @@ pub async fn add_security_headers(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let merchant = is_merchant_path(request.path());
-    let headers = request
-        .app_data::<web::Data<SecurityHeaders>>()
-        .map(|h| {
-            if merchant {
-                h.merchant.clone()
-            } else {
-                h.visitor.clone()
-            }
-        })
-        .unwrap_or_default();
+    let headers = request.app_data::<web::Data<SecurityHeaders>>().cloned();
     let mut response = next.call(request).await?;
+    let frameable = response
+        .request()
+        .match_pattern()
+        .is_some_and(|route| FRAMEABLE_ROUTES.contains(&route.as_str()));
+    let headers = match headers {
+        Some(h) if frameable => h.visitor.clone(),
+        Some(h) => h.merchant.clone(),
+        None => Vec::new(),
+    };
     for (name, value) in headers {
         response.headers_mut().insert(name, value);
     }

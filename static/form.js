@@ -263,11 +263,11 @@
   }
 
   // Puts the server's answer in place of the form, as if the page had loaded it.
-  function replaceWith(root, html) {
+  function replaceWith(root, form, html) {
     var page = new DOMParser().parseFromString(html, "text/html");
     var fresh = page.querySelector("[data-form-root]");
-    document.title = page.title;
     if (fresh) {
+      document.title = page.title;
       var adopted = document.importNode(fresh, true);
       root.parentNode.replaceChild(adopted, root);
       enhance(adopted);
@@ -281,17 +281,19 @@
       }
       return;
     }
-    // Not the form (a page about a failure on our side): show that page's content.
-    var main = document.querySelector("main");
-    var freshMain = page.querySelector("main");
-    if (main && freshMain) {
-      main.innerHTML = freshMain.innerHTML;
-      var heading = main.querySelector("h1");
-      if (heading) {
-        heading.tabIndex = -1;
-        heading.focus();
+    // Not the form: a failure on our side. Keep the form and everything typed in it, and
+    // say what happened with the words (and reference) of the page the server sent.
+    var message = form.dataset.msgServerError;
+    var card = page.querySelector("main .card");
+    if (card) {
+      var lines = Array.prototype.slice.call(card.querySelectorAll("p"), 0, -1)
+        .map(function (p) { return p.textContent.replace(/\s+/g, " ").trim(); })
+        .filter(function (line) { return line !== ""; });
+      if (lines.length) {
+        message = lines.join(" ");
       }
     }
+    showNotice(root, form, message);
   }
 
   function enhance(root) {
@@ -306,6 +308,10 @@
     form.addEventListener("focusout", function (event) {
       var element = event.target;
       if (!element.matches || !element.matches("input[type='text'], input[type='email'], input[type='tel'], textarea")) {
+        return;
+      }
+      // The honeypot is no field of the visitor's.
+      if (element.closest(".hp")) {
         return;
       }
       var group = element.closest("[data-check='birthday']");
@@ -367,7 +373,7 @@
           }
           return response.text().then(function (html) {
             done();
-            replaceWith(root, html);
+            replaceWith(root, form, html);
           });
         })
         .catch(function () {

@@ -47,6 +47,26 @@ impl Field {
     pub fn from_name(name: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|field| field.name() == name)
     }
+
+    /// The inputs of this field, in the order the form shows them.
+    pub fn inputs(self) -> &'static [Input] {
+        match self {
+            Field::FirstName => &[Input::FirstName],
+            Field::LastName => &[Input::LastName],
+            Field::Email => &[Input::Email],
+            Field::Phone => &[Input::Phone],
+            Field::Birthday => &[Input::Birthday],
+            Field::Address => &[
+                Input::Address1,
+                Input::Address2,
+                Input::City,
+                Input::State,
+                Input::Zip,
+                Input::Country,
+            ],
+            Field::Note => &[Input::Note],
+        }
+    }
 }
 
 /// Something a visitor fills in that can be wrong on its own: a field, or one part of the
@@ -184,9 +204,21 @@ impl FormErrors {
             .unwrap_or_default()
     }
 
-    /// Inputs with errors, in the order the form shows them.
+    /// Inputs with errors, in the default form's order.
     pub fn inputs(&self) -> impl Iterator<Item = Input> + '_ {
         self.0.keys().copied()
+    }
+
+    /// Inputs with errors in the order `rules` shows them (`FORM_FIELDS` may reorder),
+    /// the consent box last.
+    pub fn inputs_in_form_order(&self, rules: &FormRules) -> Vec<Input> {
+        rules
+            .fields
+            .iter()
+            .flat_map(|field| field.inputs().iter().copied())
+            .chain([Input::MarketingConsent])
+            .filter(|input| self.has(*input))
+            .collect()
     }
 
     /// The `{"field": ["message", ...]}` map of the JSON API.
@@ -293,12 +325,16 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(
     #[serde(untagged)]
     enum TextOrNumber {
         Text(String),
-        Number(u64),
+        Whole(i64),
+        // Written as the visitor would see it, so `-3` or `2.5` get the birthday's own
+        // message rather than a refusal of the whole body.
+        Fraction(f64),
     }
     Ok(
         Option::<TextOrNumber>::deserialize(deserializer)?.map(|value| match value {
             TextOrNumber::Text(text) => text,
-            TextOrNumber::Number(number) => number.to_string(),
+            TextOrNumber::Whole(number) => number.to_string(),
+            TextOrNumber::Fraction(number) => number.to_string(),
         }),
     )
 }

@@ -96,6 +96,7 @@ pub(crate) fn page_context<'a>(
             .as_deref()
             .and_then(Language::from_tag)
             .is_some(),
+        merchant_language: state.form.default_language,
         branding: &state.form.branding,
         theme_version: &state.theme_css.version,
         embed,

@@ -45,8 +45,10 @@ impl Database {
                      ORDER BY q.next_attempt_at, s.received_at LIMIT ?2",
                 )?;
                 let rows = select.query_map(params![now_ms(), limit as i64], |row| {
+                    let id: String = row.get(0)?;
                     Ok(QueuedDelivery {
-                        id: SubmissionId::from_stored(row.get(0)?),
+                        details: SignupDetails::from_column(row.get(9)?, &id),
+                        id: SubmissionId::from_stored(id),
                         received_at_ms: row.get(1)?,
                         first_name: row.get(2)?,
                         last_name: row.get(3)?,
@@ -55,7 +57,6 @@ impl Database {
                         marketing_consent: row.get(6)?,
                         consent_text: row.get(7)?,
                         attempts: row.get(8)?,
-                        details: SignupDetails::from_column(row.get(9)?),
                     })
                 })?;
                 let mut emails = std::collections::HashSet::new();

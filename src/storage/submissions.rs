@@ -33,11 +33,20 @@ impl SignupDetails {
             .then(|| serde_json::to_string(self).expect("plain data serializes"))
     }
 
-    /// Reads the column back. A value this version cannot read is kept out of the way
-    /// rather than failing the delivery of the rest.
-    pub(super) fn from_column(text: Option<String>) -> Self {
-        text.and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
+    /// Reads the column back. A value this version cannot read (written by a newer one)
+    /// is set aside with a warning rather than failing the delivery of the rest.
+    pub(super) fn from_column(text: Option<String>, submission: &str) -> Self {
+        let Some(text) = text else {
+            return Self::default();
+        };
+        serde_json::from_str(&text).unwrap_or_else(|error| {
+            tracing::warn!(
+                submission,
+                %error,
+                "a submission's birthday, address or note could not be read and is not sent"
+            );
+            Self::default()
+        })
     }
 }
 

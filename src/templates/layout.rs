@@ -82,6 +82,9 @@ pub struct PageContext<'a> {
     /// The visitor chose the language with `?lang=`: links and the form keep the choice.
     /// Otherwise the browser's `Accept-Language` chooses it again on every page.
     pub language_chosen: bool,
+    /// The language of the merchant's own words (`FORM_TITLE`, `FORM_INTRO`,
+    /// `CONSENT_TEXT`): `DEFAULT_LANGUAGE`, which a screen reader is told where it differs.
+    pub merchant_language: Language,
     pub branding: &'a Branding,
     /// The version of `/static/theme.css`, the merchant's colours.
     pub theme_version: &'a str,
@@ -97,6 +100,12 @@ impl PageContext<'_> {
         self.language.text(id)
     }
 
+    /// The `lang` attribute for the merchant's own words, where they are not in the
+    /// page's language.
+    pub fn merchant_lang(&self) -> Option<&'static str> {
+        (self.merchant_language != self.language).then(|| self.merchant_language.tag())
+    }
+
     /// A path of this service that keeps a language the visitor chose.
     pub fn localized(&self, path: &str) -> String {
         if self.language_chosen {
@@ -109,8 +118,8 @@ impl PageContext<'_> {
     /// The page title, followed by the merchant's name when there is one.
     pub fn full_title(&self, title: &str) -> String {
         match &self.branding.merchant_name {
-            Some(name) => format!("{title} – {name}"),
-            None => title.to_owned(),
+            Some(name) if !title.contains(name.as_str()) => format!("{title} – {name}"),
+            _ => title.to_owned(),
         }
     }
 }

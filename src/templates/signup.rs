@@ -56,6 +56,16 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
     } else {
         &error_title
     };
+    let title_lang = context
+        .branding
+        .form_title
+        .as_ref()
+        .and_then(|_| context.merchant_lang());
+    let intro_lang = context
+        .branding
+        .form_intro
+        .as_ref()
+        .and_then(|_| context.merchant_lang());
     let intro = match (
         &context.branding.form_intro,
         &context.branding.merchant_name,
@@ -73,8 +83,8 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
         true,
         html! {
             div class="card" data-form-root {
-                h1 { (heading) }
-                p class="lead" { (intro) }
+                h1 lang=[title_lang] { (heading) }
+                p class="lead" lang=[intro_lang] { (intro) }
                 @if let Some(notice) = view.notice {
                     div class="notice" role="alert" tabindex="-1" { p { (notice) } }
                 }
@@ -85,6 +95,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     data-msg-summary-title=(view.t("error-summary-title"))
                     data-msg-error-prefix=(view.t("error-prefix"))
                     data-msg-network=(view.t("notice-network"))
+                    data-msg-server-error=(view.t("server-error-message"))
                     data-msg-sending=(view.t("sending")) {
                     // One id per rendered form, kept across corrections, so that a
                     // double-click stores the signup once.
@@ -483,7 +494,7 @@ fn error_summary(view: &FormView<'_>) -> Markup {
         div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
             h2 id="error-summary-title" { (view.t("error-summary-title")) }
             ul {
-                @for input in view.errors.inputs() {
+                @for input in view.errors.inputs_in_form_order(view.rules) {
                     @for message in view.errors.messages(input, language) {
                         li { a href={ "#" (input.anchor()) } { (message) } }
                     }
@@ -502,6 +513,7 @@ fn consent_checkbox(view: &FormView<'_>) -> Markup {
     let messages = view
         .errors
         .messages(Input::MarketingConsent, view.context.language);
+    let consent_lang = view.consent_text.and_then(|_| view.context.merchant_lang());
     let consent = view
         .consent_text
         .map(str::to_owned)
@@ -511,7 +523,7 @@ fn consent_checkbox(view: &FormView<'_>) -> Markup {
             (field_error(view, name, &messages))
             input type="checkbox" id=(name) name=(name) value="on" checked[checked]
                 aria-describedby=[(!messages.is_empty()).then(|| format!("{name}-error"))];
-            label for=(name) { (consent) }
+            label for=(name) lang=[consent_lang] { (consent) }
         }
         @if let Some(privacy) = &view.context.branding.privacy_url {
             p class="privacy" { a href=(privacy.as_str()) { (view.t("privacy-link")) } }

@@ -18,6 +18,9 @@ const WHITE: Color = Color::rgb(0xff, 0xff, 0xff);
 /// The page's text colour, also used on light accents.
 const INK: Color = Color::rgb(0x1d, 0x24, 0x28);
 const BLACK: Color = Color::rgb(0, 0, 0);
+/// The page around the card (`--background` in `static/style.css`), where the language
+/// links sit: the darkest background links appear on.
+const PAGE_BACKGROUND: Color = Color::rgb(0xf4, 0xf6, 0xf5);
 
 impl Color {
     pub const fn rgb(r: u8, g: u8, b: u8) -> Self {
@@ -102,7 +105,7 @@ pub struct Theme {
     pub on_accent: Color,
     /// Buttons under the pointer: the accent a little further from its text colour.
     pub accent_hover: Color,
-    /// Links and other accent-coloured text on the white card.
+    /// Links and other accent-coloured text, on the white card and on the page around it.
     pub link: Color,
     /// The background of notices.
     pub tint: Color,
@@ -128,7 +131,8 @@ impl Theme {
             accent,
             on_accent,
             accent_hover: accent.mix(away, 0.2),
-            link: accent.readable_on(WHITE, MIN_TEXT_CONTRAST),
+            // Readable on the darker of the two backgrounds is readable on both.
+            link: accent.readable_on(PAGE_BACKGROUND, MIN_TEXT_CONTRAST),
             tint: accent.mix(WHITE, 0.9),
         }
     }
@@ -193,6 +197,7 @@ mod tests {
             prop_assert!(theme.on_accent.contrast(theme.accent) >= MIN_TEXT_CONTRAST);
             prop_assert!(theme.on_accent.contrast(theme.accent_hover) >= MIN_TEXT_CONTRAST);
             prop_assert!(theme.link.contrast(WHITE) >= MIN_TEXT_CONTRAST);
+            prop_assert!(theme.link.contrast(PAGE_BACKGROUND) >= MIN_TEXT_CONTRAST);
         }
     }
 }

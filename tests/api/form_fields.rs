@@ -66,6 +66,31 @@ async fn birthday_address_and_note_reach_clover_in_its_own_shapes() {
 }
 
 #[tokio::test]
+async fn the_longest_valid_signup_in_any_script_is_accepted() {
+    let mut config = Config::demo();
+    config.set("FORM_FIELDS", EVERY_FIELD);
+    let app = spawn_app(&config).await;
+    // Each of these characters is three bytes of UTF-8 and nine once form-encoded.
+    let line = "丁".repeat(127);
+    let note = "丁".repeat(1_000);
+    let name = "丁".repeat(64);
+    let form: Vec<(&str, &str)> = full_signup()
+        .into_iter()
+        .map(|(field, value)| match field {
+            "first_name" | "last_name" => (field, name.as_str()),
+            "address1" | "address2" | "city" | "state" => (field, line.as_str()),
+            "note" => (field, note.as_str()),
+            _ => (field, value),
+        })
+        .collect();
+
+    let response = app.post_form(&form).await;
+
+    assert_eq!(response.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_form_shows_the_chosen_fields_in_the_chosen_order() {
     let mut config = Config::demo();
     config
@@ -94,6 +119,17 @@ async fn the_form_shows_the_chosen_fields_in_the_chosen_order() {
     }
     // The birthday is a group with a legend; first name is optional and says so.
     assert!(html.contains("<legend>Birthday</legend>"));
+
+    // Errors are listed in the form's order, not a fixed one.
+    let response = app.post_form(&[("note", "x\u{7}")]).await;
+    let html = response.text().await.unwrap();
+    let email = html.find(r##"href="#email""##).unwrap();
+    let note = html.find(r##"href="#note""##).unwrap();
+    let birthday = html.find(r##"href="#birthday_day""##).unwrap();
+    assert!(
+        email < note && note < birthday,
+        "summary out of the form's order"
+    );
     assert!(html.contains(r#"First name<span class="optional"> (optional)</span>"#));
     app.stop().await;
 }
@@ -180,6 +216,10 @@ async fn the_json_api_takes_the_same_fields_with_numbers_for_the_birthday() {
             .unwrap()
             .contains("real date")
     );
+    let negative = app
+        .post_json(&json!({"email": "x@example.com", "birthday_day": -3, "birthday_month": 2.5}))
+        .await;
+    assert_eq!(negative.status(), 422);
     app.stop().await;
 }
 
@@ -226,6 +266,23 @@ fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem
     .to_string();
     assert!(
         error.contains("FORM_REQUIRED: phone not on the form"),
+        "{error}"
+    );
+
+    let mixed = [
+        ("PUBLIC_URL", "https://signup.example.com"),
+        ("LOGO_URL", "http://cdn.example.com/logo.png"),
+    ];
+    let error = Settings::from_lookup(|name| {
+        mixed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("LOGO_URL: expected an https address"),
         "{error}"
     );
 

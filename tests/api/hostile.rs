@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crate::helpers::{Config, spawn_app};
 
 #[tokio::test]
-async fn bodies_over_4_kib_are_refused_with_413() {
+async fn bodies_over_32_kib_are_refused_with_413() {
     let app = spawn_app(&Config::demo()).await;
-    let big = format!("first_name={}", "a".repeat(5_000));
+    let big = format!("first_name={}", "a".repeat(33 * 1024));
 
     let form = app
         .client

@@ -131,6 +131,12 @@ async fn the_merchants_brand_is_on_every_visitor_page() {
 
     let thanks = app.get("/thanks").await.text().await.unwrap();
     assert!(thanks.contains("Thank you from Corner Bakery!"));
+    assert!(thanks.contains("<title>Thank you from Corner Bakery!</title>"));
+
+    // The merchant's words are English: a Spanish page says so to screen readers.
+    let spanish = app.get("/?lang=es").await.text().await.unwrap();
+    assert!(spanish.contains(r#"<h1 lang="en">Join the bakery club</h1>"#));
+    assert!(spanish.contains(r#"lang="en">Send me the bakery newsletter.</label>"#));
     app.stop().await;
 }
 
@@ -183,6 +189,13 @@ async fn the_embedded_form_may_be_framed_where_the_admin_may_not() {
         "no page chrome inside the iframe"
     );
 
+    // The admin cannot be framed, however its path is spelt.
+    let encoded = app.get("/%61dmin").await;
+    let csp = encoded.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let admin = app.get("/admin").await;
     let csp = admin.headers()["content-security-policy"]
         .to_str()

@@ -8,11 +8,14 @@ mod helpers;
 
 mod admin;
 mod bots;
+mod browser;
 mod captcha;
 mod delivery;
 mod duplicates;
+mod form_fields;
 mod health_and_assets;
 mod hostile;
+mod look_and_language;
 mod oauth;
 mod process;
 mod rate_limit;

@@ -160,5 +160,7 @@ async fn listed_origins_may_call_the_json_api_from_the_browser() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("ALLOWED_ORIGINS"));
     app.stop().await;
 }
