@@ -223,6 +223,18 @@ async fn the_json_api_takes_the_same_fields_with_numbers_for_the_birthday() {
     app.stop().await;
 }
 
+/// The start-up refusal for a configuration of these variables.
+fn refusal(variables: &[(&str, &str)]) -> String {
+    Settings::from_lookup(|name| {
+        variables
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_err()
+    .to_string()
+}
+
 #[test]
 fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem() {
     let config = [
@@ -232,14 +244,7 @@ fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem
         ("DEFAULT_LANGUAGE", "de"),
         ("LOGO_URL", "logo.png"),
     ];
-    let error = Settings::from_lookup(|name| {
-        config
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap_err()
-    .to_string();
+    let error = refusal(&config);
 
     assert!(
         error.contains("FORM_FIELDS: unknown field(s) favourite_colour"),
@@ -256,14 +261,7 @@ fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem
         ("FORM_FIELDS", "email,first_name"),
         ("FORM_REQUIRED", "phone"),
     ];
-    let error = Settings::from_lookup(|name| {
-        hidden
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap_err()
-    .to_string();
+    let error = refusal(&hidden);
     assert!(
         error.contains("FORM_REQUIRED: phone not on the form"),
         "{error}"
@@ -273,27 +271,13 @@ fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem
         ("PUBLIC_URL", "https://signup.example.com"),
         ("LOGO_URL", "http://cdn.example.com/logo.png"),
     ];
-    let error = Settings::from_lookup(|name| {
-        mixed
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap_err()
-    .to_string();
+    let error = refusal(&mixed);
     assert!(
         error.contains("LOGO_URL: expected an https address"),
         "{error}"
     );
 
     let no_email = [("FORM_FIELDS", "first_name")];
-    let error = Settings::from_lookup(|name| {
-        no_email
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap_err()
-    .to_string();
+    let error = refusal(&no_email);
     assert!(error.contains("FORM_FIELDS: must include email"), "{error}");
 }

@@ -2,6 +2,13 @@
 
 use crate::helpers::{Config, spawn_app, valid_form};
 
+fn csp_of(response: &reqwest::Response) -> String {
+    response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn get_with_language(
     app: &crate::helpers::TestApp,
     path: &str,
@@ -100,10 +107,7 @@ async fn the_merchants_brand_is_on_every_visitor_page() {
     let app = spawn_app(&config).await;
 
     let response = app.get("/").await;
-    let csp = response.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&response);
     let html = response.text().await.unwrap();
     assert!(html.contains("<title>Join the bakery club – Corner Bakery</title>"));
     assert!(html.contains("<h1>Join the bakery club</h1>"));
@@ -147,10 +151,7 @@ async fn a_success_redirect_sends_the_visitor_to_the_merchants_page() {
     let app = spawn_app(&config).await;
 
     let form = app.get("/").await;
-    let csp = form.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&form);
     assert!(
         csp.contains("form-action 'self' https://bakery.example.com"),
         "{csp}"
@@ -172,10 +173,7 @@ async fn the_embedded_form_may_be_framed_where_the_admin_may_not() {
     let app = spawn_app(&config).await;
 
     let embed = app.get("/embed").await;
-    let csp = embed.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&embed);
     assert!(
         csp.contains("frame-ancestors https://shop.example.com"),
         "{csp}"
@@ -191,16 +189,10 @@ async fn the_embedded_form_may_be_framed_where_the_admin_may_not() {
 
     // The admin cannot be framed, however its path is spelt.
     let encoded = app.get("/%61dmin").await;
-    let csp = encoded.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&encoded);
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let admin = app.get("/admin").await;
-    let csp = admin.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&admin);
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(admin.headers()["x-frame-options"], "DENY");
 
