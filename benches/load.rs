@@ -1,0 +1,698 @@
+//! `cargo bench --bench load`: how the service holds up, measured beside what this machine
+//! can do at all, in one run. See BENCHMARKS.md for the figures and what limits each.
+//!
+//! The service runs as its real release binary on loopback (so its memory and start-up
+//! are its own), against the fake Clover of the tests. Load comes from wrk, a well-kept
+//! HTTP load generator whose latencies are kept in an HDR histogram; it must be on PATH
+//! (Debian: `apt-get install wrk`). Every baseline is measured in the same run, on the
+//! same machine, with the same load: a bare actix-web handler serving the form's bytes,
+//! and bare fsync-bound inserts into the service's own SQLite file.
+//!
+//! `cargo bench --bench load -- --quick` runs shorter phases and a smaller delivery burst,
+//! to check that the benchmark works; its figures are not for BENCHMARKS.md.
+
+#[allow(dead_code)]
+#[path = "../tests/support/fake_clover.rs"]
+mod fake_clover;
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_clover::FakeClover;
+
+/// The service's binary, built by cargo for this benchmark.
+const SERVICE: &str = env!("CARGO_BIN_EXE_clover-signup");
+/// Connections for the throughput runs: enough to keep two cores busy.
+const CONNECTIONS: u32 = 16;
+/// The admin token of the benchmarked service.
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+/// Clover's per-token limit, which the fake enforces.
+const CLOVER_REQUESTS_PER_SECOND: f64 = 16.0;
+
+struct Plan {
+    /// Seconds per throughput run.
+    seconds: u64,
+    /// Signups in the delivery burst.
+    burst: usize,
+    /// Start-ups timed for the time to ready.
+    starts: usize,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan {
+            seconds: 2,
+            burst: 60,
+            starts: 3,
+        }
+    } else {
+        Plan {
+            seconds: 10,
+            burst: 1_000,
+            starts: 9,
+        }
+    };
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: `sudo apt-get install wrk` (Debian), then run again");
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let report = runtime.block_on(run(&plan));
+    println!("{report}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results.md");
+    std::fs::write(&out, &report).expect("write target/bench-results.md");
+    eprintln!("written to {}", out.display());
+}
+
+async fn run(plan: &Plan) -> String {
+    let mut report = String::new();
+    let machine = machine_description();
+    writeln!(report, "Machine: {machine}").unwrap();
+    writeln!(
+        report,
+        "Phases of {} s, {CONNECTIONS} connections, wrk with 1 thread.\n",
+        plan.seconds
+    )
+    .unwrap();
+    writeln!(report, "| measure | service | baseline | ratio |").unwrap();
+    writeln!(report, "|---|---|---|---|").unwrap();
+
+    // Start-up: exec to the first 200 from /healthz, on a fresh database each time.
+    let mut starts = Vec::new();
+    for _ in 0..plan.starts {
+        let (service, ready) = Service::start(&[]);
+        starts.push(ready);
+        service.stop();
+    }
+    starts.sort();
+    let median = starts[starts.len() / 2];
+    row(
+        &mut report,
+        "time from exec to the first `200` from `/healthz` (median)",
+        &format!("{:.1} ms", ms(median)),
+        "goal < 100 ms",
+        "",
+    );
+
+    let fake = FakeClover::start().await;
+    let (service, _) = Service::start(&[
+        ("CLOVER_AUTH", "token"),
+        ("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID),
+        ("CLOVER_API_TOKEN", fake_clover::API_TOKEN),
+        ("CLOVER_API_BASE_URL", &fake.base_url()),
+        ("CLIENT_IP_HEADER", "Fly-Client-IP"),
+    ]);
+    let idle_rss = service.rss_kib();
+
+    // GET /: the service's form beside a bare handler serving the very same bytes.
+    let page = http_get(service.port, "/");
+    let bare = BareServer::start(page.body.clone());
+    let form = wrk(&WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds));
+    let baseline = wrk(&WrkRun::get(bare.port, "/", CONNECTIONS, plan.seconds));
+    row(
+        &mut report,
+        "`GET /` requests/s",
+        &format!("{:.0}", form.requests_per_second),
+        &format!("{:.0} (bare actix-web, same bytes)", baseline.requests_per_second),
+        &percent(form.requests_per_second / baseline.requests_per_second),
+    );
+    row(
+        &mut report,
+        "`GET /` latency p50 / p99",
+        &format!("{} / {}", form.p50, form.p99),
+        &format!("{} / {}", baseline.p50, baseline.p99),
+        "",
+    );
+    drop(bare);
+
+    // POST /: durable signups beside bare inserts into the same SQLite file.
+    let raw = raw_insert_rate(&service.database, Duration::from_secs(plan.seconds.min(5)));
+    let token = form_token(&page.body);
+    let signups = wrk(
+        &WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds)
+            .script(&signup_script(&token))
+            .client_ip("192.0.2.1"),
+    );
+    row(
+        &mut report,
+        "`POST /` durable signups/s (each committed before its `303`)",
+        &format!("{:.0}", signups.requests_per_second),
+        &format!("{raw:.0} bare inserts/s, one transaction each"),
+        &percent(signups.requests_per_second / raw),
+    );
+    row(
+        &mut report,
+        "`POST /` latency p50 / p99",
+        &format!("{} / {}", signups.p50, signups.p99),
+        "",
+        "",
+    );
+    assert_eq!(signups.errors, 0, "signups were refused: {signups:?}");
+
+    // A flood from one address, and a second address meanwhile.
+    let (flood, quiet, quiet_alone) = flood_with_bystander(plan.seconds);
+    row(
+        &mut report,
+        "flood from one IP: answered `429`",
+        &format!(
+            "{} of {} ({})",
+            flood.errors,
+            flood.requests,
+            percent(flood.errors as f64 / flood.requests.max(1) as f64)
+        ),
+        "",
+        "",
+    );
+    row(
+        &mut report,
+        "a second IP during the flood: `GET /` p50 / p99",
+        &format!("{} / {}", quiet.p50, quiet.p99),
+        &format!("{} / {} without the flood", quiet_alone.p50, quiet_alone.p99),
+        "",
+    );
+
+    // Memory: idle, and with 1,000 connections open and busy.
+    let (busy_rss, thousand) = rss_under_connections(&service, 1_000, plan.seconds.min(5));
+    row(
+        &mut report,
+        "resident memory idle / with 1,000 open connections",
+        &format!("{:.1} MiB / {:.1} MiB", mib(idle_rss), mib(busy_rss)),
+        "goal < 30 MiB",
+        "",
+    );
+    row(
+        &mut report,
+        "`GET /` requests/s with 1,000 connections",
+        &format!("{:.0}", thousand.requests_per_second),
+        "",
+        "",
+    );
+    service.stop();
+
+    // Delivery: a burst of signups to a fake Clover that enforces Clover's limits.
+    let delivery = deliver_burst(&fake, plan.burst).await;
+    row(
+        &mut report,
+        &format!("delivery of {} queued signups", plan.burst),
+        &format!(
+            "{:.1} s to drain, {:.2} signups/s",
+            delivery.drain.as_secs_f64(),
+            plan.burst as f64 / delivery.drain.as_secs_f64()
+        ),
+        &format!(
+            "{} requests to Clover, {:.2}/s of {CLOVER_REQUESTS_PER_SECOND}/s allowed",
+            delivery.requests, delivery.requests_per_second
+        ),
+        &percent(delivery.requests_per_second / CLOVER_REQUESTS_PER_SECOND),
+    );
+    row(
+        &mut report,
+        "`429` answers from Clover during the burst",
+        &delivery.throttled.to_string(),
+        "goal 0",
+        "",
+    );
+    report
+}
+
+fn row(report: &mut String, measure: &str, service: &str, baseline: &str, ratio: &str) {
+    writeln!(report, "| {measure} | {service} | {baseline} | {ratio} |").unwrap();
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn machine_description() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or_else(String::new, |kib| format!(", {:.0} GiB", kib as f64 / 1048576.0));
+    format!("{cpus} CPUs ({model}){memory}")
+}
+
+/// The service as an operator runs it: its release binary, on a fresh database.
+struct Service {
+    child: Child,
+    port: u16,
+    database: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// Starts the binary and waits for `/healthz`; returns it with the time that took.
+    fn start(extra: &[(&str, &str)]) -> (Service, Duration) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let database = dir.path().join("signup.db");
+        let port = free_port();
+        let mut command = Command::new(SERVICE);
+        command
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+            .env("RUST_LOG", "warn")
+            .env("FORM_MIN_FILL_SECONDS", "0")
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SECRET_KEY", "5e".repeat(32))
+            // Throughput runs measure the service, not its per-visitor limit; the flood
+            // phase turns the limit back on with its own address.
+            .env("RATE_LIMIT_PER_MINUTE", "100000000")
+            .env("RATE_LIMIT_BURST", "100000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let started = Instant::now();
+        let child = command.spawn().expect("start the service");
+        loop {
+            if healthz(port) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the service did not answer /healthz"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let ready = started.elapsed();
+        (
+            Service {
+                child,
+                port,
+                database,
+                _dir: dir,
+            },
+            ready,
+        )
+    }
+
+    fn status(&self, name: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory now, in KiB.
+    fn rss_kib(&self) -> u64 {
+        self.status("VmRSS:")
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn healthz(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
+}
+
+struct Page {
+    body: String,
+}
+
+fn http_get(port: u16, path: &str) -> Page {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Page { body }
+}
+
+fn form_token(html: &str) -> String {
+    let marker = r#"name="form_token" value=""#;
+    let start = html.find(marker).expect("the form has a token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// A wrk script that posts a valid signup with a new email each time.
+fn signup_script(token: &str) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = "first_name=Ada&last_name=Lovelace&phone=5551234567&marketing_consent=on"
+    .. "&form_token={token}&email=visitor" .. counter .. "-" .. math.random(1, 1000000000)
+    .. "%40example.com"
+  return wrk.format(nil, "/", nil, body)
+end
+"#
+    )
+}
+
+/// One wrk run.
+struct WrkRun {
+    port: u16,
+    path: String,
+    connections: u32,
+    threads: u32,
+    seconds: u64,
+    script: Option<String>,
+    client_ip: Option<String>,
+}
+
+impl WrkRun {
+    fn get(port: u16, path: &str, connections: u32, seconds: u64) -> Self {
+        Self {
+            port,
+            path: path.to_owned(),
+            connections,
+            threads: 1,
+            seconds,
+            script: None,
+            client_ip: None,
+        }
+    }
+
+    fn script(mut self, lua: &str) -> Self {
+        self.script = Some(lua.to_owned());
+        self
+    }
+
+    fn client_ip(mut self, ip: &str) -> Self {
+        self.client_ip = Some(ip.to_owned());
+        self
+    }
+
+    fn threads(mut self, threads: u32) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    fn command(&self, scripts: &Path) -> Command {
+        let mut command = Command::new("wrk");
+        command
+            .arg(format!("-t{}", self.threads))
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.seconds))
+            .arg("--latency");
+        if let Some(ip) = &self.client_ip {
+            command.arg("-H").arg(format!("Fly-Client-IP: {ip}"));
+        }
+        if let Some(lua) = &self.script {
+            let file = scripts.join(format!("script-{}.lua", rand::random::<u64>()));
+            std::fs::write(&file, lua).expect("write a wrk script");
+            command.arg("-s").arg(file);
+        }
+        command.arg(format!("http://127.0.0.1:{}{}", self.port, self.path));
+        command
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct WrkResult {
+    requests_per_second: f64,
+    requests: u64,
+    /// Answers other than 2xx and 3xx.
+    errors: u64,
+    p50: String,
+    p99: String,
+}
+
+fn wrk(run: &WrkRun) -> WrkResult {
+    let scripts = tempfile::tempdir().expect("a folder for wrk scripts");
+    let output = run
+        .command(scripts.path())
+        .output()
+        .expect("run wrk");
+    parse_wrk(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_wrk(text: &str) -> WrkResult {
+    let mut result = WrkResult::default();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", rate] => result.requests_per_second = rate.parse().unwrap_or(0.0),
+            ["50%", latency] => result.p50 = (*latency).to_owned(),
+            ["99%", latency] => result.p99 = (*latency).to_owned(),
+            ["Non-2xx", "or", "3xx", "responses:", count] => {
+                result.errors = count.parse().unwrap_or(0)
+            }
+            [count, "requests", "in", ..] => result.requests = count.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    result
+}
+
+/// A bare actix-web handler serving `body`, with as many workers as the service: the
+/// most this machine gives an actix-web server for these bytes.
+struct BareServer {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BareServer {
+    fn start(body: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let body = actix_web::web::Bytes::from(body);
+                let server = actix_web::HttpServer::new(move || {
+                    let body = body.clone();
+                    actix_web::App::new().default_service(actix_web::web::to(move || {
+                        let body = body.clone();
+                        async move {
+                            actix_web::HttpResponse::Ok()
+                                .content_type("text/html; charset=utf-8")
+                                .body(body)
+                        }
+                    }))
+                })
+                .listen(listener)
+                .expect("listen")
+                .run();
+                tx.send(server.handle()).unwrap();
+                server.await.expect("the bare server runs");
+            });
+        });
+        let handle = rx.recv().expect("the bare server's handle");
+        Self {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BareServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(handle.stop(false));
+        })
+        .join()
+        .ok();
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
+/// Inserts rows, one transaction each, into the service's SQLite file with the service's
+/// own settings (WAL, `synchronous=FULL`): the fastest a durable signup could be stored.
+fn raw_insert_rate(database: &Path, duration: Duration) -> f64 {
+    let connection = rusqlite::Connection::open(database).expect("open the service's database");
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS bench_raw (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+        )
+        .expect("prepare the table");
+    let started = Instant::now();
+    let mut rows = 0u64;
+    while started.elapsed() < duration {
+        connection
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 INSERT INTO bench_raw (body) VALUES ('first_name=Ada&last_name=Lovelace&email=visitor@example.com');
+                 COMMIT;",
+            )
+            .expect("insert");
+        rows += 1;
+    }
+    connection
+        .execute_batch("DROP TABLE bench_raw;")
+        .expect("drop the table");
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One address floods `POST /` while a second loads `GET /` lightly, on a service with
+/// the default per-visitor limit (6 a minute, bursts of 3); the second's latency is
+/// compared with the same load without the flood.
+fn flood_with_bystander(seconds: u64) -> (WrkResult, WrkResult, WrkResult) {
+    let (limited, _) = Service::start(&[
+        ("CLIENT_IP_HEADER", "Fly-Client-IP"),
+        ("RATE_LIMIT_PER_MINUTE", "6"),
+        ("RATE_LIMIT_BURST", "3"),
+    ]);
+    let bystander = WrkRun::get(limited.port, "/", 2, seconds).client_ip("198.51.100.2");
+    let alone = wrk(&bystander);
+    let flood = WrkRun::get(limited.port, "/", CONNECTIONS, seconds)
+        .script(&signup_script(&form_token(&http_get(limited.port, "/").body)))
+        .client_ip("203.0.113.66");
+    let flooding = std::thread::spawn(move || wrk(&flood));
+    // Let the flood get going before measuring the bystander.
+    std::thread::sleep(Duration::from_millis(200));
+    let during = wrk(&WrkRun {
+        seconds: seconds.saturating_sub(1).max(1),
+        ..bystander
+    });
+    let flood = flooding.join().expect("the flood's wrk");
+    limited.stop();
+    (flood, during, alone)
+}
+
+/// Memory while `connections` connections load `GET /`; returns the peak resident set
+/// seen and the run's figures.
+fn rss_under_connections(service: &Service, connections: u32, seconds: u64) -> (u64, WrkResult) {
+    let run = WrkRun::get(service.port, "/", connections, seconds).threads(2);
+    let loading = std::thread::spawn(move || wrk(&run));
+    let mut peak = 0;
+    while !loading.is_finished() {
+        peak = peak.max(service.rss_kib());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (peak, loading.join().expect("wrk"))
+}
+
+struct Delivery {
+    drain: Duration,
+    requests: usize,
+    requests_per_second: f64,
+    throttled: usize,
+}
+
+/// Queues `count` signups as fast as the API takes them, then waits until every one is
+/// delivered to the fake Clover.
+async fn deliver_burst(fake: &FakeClover, count: usize) -> Delivery {
+    let (service, _) = Service::start(&[
+        ("CLOVER_AUTH", "token"),
+        ("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID),
+        ("CLOVER_API_TOKEN", fake_clover::API_TOKEN),
+        ("CLOVER_API_BASE_URL", &fake.base_url()),
+    ]);
+    let before = fake.requests().len();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/api/signups", service.port);
+    let started = Instant::now();
+    let posts = (0..count).map(|n| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let response = client
+                .post(&url)
+                .json(&serde_json::json!({
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "email": format!("burst{n}@example.com"),
+                }))
+                .send()
+                .await
+                .expect("post a signup");
+            assert_eq!(response.status(), 202, "a signup was refused");
+        }
+    });
+    futures_util::future::join_all(posts).await;
+    let status_url = format!("http://127.0.0.1:{}/admin/status.json", service.port);
+    loop {
+        let status: serde_json::Value = client
+            .get(&status_url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status JSON");
+        if status["queue"]["delivered"].as_u64() == Some(count as u64) {
+            break;
+        }
+        assert_eq!(status["queue"]["failed"], 0, "deliveries failed: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drain = started.elapsed();
+    service.stop();
+    let requests: Vec<_> = fake.requests().into_iter().skip(before).collect();
+    let throttled = requests.iter().filter(|r| r.status == 429).count();
+    // The rate Clover saw: from the first request to the last.
+    let span = match (requests.first(), requests.last()) {
+        (Some(first), Some(last)) => last.at.duration_since(first.at),
+        _ => drain,
+    };
+    Delivery {
+        drain,
+        requests: requests.len(),
+        requests_per_second: requests.len().saturating_sub(1) as f64 / span.as_secs_f64(),
+        throttled,
+    }
+}
