@@ -121,7 +121,10 @@ async fn run(plan: &Plan) -> String {
         &mut report,
         "`GET /` requests/s",
         &format!("{:.0}", form.requests_per_second),
-        &format!("{:.0} (bare actix-web, same bytes)", baseline.requests_per_second),
+        &format!(
+            "{:.0} (bare actix-web, same bytes)",
+            baseline.requests_per_second
+        ),
         &percent(form.requests_per_second / baseline.requests_per_second),
     );
     row(
@@ -136,11 +139,9 @@ async fn run(plan: &Plan) -> String {
     // POST /: durable signups beside bare inserts into the same SQLite file.
     let raw = raw_insert_rate(&service.database, Duration::from_secs(plan.seconds.min(5)));
     let token = form_token(&page.body);
-    let signups = wrk(
-        &WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds)
-            .script(&signup_script(&token))
-            .client_ip("192.0.2.1"),
-    );
+    let signups = wrk(&WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds)
+        .script(&signup_script(&token))
+        .client_ip("192.0.2.1"));
     row(
         &mut report,
         "`POST /` durable signups/s (each committed before its `303`)",
@@ -175,7 +176,10 @@ async fn run(plan: &Plan) -> String {
         &mut report,
         "a second IP during the flood: `GET /` p50 / p99",
         &format!("{} / {}", quiet.p50, quiet.p99),
-        &format!("{} / {} without the flood", quiet_alone.p50, quiet_alone.p99),
+        &format!(
+            "{} / {} without the flood",
+            quiet_alone.p50, quiet_alone.p99
+        ),
         "",
     );
 
@@ -258,7 +262,9 @@ fn machine_description() -> String {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kib| kib.parse::<u64>().ok())
         })
-        .map_or_else(String::new, |kib| format!(", {:.0} GiB", kib as f64 / 1048576.0));
+        .map_or_else(String::new, |kib| {
+            format!(", {:.0} GiB", kib as f64 / 1048576.0)
+        });
     format!("{cpus} CPUs ({model}){memory}")
 }
 
@@ -476,10 +482,7 @@ struct WrkResult {
 
 fn wrk(run: &WrkRun) -> WrkResult {
     let scripts = tempfile::tempdir().expect("a folder for wrk scripts");
-    let output = run
-        .command(scripts.path())
-        .output()
-        .expect("run wrk");
+    let output = run.command(scripts.path()).output().expect("run wrk");
     parse_wrk(&String::from_utf8_lossy(&output.stdout))
 }
 
@@ -598,7 +601,9 @@ fn flood_with_bystander(seconds: u64) -> (WrkResult, WrkResult, WrkResult) {
     let bystander = WrkRun::get(limited.port, "/", 2, seconds).client_ip("198.51.100.2");
     let alone = wrk(&bystander);
     let flood = WrkRun::get(limited.port, "/", CONNECTIONS, seconds)
-        .script(&signup_script(&form_token(&http_get(limited.port, "/").body)))
+        .script(&signup_script(&form_token(
+            &http_get(limited.port, "/").body,
+        )))
         .client_ip("203.0.113.66");
     let flooding = std::thread::spawn(move || wrk(&flood));
     // Let the flood get going before measuring the bystander.

@@ -118,6 +118,11 @@ impl Language {
             .unwrap_or(default)
     }
 
+    /// A number for this language, from 0, for tables indexed by language.
+    pub fn index(self) -> usize {
+        self.0
+    }
+
     /// The tag, as used in `lang` attributes and `?lang=`.
     pub fn tag(self) -> &'static str {
         self.catalogue().tag

@@ -420,5 +420,6 @@ fn app_state(
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),
         },
         theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
+        form_pages: Default::default(),
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod assets;
 mod connection;
+mod form_cache;
 mod health;
 mod oauth;
 mod signup;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub info: ServiceInfo,
     /// `/static/theme.css`: the merchant's colours.
     pub theme_css: ThemeStylesheet,
+    /// The empty form, rendered once per language and presentation.
+    pub form_pages: form_cache::FormCache,
 }
 
 /// The stylesheet of the merchant's colours, built once from `ACCENT_COLOR`.
@@ -157,10 +160,16 @@ async fn not_found(request: HttpRequest, state: web::Data<AppState>) -> HttpResp
 
 /// An HTML response with any status (maud's own responder always answers 200).
 pub(crate) fn html(status: actix_web::http::StatusCode, markup: Markup) -> HttpResponse {
+    html_text(status, markup.into_string())
+}
+
+/// An HTML response of a page already rendered. Never cached: every form carries its
+/// own token.
+pub(crate) fn html_text(status: actix_web::http::StatusCode, page: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(markup.into_string())
+        .body(page)
 }
 
 /// Post/Redirect/Get: a `303` so that reloading the next page does not post again.

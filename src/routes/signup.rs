@@ -1,7 +1,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, html, page_context, request_id, see_other};
+use super::{AppState, html, html_text, page_context, request_id, see_other};
 use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
@@ -45,20 +45,36 @@ pub async fn show_embedded_form(request: HttpRequest, state: web::Data<AppState>
     render_form(&request, &state, Presentation::Embed)
 }
 
+/// The empty form, from the cache of renderings with this request's token and id.
 fn render_form(
     request: &HttpRequest,
     state: &AppState,
     presentation: Presentation,
 ) -> HttpResponse {
+    let context = presentation.context(state, request, presentation.form_path());
+    let key = (
+        context.language.index(),
+        presentation == Presentation::Embed,
+        context.language_chosen,
+    );
+    let year = time::OffsetDateTime::now_utc().year();
+    let cached = state.form_pages.get(key, year, |token, form_id| {
+        let values = SignupForm {
+            form_id: Some(form_id.to_owned()),
+            ..SignupForm::default()
+        };
+        let page = FormPage {
+            context,
+            values: &values,
+            errors: &FormErrors::default(),
+            notice: None,
+            token,
+        };
+        page.markup(state).into_string()
+    });
     let token = state.form_tokens.issue(now_secs());
-    let page = FormPage {
-        context: presentation.context(state, request, presentation.form_path()),
-        values: &SignupForm::default(),
-        errors: &FormErrors::default(),
-        notice: None,
-        token: &token,
-    };
-    page.respond(StatusCode::OK, state)
+    let form_id = IdempotencyKey::random();
+    html_text(StatusCode::OK, cached.fill(&token, form_id.as_ref()))
 }
 
 pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -255,6 +271,10 @@ struct FormPage<'a> {
 
 impl FormPage<'_> {
     fn respond(&self, status: StatusCode, state: &AppState) -> HttpResponse {
+        html(status, self.markup(state))
+    }
+
+    fn markup(&self, state: &AppState) -> maud::Markup {
         let view = FormView {
             context: self.context,
             values: self.values,
@@ -265,7 +285,7 @@ impl FormPage<'_> {
             form_token: self.token,
             captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
         };
-        html(status, signup_page(&view))
+        signup_page(&view)
     }
 }
 

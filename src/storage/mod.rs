@@ -8,6 +8,7 @@ mod credentials;
 mod queue;
 mod schema;
 mod submissions;
+mod writer;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,8 @@ pub enum StorageError {
     },
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
+    #[error("the commit of a batch of submissions failed: {0}")]
+    Commit(String),
     #[error(transparent)]
     Decrypt(DecryptError),
 }
@@ -46,6 +49,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Database {
     connection: Arc<Mutex<Connection>>,
+    /// New submissions go through one writer that commits them in batches.
+    writer: writer::SubmissionWriter,
 }
 
 impl Database {
@@ -67,8 +72,10 @@ impl Database {
         // Erased personal data is overwritten, not merely unlinked from the file.
         connection.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut connection)?;
+        let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: writer::SubmissionWriter::start(Arc::clone(&connection)),
+            connection,
         })
     }
 

@@ -57,7 +57,11 @@ pub struct SubmissionId(String);
 
 impl SubmissionId {
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self(
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string(),
+        )
     }
 
     pub fn from_stored(id: String) -> Self {
@@ -171,8 +175,9 @@ pub struct SubmissionSummary {
 }
 
 impl Database {
-    /// Stores a valid signup and queues its delivery, in one transaction: once this
-    /// returns, the submission is durable and will reach Clover. A submission whose
+    /// Stores a valid signup and queues its delivery: once this returns, the submission
+    /// is durable and will reach Clover. Signups arriving together share one commit (see
+    /// [`SubmissionWriter`](super::writer::SubmissionWriter)). A submission whose
     /// idempotency key was seen before is not stored again.
     pub async fn insert_submission(
         &self,
@@ -181,69 +186,14 @@ impl Database {
         consent_text: String,
         key: Option<IdempotencyKey>,
     ) -> Result<Inserted, StorageError> {
-        let id = SubmissionId::random();
-        let stored_id = id.0.clone();
-        let details = SignupDetails::of(&signup).to_column();
-        self.run(move |connection| {
-            let now = now_ms();
-            let tx = connection.transaction()?;
-            let mut key = key.as_ref().map(AsRef::<str>::as_ref);
-            if let Some(given) = key {
-                // `IS` compares NULLs as equal: an absent phone matches an absent phone.
-                let earlier: Option<(String, bool)> = tx
-                    .query_row(
-                        "SELECT id, first_name IS ?2 AND last_name IS ?3 AND email = ?4
-                                    AND phone IS ?5 AND marketing_consent = ?6
-                                    AND details IS ?7
-                         FROM submissions WHERE idempotency_key = ?1",
-                        params![
-                            given,
-                            signup.first_name.as_ref().map(AsRef::<str>::as_ref),
-                            signup.last_name.as_ref().map(AsRef::<str>::as_ref),
-                            signup.email.as_ref(),
-                            signup.phone.as_ref().map(AsRef::<str>::as_ref),
-                            signup.marketing_consent,
-                            details,
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )
-                    .optional()?;
-                match earlier {
-                    Some((earlier_id, true)) => {
-                        return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
-                    }
-                    // The same key with other content (a corrected resend, or another
-                    // client's key): a submission of its own, never silently dropped.
-                    Some((_, false)) => key = None,
-                    None => {}
-                }
-            }
-            tx.execute(
-                "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-                     phone, marketing_consent, consent_text, idempotency_key, details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    stored_id,
-                    now,
-                    source.as_str(),
-                    signup.first_name.as_ref().map(AsRef::<str>::as_ref),
-                    signup.last_name.as_ref().map(AsRef::<str>::as_ref),
-                    signup.email.as_ref(),
-                    signup.phone.as_ref().map(AsRef::<str>::as_ref),
-                    signup.marketing_consent,
-                    consent_text,
-                    key,
-                    details,
-                ],
-            )?;
-            tx.execute(
-                "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
-                params![stored_id, now],
-            )?;
-            tx.commit()?;
-            Ok(Inserted::New(id))
-        })
-        .await
+        self.writer
+            .insert(NewSubmission {
+                signup,
+                source,
+                consent_text,
+                key,
+            })
+            .await
     }
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StorageError> {
@@ -338,6 +288,84 @@ impl Database {
         })
         .await
     }
+}
+
+/// A valid signup on its way to the database.
+pub(super) struct NewSubmission {
+    pub signup: NewSignup,
+    pub source: Source,
+    pub consent_text: String,
+    pub key: Option<IdempotencyKey>,
+}
+
+/// Stores one submission and queues its delivery, inside the caller's transaction.
+pub(super) fn insert_one(
+    connection: &rusqlite::Connection,
+    submission: &NewSubmission,
+) -> rusqlite::Result<Inserted> {
+    let NewSubmission {
+        signup,
+        source,
+        consent_text,
+        key,
+    } = submission;
+    let id = SubmissionId::random();
+    let details = SignupDetails::of(signup).to_column();
+    let now = now_ms();
+    let mut key = key.as_ref().map(AsRef::<str>::as_ref);
+    if let Some(given) = key {
+        // `IS` compares NULLs as equal: an absent phone matches an absent phone.
+        let earlier: Option<(String, bool)> = connection
+            .query_row(
+                "SELECT id, first_name IS ?2 AND last_name IS ?3 AND email = ?4
+                            AND phone IS ?5 AND marketing_consent = ?6
+                            AND details IS ?7
+                 FROM submissions WHERE idempotency_key = ?1",
+                params![
+                    given,
+                    signup.first_name.as_ref().map(AsRef::<str>::as_ref),
+                    signup.last_name.as_ref().map(AsRef::<str>::as_ref),
+                    signup.email.as_ref(),
+                    signup.phone.as_ref().map(AsRef::<str>::as_ref),
+                    signup.marketing_consent,
+                    details,
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        match earlier {
+            Some((earlier_id, true)) => {
+                return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
+            }
+            // The same key with other content (a corrected resend, or another client's
+            // key): a submission of its own, never silently dropped.
+            Some((_, false)) => key = None,
+            None => {}
+        }
+    }
+    connection.execute(
+        "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+             phone, marketing_consent, consent_text, idempotency_key, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            id.0,
+            now,
+            source.as_str(),
+            signup.first_name.as_ref().map(AsRef::<str>::as_ref),
+            signup.last_name.as_ref().map(AsRef::<str>::as_ref),
+            signup.email.as_ref(),
+            signup.phone.as_ref().map(AsRef::<str>::as_ref),
+            signup.marketing_consent,
+            consent_text,
+            key,
+            details,
+        ],
+    )?;
+    connection.execute(
+        "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
+        params![id.0, now],
+    )?;
+    Ok(Inserted::New(id))
 }
 
 fn parse_state(text: &str) -> SubmissionState {
