@@ -15,22 +15,35 @@ use crate::configuration::RateLimitSettings;
 /// How often addresses whose allowance has fully refilled are forgotten.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Full answers a refused visitor gets a minute: a person who hit the limit sees the form
+/// again with their input; anything that keeps sending after that is a flood.
+const FULL_REFUSALS_PER_MINUTE: u32 = 3;
+
 /// A visitor went over the limit; they may try again after this many seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyRequests {
     pub retry_after_secs: u64,
+    /// Refused several times in the last minute already: a flood, to be answered as
+    /// cheaply as possible so that it takes little from everyone else.
+    pub flooding: bool,
 }
 
 pub struct SubmissionLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Counts refusals, to tell a person who was refused once from a flood.
+    refusals: DefaultKeyedRateLimiter<IpAddr>,
     client_ip_header: Option<HeaderName>,
 }
 
 impl SubmissionLimiter {
     pub fn new(settings: &RateLimitSettings, client_ip_header: Option<HeaderName>) -> Self {
         let quota = Quota::per_minute(settings.per_minute).allow_burst(settings.burst);
+        let refusals = Quota::per_minute(
+            std::num::NonZeroU32::new(FULL_REFUSALS_PER_MINUTE).expect("a constant above 0"),
+        );
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(quota),
+            refusals: DefaultKeyedRateLimiter::keyed(refusals),
             client_ip_header,
         }
     }
@@ -43,6 +56,7 @@ impl SubmissionLimiter {
             TooManyRequests {
                 // Round up: coming back a fraction early would be refused again.
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                flooding: self.refusals.check_key(&key).is_err(),
             }
         })
     }
@@ -68,6 +82,8 @@ impl SubmissionLimiter {
     pub fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.refusals.retain_recent();
+        self.refusals.shrink_to_fit();
     }
 
     pub fn tracked_keys(&self) -> usize {
@@ -116,6 +132,34 @@ mod tests {
         assert!(limiter.check(&request).is_ok());
         let refused = limiter.check(&request).unwrap_err();
         assert!((1..=10).contains(&refused.retry_after_secs));
+        assert!(!refused.flooding, "a first refusal is a person's");
+    }
+
+    #[test]
+    fn a_visitor_who_keeps_sending_after_refusals_is_a_flood() {
+        let limiter = limiter(None);
+        let request = TestRequest::default()
+            .peer_addr("203.0.113.10:5000".parse().unwrap())
+            .to_http_request();
+        let answers: Vec<_> = (0..2 + FULL_REFUSALS_PER_MINUTE + 1)
+            .map(|_| {
+                limiter
+                    .check(&request)
+                    .err()
+                    .map(|refused| refused.flooding)
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                None,
+                None,
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(true)
+            ]
+        );
     }
 
     #[test]

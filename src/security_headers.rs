@@ -125,13 +125,15 @@ pub async fn add_security_headers(
         .request()
         .match_pattern()
         .is_some_and(|route| FRAMEABLE_ROUTES.contains(&route.as_str()));
-    let headers = match headers {
-        Some(h) if frameable => h.visitor.clone(),
-        Some(h) => h.merchant.clone(),
-        None => Vec::new(),
-    };
-    for (name, value) in headers {
-        response.headers_mut().insert(name, value);
+    if let Some(headers) = headers {
+        let set = if frameable {
+            &headers.visitor
+        } else {
+            &headers.merchant
+        };
+        for (name, value) in set {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
     }
     Ok(response)
 }

@@ -37,7 +37,7 @@ pub async fn request_log(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::domain::random_uuid().to_string();
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));

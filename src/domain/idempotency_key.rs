@@ -15,15 +15,9 @@ impl IdempotencyKey {
         valid.then(|| Self(raw.to_owned()))
     }
 
-    /// A fresh key for a form about to be shown: a version-4 UUID from the thread's
-    /// cryptographic generator, which, unlike a system call per key, costs next to
-    /// nothing on a busy form.
+    /// A fresh key for a form about to be shown.
     pub fn random() -> Self {
-        Self(
-            uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .to_string(),
-        )
+        Self(super::random_uuid().to_string())
     }
 }
 

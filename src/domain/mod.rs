@@ -23,6 +23,12 @@ pub use signup::{
 };
 pub use visitor_note::VisitorNote;
 
+/// A random (version 4) UUID from the thread's cryptographic generator: ids are made on
+/// every request, and a system call for each (as `Uuid::new_v4` makes) shows in profiles.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Clover measures text in UTF-16 code units (its server model is Java), so a limit of 64
 /// there is 64 units here, not 64 `char`s: an emoji counts twice.
 pub fn clover_length(text: &str) -> usize {

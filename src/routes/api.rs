@@ -59,7 +59,7 @@ pub async fn create_signup(
         if let Err(error) = state.db.count_bot("honeypot").await {
             tracing::error!(%error, "could not count a bot submission");
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::domain::random_uuid().to_string();
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
     // Messages in the language the page asks for (`?lang=` or `Accept-Language`).
@@ -137,6 +137,14 @@ impl ResponseError for ApiError {
             Self::Invalid(errors, language) => {
                 response.json(json!({"errors": errors.to_map(*language)}))
             }
+            Self::TooMany(limit) if limit.flooding => response
+                .insert_header((header::RETRY_AFTER, limit.retry_after_secs))
+                // Still sending after several refusals: close, so a flood costs little.
+                .force_close()
+                .json(json!({
+                    "error": self.to_string(),
+                    "retry_after": limit.retry_after_secs,
+                })),
             Self::TooMany(limit) => response
                 .insert_header((header::RETRY_AFTER, limit.retry_after_secs))
                 .json(json!({

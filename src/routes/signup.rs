@@ -6,7 +6,6 @@ use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
-use crate::rate_limit::TooManyRequests;
 use crate::storage::{Inserted, Source, StorageError};
 use crate::templates::{
     FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
@@ -157,7 +156,11 @@ async fn submit(
             return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, state));
         }
     };
-    if let Err(TooManyRequests { retry_after_secs }) = state.limiter.check(request) {
+    if let Err(refused) = state.limiter.check(request) {
+        let retry_after_secs = refused.retry_after_secs;
+        if refused.flooding {
+            return Ok(flood_refusal(&context, retry_after_secs));
+        }
         let notice = context.language.text_with(
             "notice-rate-limited",
             &[(
@@ -254,6 +257,23 @@ fn screen(state: &AppState, form: &SignupForm) -> Screening {
         TokenVerdict::TooFast => Screening::Bot("too_fast"),
         TokenVerdict::Forged => Screening::Bot("bad_token"),
     }
+}
+
+/// The answer to a visitor still sending after several refusals: a line of text and a
+/// closed connection, which costs next to nothing, so a flood takes little from others.
+fn flood_refusal(context: &PageContext<'_>, retry_after_secs: u64) -> HttpResponse {
+    let message = context.language.text_with(
+        "notice-rate-limited",
+        &[(
+            "seconds",
+            Arg::Number(i64::try_from(retry_after_secs).unwrap_or(i64::MAX)),
+        )],
+    );
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, retry_after_secs))
+        .content_type("text/plain; charset=utf-8")
+        .force_close()
+        .body(message)
 }
 
 fn now_secs() -> i64 {

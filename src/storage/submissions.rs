@@ -57,11 +57,7 @@ pub struct SubmissionId(String);
 
 impl SubmissionId {
     pub fn random() -> Self {
-        Self(
-            uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .to_string(),
-        )
+        Self(crate::domain::random_uuid().to_string())
     }
 
     pub fn from_stored(id: String) -> Self {

@@ -103,3 +103,34 @@ async fn health_checks_and_static_files_are_never_limited() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_is_answered_cheaply_and_others_are_still_served() {
+    let app = spawn_app(&limited_config()).await;
+    let flooder = "203.0.113.66";
+    for _ in 0..2 {
+        assert_eq!(post_from(&app, flooder).await.status(), 303);
+    }
+    // A person refused a few times still sees the form with their input.
+    for _ in 0..3 {
+        let refused = post_from(&app, flooder).await;
+        assert_eq!(refused.status(), 429);
+        assert!(refused.text().await.unwrap().contains("<form"));
+    }
+
+    // Still sending: a line of text, and the connection closed.
+    let flood = post_from(&app, flooder).await;
+    assert_eq!(flood.status(), 429);
+    assert!(flood.headers().contains_key("retry-after"));
+    assert_eq!(flood.headers()["connection"], "close");
+    assert!(
+        flood.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(flood.text().await.unwrap().contains("Please wait"));
+
+    assert_eq!(post_from(&app, "198.51.100.20").await.status(), 303);
+    app.stop().await;
+}
