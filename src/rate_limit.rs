@@ -19,6 +19,11 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// again with their input; anything that keeps sending after that is a flood.
 const FULL_REFUSALS_PER_MINUTE: u32 = 3;
 
+/// How long a flood's refusal is held back. Waiting costs no CPU, and a flooder that
+/// waits for its answers sends far fewer requests: 16 connections make 16 a second
+/// instead of thousands, and everyone else is served as if there were no flood.
+pub const FLOOD_DELAY: Duration = Duration::from_secs(1);
+
 /// A visitor went over the limit; they may try again after this many seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyRequests {

@@ -67,7 +67,12 @@ pub async fn create_signup(
     let signup = form
         .parse(&state.form.rules)
         .map_err(|errors| ApiError::Invalid(errors, language))?;
-    state.limiter.check(&request).map_err(ApiError::TooMany)?;
+    if let Err(refused) = state.limiter.check(&request) {
+        if refused.flooding {
+            tokio::time::sleep(crate::rate_limit::FLOOD_DELAY).await;
+        }
+        return Err(ApiError::TooMany(refused));
+    }
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
         match captcha

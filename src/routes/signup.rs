@@ -6,6 +6,7 @@ use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
+use crate::rate_limit::FLOOD_DELAY;
 use crate::storage::{Inserted, Source, StorageError};
 use crate::templates::{
     FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
@@ -159,6 +160,7 @@ async fn submit(
     if let Err(refused) = state.limiter.check(request) {
         let retry_after_secs = refused.retry_after_secs;
         if refused.flooding {
+            tokio::time::sleep(FLOOD_DELAY).await;
             return Ok(flood_refusal(&context, retry_after_secs));
         }
         let notice = context.language.text_with(
@@ -260,7 +262,8 @@ fn screen(state: &AppState, form: &SignupForm) -> Screening {
 }
 
 /// The answer to a visitor still sending after several refusals: a line of text and a
-/// closed connection, which costs next to nothing, so a flood takes little from others.
+/// closed connection, after [`FLOOD_DELAY`], which costs next to nothing, so a flood
+/// takes little from others.
 fn flood_refusal(context: &PageContext<'_>, retry_after_secs: u64) -> HttpResponse {
     let message = context.language.text_with(
         "notice-rate-limited",
