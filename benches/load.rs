@@ -43,7 +43,13 @@ struct Plan {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port, file] = args.as_slice() {
+        if flag == "--serve-bare" {
+            serve_bare(port, file);
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let plan = if quick {
         Plan {
             seconds: 2,
@@ -116,7 +122,7 @@ async fn run(plan: &Plan) -> String {
 
     // GET /: the service's form beside a bare handler serving the very same bytes.
     let page = http_get(service.port, "/");
-    let bare = BareServer::start(page.body.clone());
+    let bare = BareServer::start(&page.body);
     // Alternating rounds, and the median of each: the machine is shared, and a neighbour
     // busy during one run must not decide the ratio.
     let round = (plan.seconds / 3).max(1);
@@ -145,7 +151,6 @@ async fn run(plan: &Plan) -> String {
         &format!("{} / {}", baseline.p50, baseline.p99),
         "",
     );
-    drop(bare);
 
     // POST /: durable signups beside bare inserts into the same SQLite file.
     let raw = raw_insert_rate(&service.database, Duration::from_secs(plan.seconds.min(5)));
@@ -194,22 +199,28 @@ async fn run(plan: &Plan) -> String {
         "",
     );
 
-    // Memory: idle, and with 1,000 connections open and busy.
-    let (busy_rss, thousand) = rss_under_connections(&service, 1_000, plan.seconds.min(5));
+    // Memory: idle, and with 1,000 connections open and busy; the bare server the same.
+    let seconds = plan.seconds.min(5);
+    let bare_idle = bare.rss_kib();
+    let (busy_rss, thousand) =
+        rss_under_connections(service.port, || service.rss_kib(), 1_000, seconds);
+    let (bare_busy, bare_thousand) =
+        rss_under_connections(bare.port, || bare.rss_kib(), 1_000, seconds);
     row(
         &mut report,
-        "resident memory idle / with 1,000 open connections",
+        "resident memory idle / with 1,000 open connections (goal < 30 MiB)",
         &format!("{:.1} MiB / {:.1} MiB", mib(idle_rss), mib(busy_rss)),
-        "goal < 30 MiB",
+        &format!("{:.1} MiB / {:.1} MiB", mib(bare_idle), mib(bare_busy)),
         "",
     );
     row(
         &mut report,
         "`GET /` requests/s with 1,000 connections",
         &format!("{:.0}", thousand.requests_per_second),
-        "",
-        "",
+        &format!("{:.0}", bare_thousand.requests_per_second),
+        &percent(thousand.requests_per_second / bare_thousand.requests_per_second),
     );
+    drop(bare);
     service.stop();
 
     // Delivery: a burst of signups to a fake Clover that enforces Clover's limits.
@@ -341,26 +352,26 @@ impl Service {
         )
     }
 
-    fn status(&self, name: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/<pid>/status");
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0)
-    }
-
     /// Resident memory now, in KiB.
     fn rss_kib(&self) -> u64 {
-        self.status("VmRSS:")
+        process_status(self.child.id(), "VmRSS:")
     }
 
     fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A figure from `/proc/<pid>/status`, in KiB.
+fn process_status(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("read /proc/<pid>/status")
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -521,61 +532,77 @@ fn parse_wrk(text: &str) -> WrkResult {
     result
 }
 
-/// A bare actix-web handler serving `body`, with as many workers as the service: the
-/// most this machine gives an actix-web server for these bytes.
+/// A bare actix-web handler serving `body`, in a process of its own (this benchmark run
+/// again with `--serve-bare`), with as many workers as the service: the most this
+/// machine gives an actix-web server for these bytes, in speed and in memory.
 struct BareServer {
     port: u16,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    child: Child,
+    _body: tempfile::NamedTempFile,
 }
 
 impl BareServer {
-    fn start(body: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let body = actix_web::web::Bytes::from(body);
-                let server = actix_web::HttpServer::new(move || {
-                    let body = body.clone();
-                    actix_web::App::new().default_service(actix_web::web::to(move || {
-                        let body = body.clone();
-                        async move {
-                            actix_web::HttpResponse::Ok()
-                                .content_type("text/html; charset=utf-8")
-                                .body(body)
-                        }
-                    }))
-                })
-                .listen(listener)
-                .expect("listen")
-                .run();
-                tx.send(server.handle()).unwrap();
-                server.await.expect("the bare server runs");
-            });
-        });
-        let handle = rx.recv().expect("the bare server's handle");
+    fn start(body: &str) -> Self {
+        let mut file = tempfile::NamedTempFile::new().expect("a file for the page");
+        file.write_all(body.as_bytes()).expect("write the page");
+        let port = free_port();
+        let child = Command::new(std::env::current_exe().expect("this benchmark's path"))
+            .arg("--serve-bare")
+            .arg(port.to_string())
+            .arg(file.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the bare server");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no bare server"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Self {
             port,
-            handle,
-            thread: Some(thread),
+            child,
+            _body: file,
         }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        process_status(self.child.id(), "VmRSS:")
     }
 }
 
 impl Drop for BareServer {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(handle.stop(false));
-        })
-        .join()
-        .ok();
-        if let Some(thread) = self.thread.take() {
-            thread.join().ok();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// `--serve-bare <port> <file>`: the bare server's process.
+fn serve_bare(port: &str, file: &str) -> ! {
+    let body = actix_web::web::Bytes::from(std::fs::read(file).expect("read the page"));
+    let port: u16 = port.parse().expect("a port");
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::HttpServer::new(move || {
+            let body = body.clone();
+            actix_web::App::new().default_service(actix_web::web::to(move || {
+                let body = body.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(body)
+                }
+            }))
+        })
+        .bind(("127.0.0.1", port))
+        .expect("bind the bare server's port")
+        .run()
+        .await
+        .expect("the bare server runs");
+    });
+    std::process::exit(0)
 }
 
 /// Inserts rows, one transaction each, into the service's SQLite file with the service's
@@ -636,12 +663,17 @@ fn flood_with_bystander(seconds: u64) -> (WrkResult, WrkResult, WrkResult) {
 
 /// Memory while `connections` connections load `GET /`; returns the peak resident set
 /// seen and the run's figures.
-fn rss_under_connections(service: &Service, connections: u32, seconds: u64) -> (u64, WrkResult) {
-    let run = WrkRun::get(service.port, "/", connections, seconds).threads(2);
+fn rss_under_connections(
+    port: u16,
+    rss_kib: impl Fn() -> u64,
+    connections: u32,
+    seconds: u64,
+) -> (u64, WrkResult) {
+    let run = WrkRun::get(port, "/", connections, seconds).threads(2);
     let loading = std::thread::spawn(move || wrk(&run));
     let mut peak = 0;
     while !loading.is_finished() {
-        peak = peak.max(service.rss_kib());
+        peak = peak.max(rss_kib());
         std::thread::sleep(Duration::from_millis(100));
     }
     (peak, loading.join().expect("wrk"))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::SecretString;
@@ -132,7 +132,6 @@ impl Application {
                 .wrap(from_fn(enforce_deadline))
                 .wrap(from_fn(check_origin))
                 .wrap(from_fn(add_security_headers))
-                .wrap(Compress::default())
                 .wrap(from_fn(telemetry::request_log))
                 .app_data(state.clone())
                 .app_data(security_headers.clone())

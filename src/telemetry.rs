@@ -2,6 +2,8 @@
 //! and one span per HTTP request carrying a request id that is also sent back in the
 //! `x-request-id` header. Logs carry ids, never a visitor's personal data or a secret.
 
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -31,13 +33,23 @@ pub fn init(format: LogFormat) {
     }
 }
 
+/// A request id unique across restarts and machines: a random prefix for this process
+/// and a counter. Cheaper than a random UUID per request, and as good for finding a
+/// request in the logs.
+fn next_request_id() -> String {
+    static PROCESS: LazyLock<u32> = LazyLock::new(rand::random);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}-{count:x}", *PROCESS)
+}
+
 /// Logs each request once, when it is answered, with its method, path (without the query
 /// string, which may carry an email or an OAuth code), status and duration.
 pub async fn request_log(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = crate::domain::random_uuid().to_string();
+    let request_id = next_request_id();
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));

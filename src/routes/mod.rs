@@ -143,7 +143,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
     .route("/oauth/connect", web::get().to(oauth::connect))
     .route("/oauth/launch", web::get().to(oauth::launch))
     .route("/oauth/callback", web::get().to(oauth::callback))
-    .route("/static/{file}", web::get().to(assets::serve))
+    // Only the static files are compressed: they are the larger answers, and browsers
+    // cache them for a year. A form page is 3–4 KiB, and compressing it on every view
+    // would cost more CPU than its bytes cost on the wire.
+    .service(
+        web::resource("/static/{file}")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(assets::serve)),
+    )
     .default_service(web::to(not_found));
 }
 

@@ -3,6 +3,7 @@
 //! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
 
 mod bots;
+mod checkpoint;
 mod cipher;
 mod credentials;
 mod queue;
@@ -51,6 +52,8 @@ pub struct Database {
     connection: Arc<Mutex<Connection>>,
     /// New submissions go through one writer that commits them in batches.
     writer: writer::SubmissionWriter,
+    /// Stops when the last handle is dropped.
+    _checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 impl Database {
@@ -72,10 +75,17 @@ impl Database {
         // Erased personal data is overwritten, not merely unlinked from the file.
         connection.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut connection)?;
+        // Checkpoints move the write-ahead log into the main file, with an fsync of
+        // their own. Left to SQLite, a commit that crosses the log's threshold does one
+        // before it returns, and every signup waiting behind it waits too; instead a
+        // thread with its own connection checkpoints beside the writers.
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = checkpoint::Checkpointer::start(path)?;
         let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
             writer: writer::SubmissionWriter::start(Arc::clone(&connection)),
             connection,
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 

@@ -67,9 +67,16 @@ async fn an_unknown_page_is_a_helpful_404() {
 async fn every_response_carries_a_request_id() {
     let app = spawn_app(&Config::demo()).await;
 
-    let response = app.get("/").await;
+    let first = app.get("/").await;
+    let second = app.get("/healthz").await;
 
-    let id = response.headers()["x-request-id"].to_str().unwrap();
-    assert_eq!(id.len(), 36);
+    let id = |response: &reqwest::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(id(&first).len() >= 10, "{}", id(&first));
+    assert_ne!(id(&first), id(&second), "request ids repeat");
     app.stop().await;
 }
