@@ -35,6 +35,12 @@ impl CachedForm {
     /// token and the id go.
     fn new(year: i32, render: impl FnOnce(&str, &str) -> String) -> Self {
         let page = render(TOKEN_HOLE, FORM_ID_HOLE);
+        debug_assert_eq!(page.matches(TOKEN_HOLE).count(), 1, "one token per form");
+        debug_assert_eq!(
+            page.matches(FORM_ID_HOLE).count(),
+            1,
+            "one form id per form"
+        );
         let mut pieces = Vec::new();
         let mut rest = page.as_str();
         loop {

@@ -3,8 +3,7 @@
 //! commits go on appending to the log meanwhile.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -15,21 +14,25 @@ use super::{BUSY_TIMEOUT, StorageError};
 /// signups at most), so reads stay fast and a restart has little to replay.
 const INTERVAL: Duration = Duration::from_millis(500);
 
+/// Dropping it stops the thread at once: its channel closes.
 pub(super) struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    _stop: Sender<()>,
 }
 
 impl Checkpointer {
     pub fn start(path: &Path) -> Result<Self, StorageError> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        let (stop, stopped) = channel::<()>();
         std::thread::Builder::new()
             .name("wal-checkpoint".into())
             .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(INTERVAL);
+                // Nothing is ever sent: the wait ends by timeout, or at once when the
+                // sender is dropped with the database.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(INTERVAL)
+                {
                     if let Err(error) =
                         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
@@ -38,12 +41,6 @@ impl Checkpointer {
                 }
             })
             .map_err(|_| StorageError::TaskFailed)?;
-        Ok(Self { stop })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        Ok(Self { _stop: stop })
     }
 }

@@ -83,7 +83,7 @@ impl Database {
         let checkpointer = checkpoint::Checkpointer::start(path)?;
         let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
-            writer: writer::SubmissionWriter::start(Arc::clone(&connection)),
+            writer: writer::SubmissionWriter::start(Arc::clone(&connection))?,
             connection,
             _checkpointer: Arc::new(checkpointer),
         })
@@ -138,6 +138,42 @@ mod tests {
 
         assert_eq!(journal, "wal");
         assert_eq!(synchronous, 2, "2 is FULL");
+    }
+
+    #[tokio::test]
+    async fn signups_sent_together_are_each_stored_once_and_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("test.db")).unwrap();
+        let signup = |n: usize| {
+            crate::domain::SignupForm {
+                email: Some(format!("visitor{n}@example.com")),
+                ..Default::default()
+            }
+            .parse(&crate::domain::FormRules {
+                fields: vec![crate::domain::Field::Email],
+                required: [crate::domain::Field::Email].into(),
+            })
+            .unwrap()
+        };
+        // Fifty at once end up in a few shared commits; the same key twice is stored once.
+        let key = crate::domain::IdempotencyKey::parse("double-click-key").unwrap();
+        let inserts = (0..50).map(|n| {
+            let db = db.clone();
+            let key = (n < 2).then(|| key.clone());
+            let signup = signup(if n < 2 { 0 } else { n });
+            tokio::spawn(async move {
+                db.insert_submission(signup, Source::Form, "consent".into(), key)
+                    .await
+            })
+        });
+        let results = futures_util::future::join_all(inserts).await;
+
+        let new = results
+            .iter()
+            .filter(|r| matches!(r.as_ref().unwrap().as_ref().unwrap(), Inserted::New(_)))
+            .count();
+        assert_eq!(new, 49);
+        assert_eq!(db.queue_counts().await.unwrap().pending, 49);
     }
 
     #[tokio::test]

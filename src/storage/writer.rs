@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::StorageError;
@@ -33,13 +33,13 @@ pub(super) struct SubmissionWriter {
 }
 
 impl SubmissionWriter {
-    pub fn start(connection: Arc<Mutex<Connection>>) -> Self {
+    pub fn start(connection: Arc<Mutex<Connection>>) -> Result<Self, StorageError> {
         let (jobs, queue) = channel();
         std::thread::Builder::new()
             .name("submission-writer".into())
             .spawn(move || write_batches(&connection, &queue))
-            .expect("the writer thread starts");
-        Self { jobs }
+            .map_err(|_| StorageError::TaskFailed)?;
+        Ok(Self { jobs })
     }
 
     /// Stores one submission; returns once it is durable.
@@ -94,16 +94,30 @@ fn commit_batch(
     batch: &[NewSubmission],
 ) -> Vec<Result<Inserted, StorageError>> {
     let mut attempt = || -> rusqlite::Result<Vec<rusqlite::Result<Inserted>>> {
-        let mut tx = connection.transaction()?;
+        // IMMEDIATE: the write lock is taken (waiting out the busy timeout) before the
+        // first read, so another program writing in between cannot fail the batch.
+        let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(batch.len());
         for submission in batch {
-            let savepoint = tx.savepoint()?;
-            let result = insert_one(&savepoint, submission);
-            if result.is_ok() {
-                savepoint.commit()?;
-            }
-            // Otherwise dropping the savepoint rolls this one submission back.
+            let result = {
+                let savepoint = tx.savepoint()?;
+                let result = insert_one(&savepoint, submission);
+                if result.is_ok() {
+                    savepoint.commit()?;
+                }
+                // Otherwise dropping the savepoint rolls this one submission back.
+                result
+            };
             results.push(result);
+            if tx.is_autocommit() {
+                // Some errors (a full disk, an I/O error) end the whole transaction. Going
+                // on would store the rest outside it, one by one, then report the batch
+                // failed: stop, and report every submission of the batch not stored.
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the transaction ended on an error".into()),
+                ));
+            }
         }
         tx.commit()?;
         Ok(results)
