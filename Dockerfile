@@ -12,15 +12,20 @@ WORKDIR /build
 
 # Dependencies first: build a placeholder crate against the real Cargo.toml and
 # Cargo.lock, so this layer stays cached until the dependencies change.
+# The benchmark's file only has to exist for cargo to read the manifest; it is not built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+RUN mkdir src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/load.rs \
     && cargo build --release --locked \
     && rm -rf src
 
-# Then the application. `touch` makes sure cargo rebuilds the crate itself rather than
-# trusting the placeholder's output.
+# Then the application: the message catalogues (compiled in by build.rs), the static
+# files (compiled in too) and the code. `touch` makes sure cargo rebuilds the crate
+# itself rather than trusting the placeholder's output.
+COPY build.rs ./
+COPY locales ./locales
 COPY src ./src
 COPY static ./static
 RUN touch src/main.rs src/lib.rs \
