@@ -106,6 +106,11 @@ impl PageContext<'_> {
         (self.merchant_language != self.language).then(|| self.merchant_language.tag())
     }
 
+    /// Where the form is: the page's own, or the one inside the iframe.
+    pub fn form_path(&self) -> &'static str {
+        if self.embed { "/embed" } else { "/" }
+    }
+
     /// A path of this service that keeps a language the visitor chose.
     pub fn localized(&self, path: &str) -> String {
         if self.language_chosen {

@@ -11,7 +11,7 @@ pub fn thanks_page(context: &PageContext<'_>) -> Markup {
             .text_with("thanks-title-merchant", &[("merchant", Arg::Text(name))]),
         None => context.t("thanks-title"),
     };
-    let form = if context.embed { "/embed" } else { "/" };
+    let form = context.form_path();
     visitor_layout(
         context,
         &title,
@@ -35,7 +35,7 @@ pub fn visitor_error_page(
     request_id: Option<&str>,
 ) -> Markup {
     let title = context.t(title_id);
-    let form = if context.embed { "/embed" } else { "/" };
+    let form = context.form_path();
     visitor_layout(
         context,
         &title,

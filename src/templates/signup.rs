@@ -76,7 +76,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
             .text_with("form-intro-merchant", &[("merchant", Arg::Text(name))]),
         (None, None) => view.t("form-intro"),
     };
-    let action = if context.embed { "/embed" } else { "/" };
+    let action = context.form_path();
     visitor_layout(
         context,
         title,
