@@ -181,6 +181,13 @@ pub enum Arg<'a> {
     Number(i64),
 }
 
+impl Arg<'_> {
+    /// A count or a limit (characters, digits, seconds) as a message variable.
+    pub fn count(n: impl TryInto<i64>) -> Self {
+        Arg::Number(n.try_into().unwrap_or(i64::MAX))
+    }
+}
+
 /// The language ranges of an `Accept-Language` header, most preferred first (RFC 9110
 /// §12.5.4). Ranges with `q=0` are refused by the visitor and dropped.
 fn preferences(header: &str) -> Vec<&str> {

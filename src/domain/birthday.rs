@@ -14,6 +14,11 @@ pub struct Birthday {
 impl Birthday {
     pub const EARLIEST_YEAR: u16 = 1900;
 
+    /// The latest year a birthday may have: this one.
+    pub fn latest_year() -> u16 {
+        u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap_or(u16::MAX)
+    }
+
     /// Parses the three boxes of the form. All blank is `Ok(None)`: whether that is allowed
     /// is the form's rule, not the birthday's.
     pub fn parse(

@@ -142,7 +142,6 @@ pub enum FieldError {
 
 impl FieldError {
     pub fn message(&self, input: Input, language: Language) -> String {
-        let number = |n: usize| Arg::Number(i64::try_from(n).unwrap_or(i64::MAX));
         match self {
             FieldError::Required => {
                 language.text_with("error-required", &[("input", Arg::Text(input.name()))])
@@ -151,7 +150,7 @@ impl FieldError {
                 let label = language.text(&input.label_id());
                 language.text_with(
                     "error-too-long",
-                    &[("label", Arg::Text(&label)), ("max", number(*max))],
+                    &[("label", Arg::Text(&label)), ("max", Arg::count(*max))],
                 )
             }
             FieldError::ControlCharacters => {
@@ -162,7 +161,7 @@ impl FieldError {
             FieldError::InvalidPhone => language.text("error-phone"),
             FieldError::PhoneDigits { min, max } => language.text_with(
                 "error-phone-digits",
-                &[("min", number(*min)), ("max", number(*max))],
+                &[("min", Arg::count(*min)), ("max", Arg::count(*max))],
             ),
             FieldError::InvalidConsent => language.text("error-consent"),
             FieldError::BirthdayNumbers => language.text("error-birthday-numbers"),
@@ -429,7 +428,7 @@ impl SignupForm {
             return None;
         }
         let box_text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let this_year = u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap_or(u16::MAX);
+        let this_year = Birthday::latest_year();
         let parsed = Birthday::parse(
             &box_text(&self.birthday_day),
             &box_text(&self.birthday_month),

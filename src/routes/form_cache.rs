@@ -26,14 +26,14 @@ enum Piece {
 pub struct CachedForm {
     pieces: Vec<Piece>,
     /// The birthday's latest allowed year is in the page: a new year renders it again.
-    year: i32,
+    year: u16,
     length: usize,
 }
 
 impl CachedForm {
     /// Renders through `render`, which must put `TOKEN_HOLE` and `FORM_ID_HOLE` where the
     /// token and the id go.
-    fn new(year: i32, render: impl FnOnce(&str, &str) -> String) -> Self {
+    fn new(year: u16, render: impl FnOnce(&str, &str) -> String) -> Self {
         let page = render(TOKEN_HOLE, FORM_ID_HOLE);
         debug_assert_eq!(page.matches(TOKEN_HOLE).count(), 1, "one token per form");
         debug_assert_eq!(
@@ -92,7 +92,7 @@ impl FormCache {
     pub fn get(
         &self,
         key: FormKey,
-        year: i32,
+        year: u16,
         render: impl FnOnce(&str, &str) -> String,
     ) -> Arc<CachedForm> {
         let cached = self

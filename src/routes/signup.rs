@@ -3,7 +3,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, html, html_text, page_context, request_id, see_other};
 use crate::captcha::CaptchaVerdict;
-use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
+use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
 use crate::rate_limit::FLOOD_DELAY;
@@ -57,7 +57,8 @@ fn render_form(
         presentation == Presentation::Embed,
         context.language_chosen,
     );
-    let year = time::OffsetDateTime::now_utc().year();
+    // The page carries the birthday's latest year: a new year renders it again.
+    let year = Birthday::latest_year();
     let cached = state.form_pages.get(key, year, |token, form_id| {
         let values = SignupForm {
             form_id: Some(form_id.to_owned()),
@@ -159,17 +160,14 @@ async fn submit(
     };
     if let Err(refused) = state.limiter.check(request) {
         let retry_after_secs = refused.retry_after_secs;
-        if refused.flooding {
-            tokio::time::sleep(FLOOD_DELAY).await;
-            return Ok(flood_refusal(&context, retry_after_secs));
-        }
         let notice = context.language.text_with(
             "notice-rate-limited",
-            &[(
-                "seconds",
-                Arg::Number(i64::try_from(retry_after_secs).unwrap_or(i64::MAX)),
-            )],
+            &[("seconds", Arg::count(retry_after_secs))],
         );
+        if refused.flooding {
+            tokio::time::sleep(FLOOD_DELAY).await;
+            return Ok(flood_refusal(notice, retry_after_secs));
+        }
         let page = FormPage {
             context,
             values: &form,
@@ -264,14 +262,7 @@ fn screen(state: &AppState, form: &SignupForm) -> Screening {
 /// The answer to a visitor still sending after several refusals: a line of text and a
 /// closed connection, after [`FLOOD_DELAY`], which costs next to nothing, so a flood
 /// takes little from others.
-fn flood_refusal(context: &PageContext<'_>, retry_after_secs: u64) -> HttpResponse {
-    let message = context.language.text_with(
-        "notice-rate-limited",
-        &[(
-            "seconds",
-            Arg::Number(i64::try_from(retry_after_secs).unwrap_or(i64::MAX)),
-        )],
-    );
+fn flood_refusal(message: String, retry_after_secs: u64) -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header((header::RETRY_AFTER, retry_after_secs))
         .content_type("text/plain; charset=utf-8")

@@ -320,7 +320,7 @@ fn birthday_group(view: &FormView<'_>, required: bool) -> Markup {
     let language = view.context.language;
     let messages = view.errors.messages(Input::Birthday, language);
     let invalid = !messages.is_empty();
-    let this_year = u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap_or(u16::MAX);
+    let this_year = Birthday::latest_year();
     let year_error = FieldError::BirthdayYear {
         min: Birthday::EARLIEST_YEAR,
         max: this_year,
@@ -439,10 +439,7 @@ fn note_area(view: &FormView<'_>, required: bool) -> Markup {
     let messages = view.errors.messages(Input::Note, language);
     let invalid = !messages.is_empty();
     let max = VisitorNote::MAX_LEN;
-    let hint = language.text_with(
-        "hint-note",
-        &[("max", Arg::Number(i64::try_from(max).unwrap_or(i64::MAX)))],
-    );
+    let hint = language.text_with("hint-note", &[("max", Arg::count(max))]);
     html! {
         div class={ "field" @if invalid { " field-invalid" } } {
             label for="note" {
