@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
@@ -19,6 +18,7 @@ use crate::captcha::{CaptchaSettings, TURNSTILE_VERIFY_URL};
 use crate::clover::{CloverEnvironment, CloverRegion, MerchantId};
 use crate::domain::{DuplicatePolicy, Field, FormRules};
 use crate::i18n::Language;
+use crate::storage::DatabaseLocation;
 use crate::templates::{Color, Theme};
 
 /// Clover keeps at most 2,000 UTF-16 units of note; the consent wording is quoted in it,
@@ -28,12 +28,16 @@ const CONSENT_TEXT_MAX_LEN: usize = 500;
 const NAME_MAX_CHARS: usize = 100;
 const INTRO_MAX_CHARS: usize = 500;
 const SECRET_KEY_MIN_BYTES: usize = 32;
+/// A delivery lease is renewed every third of itself: shorter than this, a busy database
+/// could let it run out under a delivery still going.
+const MIN_LEASE_SECONDS: u64 = 3;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerSettings,
     /// `DATABASE_URL`: the SQLite file of submissions, the delivery queue and tokens.
-    pub database_path: PathBuf,
+    /// `DATABASE_URL`: a SQLite file, or a PostgreSQL database several instances share.
+    pub database: DatabaseLocation,
     pub clover: CloverSettings,
     pub admin: AdminSettings,
     /// `SECRET_KEY`: signs admin sessions (and later form tokens and stored tokens).
@@ -180,6 +184,9 @@ pub struct DeliverySettings {
     pub backoff_max: Duration,
     /// `AUTH_RECHECK_SECONDS`: while Clover refuses the credential, how often to try again.
     pub auth_recheck: Duration,
+    /// `DELIVERY_LEASE_SECONDS`: how long a claimed submission stays with the instance that
+    /// claimed it unless renewed; after that, another instance may take it over.
+    pub lease: Duration,
     /// `DATA_RETENTION_DAYS`: how long a delivered submission's personal data is kept.
     pub retention: Duration,
 }
@@ -237,7 +244,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let host = env.parsed("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0");
     let port = env.parsed::<u16>("PORT", "a port number from 0 to 65535");
     let public_url = env.url("PUBLIC_URL");
-    let database_path = env.database_path();
+    let database = env.database();
     let clover = read_clover(env);
     let admin_token = env.secret("ADMIN_TOKEN");
     let secret_key = env.secret_key(clover.as_ref().is_some_and(|c| is_demo(&c.auth)));
@@ -258,6 +265,16 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let backoff_base = env.parsed::<u64>("DELIVERY_BACKOFF_BASE_MS", "milliseconds, at least 1");
     let backoff_max = env.parsed::<u64>("DELIVERY_BACKOFF_MAX_MS", "milliseconds, at least 1");
     let auth_recheck = env.parsed::<u64>("AUTH_RECHECK_SECONDS", "a whole number of seconds");
+    let lease = match env.parsed::<u64>("DELIVERY_LEASE_SECONDS", "a whole number of seconds") {
+        Some(Some(seconds)) if seconds < MIN_LEASE_SECONDS => {
+            env.problem(&format!(
+                "DELIVERY_LEASE_SECONDS: at least {MIN_LEASE_SECONDS} (it is renewed every third \
+                 of itself), got {seconds}"
+            ));
+            None
+        }
+        other => other,
+    };
     let retention_days = env.parsed::<u32>("DATA_RETENTION_DAYS", "a whole number of days");
     let log_format = env.log_format();
 
@@ -294,7 +311,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             max_connections: max_connections?.unwrap_or(2_000).max(1),
             request_timeout: Duration::from_secs(request_timeout?.unwrap_or(30).max(1)),
         },
-        database_path: database_path?,
+        database: database?,
         clover: clover?,
         admin: AdminSettings {
             token: admin_token?,
@@ -317,6 +334,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             backoff_base: Duration::from_millis(backoff_base?.unwrap_or(2_000).max(1)),
             backoff_max: Duration::from_millis(backoff_max?.unwrap_or(600_000).max(1)),
             auth_recheck: Duration::from_secs(auth_recheck?.unwrap_or(60).max(1)),
+            lease: Duration::from_secs(lease?.unwrap_or(60)),
             retention: Duration::from_secs(u64::from(retention_days?.unwrap_or(90)) * 86_400),
         },
         log_format: log_format?,
@@ -581,21 +599,14 @@ impl Reader<'_> {
         }
     }
 
-    fn database_path(&mut self) -> Option<PathBuf> {
+    fn database(&mut self) -> Option<DatabaseLocation> {
         let raw = self
             .value("DATABASE_URL")
             .unwrap_or_else(|| "sqlite://data/clover-signup.db".to_owned());
-        let path = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .map(|p| p.split('?').next().unwrap_or(p));
-        match path {
-            Some(path) if !path.is_empty() && path != ":memory:" => Some(PathBuf::from(path)),
-            _ => {
-                self.problem(&format!(
-                    "DATABASE_URL: expected a SQLite file such as sqlite://data/clover-signup.db \
-                     or sqlite:///data/clover-signup.db, got {raw:?}"
-                ));
+        match DatabaseLocation::parse(&raw) {
+            Ok(location) => Some(location),
+            Err(problem) => {
+                self.problem(&format!("DATABASE_URL: {problem}"));
                 None
             }
         }
@@ -818,10 +829,10 @@ mod tests {
             settings.server.public_url.as_str(),
             "http://127.0.0.1:8080/"
         );
-        assert_eq!(
-            settings.database_path,
-            PathBuf::from("data/clover-signup.db")
-        );
+        assert!(matches!(
+            settings.database,
+            DatabaseLocation::Sqlite(path) if path.to_str() == Some("data/clover-signup.db")
+        ));
         assert_eq!(
             settings.clover.api_base_url.as_str(),
             "https://apisandbox.dev.clover.com/"
@@ -956,10 +967,14 @@ mod tests {
     }
 
     #[test]
-    fn database_url_accepts_relative_and_absolute_paths() {
+    fn database_url_names_a_sqlite_file_or_a_postgres_database() {
         let relative = settings(&[("DATABASE_URL", "sqlite://db/x.db")]).unwrap();
-        assert_eq!(relative.database_path, PathBuf::from("db/x.db"));
-        let absolute = settings(&[("DATABASE_URL", "sqlite:///data/x.db")]).unwrap();
-        assert_eq!(absolute.database_path, PathBuf::from("/data/x.db"));
+        assert!(
+            matches!(relative.database, DatabaseLocation::Sqlite(p) if p.to_str() == Some("db/x.db"))
+        );
+        let shared = settings(&[("DATABASE_URL", "postgres://app:pw@db:5432/signups")]).unwrap();
+        assert!(matches!(shared.database, DatabaseLocation::Postgres(_)));
+        let problems = settings(&[("DATABASE_URL", "postgres://app:pw@db:5432")]).unwrap_err();
+        assert!(problems.to_string().contains("DATABASE_URL"), "{problems}");
     }
 }

@@ -66,12 +66,9 @@ impl Application {
     /// until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         announce_mode(&settings);
-        let db = Database::open(&settings.database_path).with_context(|| {
-            format!(
-                "cannot open the database {}",
-                settings.database_path.display()
-            )
-        })?;
+        let db = Database::open(&settings.database)
+            .await
+            .with_context(|| format!("cannot open the {}", settings.database))?;
         let (directory, connection) = clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
         let worker = DeliveryWorker::new(

@@ -67,6 +67,11 @@ impl CloverClient {
         })
     }
 
+    /// `instances` of the service share this token: keep to one share of its limits.
+    pub fn share_budget(&self, instances: usize) {
+        self.pacer.share_among(instances);
+    }
+
     pub fn auth(&self) -> AuthSnapshot {
         self.credential.snapshot()
     }

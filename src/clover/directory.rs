@@ -85,6 +85,13 @@ impl CustomerDirectory {
         }
     }
 
+    /// `instances` of the service deliver at once: keep to one share of Clover's limits.
+    pub fn share_budget(&self, instances: usize) {
+        if let Self::Clover(client) = self {
+            client.share_budget(instances);
+        }
+    }
+
     /// A whole delivery succeeded, so the credential works (again).
     pub fn delivery_succeeded(&self) {
         if let Self::Clover(client) = self {

@@ -1,5 +1,5 @@
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -14,23 +14,49 @@ pub const MAX_IN_FLIGHT: usize = 5;
 
 /// Keeps every request of one token inside Clover's limits: evenly spaced (no bursts),
 /// never more than [`MAX_IN_FLIGHT`] at once, and none at all while a `retry-after` runs.
+/// When several instances of the service share the token, each keeps to its share.
 pub struct Pacer {
-    spacing: DefaultDirectRateLimiter,
+    per_second: u32,
+    max_in_flight: usize,
+    /// Replaced when the share changes; requests already waiting finish on the old one.
+    spacing: RwLock<Arc<DefaultDirectRateLimiter>>,
     in_flight: Arc<Semaphore>,
+    /// Permits of `in_flight` taken out of use for the other instances' share.
+    withheld: Mutex<usize>,
     /// Set by a `429`: no request may start before this instant.
     not_before: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
     pub fn new(per_second: u32, max_in_flight: usize) -> Self {
-        let per_second = NonZeroU32::new(per_second.max(1)).expect("at least one");
-        // A burst of one spaces requests 1/rate apart instead of letting them bunch up.
-        let quota = Quota::per_second(per_second).allow_burst(NonZeroU32::MIN);
+        let max_in_flight = max_in_flight.max(1);
         Self {
-            spacing: RateLimiter::direct(quota),
-            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            per_second,
+            max_in_flight,
+            spacing: RwLock::new(Arc::new(spaced(per_second))),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            withheld: Mutex::new(0),
             not_before: Mutex::new(None),
         }
+    }
+
+    /// Keeps to one share of the token's limits among `instances` (at least one request a
+    /// second and one in flight). A request in flight when the share shrinks is not
+    /// interrupted; its permit is withheld at the next change instead.
+    pub fn share_among(&self, instances: usize) {
+        let instances = instances.max(1);
+        let per_second = (self.per_second / instances as u32).max(1);
+        let in_flight = (self.max_in_flight / instances).max(1);
+        let wanted_withheld = self.max_in_flight - in_flight;
+        let mut withheld = self.withheld.lock().expect("pacer lock");
+        if wanted_withheld > *withheld {
+            *withheld += self.in_flight.forget_permits(wanted_withheld - *withheld);
+        } else if wanted_withheld < *withheld {
+            self.in_flight.add_permits(*withheld - wanted_withheld);
+            *withheld = wanted_withheld;
+        }
+        let mut spacing = self.spacing.write().expect("pacer lock");
+        *spacing = Arc::new(spaced(per_second));
     }
 
     /// Clover's per-token limits.
@@ -48,7 +74,8 @@ impl Pacer {
             if let Some(until) = self.hold_until() {
                 tokio::time::sleep_until(until).await;
             }
-            self.spacing.until_ready().await;
+            let spacing = Arc::clone(&self.spacing.read().expect("pacer lock"));
+            spacing.until_ready().await;
             // A 429 may have arrived while we waited for our slot.
             if self.hold_until().is_none() {
                 return permit;
@@ -70,6 +97,12 @@ impl Pacer {
         let not_before = *self.not_before.lock().expect("pacer lock");
         not_before.filter(|until| *until > Instant::now())
     }
+}
+
+/// A burst of one spaces requests 1/rate apart instead of letting them bunch up.
+fn spaced(per_second: u32) -> DefaultDirectRateLimiter {
+    let per_second = NonZeroU32::new(per_second.max(1)).expect("at least one");
+    RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN))
 }
 
 #[cfg(test)]
@@ -98,5 +131,30 @@ mod tests {
         drop(first);
         let third = tokio::time::timeout(Duration::from_secs(1), pacer.turn()).await;
         assert!(third.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_share_of_the_limits_halves_the_requests_in_flight_and_back() {
+        let pacer = Pacer::new(1000, 4);
+        pacer.share_among(2);
+        let _first = pacer.turn().await;
+        let _second = pacer.turn().await;
+        let third = tokio::time::timeout(Duration::from_millis(50), pacer.turn()).await;
+        assert!(third.is_err(), "a third request started on half of four");
+
+        pacer.share_among(1);
+        let third = tokio::time::timeout(Duration::from_secs(1), pacer.turn()).await;
+        assert!(third.is_ok(), "the whole budget came back");
+    }
+
+    #[tokio::test]
+    async fn a_share_of_the_rate_spaces_requests_further_apart() {
+        let pacer = Pacer::new(20, 5);
+        pacer.share_among(4);
+        drop(pacer.turn().await);
+        let start = Instant::now();
+        drop(pacer.turn().await);
+        // Five a second: the second request waits about 200 ms, not 50.
+        assert!(start.elapsed() >= Duration::from_millis(150));
     }
 }

@@ -1,6 +1,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -28,7 +28,7 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
 /// Pause after the database failed to answer the worker.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 /// After a stop is asked for, how long deliveries under way may take to finish. Anything
-/// cut off stays in flight and is resumed, searched before re-created, at the next start.
+/// cut off is handed over, and searched for before it is created again.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Wakes the worker from outside: a new submission, or the merchant asking for a retry.
@@ -63,6 +63,10 @@ pub struct DeliveryWorker {
     policy: DuplicatePolicy,
     backoff: Backoff,
     auth_recheck: Duration,
+    /// How long a claim lasts unless renewed (every third of it).
+    lease: Duration,
+    /// Instances alive at the last heartbeat, this one included.
+    instances: AtomicUsize,
     handle: DeliveryHandle,
 }
 
@@ -82,29 +86,41 @@ impl DeliveryWorker {
                 max: settings.backoff_max,
             },
             auth_recheck: settings.auth_recheck,
+            lease: settings.lease,
+            instances: AtomicUsize::new(1),
             handle,
         }
     }
 
     /// Delivers until `stop` turns true, then lets deliveries under way finish.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), StorageError> {
-        let resumed = self.db.resume_in_flight().await?;
-        if resumed > 0 {
-            tracing::info!(resumed, "resuming deliveries interrupted by the last stop");
-        }
         let worker = Arc::new(self);
+        let beat_every = worker.lease / 3;
+        if worker.beat().await > 1 {
+            // The instances already running slow down to their new share at their next
+            // heartbeat; until then, Clover's budget is theirs.
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(beat_every) => {}
+            }
+        }
+        let mut next_beat = Instant::now() + beat_every;
         let mut running = JoinSet::new();
         let mut gate = AuthGate::default();
         while !*stop.borrow() {
+            if Instant::now() >= next_beat {
+                worker.beat().await;
+                next_beat = Instant::now() + beat_every;
+            }
             if running.is_empty() {
-                // Nothing is under way, so any row still marked in flight lost its task
+                // Nothing is under way, so any row this instance still claims lost its task
                 // (a result that could not be written): make it due again.
-                if let Err(error) = worker.db.resume_in_flight().await {
+                if let Err(error) = worker.db.release_claims().await {
                     tracing::error!(%error, "could not release orphaned deliveries");
                 }
             }
             let capacity = worker.capacity(running.len(), &mut gate);
-            let claimed = match worker.db.claim_due(capacity).await {
+            let claimed = match worker.db.claim_due(capacity, worker.lease).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     // Submissions stay safely queued; try again shortly.
@@ -117,7 +133,10 @@ impl DeliveryWorker {
                 let worker = Arc::clone(&worker);
                 running.spawn(async move { worker.deliver(delivery).await });
             }
-            let wait = worker.idle_wait(capacity, running.len(), &gate).await;
+            let wait = worker
+                .idle_wait(capacity, running.len(), &gate)
+                .await
+                .min(next_beat.saturating_duration_since(Instant::now()));
             tokio::select! {
                 _ = stop.changed() => {}
                 _ = worker.handle.wake.notified() => {}
@@ -125,14 +144,51 @@ impl DeliveryWorker {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while running.join_next().await.is_some() {}
-        })
-        .await;
-        if finished.is_err() {
-            tracing::warn!("deliveries still under way at shutdown will resume at next start");
+        let grace = tokio::time::sleep(SHUTDOWN_GRACE);
+        tokio::pin!(grace);
+        while !running.is_empty() {
+            // Claims are still renewed while the last deliveries finish.
+            tokio::select! {
+                _ = &mut grace => {
+                    tracing::warn!(
+                        "deliveries still under way at shutdown are left to the next instance"
+                    );
+                    running.abort_all();
+                    break;
+                }
+                _ = running.join_next() => {}
+                _ = tokio::time::sleep_until(next_beat) => {
+                    worker.beat().await;
+                    next_beat = Instant::now() + beat_every;
+                }
+            }
+        }
+        // Whatever is still claimed is taken over at once, searched before re-created.
+        if let Err(error) = worker.db.leave().await {
+            tracing::error!(%error, "could not hand over this instance's deliveries");
         }
         Ok(())
+    }
+
+    /// Renews this instance's claims and presence, and keeps to its share of Clover's
+    /// budget among the instances alive. Returns how many there are.
+    async fn beat(&self) -> usize {
+        match self.db.heartbeat(self.lease).await {
+            Ok(instances) => {
+                let previous = self.instances.swap(instances, Ordering::SeqCst);
+                if previous != instances {
+                    tracing::info!(instances, "instances sharing Clover's request budget");
+                    self.directory.share_budget(instances);
+                }
+                instances
+            }
+            Err(error) => {
+                // The claims may run out and be taken over; each delivery still searches
+                // before it creates, so a takeover finds what this one made.
+                tracing::error!(%error, "could not renew this instance's delivery claims");
+                self.instances.load(Ordering::SeqCst)
+            }
+        }
     }
 
     /// How many more submissions to claim now. While Clover refuses the credential, the

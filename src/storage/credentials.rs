@@ -1,7 +1,8 @@
-use rusqlite::{OptionalExtension, params};
+//! The merchant's Clover credential: encrypted before it reaches a store, opened after.
+
 use secrecy::SecretString;
 
-use super::{Database, SecretCipher, StorageError, now_ms};
+use super::{Database, SecretCipher, StorageError};
 
 /// Which credential a stored row holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::OAuth => "oauth",
             Self::ApiToken => "api_token",
@@ -39,8 +40,25 @@ pub struct StoredCredential {
     /// For an API token entered on the admin page: a digest of the environment's token
     /// at that moment (see [`env_token_digest`]).
     pub replaces_env_digest: Option<String>,
-    /// A refresh with the current refresh token got no answer: it may have been carried
-    /// out, so the token may only go to `/oauth/v2/recovery`, never to refresh again.
+    /// The current refresh token may already have been spent (a refresh got no answer, or
+    /// its holder stopped mid-way): it may only go to `/oauth/v2/recovery`, never to
+    /// refresh again.
+    pub recovery_pending: bool,
+}
+
+/// A [`StoredCredential`] with its tokens sealed: what the stores read and write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredential {
+    pub kind: CredentialKind,
+    pub merchant_id: String,
+    pub access_token: Vec<u8>,
+    pub access_expires_at: Option<i64>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub refresh_expires_at: Option<i64>,
+    pub previous_refresh_token: Option<Vec<u8>>,
+    pub last_refresh_at: Option<i64>,
+    pub needs_authorization: Option<String>,
+    pub replaces_env_digest: Option<String>,
     pub recovery_pending: bool,
 }
 
@@ -60,6 +78,23 @@ const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
 const PREVIOUS: &str = "previous_refresh_token";
 
+/// Held while this instance may refresh the OAuth pair; dropping it lets the next one in.
+/// With SQLite one process owns the file and its own lock suffices, so this is empty;
+/// with PostgreSQL it holds a session lock that every instance of the service respects.
+pub struct CredentialLock {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl CredentialLock {
+    pub(super) fn within_process() -> Self {
+        Self { _held: None }
+    }
+
+    pub(super) fn holding(guard: Box<dyn Send + Sync>) -> Self {
+        Self { _held: Some(guard) }
+    }
+}
+
 impl Database {
     /// The stored credential of `kind`, if there is one.
     pub async fn load_credential(
@@ -67,58 +102,7 @@ impl Database {
         kind: CredentialKind,
         cipher: &SecretCipher,
     ) -> Result<Option<StoredCredential>, StorageError> {
-        type Row = (
-            String,
-            Vec<u8>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            bool,
-        );
-        let row: Option<Row> = self
-            .run(move |connection| {
-                connection
-                    .query_row(
-                        "SELECT merchant_id, access_token, access_expires_at, refresh_token,
-                                refresh_expires_at, previous_refresh_token, last_refresh_at,
-                                needs_authorization, replaces_env_digest, recovery_pending
-                         FROM clover_credentials WHERE id = 1 AND kind = ?1",
-                        [kind.as_str()],
-                        |r| {
-                            Ok((
-                                r.get(0)?,
-                                r.get(1)?,
-                                r.get(2)?,
-                                r.get(3)?,
-                                r.get(4)?,
-                                r.get(5)?,
-                                r.get(6)?,
-                                r.get(7)?,
-                                r.get(8)?,
-                                r.get(9)?,
-                            ))
-                        },
-                    )
-                    .optional()
-            })
-            .await?;
-        let Some((
-            merchant_id,
-            access,
-            access_exp,
-            refresh,
-            refresh_exp,
-            previous,
-            last,
-            needs,
-            replaces_env_digest,
-            recovery_pending,
-        )) = row
-        else {
+        let Some(sealed) = self.store.load_credential(kind).await? else {
             return Ok(None);
         };
         let open = |purpose: &str, sealed: Option<Vec<u8>>| {
@@ -129,23 +113,23 @@ impl Database {
         };
         Ok(Some(StoredCredential {
             kind,
-            merchant_id,
+            merchant_id: sealed.merchant_id,
             access_token: cipher
-                .open(ACCESS, &access)
+                .open(ACCESS, &sealed.access_token)
                 .map_err(StorageError::Decrypt)?,
-            access_expires_at: access_exp,
-            refresh_token: open(REFRESH, refresh)?,
-            refresh_expires_at: refresh_exp,
-            previous_refresh_token: open(PREVIOUS, previous)?,
-            last_refresh_at: last,
-            needs_authorization: needs,
-            replaces_env_digest,
-            recovery_pending,
+            access_expires_at: sealed.access_expires_at,
+            refresh_token: open(REFRESH, sealed.refresh_token)?,
+            refresh_expires_at: sealed.refresh_expires_at,
+            previous_refresh_token: open(PREVIOUS, sealed.previous_refresh_token)?,
+            last_refresh_at: sealed.last_refresh_at,
+            needs_authorization: sealed.needs_authorization,
+            replaces_env_digest: sealed.replaces_env_digest,
+            recovery_pending: sealed.recovery_pending,
         }))
     }
 
-    /// Replaces the stored credential. Committed (fsynced) before this returns, so a pair
-    /// Clover just rotated is never only in memory.
+    /// Replaces the stored credential. Committed (made durable) before this returns, so a
+    /// pair Clover just rotated is never only in memory.
     pub async fn save_credential(
         &self,
         credential: &StoredCredential,
@@ -154,48 +138,25 @@ impl Database {
         let seal = |purpose: &str, secret: &Option<SecretString>| {
             secret.as_ref().map(|s| cipher.seal(purpose, s))
         };
-        let values = (
-            credential.kind.as_str(),
-            credential.merchant_id.clone(),
-            cipher.seal(ACCESS, &credential.access_token),
-            credential.access_expires_at,
-            seal(REFRESH, &credential.refresh_token),
-            credential.refresh_expires_at,
-            seal(PREVIOUS, &credential.previous_refresh_token),
-            credential.last_refresh_at,
-            credential.needs_authorization.clone(),
-            credential.replaces_env_digest.clone(),
-            credential.recovery_pending,
-        );
-        self.run(move |connection| {
-            connection.execute(
-                "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,
-                     access_expires_at, refresh_token, refresh_expires_at,
-                     previous_refresh_token, last_refresh_at, needs_authorization,
-                     replaces_env_digest, recovery_pending, updated_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?10)
-                 ON CONFLICT (id) DO UPDATE SET kind = ?1, merchant_id = ?2, access_token = ?3,
-                     access_expires_at = ?4, refresh_token = ?5, refresh_expires_at = ?6,
-                     previous_refresh_token = ?7, last_refresh_at = ?8,
-                     needs_authorization = ?9, replaces_env_digest = ?11,
-                     recovery_pending = ?12, updated_at = ?10",
-                params![
-                    values.0,
-                    values.1,
-                    values.2,
-                    values.3,
-                    values.4,
-                    values.5,
-                    values.6,
-                    values.7,
-                    values.8,
-                    now_ms(),
-                    values.9,
-                    values.10,
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        let sealed = SealedCredential {
+            kind: credential.kind,
+            merchant_id: credential.merchant_id.clone(),
+            access_token: cipher.seal(ACCESS, &credential.access_token),
+            access_expires_at: credential.access_expires_at,
+            refresh_token: seal(REFRESH, &credential.refresh_token),
+            refresh_expires_at: credential.refresh_expires_at,
+            previous_refresh_token: seal(PREVIOUS, &credential.previous_refresh_token),
+            last_refresh_at: credential.last_refresh_at,
+            needs_authorization: credential.needs_authorization.clone(),
+            replaces_env_digest: credential.replaces_env_digest.clone(),
+            recovery_pending: credential.recovery_pending,
+        };
+        self.store.save_credential(sealed).await
+    }
+
+    /// Waits until no other instance is refreshing the OAuth pair, and keeps them out
+    /// until the lock is dropped. Read the stored pair again once it is held.
+    pub async fn lock_credential(&self) -> Result<CredentialLock, StorageError> {
+        self.store.lock_credential().await
     }
 }

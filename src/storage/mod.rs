@@ -1,37 +1,41 @@
-//! The service's one SQLite file: submissions, their delivery queue and the demo
-//! stand-in's customers. Every write that a visitor is told about is committed with
-//! `synchronous=FULL` in WAL mode, so it survives a crash or power loss once acknowledged.
+//! Where submissions, their delivery queue, the Clover credential and the admin page's
+//! counts live. [`Store`] is the one interface; [`sqlite`] keeps everything in one file
+//! for one machine (the default) and [`postgres`] in a database several instances of the
+//! service share. Every write a visitor is told about is durable before they are told.
 
-mod bots;
-mod checkpoint;
 mod cipher;
 mod credentials;
-mod queue;
-mod schema;
-mod submissions;
-mod writer;
+mod location;
+mod postgres;
+mod records;
+mod sqlite;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use async_trait::async_trait;
 
 pub use cipher::{DecryptError, SecretCipher};
-pub use credentials::{CredentialKind, StoredCredential, env_token_digest};
-pub use queue::QueuedDelivery;
-pub use submissions::{
-    DeliveryOutcome, Inserted, QueueCounts, SignupDetails, Source, SubmissionId, SubmissionState,
-    SubmissionSummary,
+pub use credentials::{
+    CredentialKind, CredentialLock, SealedCredential, StoredCredential, env_token_digest,
+};
+pub use location::{DatabaseLocation, PostgresUrl};
+pub use records::{
+    DeliveryOutcome, DemoCustomer, Inserted, NewSubmission, QueueCounts, QueuedDelivery,
+    SignupDetails, Source, SubmissionId, SubmissionState, SubmissionSummary,
 };
 
-/// How long a statement waits for a lock held by another connection (backups, the CLI).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::domain::{IdempotencyKey, NewSignup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no database connection: {0}")]
+    Connection(String),
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: String,
@@ -45,158 +49,261 @@ pub enum StorageError {
     Decrypt(DecryptError),
 }
 
-/// A handle to the database, cheap to clone. One connection serves the whole process:
-/// SQLite allows one writer at a time anyway, and the traffic of a signup form is small.
+impl From<deadpool_postgres::PoolError> for StorageError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(error) => Self::Postgres(error),
+            other => Self::Connection(other.to_string()),
+        }
+    }
+}
+
+/// Everything the service keeps, as one interface with an implementation per database.
+/// Both pass the same tests (`tests/storage`). Ids of delivery claims (`instance`) name
+/// the running process: several may share a PostgreSQL database.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Whether the database answers, for `/readyz`.
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Stores a valid signup and queues its delivery; durable once this returns. One whose
+    /// idempotency key and content match an earlier one is not stored again.
+    async fn insert_submission(&self, submission: NewSubmission) -> Result<Inserted, StorageError>;
+    async fn queue_counts(&self) -> Result<QueueCounts, StorageError>;
+    /// The most recent submissions, newest first.
+    async fn recent_submissions(&self, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError>;
+    /// Erases the personal data of submissions delivered before `cutoff_ms`. Returns how
+    /// many were erased.
+    async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
+    /// Puts every failed submission back in the queue, due now. Returns how many.
+    async fn retry_failed(&self) -> Result<usize, StorageError>;
+
+    /// Claims up to `limit` due submissions for `instance` until `lease` runs out, counting
+    /// the attempt. A row is claimed by one instance at a time, and never two rows with
+    /// the same email at once (both would search, find nobody and create the visitor
+    /// twice).
+    async fn claim_due(
+        &self,
+        instance: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<QueuedDelivery>, StorageError>;
+    /// Says `instance` is alive and extends its claims by `lease`. Returns how many
+    /// instances were alive within the last `lease`, this one included.
+    async fn heartbeat(&self, instance: &str, lease: Duration) -> Result<usize, StorageError>;
+    /// Releases the claims of `instance` that no delivery is working on any more.
+    async fn release_claims(&self, instance: &str) -> Result<usize, StorageError>;
+    /// `instance` stops: its claims are released and it no longer counts as alive.
+    async fn leave(&self, instance: &str) -> Result<(), StorageError>;
+    /// The submission reached Clover: leave the queue, keep the customer id.
+    async fn mark_delivered(
+        &self,
+        id: &SubmissionId,
+        customer_id: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StorageError>;
+    /// Clover will never accept this submission as it is: leave the queue, keep the reason.
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError>;
+    /// Try again at `next_attempt_at_ms`, remembering why. Only while `instance` still
+    /// holds the claim: one another instance took over is no longer ours to release.
+    async fn reschedule(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        next_attempt_at_ms: i64,
+        reason: &str,
+    ) -> Result<(), StorageError>;
+    /// When the next queued submission falls due (or its claim runs out), if any waits.
+    async fn next_due_at_ms(&self) -> Result<Option<i64>, StorageError>;
+    /// Makes every queued, unclaimed submission due now. Returns how many.
+    async fn make_all_due(&self) -> Result<usize, StorageError>;
+
+    async fn load_credential(
+        &self,
+        kind: CredentialKind,
+    ) -> Result<Option<SealedCredential>, StorageError>;
+    async fn save_credential(&self, credential: SealedCredential) -> Result<(), StorageError>;
+    /// See [`Database::lock_credential`].
+    async fn lock_credential(&self) -> Result<CredentialLock, StorageError>;
+
+    /// Counts one submission turned away as a bot; nothing else of it is kept.
+    async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError>;
+    async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
+
+    /// The demo stand-in's customers with this email (any case), oldest first.
+    async fn demo_customers_with_email(
+        &self,
+        email: &str,
+    ) -> Result<Vec<DemoCustomer>, StorageError>;
+    async fn add_demo_customer(&self, customer: DemoCustomer) -> Result<(), StorageError>;
+    /// Returns false when there is no such customer.
+    async fn add_demo_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError>;
+    /// Sets the given names; `None` keeps the stored one. False when there is no such
+    /// customer.
+    async fn set_demo_names(
+        &self,
+        id: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<bool, StorageError>;
+}
+
+/// A handle to the store, cheap to clone, that knows which instance of the service it
+/// serves.
 #[derive(Clone)]
 pub struct Database {
-    connection: Arc<Mutex<Connection>>,
-    /// New submissions go through one writer that commits them in batches.
-    writer: writer::SubmissionWriter,
-    /// Stops when the last handle is dropped.
-    _checkpointer: Arc<checkpoint::Checkpointer>,
+    store: Arc<dyn Store>,
+    /// Names this process in delivery claims: random, so a restarted process never
+    /// mistakes the claims of the one before it for its own.
+    instance: Arc<str>,
 }
 
 impl Database {
-    /// Opens (creating if needed) the database file and its folder, and brings the schema
-    /// up to date.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
-                path: folder.display().to_string(),
-                source,
-            })?;
-        }
-        let mut connection = Connection::open(path)?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a submission we acknowledged must survive a power loss, not only a crash.
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
-        // Erased personal data is overwritten, not merely unlinked from the file.
-        connection.pragma_update(None, "secure_delete", "ON")?;
-        schema::migrate(&mut connection)?;
-        // Checkpoints move the write-ahead log into the main file, with an fsync of
-        // their own. Left to SQLite, a commit that crosses the log's threshold does one
-        // before it returns, and every signup waiting behind it waits too; instead a
-        // thread with its own connection checkpoints beside the writers.
-        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = checkpoint::Checkpointer::start(path)?;
-        let connection = Arc::new(Mutex::new(connection));
+    /// Opens the database `location` names, creating and migrating it as needed.
+    pub async fn open(location: &DatabaseLocation) -> Result<Self, StorageError> {
+        let store: Arc<dyn Store> = match location {
+            DatabaseLocation::Sqlite(path) => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                    .await
+                    .map_err(|_| StorageError::TaskFailed)??;
+                Arc::new(store)
+            }
+            DatabaseLocation::Postgres(url) => Arc::new(postgres::PostgresStore::open(url).await?),
+        };
         Ok(Self {
-            writer: writer::SubmissionWriter::start(Arc::clone(&connection))?,
-            connection,
-            _checkpointer: Arc::new(checkpointer),
+            store,
+            instance: crate::domain::random_uuid().to_string().into(),
         })
     }
 
-    /// Runs `work` on the connection on a blocking thread, off the async workers.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves SQLite itself consistent (the open
-            // transaction rolls back), so a poisoned lock is safe to reuse.
-            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .map_err(|_| StorageError::TaskFailed)?
-        .map_err(StorageError::from)
+    /// The name of this process in delivery claims and the instance count.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
-    /// Whether the database answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+        self.store.ping().await
+    }
+
+    /// Stores a valid signup and queues its delivery: once this returns, the submission
+    /// is durable and will reach Clover. A submission whose idempotency key was seen
+    /// before, with the same content, is not stored again.
+    pub async fn insert_submission(
+        &self,
+        signup: NewSignup,
+        source: Source,
+        consent_text: String,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Inserted, StorageError> {
+        self.store
+            .insert_submission(NewSubmission {
+                signup,
+                source,
+                consent_text,
+                key,
+            })
+            .await
+    }
+
+    pub async fn queue_counts(&self) -> Result<QueueCounts, StorageError> {
+        self.store.queue_counts().await
+    }
+
+    pub async fn recent_submissions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<SubmissionSummary>, StorageError> {
+        self.store.recent_submissions(limit).await
+    }
+
+    /// Erases the personal data of submissions delivered before `cutoff_ms`: names, email,
+    /// phone, details and idempotency key. The id, state, outcome, consent answer and
+    /// Clover customer id stay, so the admin page still adds up. Pending and failed
+    /// submissions are kept whole until they are resolved.
+    pub async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.store.erase_delivered_before(cutoff_ms).await
+    }
+
+    pub async fn retry_failed(&self) -> Result<usize, StorageError> {
+        self.store.retry_failed().await
+    }
+
+    /// Claims up to `limit` due submissions for this instance, for `lease` unless renewed
+    /// by [`Database::heartbeat`].
+    pub async fn claim_due(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<QueuedDelivery>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.store.claim_due(&self.instance, limit, lease).await
+    }
+
+    /// Renews this instance's claims and presence; returns how many instances are alive.
+    pub async fn heartbeat(&self, lease: Duration) -> Result<usize, StorageError> {
+        self.store.heartbeat(&self.instance, lease).await
+    }
+
+    /// Releases this instance's claims (when none of its deliveries is running).
+    pub async fn release_claims(&self) -> Result<usize, StorageError> {
+        self.store.release_claims(&self.instance).await
+    }
+
+    /// This instance stops delivering: others may take its claims at once.
+    pub async fn leave(&self) -> Result<(), StorageError> {
+        self.store.leave(&self.instance).await
+    }
+
+    pub async fn mark_delivered(
+        &self,
+        id: &SubmissionId,
+        customer_id: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StorageError> {
+        self.store.mark_delivered(id, customer_id, outcome).await
+    }
+
+    pub async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
+        self.store.mark_failed(id, reason).await
+    }
+
+    pub async fn reschedule(
+        &self,
+        id: &SubmissionId,
+        next_attempt_at_ms: i64,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        self.store
+            .reschedule(&self.instance, id, next_attempt_at_ms, reason)
+            .await
+    }
+
+    pub async fn next_due_at_ms(&self) -> Result<Option<i64>, StorageError> {
+        self.store.next_due_at_ms().await
+    }
+
+    pub async fn make_all_due(&self) -> Result<usize, StorageError> {
+        self.store.make_all_due().await
+    }
+
+    pub async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError> {
+        self.store.count_bot(reason).await
+    }
+
+    pub async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
+        self.store.bot_counts().await
+    }
+
+    /// The store itself, for the demo stand-in's customers.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 }
 
 /// Milliseconds since the Unix epoch, the unit every timestamp is stored in.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_database_runs_in_wal_mode_with_full_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("nested/folder/test.db")).unwrap();
-
-        let (journal, synchronous): (String, i64) = db
-            .run(|c| {
-                let journal = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-                let synchronous = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-                Ok((journal, synchronous))
-            })
-            .await
-            .unwrap();
-
-        assert_eq!(journal, "wal");
-        assert_eq!(synchronous, 2, "2 is FULL");
-    }
-
-    #[tokio::test]
-    async fn signups_sent_together_are_each_stored_once_and_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("test.db")).unwrap();
-        let signup = |n: usize| {
-            crate::domain::SignupForm {
-                email: Some(format!("visitor{n}@example.com")),
-                ..Default::default()
-            }
-            .parse(&crate::domain::FormRules {
-                fields: vec![crate::domain::Field::Email],
-                required: [crate::domain::Field::Email].into(),
-            })
-            .unwrap()
-        };
-        // Fifty at once end up in a few shared commits; the same key twice is stored once.
-        let key = crate::domain::IdempotencyKey::parse("double-click-key").unwrap();
-        let inserts = (0..50).map(|n| {
-            let db = db.clone();
-            let key = (n < 2).then(|| key.clone());
-            let signup = signup(if n < 2 { 0 } else { n });
-            tokio::spawn(async move {
-                db.insert_submission(signup, Source::Form, "consent".into(), key)
-                    .await
-            })
-        });
-        let results = futures_util::future::join_all(inserts).await;
-
-        let new = results
-            .iter()
-            .filter(|r| matches!(r.as_ref().unwrap().as_ref().unwrap(), Inserted::New(_)))
-            .count();
-        assert_eq!(new, 49);
-        assert_eq!(db.queue_counts().await.unwrap().pending, 49);
-    }
-
-    #[tokio::test]
-    async fn reopening_a_database_keeps_its_data_and_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("test.db");
-        let signup = crate::domain::SignupForm {
-            first_name: Some("Ada".into()),
-            last_name: Some("Lovelace".into()),
-            email: Some("ada@example.com".into()),
-            ..Default::default()
-        }
-        .parse(&crate::domain::FormRules::default())
-        .unwrap();
-        let db = Database::open(&path).unwrap();
-        db.insert_submission(signup, Source::Form, "consent".into(), None)
-            .await
-            .unwrap();
-        drop(db);
-
-        let reopened = Database::open(&path).unwrap();
-
-        assert_eq!(reopened.queue_counts().await.unwrap().pending, 1);
-        assert_eq!(reopened.claim_due(10).await.unwrap().len(), 1);
-    }
 }

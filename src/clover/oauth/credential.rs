@@ -81,6 +81,8 @@ impl OAuthCredential {
         pair: TokenPair,
     ) -> Result<(), crate::storage::StorageError> {
         let mut current = self.current.lock().await;
+        // Not while another instance refreshes the old pair: its result would replace this.
+        let _refreshing = self.db.lock_credential().await?;
         let stored = stored_from(merchant_id.to_string(), pair, None);
         self.db.save_credential(&stored, &self.cipher).await?;
         self.publish(Some(&stored));
@@ -111,27 +113,34 @@ impl OAuthCredential {
         Ok(())
     }
 
-    /// Refreshes now unless the pair is fresh. Call with the lock held.
+    /// Refreshes now unless the pair is fresh. Call with the process's lock held; this
+    /// takes the database's too, so that one instance of the service refreshes at a time.
     async fn refresh_locked(
         &self,
         current: &mut Option<StoredCredential>,
         force: bool,
     ) -> Result<(), CloverError> {
-        // A pair stored since we loaded ours (by a reconnect) is newer: use it rather than
-        // spend the refresh token we hold, which would then be stale.
-        if let Ok(Some(stored)) = self
+        let _refreshing = self.db.lock_credential().await.map_err(|error| {
+            CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
+        })?;
+        // Under the lock the stored pair is the truth: another instance (or a reconnect)
+        // may have replaced ours, or begun a refresh and stopped. A pair replaced since
+        // ours is used rather than spending the refresh token we hold, now stale.
+        let stored = self
             .db
             .load_credential(CredentialKind::OAuth, &self.cipher)
             .await
-        {
-            let newer = current.as_ref().is_none_or(|held| {
+            .map_err(|error| {
+                CloverError::unavailable(format!("cannot read the Clover connection: {error}"))
+            })?;
+        if let Some(stored) = stored {
+            let replaced = current.as_ref().is_none_or(|held| {
                 held.access_token.expose_secret() != stored.access_token.expose_secret()
             });
-            if newer {
-                *current = Some(stored);
-                if !force && !self.needs_refresh(current.as_ref()) {
-                    return Ok(());
-                }
+            *current = Some(stored);
+            self.publish(current.as_ref());
+            if replaced && !self.needs_refresh(current.as_ref()) {
+                return Ok(());
             }
         }
         let Some(held) = current.as_ref() else {
@@ -154,11 +163,22 @@ impl OAuthCredential {
             // with it again, only recover.
             self.recover(&spent).await
         } else {
+            // Recorded before the token is spent: if this process dies before the new pair
+            // is stored, the next to try recovers instead of spending the token again.
+            if !self.set_recovery_pending(current, true).await {
+                return Err(CloverError::unavailable(
+                    "the Clover connection could not be updated in the database",
+                ));
+            }
             match self.api.refresh(&spent).await {
                 Err(TokenError::AnswerLost(reason)) => {
                     tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
-                    self.mark_recovery_pending(current).await;
                     self.recover_or_retry(&spent).await
+                }
+                Err(error @ (TokenError::Unreachable(_) | TokenError::Refused { .. })) => {
+                    // Never carried out: the token is as unspent as before.
+                    self.set_recovery_pending(current, false).await;
+                    Err(error)
                 }
                 other => other,
             }
@@ -225,11 +245,22 @@ impl OAuthCredential {
         self.api.recover(spent).await
     }
 
-    async fn mark_recovery_pending(&self, current: &mut Option<StoredCredential>) {
-        if let Some(held) = current.as_mut() {
-            held.recovery_pending = true;
-            if let Err(error) = self.db.save_credential(held, &self.cipher).await {
-                tracing::error!(%error, "could not record a pending recovery");
+    /// Records whether the current refresh token may have been spent. Returns whether
+    /// that is stored.
+    async fn set_recovery_pending(
+        &self,
+        current: &mut Option<StoredCredential>,
+        pending: bool,
+    ) -> bool {
+        let Some(held) = current.as_mut() else {
+            return false;
+        };
+        held.recovery_pending = pending;
+        match self.db.save_credential(held, &self.cipher).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "could not record whether a refresh is under way");
+                false
             }
         }
     }

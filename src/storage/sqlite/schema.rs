@@ -89,10 +89,33 @@ const MIGRATIONS: &[&str] = &[
     -- object (see `SignupDetails`), NULL when there are none.
     ALTER TABLE submissions ADD COLUMN details TEXT;
 "#,
+    r#"
+    -- Claims with leases instead of a flag: a claim names the process that holds it and
+    -- runs out unless renewed, so a claim whose holder died is taken over.
+    DROP INDEX delivery_queue_by_due;
+    ALTER TABLE delivery_queue DROP COLUMN in_flight;
+    ALTER TABLE delivery_queue ADD COLUMN claimed_by TEXT;
+    ALTER TABLE delivery_queue ADD COLUMN lease_until INTEGER;
+    CREATE INDEX delivery_queue_by_due ON delivery_queue (next_attempt_at);
+    -- Running processes and when they were last seen (one, for a SQLite file).
+    CREATE TABLE instances (
+        id        TEXT PRIMARY KEY,
+        last_seen INTEGER NOT NULL
+    );
+"#,
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > MIGRATIONS.len() {
+        // Written by a newer version (a rollback): its additions have defaults, so this
+        // version can still work with the file.
+        tracing::warn!(
+            found = current,
+            known = MIGRATIONS.len(),
+            "the database was migrated by a newer version of the service"
+        );
+    }
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = connection.transaction()?;
         tx.execute_batch(sql)?;

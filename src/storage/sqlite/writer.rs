@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::StorageError;
-use super::submissions::{Inserted, NewSubmission, insert_one};
+use super::submissions::insert_one;
+use crate::storage::{Inserted, NewSubmission, StorageError};
 
 /// The most submissions in one commit: bounds the time the connection is held.
 const MAX_BATCH: usize = 256;

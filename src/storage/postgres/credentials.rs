@@ -1,0 +1,63 @@
+use tokio_postgres::Client;
+
+use crate::storage::{CredentialKind, SealedCredential, StorageError, now_ms};
+
+pub(super) async fn load(
+    client: &Client,
+    kind: CredentialKind,
+) -> Result<Option<SealedCredential>, StorageError> {
+    let row = client
+        .query_opt(
+            "SELECT merchant_id, access_token, access_expires_at, refresh_token,
+                    refresh_expires_at, previous_refresh_token, last_refresh_at,
+                    needs_authorization, replaces_env_digest, recovery_pending
+             FROM clover_credentials WHERE id = 1 AND kind = $1",
+            &[&kind.as_str()],
+        )
+        .await?;
+    Ok(row.map(|r| SealedCredential {
+        kind,
+        merchant_id: r.get(0),
+        access_token: r.get(1),
+        access_expires_at: r.get(2),
+        refresh_token: r.get(3),
+        refresh_expires_at: r.get(4),
+        previous_refresh_token: r.get(5),
+        last_refresh_at: r.get(6),
+        needs_authorization: r.get(7),
+        replaces_env_digest: r.get(8),
+        recovery_pending: r.get(9),
+    }))
+}
+
+pub(super) async fn save(client: &Client, c: &SealedCredential) -> Result<(), StorageError> {
+    client
+        .execute(
+            "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,
+                 access_expires_at, refresh_token, refresh_expires_at,
+                 previous_refresh_token, last_refresh_at, needs_authorization,
+                 replaces_env_digest, recovery_pending, updated_at)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (id) DO UPDATE SET kind = $1, merchant_id = $2, access_token = $3,
+                 access_expires_at = $4, refresh_token = $5, refresh_expires_at = $6,
+                 previous_refresh_token = $7, last_refresh_at = $8,
+                 needs_authorization = $9, replaces_env_digest = $10,
+                 recovery_pending = $11, updated_at = $12",
+            &[
+                &c.kind.as_str(),
+                &c.merchant_id,
+                &c.access_token,
+                &c.access_expires_at,
+                &c.refresh_token,
+                &c.refresh_expires_at,
+                &c.previous_refresh_token,
+                &c.last_refresh_at,
+                &c.needs_authorization,
+                &c.replaces_env_digest,
+                &c.recovery_pending,
+                &now_ms(),
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Customers of the demo stand-in for Clover; emails and phones are text arrays.
+
+use tokio_postgres::{Client, Row};
+
+use crate::storage::{DemoCustomer, StorageError};
+
+const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
+
+pub(super) async fn with_email(
+    client: &Client,
+    email: &str,
+) -> Result<Vec<DemoCustomer>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM demo_customers c WHERE EXISTS
+                     (SELECT 1 FROM unnest(c.emails) AS e WHERE lower(e) = lower($1))
+                 ORDER BY seq"
+            ),
+            &[&email],
+        )
+        .await?;
+    Ok(rows.iter().map(customer_from_row).collect())
+}
+
+pub(super) async fn add(client: &Client, customer: &DemoCustomer) -> Result<(), StorageError> {
+    client
+        .execute(
+            &format!("INSERT INTO demo_customers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &[
+                &customer.id,
+                &customer.first_name,
+                &customer.last_name,
+                &customer.emails,
+                &customer.phones,
+                &customer.note,
+                &customer.customer_since,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn add_phone(
+    client: &Client,
+    id: &str,
+    phone: &str,
+) -> Result<bool, StorageError> {
+    let changed = client
+        .execute(
+            "UPDATE demo_customers SET phones = array_append(phones, $2) WHERE id = $1",
+            &[&id, &phone],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+pub(super) async fn set_names(
+    client: &Client,
+    id: &str,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> Result<bool, StorageError> {
+    let changed = client
+        .execute(
+            "UPDATE demo_customers SET first_name = COALESCE($2, first_name),
+                 last_name = COALESCE($3, last_name) WHERE id = $1",
+            &[&id, &first_name, &last_name],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+fn customer_from_row(row: &Row) -> DemoCustomer {
+    DemoCustomer {
+        id: row.get(0),
+        first_name: row.get(1),
+        last_name: row.get(2),
+        emails: row.get(3),
+        phones: row.get(4),
+        note: row.get(5),
+        customer_since: row.get(6),
+    }
+}

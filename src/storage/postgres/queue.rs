@@ -1,0 +1,241 @@
+//! The delivery queue shared by every instance.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::CLAIM_LOCK;
+use crate::storage::records::SignupDetails;
+use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
+
+fn millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn count(rows: u64) -> usize {
+    usize::try_from(rows).unwrap_or(usize::MAX)
+}
+
+/// Rows locked by another transaction are skipped, not waited for. Claims themselves are
+/// taken one instance at a time (a transaction advisory lock, held for milliseconds):
+/// otherwise two instances could each claim a different submission of the same email, both
+/// unseen as claimed by the other, and create that visitor twice.
+pub(super) async fn claim_due(
+    client: &mut deadpool_postgres::Client,
+    instance: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<QueuedDelivery>, StorageError> {
+    let now = now_ms();
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+        .await?;
+    let rows = tx
+        .query(
+            "SELECT s.id, s.received_at, s.first_name, s.last_name, s.email, s.phone,
+                    s.marketing_consent, s.consent_text, s.attempts + 1, s.details
+             FROM delivery_queue q JOIN submissions s ON s.id = q.submission_id
+             WHERE q.next_attempt_at <= $1 AND (q.lease_until IS NULL OR q.lease_until < $1)
+               AND NOT EXISTS (
+                   SELECT 1 FROM delivery_queue q2
+                   JOIN submissions s2 ON s2.id = q2.submission_id
+                   WHERE q2.lease_until >= $1 AND lower(s2.email) = lower(s.email))
+             ORDER BY q.next_attempt_at, s.received_at, s.seq
+             LIMIT $2
+             FOR UPDATE OF q SKIP LOCKED",
+            &[&now, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+        .await?;
+    let mut emails = HashSet::new();
+    let mut claimed = Vec::new();
+    for row in rows {
+        let id: String = row.get(0);
+        let delivery = QueuedDelivery {
+            details: SignupDetails::from_column(row.get(9), &id),
+            id: SubmissionId::from_stored(id),
+            received_at_ms: row.get(1),
+            first_name: row.get(2),
+            last_name: row.get(3),
+            email: row.get(4),
+            phone: row.get(5),
+            marketing_consent: row.get(6),
+            consent_text: row.get(7),
+            attempts: u32::try_from(row.get::<_, i32>(8)).unwrap_or(0),
+        };
+        if emails.insert(delivery.email.to_lowercase()) {
+            claimed.push(delivery);
+        }
+    }
+    let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_ref()).collect();
+    let lease_until = now.saturating_add(millis(lease));
+    tx.execute(
+        "UPDATE delivery_queue SET claimed_by = $2, lease_until = $3
+         WHERE submission_id = ANY($1)",
+        &[&ids, &instance, &lease_until],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE submissions SET attempts = attempts + 1 WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+pub(super) async fn heartbeat(
+    client: &mut deadpool_postgres::Client,
+    instance: &str,
+    lease: Duration,
+) -> Result<usize, StorageError> {
+    let now = now_ms();
+    let lease = millis(lease);
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO instances (id, last_seen) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen",
+        &[&instance, &now],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE delivery_queue SET lease_until = $2 WHERE claimed_by = $1",
+        &[&instance, &now.saturating_add(lease)],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM instances WHERE last_seen < $1",
+        &[&now.saturating_sub(lease)],
+    )
+    .await?;
+    let alive: i64 = tx
+        .query_one("SELECT COUNT(*) FROM instances", &[])
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(usize::try_from(alive).unwrap_or(1).max(1))
+}
+
+pub(super) async fn release_claims(client: &Client, instance: &str) -> Result<usize, StorageError> {
+    let released = client
+        .execute(
+            "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
+             WHERE claimed_by = $1",
+            &[&instance],
+        )
+        .await?;
+    Ok(count(released))
+}
+
+pub(super) async fn leave(
+    client: &mut deadpool_postgres::Client,
+    instance: &str,
+) -> Result<(), StorageError> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
+        &[&instance],
+    )
+    .await?;
+    tx.execute("DELETE FROM instances WHERE id = $1", &[&instance])
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn mark_delivered(
+    client: &mut deadpool_postgres::Client,
+    id: &SubmissionId,
+    customer_id: &str,
+    outcome: DeliveryOutcome,
+) -> Result<(), StorageError> {
+    let id: &str = id.as_ref();
+    let tx = client.transaction().await?;
+    tx.execute(
+        "DELETE FROM delivery_queue WHERE submission_id = $1",
+        &[&id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE submissions SET state = 'delivered', clover_customer_id = $2,
+             outcome = $3, delivered_at = $4, last_error = NULL
+         WHERE id = $1",
+        &[&id, &customer_id, &outcome.as_str(), &now_ms()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn mark_failed(
+    client: &mut deadpool_postgres::Client,
+    id: &SubmissionId,
+    reason: &str,
+) -> Result<(), StorageError> {
+    let id: &str = id.as_ref();
+    let tx = client.transaction().await?;
+    tx.execute(
+        "DELETE FROM delivery_queue WHERE submission_id = $1",
+        &[&id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE submissions SET state = 'failed', last_error = $2 WHERE id = $1",
+        &[&id, &reason],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn reschedule(
+    client: &mut deadpool_postgres::Client,
+    instance: &str,
+    id: &SubmissionId,
+    next_attempt_at_ms: i64,
+    reason: &str,
+) -> Result<(), StorageError> {
+    let id: &str = id.as_ref();
+    let tx = client.transaction().await?;
+    let released = tx
+        .execute(
+            "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL,
+                 next_attempt_at = $3
+             WHERE submission_id = $1 AND claimed_by = $2",
+            &[&id, &instance, &next_attempt_at_ms],
+        )
+        .await?;
+    if released > 0 {
+        tx.execute(
+            "UPDATE submissions SET last_error = $2 WHERE id = $1",
+            &[&id, &reason],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn next_due_at_ms(client: &Client) -> Result<Option<i64>, StorageError> {
+    let row = client
+        .query_one(
+            "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at
+                             ELSE GREATEST(next_attempt_at, lease_until + 1) END)
+             FROM delivery_queue",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn make_all_due(client: &Client) -> Result<usize, StorageError> {
+    let now = now_ms();
+    let changed = client
+        .execute(
+            "UPDATE delivery_queue SET next_attempt_at = $1
+             WHERE lease_until IS NULL OR lease_until < $1",
+            &[&now],
+        )
+        .await?;
+    Ok(count(changed))
+}
