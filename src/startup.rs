@@ -17,7 +17,8 @@ use url::Url;
 use crate::captcha::Captcha;
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
 use crate::clover::{
-    Access, CloverClient, Credential, CustomerDirectory, DemoClover, MerchantId, StaticToken,
+    Access, CloverClient, Credential, CustomerDirectory, DemoClover, EnteredTokens, MerchantId,
+    StaticToken,
 };
 use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
@@ -326,7 +327,13 @@ async fn token_credential(
         .clone()
         .zip(api_token.clone())
         .map(|(merchant_id, token)| Access { merchant_id, token });
-    let credential = Arc::new(StaticToken::new(from_admin.or(from_env)));
+    let credential = Arc::new(
+        StaticToken::new(from_admin.or(from_env)).with_entered_tokens(EnteredTokens {
+            db: db.clone(),
+            cipher: cipher.clone(),
+            env_digest: env_digest.clone(),
+        }),
+    );
     Ok((credential, cipher, env_digest))
 }
 

@@ -1,11 +1,12 @@
 use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{CloverError, MerchantId};
+use crate::storage::{CredentialKind, Database, SecretCipher};
 
 /// Whether Clover currently accepts the service's credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,6 +89,9 @@ pub trait Credential: Send + Sync + 'static {
     /// Clover accepted a request: the credential works (again).
     fn accepted(&self);
     fn snapshot(&self) -> AuthSnapshot;
+    /// Another instance of the service may have changed the stored credential: take it
+    /// up. Nothing to do for a credential only this process knows.
+    async fn reload(&self) {}
 }
 
 /// A merchant-generated API token (`CLOVER_AUTH=token`), from the environment or entered
@@ -97,6 +101,20 @@ pub trait Credential: Send + Sync + 'static {
 pub struct StaticToken {
     access: RwLock<Option<Access>>,
     snapshot: Mutex<AuthSnapshot>,
+    /// Where a token entered on the admin page is kept, when it may be.
+    entered: Option<EnteredTokens>,
+}
+
+/// Tokens entered on the admin page, in the database every instance shares: one entered
+/// on any instance is taken up by all (see [`Credential::reload`]).
+pub struct EnteredTokens {
+    pub db: Database,
+    pub cipher: SecretCipher,
+    /// The environment's token this instance started with (see [`env_token_digest`]):
+    /// a token entered over another environment's token does not apply here.
+    ///
+    /// [`env_token_digest`]: crate::storage::env_token_digest
+    pub env_digest: String,
 }
 
 impl StaticToken {
@@ -104,6 +122,7 @@ impl StaticToken {
         let token = Self {
             access: RwLock::new(None),
             snapshot: Mutex::new(AuthSnapshot::ok()),
+            entered: None,
         };
         match access {
             Some(access) => token.replace(access),
@@ -117,6 +136,12 @@ impl StaticToken {
             }),
         }
         token
+    }
+
+    /// Also takes up tokens entered on the admin page of another instance.
+    pub fn with_entered_tokens(mut self, entered: EnteredTokens) -> Self {
+        self.entered = Some(entered);
+        self
     }
 
     /// Starts using another token (entered on the admin page and checked with Clover).
@@ -181,5 +206,46 @@ impl Credential for StaticToken {
 
     fn snapshot(&self) -> AuthSnapshot {
         self.snapshot.lock().expect("auth state lock").clone()
+    }
+
+    async fn reload(&self) {
+        let Some(entered) = &self.entered else {
+            return;
+        };
+        let stored = match entered
+            .db
+            .load_credential(CredentialKind::ApiToken, &entered.cipher)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the API token entered on the admin page");
+                return;
+            }
+        };
+        let Some(stored) = stored
+            .filter(|s| s.replaces_env_digest.as_deref() == Some(entered.env_digest.as_str()))
+        else {
+            return;
+        };
+        let Ok(merchant_id) = MerchantId::parse(&stored.merchant_id) else {
+            return;
+        };
+        let differs = self
+            .access
+            .read()
+            .expect("token lock")
+            .as_ref()
+            .is_none_or(|held| {
+                held.merchant_id != merchant_id
+                    || held.token.expose_secret() != stored.access_token.expose_secret()
+            });
+        if differs {
+            tracing::info!("using the API token entered on the admin page of another instance");
+            self.replace(Access {
+                merchant_id,
+                token: stored.access_token,
+            });
+        }
     }
 }

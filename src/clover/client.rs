@@ -67,6 +67,11 @@ impl CloverClient {
         })
     }
 
+    /// Takes up a credential another instance of the service stored.
+    pub async fn reload_credential(&self) {
+        self.credential.reload().await;
+    }
+
     /// `instances` of the service share this token: keep to one share of its limits.
     pub fn share_budget(&self, instances: usize) {
         self.pacer.share_among(instances);
@@ -212,8 +217,10 @@ impl CloverClient {
         let mut renewed = false;
         let mut rate_limited = 0;
         loop {
-            let permit = self.pacer.turn().await;
+            // The credential first: a refresh (perhaps waiting on another instance's) must
+            // not hold a turn, or the requests queued behind it would leave in a burst.
             let access = self.credential.access().await?;
+            let permit = self.pacer.turn().await;
             let url = self.url(&access.merchant_id, request);
             let mut outgoing = self
                 .http

@@ -85,6 +85,13 @@ impl CustomerDirectory {
         }
     }
 
+    /// Takes up a credential another instance of the service stored.
+    pub async fn reload_credential(&self) {
+        if let Self::Clover(client) = self {
+            client.reload_credential().await;
+        }
+    }
+
     /// `instances` of the service deliver at once: keep to one share of Clover's limits.
     pub fn share_budget(&self, instances: usize) {
         if let Self::Clover(client) = self {

@@ -12,7 +12,9 @@ pub mod oauth;
 mod pacing;
 mod wire;
 
-pub use auth::{Access, AuthSnapshot, AuthState, Credential, StaticToken, UnauthorizedAction};
+pub use auth::{
+    Access, AuthSnapshot, AuthState, Credential, EnteredTokens, StaticToken, UnauthorizedAction,
+};
 pub use client::CloverClient;
 pub use demo::DemoClover;
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};

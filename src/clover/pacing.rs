@@ -18,7 +18,7 @@ pub const MAX_IN_FLIGHT: usize = 5;
 pub struct Pacer {
     per_second: u32,
     max_in_flight: usize,
-    /// Replaced when the share changes; requests already waiting finish on the old one.
+    /// Replaced when the share changes; requests waiting on the old one wait again.
     spacing: RwLock<Arc<DefaultDirectRateLimiter>>,
     in_flight: Arc<Semaphore>,
     /// Permits of `in_flight` taken out of use for the other instances' share.
@@ -43,9 +43,16 @@ impl Pacer {
     /// Keeps to one share of the token's limits among `instances` (at least one request a
     /// second and one in flight). A request in flight when the share shrinks is not
     /// interrupted; its permit is withheld at the next change instead.
+    ///
+    /// Any one second can hold one request more than a sender's rate (one at each end),
+    /// and the instances' seconds do not line up: so each instance gives up one more
+    /// request a second, or two paced at 7/s could still put 17 in one of Clover's seconds.
     pub fn share_among(&self, instances: usize) {
         let instances = instances.max(1);
-        let per_second = (self.per_second / instances as u32).max(1);
+        let per_second = match instances {
+            1 => self.per_second,
+            n => ((self.per_second + 1) / n as u32).saturating_sub(2).max(1),
+        };
         let in_flight = (self.max_in_flight / instances).max(1);
         let wanted_withheld = self.max_in_flight - in_flight;
         let mut withheld = self.withheld.lock().expect("pacer lock");
@@ -76,8 +83,10 @@ impl Pacer {
             }
             let spacing = Arc::clone(&self.spacing.read().expect("pacer lock"));
             spacing.until_ready().await;
-            // A 429 may have arrived while we waited for our slot.
-            if self.hold_until().is_none() {
+            // A 429 may have arrived while we waited for our slot, or the share changed:
+            // a slot of the old pace does not count under the new one.
+            let current = Arc::ptr_eq(&spacing, &self.spacing.read().expect("pacer lock"));
+            if current && self.hold_until().is_none() {
                 return permit;
             }
         }
@@ -149,12 +158,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_share_of_the_rate_spaces_requests_further_apart() {
-        let pacer = Pacer::new(20, 5);
-        pacer.share_among(4);
+        let pacer = Pacer::new(15, 5);
+        pacer.share_among(2);
         drop(pacer.turn().await);
         let start = Instant::now();
         drop(pacer.turn().await);
-        // Five a second: the second request waits about 200 ms, not 50.
+        // Six a second (two instances, 12 in all, with room for where seconds fall):
+        // the second request waits about 167 ms, not 67.
         assert!(start.elapsed() >= Duration::from_millis(150));
     }
 }

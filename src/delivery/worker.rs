@@ -98,10 +98,10 @@ impl DeliveryWorker {
         let beat_every = worker.lease / 3;
         if worker.beat().await > 1 {
             // The instances already running slow down to their new share at their next
-            // heartbeat; until then, Clover's budget is theirs.
+            // heartbeat, a little after which Clover's budget is no longer all theirs.
             tokio::select! {
                 _ = stop.changed() => {}
-                _ = tokio::time::sleep(beat_every) => {}
+                _ = tokio::time::sleep(beat_every + beat_every / 4) => {}
             }
         }
         let mut next_beat = Instant::now() + beat_every;
@@ -170,9 +170,11 @@ impl DeliveryWorker {
         Ok(())
     }
 
-    /// Renews this instance's claims and presence, and keeps to its share of Clover's
-    /// budget among the instances alive. Returns how many there are.
+    /// Takes up the credential another instance stored, renews this instance's claims
+    /// and presence, and keeps to its share of Clover's budget among the instances alive.
+    /// Returns how many there are.
     async fn beat(&self) -> usize {
+        self.directory.reload_credential().await;
         match self.db.heartbeat(self.lease).await {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);

@@ -135,13 +135,13 @@ async fn demo_mode_opens_the_admin_only_on_a_loopback_address() {
     app.stop().await;
 }
 
-fn token_mode_without_a_token(fake: &FakeClover) -> Config {
+pub fn token_mode_without_a_token(fake: &FakeClover) -> Config {
     let mut config = Config::token(fake);
     config.unset("CLOVER_MERCHANT_ID").unset("CLOVER_API_TOKEN");
     config
 }
 
-async fn replace_token(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+pub async fn replace_token(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
     app.client
         .post(app.url("/admin/token"))
         .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
@@ -196,11 +196,7 @@ async fn the_merchant_enters_an_api_token_that_clover_checks_before_it_is_kept()
     let restarted = spawn_app(&config).await;
     assert_eq!(restarted.status().await["auth"]["state"], "ok");
     restarted.stop().await;
-    let path = config.vars()["DATABASE_URL"]
-        .trim_start_matches("sqlite://")
-        .to_owned();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let bytes = crate::helpers::stored_bytes(&config).await;
     let token = crate::support::fake_clover::API_TOKEN.as_bytes();
     assert!(!bytes.windows(token.len()).any(|w| w == token));
 }

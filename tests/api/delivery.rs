@@ -195,11 +195,7 @@ async fn personal_data_of_delivered_submissions_is_erased_after_the_retention_pe
         status["recent"][0]["email"], "g***@example.com",
         "pending data was erased"
     );
-    let path = config.vars()["DATABASE_URL"]
-        .trim_start_matches("sqlite://")
-        .to_owned();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let bytes = crate::helpers::stored_bytes(&config).await;
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(
         !contains("ada@example.com"),

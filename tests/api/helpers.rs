@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::support::fake_clover::{self, FakeClover};
+use crate::support::postgres;
 
 /// The admin token of token-mode tests (demo mode leaves the admin open).
 pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
@@ -38,9 +39,13 @@ impl Config {
             vars: HashMap::new(),
             _dir: Some(dir),
         };
+        let database_url = match end_to_end_database() {
+            Some(postgres) => postgres,
+            None => format!("sqlite://{}", db.display()),
+        };
         config
             .set("PORT", "0")
-            .set("DATABASE_URL", &format!("sqlite://{}", db.display()))
+            .set("DATABASE_URL", &database_url)
             .set("DELIVERY_BACKOFF_BASE_MS", "100")
             .set("DELIVERY_BACKOFF_MAX_MS", "400")
             .set("AUTH_RECHECK_SECONDS", "1")
@@ -104,6 +109,59 @@ impl Config {
     pub fn settings(&self) -> Settings {
         Settings::from_lookup(|name| self.vars.get(name).cloned()).expect("test settings are valid")
     }
+}
+
+/// With `TEST_STORE=postgres`, a fresh PostgreSQL database for one test's application.
+/// Created on a thread of its own: configurations are built inside the tests' runtime.
+fn end_to_end_database() -> Option<String> {
+    if !postgres::end_to_end_on_postgres() {
+        return None;
+    }
+    let url = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(postgres::fresh_database())
+    })
+    .join()
+    .unwrap();
+    Some(url.expect("TEST_STORE=postgres needs TEST_POSTGRES_URL"))
+}
+
+/// Everything the application stored, as bytes to search for what must not be there:
+/// the SQLite file with its write-ahead log, or every row of every PostgreSQL table as
+/// text (binary columns as hex).
+pub async fn stored_bytes(config: &Config) -> Vec<u8> {
+    let url = &config.vars()["DATABASE_URL"];
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        return bytes;
+    }
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tables = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    for table in tables {
+        let table: String = table.get(0);
+        for row in client
+            .query(&format!("SELECT t::text FROM {table} t"), &[])
+            .await
+            .unwrap()
+        {
+            bytes.extend(row.get::<_, String>(0).into_bytes());
+        }
+    }
+    bytes
 }
 
 pub async fn spawn_app(config: &Config) -> TestApp {

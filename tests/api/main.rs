@@ -15,6 +15,7 @@ mod duplicates;
 mod form_fields;
 mod health_and_assets;
 mod hostile;
+mod instances;
 mod look_and_language;
 mod oauth;
 mod process;

@@ -365,14 +365,7 @@ async fn no_token_secret_or_code_is_stored_in_plain_text() {
 
     let secrets = secrets_seen_by(&fake);
     assert!(secrets.len() >= 4, "{secrets:?}");
-    let db_url = &config.vars()["DATABASE_URL"];
-    let db_path = db_url.trim_start_matches("sqlite://");
-    let mut stored = Vec::new();
-    for suffix in ["", "-wal"] {
-        if let Ok(bytes) = std::fs::read(format!("{db_path}{suffix}")) {
-            stored.extend(bytes);
-        }
-    }
+    let stored = crate::helpers::stored_bytes(&config).await;
     for secret in &secrets {
         let found = stored.windows(secret.len()).any(|w| w == secret.as_bytes());
         assert!(!found, "{secret:?} is in the database file in plain text");

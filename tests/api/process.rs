@@ -9,14 +9,14 @@ use std::time::Duration;
 use crate::helpers::{Config, TEST_ADMIN_TOKEN, valid_form, with_hidden_fields};
 use crate::support::fake_clover::{self, Endpoint, FakeClover};
 
-struct Process {
+pub struct Process {
     child: Child,
     output: Arc<Mutex<String>>,
-    address: String,
+    pub address: String,
 }
 
 impl Process {
-    fn start(config: &Config) -> Process {
+    pub fn start(config: &Config) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
             .env_clear()
             .envs(config.vars())
@@ -69,16 +69,16 @@ impl Process {
         }
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         self.output.lock().unwrap().clone()
     }
 
-    fn kill_9(mut self) {
+    pub fn kill_9(mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix
         self.child.wait().unwrap();
     }
 
-    fn terminate(mut self) -> String {
+    pub fn terminate(mut self) -> String {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
@@ -105,7 +105,7 @@ fn http_ok(url: &str) -> bool {
     response.starts_with("HTTP/1.1 200")
 }
 
-async fn status(address: &str, admin_token: &str) -> serde_json::Value {
+pub async fn status(address: &str, admin_token: &str) -> serde_json::Value {
     reqwest::Client::new()
         .get(format!("{address}/admin/status.json"))
         .bearer_auth(admin_token)
@@ -230,7 +230,11 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
     fake.set_latency(Duration::from_millis(400));
     let admin_token = "t";
     let mut config = Config::token(&fake);
-    config.set("ADMIN_TOKEN", admin_token);
+    // On PostgreSQL the restarted process is a new instance: it takes over the killed
+    // one's claims once their lease runs out. (SQLite releases them at start.)
+    config
+        .set("ADMIN_TOKEN", admin_token)
+        .set("DELIVERY_LEASE_SECONDS", "3");
     let process = Process::start(&config);
     let client = reqwest::Client::new();
     for n in 0..6 {

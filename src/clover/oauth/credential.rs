@@ -397,6 +397,32 @@ impl Credential for OAuthCredential {
 
     fn accepted(&self) {}
 
+    /// A merchant who connects through one instance connects them all; a pair another
+    /// instance refreshed is used at once. Skipped while this process itself refreshes.
+    async fn reload(&self) {
+        let Ok(mut current) = self.current.try_lock() else {
+            return;
+        };
+        match self
+            .db
+            .load_credential(CredentialKind::OAuth, &self.cipher)
+            .await
+        {
+            Ok(Some(stored)) => {
+                let differs = current.as_ref().is_none_or(|held| {
+                    held.access_token.expose_secret() != stored.access_token.expose_secret()
+                        || held.needs_authorization != stored.needs_authorization
+                });
+                if differs {
+                    self.publish(Some(&stored));
+                    *current = Some(stored);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not read the stored Clover connection"),
+        }
+    }
+
     fn snapshot(&self) -> AuthSnapshot {
         self.snapshot.lock().expect("snapshot lock").clone()
     }

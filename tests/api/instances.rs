@@ -1,0 +1,171 @@
+//! Two instances of the service, as separate processes, on one PostgreSQL database and one
+//! Clover account: what a merchant running two machines relies on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::admin::{replace_token, token_mode_without_a_token};
+use crate::helpers::{Config, TEST_ADMIN_TOKEN, spawn_app};
+use crate::oauth::connect_browser;
+use crate::process::{Process, status};
+use crate::support::fake_clover::{self, FakeClover};
+use crate::support::postgres;
+
+const SIGNUPS: usize = 500;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
+    let Some(database) = postgres::fresh_database().await else {
+        return;
+    };
+    let fake = FakeClover::start().await;
+    // Access tokens that last 6 s, refreshed 2 s before they expire: both instances need
+    // the pair refreshed many times during the run, and Clover's rotation leaves no room
+    // for a refresh token spent twice.
+    fake.set_access_lifetime(Duration::from_secs(6));
+    let mut first_config = Config::oauth(&fake, true);
+    first_config
+        .set("DATABASE_URL", &database)
+        .set("DELIVERY_LEASE_SECONDS", "3")
+        .set("OAUTH_REFRESH_MARGIN_SECONDS", "2")
+        .set("RATE_LIMIT_PER_MINUTE", "100000")
+        .set("RATE_LIMIT_BURST", "100000");
+    let mut second_config = first_config.clone();
+    second_config.set("PORT", "0");
+    let first = Process::start(&first_config);
+    let second = Process::start(&second_config);
+
+    // The merchant connects through the first; the second takes the pair from the
+    // database.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    connect_browser(&browser, &first.address).await;
+
+    // Visitors reach either machine.
+    let client = reqwest::Client::new();
+    let addresses = [first.address.clone(), second.address.clone()];
+    let posts = (0..SIGNUPS).map(|n| {
+        let (client, address) = (client.clone(), addresses[n % 2].clone());
+        async move {
+            let response = client
+                .post(format!("{address}/api/signups"))
+                .json(&json!({
+                    "first_name": "Visitor", "last_name": format!("Number {n}"),
+                    "email": format!("visitor{n}@example.com"),
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        }
+    });
+    futures_util::stream::iter(posts)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+
+    // Halfway, the first machine dies without warning, deliveries and maybe a refresh
+    // under way.
+    wait_until_delivered(
+        &second.address,
+        SIGNUPS as u64 / 2,
+        Duration::from_secs(120),
+    )
+    .await;
+    let first_logs = first.logs();
+    first.kill_9();
+
+    // The second takes over what the first had claimed once its lease runs out.
+    wait_until_delivered(&second.address, SIGNUPS as u64, Duration::from_secs(180)).await;
+    let second_logs = second.terminate();
+
+    let customers = fake.customers();
+    let mut per_email: HashMap<String, usize> = HashMap::new();
+    for email in customers.iter().flat_map(|c| c.emails.iter()) {
+        *per_email.entry(email.to_lowercase()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_email.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "customers created twice: {twice:?}");
+    assert_eq!(per_email.len(), SIGNUPS, "a visitor was lost");
+    assert_eq!(customers.len(), SIGNUPS);
+
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.refresh_reuse, 0, "a refresh token was spent twice");
+    assert!(
+        stats.refreshes >= 4,
+        "too few refreshes to mean much: {stats:?}"
+    );
+    assert_eq!(
+        fake.violations(),
+        Vec::<String>::new(),
+        "together the instances broke Clover's rules"
+    );
+    for (name, logs) in [("first", &first_logs), ("second", &second_logs)] {
+        assert!(
+            logs.contains(r#""message":"delivered""#),
+            "the {name} instance delivered nothing"
+        );
+    }
+    assert!(
+        second_logs.contains(r#""instances":2"#),
+        "the second instance never saw the first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_token_entered_on_one_instance_is_used_by_the_other() {
+    let Some(database) = postgres::fresh_database().await else {
+        return;
+    };
+    let fake = FakeClover::start().await;
+    let mut config = token_mode_without_a_token(&fake);
+    config
+        .set("DATABASE_URL", &database)
+        .set("DELIVERY_LEASE_SECONDS", "3");
+    let (first, second) = (spawn_app(&config).await, spawn_app(&config).await);
+    assert_eq!(
+        second.status().await["auth"]["state"],
+        "needs_authorization"
+    );
+
+    assert_eq!(
+        replace_token(&first, fake_clover::API_TOKEN).await.status(),
+        303
+    );
+    // Only the second is left to deliver.
+    first.stop().await;
+    let response = second
+        .post_json(&json!({"first_name": "Ada", "last_name": "Lovelace",
+                           "email": "ada@example.com"}))
+        .await;
+    assert_eq!(response.status(), 202);
+
+    // Within a heartbeat (a third of the lease) the second takes the token up.
+    wait_until_delivered(&second.address, 1, Duration::from_secs(10)).await;
+    assert_eq!(second.status().await["auth"]["state"], "ok");
+    assert_eq!(fake.customers().len(), 1);
+    second.stop().await;
+}
+
+/// Waits until the instance at `address` counts `count` delivered submissions.
+async fn wait_until_delivered(address: &str, count: u64, patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let status = status(address, TEST_ADMIN_TOKEN).await;
+        if status["queue"]["delivered"].as_u64() >= Some(count) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} not delivered in {patience:?}: {:#}",
+            status["queue"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
