@@ -31,6 +31,9 @@ const SECRET_KEY_MIN_BYTES: usize = 32;
 /// A delivery lease is renewed every third of itself: shorter than this, a busy database
 /// could let it run out under a delivery still going.
 const MIN_LEASE_SECONDS: u64 = 3;
+/// An hour: longer, and a dead instance's deliveries would wait longer than anyone would.
+const MAX_LEASE_SECONDS: u64 = 3600;
+const DEFAULT_LEASE_SECONDS: u64 = 60;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -266,15 +269,27 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let backoff_max = env.parsed::<u64>("DELIVERY_BACKOFF_MAX_MS", "milliseconds, at least 1");
     let auth_recheck = env.parsed::<u64>("AUTH_RECHECK_SECONDS", "a whole number of seconds");
     let lease = match env.parsed::<u64>("DELIVERY_LEASE_SECONDS", "a whole number of seconds") {
-        Some(Some(seconds)) if seconds < MIN_LEASE_SECONDS => {
+        Some(Some(seconds)) if !(MIN_LEASE_SECONDS..=MAX_LEASE_SECONDS).contains(&seconds) => {
             env.problem(&format!(
-                "DELIVERY_LEASE_SECONDS: at least {MIN_LEASE_SECONDS} (it is renewed every third \
-                 of itself), got {seconds}"
+                "DELIVERY_LEASE_SECONDS: from {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS} (it is \
+                 renewed every third of itself, and a dead instance's deliveries wait that \
+                 long), got {seconds}"
             ));
             None
         }
         other => other,
     };
+    if let (Some(lease), Some(clover)) = (&lease, &clover) {
+        let lease = lease.unwrap_or(DEFAULT_LEASE_SECONDS);
+        let timeout = clover.request_timeout.as_secs();
+        if lease < 3 * timeout {
+            env.problem(&format!(
+                "DELIVERY_LEASE_SECONDS ({lease}) must be at least three times \
+                 CLOVER_TIMEOUT_SECONDS ({timeout}): a delivery writes to Clover only while a \
+                 third of its claim is left, so that no other instance takes it over meanwhile"
+            ));
+        }
+    }
     let retention_days = env.parsed::<u32>("DATA_RETENTION_DAYS", "a whole number of days");
     let log_format = env.log_format();
 
@@ -334,7 +349,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             backoff_base: Duration::from_millis(backoff_base?.unwrap_or(2_000).max(1)),
             backoff_max: Duration::from_millis(backoff_max?.unwrap_or(600_000).max(1)),
             auth_recheck: Duration::from_secs(auth_recheck?.unwrap_or(60).max(1)),
-            lease: Duration::from_secs(lease?.unwrap_or(60)),
+            lease: Duration::from_secs(lease?.unwrap_or(DEFAULT_LEASE_SECONDS)),
             retention: Duration::from_secs(u64::from(retention_days?.unwrap_or(90)) * 86_400),
         },
         log_format: log_format?,
@@ -964,6 +979,32 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_delivery_lease_outlasts_three_requests_to_clover_and_no_more_than_an_hour() {
+        let ok = settings(&[
+            ("DELIVERY_LEASE_SECONDS", "30"),
+            ("CLOVER_TIMEOUT_SECONDS", "10"),
+        ]);
+        assert_eq!(ok.unwrap().delivery.lease, Duration::from_secs(30));
+        for (lease, timeout) in [("29", "10"), ("2", "1"), ("3601", "10")] {
+            let problems = settings(&[
+                ("DELIVERY_LEASE_SECONDS", lease),
+                ("CLOVER_TIMEOUT_SECONDS", timeout),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                problems.contains("DELIVERY_LEASE_SECONDS"),
+                "{lease}: {problems}"
+            );
+        }
+        let default_lease = settings(&[("CLOVER_TIMEOUT_SECONDS", "30")]).unwrap_err();
+        assert!(
+            default_lease.to_string().contains("three times"),
+            "{default_lease}"
+        );
     }
 
     #[test]

@@ -20,19 +20,35 @@ pub struct RequestId(pub String);
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        // The PostgreSQL client logs every statement's parameters (visitors' emails among
-        // them) at debug level: never below info, whatever RUST_LOG asks for.
-        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(std::io::stdout);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(never_statement_parameters())
+            .init(),
+        LogFormat::Pretty => builder.finish().with(never_statement_parameters()).init(),
     }
+}
+
+/// The PostgreSQL client logs every statement with its parameters (visitors' emails
+/// among them) at debug level: those events are dropped whatever `RUST_LOG` asks for.
+fn never_statement_parameters<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber,
+{
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        !(metadata.target().starts_with("tokio_postgres")
+            && *metadata.level() > tracing::Level::INFO)
+    })
 }
 
 /// A request id: 64 random bits from the thread's generator, as hex. Random rather than

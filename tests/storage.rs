@@ -11,7 +11,7 @@ use std::time::Duration;
 use clover_signup::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use clover_signup::storage::{
     CredentialKind, Database, DatabaseLocation, DeliveryOutcome, DemoCustomer, Inserted,
-    SecretCipher, Source, StoredCredential, SubmissionState,
+    SecretCipher, Source, StoredCredential, SubmissionId, SubmissionState,
 };
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
@@ -75,7 +75,9 @@ on_both_stores!(
     a_heartbeat_keeps_claims_and_counts_the_instances_alive,
     an_instance_that_leaves_hands_its_claims_over_at_once,
     two_submissions_of_one_email_are_never_claimed_at_once,
-    a_former_holder_cannot_release_a_claim_taken_over,
+    a_heartbeat_releases_claims_no_delivery_is_working_on,
+    a_former_holder_cannot_undo_a_claim_taken_over,
+    a_delivery_recorded_first_is_kept,
     instances_claiming_together_claim_each_submission_once,
     results_are_recorded_and_counted,
     failed_submissions_can_be_retried,
@@ -85,7 +87,9 @@ on_both_stores!(
     the_demo_stand_in_keeps_its_customers,
 );
 
-const LEASE: Duration = Duration::from_millis(400);
+/// Long enough that a loaded machine's pauses do not make a claim run out early.
+const LEASE: Duration = Duration::from_secs(1);
+const NOTHING: &[SubmissionId] = &[];
 
 fn signup(email: &str) -> NewSignup {
     SignupForm {
@@ -189,38 +193,75 @@ async fn a_claim_belongs_to_one_instance_until_its_lease_runs_out(store: TestSto
 async fn a_heartbeat_keeps_claims_and_counts_the_instances_alive(store: TestStore) {
     let (a, b) = (store.instance().await, store.instance().await);
     store_one(&a).await;
-    assert_eq!(a.heartbeat(LEASE).await.unwrap(), 1);
-    assert_eq!(b.heartbeat(LEASE).await.unwrap(), 2);
-    assert_eq!(a.claim_due(10, LEASE).await.unwrap().len(), 1);
+    assert_eq!(a.heartbeat(LEASE, NOTHING).await.unwrap(), 1);
+    assert_eq!(b.heartbeat(LEASE, NOTHING).await.unwrap(), 2);
+    let running: Vec<_> = a
+        .claim_due(10, LEASE)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(running.len(), 1);
 
     // Renewed every third of the lease, for more than twice its length.
-    for _ in 0..8 {
-        tokio::time::sleep(LEASE / 4).await;
-        a.heartbeat(LEASE).await.unwrap();
+    for _ in 0..7 {
+        tokio::time::sleep(LEASE / 3).await;
+        a.heartbeat(LEASE, &running).await.unwrap();
         assert!(b.claim_due(10, LEASE).await.unwrap().is_empty());
+        assert!(a.holds_claim(&running[0], LEASE / 2).await.unwrap());
     }
 
     // `b` falls silent: after a lease it no longer counts.
-    assert_eq!(a.heartbeat(LEASE).await.unwrap(), 1);
+    assert_eq!(a.heartbeat(LEASE, &running).await.unwrap(), 1);
+}
+
+async fn a_heartbeat_releases_claims_no_delivery_is_working_on(store: TestStore) {
+    let (a, b) = (store.instance().await, store.instance().await);
+    submit(&a, "ada@example.com").await;
+    submit(&a, "grace@example.com").await;
+    let claimed = a.claim_due(10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    // The first delivery is still running; the second ended without a result written.
+    let still_running = [claimed[0].id.clone()];
+    a.heartbeat(LEASE, &still_running).await.unwrap();
+
+    let released = b.claim_due(10, LEASE).await.unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].id, claimed[1].id);
+    assert!(a.holds_claim(&claimed[0].id, LEASE / 2).await.unwrap());
+    assert!(!a.holds_claim(&claimed[1].id, Duration::ZERO).await.unwrap());
 }
 
 async fn an_instance_that_leaves_hands_its_claims_over_at_once(store: TestStore) {
     let (a, b) = (store.instance().await, store.instance().await);
-    store_one(&a).await;
-    a.heartbeat(LEASE).await.unwrap();
-    b.heartbeat(LEASE).await.unwrap();
+    submit(&a, "ada@example.com").await;
+    submit(&a, "grace@example.com").await;
+    a.heartbeat(LEASE, NOTHING).await.unwrap();
+    b.heartbeat(LEASE, NOTHING).await.unwrap();
+    let claimed = a.claim_due(10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    // One delivery was cut off mid-way: its request may still reach Clover.
+    let cut_off = [claimed[0].id.clone()];
+    a.leave(&cut_off).await.unwrap();
+
+    let at_once = b.claim_due(10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(at_once.len(), 1);
+    assert_eq!(at_once[0].id, claimed[1].id);
+    let b_running = [at_once[0].id.clone()];
     assert_eq!(
-        a.claim_due(10, Duration::from_secs(600))
+        b.heartbeat(Duration::from_secs(600), &b_running)
             .await
-            .unwrap()
-            .len(),
-        1
+            .unwrap(),
+        1,
+        "a no longer counts"
     );
-
-    a.leave().await.unwrap();
-
-    assert_eq!(b.claim_due(10, LEASE).await.unwrap().len(), 1);
-    assert_eq!(b.heartbeat(LEASE).await.unwrap(), 1, "a no longer counts");
+    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
+    let later = b.claim_due(10, LEASE).await.unwrap();
+    assert_eq!(later.len(), 1, "the cut-off one, once its lease ran out");
+    assert_eq!(later[0].id, claimed[0].id);
 }
 
 async fn two_submissions_of_one_email_are_never_claimed_at_once(store: TestStore) {
@@ -246,7 +287,7 @@ async fn two_submissions_of_one_email_are_never_claimed_at_once(store: TestStore
     assert_eq!(second[0].id, ada_again);
 }
 
-async fn a_former_holder_cannot_release_a_claim_taken_over(store: TestStore) {
+async fn a_former_holder_cannot_undo_a_claim_taken_over(store: TestStore) {
     let (a, b) = (store.instance().await, store.instance().await);
     let id = store_one(&a).await;
     a.claim_due(10, LEASE).await.unwrap();
@@ -258,12 +299,43 @@ async fn a_former_holder_cannot_release_a_claim_taken_over(store: TestStore) {
             .len(),
         1
     );
+    assert!(!a.holds_claim(&id, Duration::ZERO).await.unwrap());
 
-    // `a` comes back and gives up on its attempt: the claim is `b`'s now.
+    // `a` comes back: neither its retry nor its heartbeat frees the claim, and Clover's
+    // refusal of its attempt does not fail the submission `b` is delivering.
     a.reschedule(&id, 0, "timed out").await.unwrap();
-    a.release_claims().await.unwrap();
-
+    a.heartbeat(LEASE, NOTHING).await.unwrap();
+    a.mark_failed(&id, "Clover said 400").await.unwrap();
     assert!(a.claim_due(10, LEASE).await.unwrap().is_empty());
+    assert!(b.holds_claim(&id, Duration::from_secs(60)).await.unwrap());
+
+    b.mark_delivered(&id, "CUSTOMER00002", DeliveryOutcome::Created)
+        .await
+        .unwrap();
+    let recent = b.recent_submissions(1).await.unwrap();
+    assert_eq!(recent[0].state, SubmissionState::Delivered);
+}
+
+async fn a_delivery_recorded_first_is_kept(store: TestStore) {
+    let (a, b) = (store.instance().await, store.instance().await);
+    let id = store_one(&a).await;
+    a.claim_due(10, LEASE).await.unwrap();
+    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
+    b.claim_due(10, LEASE).await.unwrap();
+
+    // Both reach Clover; `b` finds the customer `a` created and links to it.
+    a.mark_delivered(&id, "CUSTOMER00001", DeliveryOutcome::Created)
+        .await
+        .unwrap();
+    b.mark_delivered(&id, "CUSTOMER00001", DeliveryOutcome::Linked)
+        .await
+        .unwrap();
+    b.mark_failed(&id, "late").await.unwrap();
+
+    let recent = a.recent_submissions(1).await.unwrap();
+    assert_eq!(recent[0].state, SubmissionState::Delivered);
+    assert_eq!(recent[0].outcome, Some(DeliveryOutcome::Created));
+    assert_eq!(a.queue_counts().await.unwrap().pending, 0);
 }
 
 async fn instances_claiming_together_claim_each_submission_once(store: TestStore) {

@@ -219,8 +219,11 @@ impl CloverClient {
         loop {
             // The credential first: a refresh (perhaps waiting on another instance's) must
             // not hold a turn, or the requests queued behind it would leave in a burst.
-            let access = self.credential.access().await?;
+            // Asked again after the turn, which may have been long (a 429's wait), for
+            // the token current now.
+            self.credential.access().await?;
             let permit = self.pacer.turn().await;
+            let access = self.credential.access().await?;
             let url = self.url(&access.merchant_id, request);
             let mut outgoing = self
                 .http

@@ -19,7 +19,7 @@ pub struct Pacer {
     per_second: u32,
     max_in_flight: usize,
     /// Replaced when the share changes; requests waiting on the old one wait again.
-    spacing: RwLock<Arc<DefaultDirectRateLimiter>>,
+    spacing: RwLock<(u32, Arc<DefaultDirectRateLimiter>)>,
     in_flight: Arc<Semaphore>,
     /// Permits of `in_flight` taken out of use for the other instances' share.
     withheld: Mutex<usize>,
@@ -33,7 +33,7 @@ impl Pacer {
         Self {
             per_second,
             max_in_flight,
-            spacing: RwLock::new(Arc::new(spaced(per_second))),
+            spacing: RwLock::new((per_second, Arc::new(spaced(per_second)))),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             withheld: Mutex::new(0),
             not_before: Mutex::new(None),
@@ -42,7 +42,8 @@ impl Pacer {
 
     /// Keeps to one share of the token's limits among `instances` (at least one request a
     /// second and one in flight). A request in flight when the share shrinks is not
-    /// interrupted; its permit is withheld at the next change instead.
+    /// interrupted; its permit is withheld at a later call, so call this again now and
+    /// then (every heartbeat does).
     ///
     /// Any one second can hold one request more than a sender's rate (one at each end),
     /// and the instances' seconds do not line up: so each instance gives up one more
@@ -63,7 +64,9 @@ impl Pacer {
             *withheld = wanted_withheld;
         }
         let mut spacing = self.spacing.write().expect("pacer lock");
-        *spacing = Arc::new(spaced(per_second));
+        if spacing.0 != per_second {
+            *spacing = (per_second, Arc::new(spaced(per_second)));
+        }
     }
 
     /// Clover's per-token limits.
@@ -81,11 +84,11 @@ impl Pacer {
             if let Some(until) = self.hold_until() {
                 tokio::time::sleep_until(until).await;
             }
-            let spacing = Arc::clone(&self.spacing.read().expect("pacer lock"));
+            let spacing = Arc::clone(&self.spacing.read().expect("pacer lock").1);
             spacing.until_ready().await;
             // A 429 may have arrived while we waited for our slot, or the share changed:
             // a slot of the old pace does not count under the new one.
-            let current = Arc::ptr_eq(&spacing, &self.spacing.read().expect("pacer lock"));
+            let current = Arc::ptr_eq(&spacing, &self.spacing.read().expect("pacer lock").1);
             if current && self.hold_until().is_none() {
                 return permit;
             }
@@ -166,5 +169,20 @@ mod tests {
         // Six a second (two instances, 12 in all, with room for where seconds fall):
         // the second request waits about 167 ms, not 67.
         assert!(start.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn a_share_taken_while_requests_are_in_flight_is_made_up_as_they_finish() {
+        let pacer = Pacer::new(1000, 4);
+        let busy: Vec<_> = [(); 4].iter().map(|_| pacer.turn()).collect();
+        let busy = futures_util::future::join_all(busy).await;
+        pacer.share_among(2);
+        drop(busy);
+        pacer.share_among(2);
+
+        let _first = pacer.turn().await;
+        let _second = pacer.turn().await;
+        let third = tokio::time::timeout(Duration::from_millis(50), pacer.turn()).await;
+        assert!(third.is_err(), "more than half of four in flight");
     }
 }

@@ -1,10 +1,11 @@
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -12,7 +13,9 @@ use super::{Backoff, Plan, plan_delivery};
 use crate::clover::{AuthState, CloverError, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
-use crate::storage::{Database, DeliveryOutcome, QueuedDelivery, StorageError, now_ms};
+use crate::storage::{
+    Database, DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms,
+};
 
 /// Submissions delivered at once. Each is a short sequence of requests; the client's pacer
 /// keeps the total within Clover's 5 in flight.
@@ -25,6 +28,8 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
 ];
+/// The shortest wait between looks at the queue when the last look claimed nothing.
+const MIN_POLL: Duration = Duration::from_millis(250);
 /// Pause after the database failed to answer the worker.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 /// After a stop is asked for, how long deliveries under way may take to finish. Anything
@@ -51,6 +56,15 @@ impl DeliveryHandle {
     }
 }
 
+/// How an attempt ended, short of an error from Clover.
+enum Attempted {
+    /// The customer in Clover, and how it came to be.
+    Delivered(String, DeliveryOutcome),
+    /// The claim ran out (or could not be checked) before anything was written to Clover:
+    /// the submission is left to whichever instance holds it now.
+    ClaimLost,
+}
+
 /// When a refused credential is next tested; `None` while Clover accepts it.
 #[derive(Default)]
 struct AuthGate {
@@ -67,6 +81,8 @@ pub struct DeliveryWorker {
     lease: Duration,
     /// Instances alive at the last heartbeat, this one included.
     instances: AtomicUsize,
+    /// Submissions this instance has claimed and is delivering.
+    under_way: Mutex<HashSet<SubmissionId>>,
     handle: DeliveryHandle,
 }
 
@@ -88,6 +104,7 @@ impl DeliveryWorker {
             auth_recheck: settings.auth_recheck,
             lease: settings.lease,
             instances: AtomicUsize::new(1),
+            under_way: Mutex::new(HashSet::new()),
             handle,
         }
     }
@@ -104,39 +121,52 @@ impl DeliveryWorker {
                 _ = tokio::time::sleep(beat_every + beat_every / 4) => {}
             }
         }
-        let mut next_beat = Instant::now() + beat_every;
+        // Claims are renewed by a task of their own: a worker loop waiting on the
+        // database must not let the claims of deliveries under way run out.
+        let heartbeat = tokio::spawn({
+            let worker = Arc::clone(&worker);
+            async move {
+                let mut ticks = tokio::time::interval(beat_every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    worker.beat().await;
+                }
+            }
+        });
         let mut running = JoinSet::new();
         let mut gate = AuthGate::default();
         while !*stop.borrow() {
-            if Instant::now() >= next_beat {
-                worker.beat().await;
-                next_beat = Instant::now() + beat_every;
-            }
-            if running.is_empty() {
-                // Nothing is under way, so any row this instance still claims lost its task
-                // (a result that could not be written): make it due again.
-                if let Err(error) = worker.db.release_claims().await {
-                    tracing::error!(%error, "could not release orphaned deliveries");
-                }
-            }
             let capacity = worker.capacity(running.len(), &mut gate);
-            let claimed = match worker.db.claim_due(capacity, worker.lease).await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    // Submissions stay safely queued; try again shortly.
-                    tracing::error!(%error, "could not read the delivery queue");
-                    tokio::time::sleep(STORAGE_RETRY).await;
-                    continue;
+            let claimed = {
+                // Held until the claimed ids are recorded, so that no heartbeat in between
+                // releases claims it does not know are running.
+                let mut under_way = worker.under_way.lock().await;
+                match worker.db.claim_due(capacity, worker.lease).await {
+                    Ok(claimed) => {
+                        under_way.extend(claimed.iter().map(|d| d.id.clone()));
+                        claimed
+                    }
+                    Err(error) => {
+                        drop(under_way);
+                        // Submissions stay safely queued; try again shortly.
+                        tracing::error!(%error, "could not read the delivery queue");
+                        tokio::time::sleep(STORAGE_RETRY).await;
+                        continue;
+                    }
                 }
             };
+            let claimed_any = !claimed.is_empty();
             for delivery in claimed {
                 let worker = Arc::clone(&worker);
                 running.spawn(async move { worker.deliver(delivery).await });
             }
-            let wait = worker
-                .idle_wait(capacity, running.len(), &gate)
-                .await
-                .min(next_beat.saturating_duration_since(Instant::now()));
+            let mut wait = worker.idle_wait(capacity, running.len(), &gate).await;
+            if !claimed_any {
+                // Something due may be waiting on another delivery of the same email,
+                // here or on another instance: look again soon, not in a tight loop.
+                wait = wait.max(MIN_POLL);
+            }
             tokio::select! {
                 _ = stop.changed() => {}
                 _ = worker.handle.wake.notified() => {}
@@ -144,49 +174,48 @@ impl DeliveryWorker {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        let grace = tokio::time::sleep(SHUTDOWN_GRACE);
-        tokio::pin!(grace);
-        while !running.is_empty() {
-            // Claims are still renewed while the last deliveries finish.
-            tokio::select! {
-                _ = &mut grace => {
-                    tracing::warn!(
-                        "deliveries still under way at shutdown are left to the next instance"
-                    );
-                    running.abort_all();
-                    break;
-                }
-                _ = running.join_next() => {}
-                _ = tokio::time::sleep_until(next_beat) => {
-                    worker.beat().await;
-                    next_beat = Instant::now() + beat_every;
-                }
-            }
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("deliveries still under way at shutdown are left to other instances");
+            running.abort_all();
         }
-        // Whatever is still claimed is taken over at once, searched before re-created.
-        if let Err(error) = worker.db.leave().await {
+        heartbeat.abort();
+        // Deliveries cut off keep their claims until the lease runs out: a request of
+        // theirs may still reach Clover, and whoever takes over must find its customer.
+        let cut_off: Vec<_> = worker.under_way.lock().await.iter().cloned().collect();
+        if let Err(error) = worker.db.leave(&cut_off).await {
             tracing::error!(%error, "could not hand over this instance's deliveries");
         }
         Ok(())
     }
 
-    /// Takes up the credential another instance stored, renews this instance's claims
-    /// and presence, and keeps to its share of Clover's budget among the instances alive.
-    /// Returns how many there are.
+    /// Takes up the credential another instance stored, renews the claims of the
+    /// deliveries under way (releasing any other), and keeps to this instance's share of
+    /// Clover's budget among the instances alive. Returns how many there are.
     async fn beat(&self) -> usize {
         self.directory.reload_credential().await;
-        match self.db.heartbeat(self.lease).await {
+        let beat = {
+            let under_way = self.under_way.lock().await;
+            let ids: Vec<_> = under_way.iter().cloned().collect();
+            self.db.heartbeat(self.lease, &ids).await
+        };
+        match beat {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);
                 if previous != instances {
                     tracing::info!(instances, "instances sharing Clover's request budget");
-                    self.directory.share_budget(instances);
                 }
+                // Every beat, not only on a change: a share of the requests in flight
+                // can only be taken back as they finish.
+                self.directory.share_budget(instances);
                 instances
             }
             Err(error) => {
-                // The claims may run out and be taken over; each delivery still searches
-                // before it creates, so a takeover finds what this one made.
+                // Claims not renewed may run out and be taken over; before it writes to
+                // Clover, each delivery checks its claim still has time to run.
                 tracing::error!(%error, "could not renew this instance's delivery claims");
                 self.instances.load(Ordering::SeqCst)
             }
@@ -249,37 +278,46 @@ impl DeliveryWorker {
                 "the delivery stopped unexpectedly".to_owned(),
             ))
         });
-        for wait in RESULT_WRITE_RETRIES {
-            let written = match &attempt {
-                Ok((customer_id, outcome)) => {
-                    self.db.mark_delivered(&id, customer_id, *outcome).await
-                }
-                Err(error) => self.record_failure(&delivery, error).await,
-            };
-            match written {
-                Ok(()) => break,
-                Err(error) => {
-                    // Left in flight, the row is released once the worker is idle.
-                    tracing::error!(submission = %id, %error, "could not record a delivery result");
-                    tokio::time::sleep(wait).await;
+        if let Ok(Attempted::ClaimLost) = attempt {
+            tracing::warn!(submission = %id, "the claim on this submission ran out before it was written to Clover; another instance delivers it");
+        } else {
+            for wait in RESULT_WRITE_RETRIES {
+                let written = match &attempt {
+                    Ok(Attempted::Delivered(customer_id, outcome)) => {
+                        self.db.mark_delivered(&id, customer_id, *outcome).await
+                    }
+                    Ok(Attempted::ClaimLost) => Ok(()),
+                    Err(error) => self.record_failure(&delivery, error).await,
+                };
+                match written {
+                    Ok(()) => break,
+                    Err(error) => {
+                        // Still claimed; the first heartbeat after this delivery ends
+                        // releases the claim, and the submission is due again.
+                        tracing::error!(submission = %id, %error, "could not record a delivery result");
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
         }
-        if let Ok((customer_id, outcome)) = &attempt {
+        if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
             tracing::info!(submission = %id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
             self.directory.delivery_succeeded();
         }
+        self.under_way.lock().await.remove(&id);
     }
 
     /// One delivery: search by email, then carry out the plan. The search always comes
     /// first, so a create whose answer was lost is found instead of repeated.
-    async fn attempt(
-        &self,
-        delivery: &QueuedDelivery,
-    ) -> Result<(String, DeliveryOutcome), CloverError> {
+    async fn attempt(&self, delivery: &QueuedDelivery) -> Result<Attempted, CloverError> {
         let found = self.directory.find_by_email(&delivery.email).await?;
         let plan = plan_delivery(delivery, &found, self.policy);
         let outcome = plan.outcome();
+        if matches!(plan, Plan::Complete { .. } | Plan::Create(_))
+            && !self.may_write(delivery).await
+        {
+            return Ok(Attempted::ClaimLost);
+        }
         let customer_id = match plan {
             Plan::Adopt { customer_id } | Plan::Link { customer_id } => customer_id,
             Plan::Complete {
@@ -310,7 +348,22 @@ impl DeliveryWorker {
             }
             Plan::Create(draft) => self.directory.create(&draft).await?,
         };
-        Ok((customer_id, outcome))
+        Ok(Attempted::Delivered(customer_id, outcome))
+    }
+
+    /// Whether this instance may still write this delivery to Clover: its claim must have
+    /// a third of the lease left, at least one request's timeout (the configuration makes
+    /// sure), so that no other instance can take the submission over meanwhile. When the
+    /// database cannot say, the answer is no: the claim runs out and the delivery is
+    /// tried again, searched first.
+    async fn may_write(&self, delivery: &QueuedDelivery) -> bool {
+        match self.db.holds_claim(&delivery.id, self.lease / 3).await {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::error!(submission = %delivery.id, %error, "could not check a delivery's claim");
+                false
+            }
+        }
     }
 
     async fn record_failure(

@@ -82,16 +82,27 @@ const PREVIOUS: &str = "previous_refresh_token";
 /// With SQLite one process owns the file and its own lock suffices, so this is empty;
 /// with PostgreSQL it holds a session lock that every instance of the service respects.
 pub struct CredentialLock {
-    _held: Option<Box<dyn Send + Sync>>,
+    held: Option<Box<dyn HeldLock>>,
+}
+
+/// A lock shared with other instances, which can be lost with its connection.
+pub(super) trait HeldLock: Send + Sync {
+    fn still_held(&self) -> bool;
 }
 
 impl CredentialLock {
     pub(super) fn within_process() -> Self {
-        Self { _held: None }
+        Self { held: None }
     }
 
-    pub(super) fn holding(guard: Box<dyn Send + Sync>) -> Self {
-        Self { _held: Some(guard) }
+    pub(super) fn holding(lock: Box<dyn HeldLock>) -> Self {
+        Self { held: Some(lock) }
+    }
+
+    /// False once the lock was lost (its database session ended): another instance may
+    /// hold it now, so spending or storing a token would race with it.
+    pub fn still_held(&self) -> bool {
+        self.held.as_ref().is_none_or(|lock| lock.still_held())
     }
 }
 

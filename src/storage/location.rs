@@ -60,19 +60,43 @@ impl DatabaseLocation {
             Some(path) if !path.is_empty() && path != ":memory:" => {
                 Ok(Self::Sqlite(PathBuf::from(path)))
             }
+            // Never the value itself: it may hold a password in another form.
             _ => Err(format!(
                 "expected a SQLite file such as sqlite://data/clover-signup.db or \
                  sqlite:///data/clover-signup.db, or a PostgreSQL database such as \
-                 postgres://user:password@host:5432/clover_signup; got {:?}",
-                raw.split('@').next_back().unwrap_or_default()
+                 postgres://user:password@host:5432/clover_signup; got {}",
+                describe_scheme(raw)
             )),
         }
     }
 }
 
+/// What kind of value `raw` is, without repeating any of it but a short scheme.
+fn describe_scheme(raw: &str) -> String {
+    match raw.split_once("://") {
+        Some((scheme, _))
+            if (1..=20).contains(&scheme.len())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+') =>
+        {
+            format!("a {scheme}:// address")
+        }
+        _ if raw.is_empty() => "an empty value".to_owned(),
+        _ => "something else".to_owned(),
+    }
+}
+
 fn parse_postgres(raw: &str) -> Result<PostgresUrl, String> {
     let config = tokio_postgres::Config::from_str(raw).map_err(|error| {
-        format!("not a PostgreSQL connection URL ({error}); expected postgres://user:password@host:5432/database")
+        // The cause names the option at fault, never its value.
+        let cause = std::error::Error::source(&error)
+            .map(|cause| format!(": {cause}"))
+            .unwrap_or_default();
+        format!(
+            "not a PostgreSQL connection URL ({error}{cause}); expected \
+             postgres://user:password@host:5432/database"
+        )
     })?;
     let hosts = config.get_hosts();
     if hosts.is_empty() {
@@ -120,6 +144,7 @@ mod tests {
         for raw in [
             "sqlite://:memory:",
             "mysql://root:hunter2@localhost/db",
+            "host=db user=app password=hunter2 dbname=signups",
             "postgres://app:hunter2@db.internal:notaport/signups",
             "postgres://app:hunter2@db.internal:5432",
         ] {

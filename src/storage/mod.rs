@@ -33,7 +33,7 @@ pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(String),
     #[error("no database connection: {0}")]
     Connection(String),
     #[error("cannot create the database folder {path}: {source}")]
@@ -49,10 +49,25 @@ pub enum StorageError {
     Decrypt(DecryptError),
 }
 
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        // The server's message and code say what went wrong; its DETAIL is left out, as
+        // it can quote a row ("Failing row contains ..."), a visitor's email among it.
+        let text = match error.as_db_error() {
+            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            None => match std::error::Error::source(&error) {
+                Some(cause) => format!("{error}: {cause}"),
+                None => error.to_string(),
+            },
+        };
+        Self::Postgres(text)
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for StorageError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         match error {
-            deadpool_postgres::PoolError::Backend(error) => Self::Postgres(error),
+            deadpool_postgres::PoolError::Backend(error) => error.into(),
             other => Self::Connection(other.to_string()),
         }
     }
@@ -88,14 +103,29 @@ pub trait Store: Send + Sync {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<QueuedDelivery>, StorageError>;
-    /// Says `instance` is alive and extends its claims by `lease`. Returns how many
-    /// instances were alive within the last `lease`, this one included.
-    async fn heartbeat(&self, instance: &str, lease: Duration) -> Result<usize, StorageError>;
-    /// Releases the claims of `instance` that no delivery is working on any more.
-    async fn release_claims(&self, instance: &str) -> Result<usize, StorageError>;
-    /// `instance` stops: its claims are released and it no longer counts as alive.
-    async fn leave(&self, instance: &str) -> Result<(), StorageError>;
-    /// The submission reached Clover: leave the queue, keep the customer id.
+    /// Says `instance` is alive, extends its claims on the `running` submissions by
+    /// `lease` and releases its other claims (deliveries that ended without recording a
+    /// result). Returns how many instances were alive within the last `lease`, this one
+    /// included.
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError>;
+    /// Whether `instance` still holds its claim on `id`, with at least `left` to run.
+    async fn holds_claim(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        left: Duration,
+    ) -> Result<bool, StorageError>;
+    /// `instance` stops: it no longer counts as alive, and its claims are released but
+    /// for those of deliveries cut off mid-way (`running`), which run out with their
+    /// lease: a request of theirs may still be on its way to Clover.
+    async fn leave(&self, instance: &str, running: &[SubmissionId]) -> Result<(), StorageError>;
+    /// The submission reached Clover: leave the queue, keep the customer id. A delivery
+    /// recorded earlier (by an instance whose claim ran out) is kept as it is.
     async fn mark_delivered(
         &self,
         id: &SubmissionId,
@@ -103,7 +133,13 @@ pub trait Store: Send + Sync {
         outcome: DeliveryOutcome,
     ) -> Result<(), StorageError>;
     /// Clover will never accept this submission as it is: leave the queue, keep the reason.
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError>;
+    /// Only while `instance` holds the claim: another instance may have delivered it.
+    async fn mark_failed(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        reason: &str,
+    ) -> Result<(), StorageError>;
     /// Try again at `next_attempt_at_ms`, remembering why. Only while `instance` still
     /// holds the claim: one another instance took over is no longer ours to release.
     async fn reschedule(
@@ -242,19 +278,29 @@ impl Database {
         self.store.claim_due(&self.instance, limit, lease).await
     }
 
-    /// Renews this instance's claims and presence; returns how many instances are alive.
-    pub async fn heartbeat(&self, lease: Duration) -> Result<usize, StorageError> {
-        self.store.heartbeat(&self.instance, lease).await
+    /// Renews this instance's presence and its claims on the `running` submissions, and
+    /// releases its other claims. Returns how many instances are alive.
+    pub async fn heartbeat(
+        &self,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError> {
+        self.store.heartbeat(&self.instance, lease, running).await
     }
 
-    /// Releases this instance's claims (when none of its deliveries is running).
-    pub async fn release_claims(&self) -> Result<usize, StorageError> {
-        self.store.release_claims(&self.instance).await
+    /// Whether this instance still holds `id`, with at least `left` of its lease to run.
+    pub async fn holds_claim(
+        &self,
+        id: &SubmissionId,
+        left: Duration,
+    ) -> Result<bool, StorageError> {
+        self.store.holds_claim(&self.instance, id, left).await
     }
 
-    /// This instance stops delivering: others may take its claims at once.
-    pub async fn leave(&self) -> Result<(), StorageError> {
-        self.store.leave(&self.instance).await
+    /// This instance stops delivering: others may take its claims at once, but for those
+    /// of deliveries cut off mid-way (`running`), once their lease runs out.
+    pub async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError> {
+        self.store.leave(&self.instance, running).await
     }
 
     pub async fn mark_delivered(
@@ -267,7 +313,7 @@ impl Database {
     }
 
     pub async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
-        self.store.mark_failed(id, reason).await
+        self.store.mark_failed(&self.instance, id, reason).await
     }
 
     pub async fn reschedule(

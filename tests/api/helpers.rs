@@ -158,8 +158,25 @@ pub async fn stored_bytes(config: &Config) -> Vec<u8> {
             .await
             .unwrap()
         {
-            bytes.extend(row.get::<_, String>(0).into_bytes());
+            let text: String = row.get(0);
+            bytes.extend(decoded_bytea(&text));
+            bytes.extend(text.into_bytes());
         }
+    }
+    bytes
+}
+
+/// The binary values in a row's text, which PostgreSQL writes as `\x` and hex digits:
+/// decoded, so that a token stored unencrypted in one would be found.
+fn decoded_bytea(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (start, _) in text.match_indices("\\x") {
+        let digits: String = text[start + 3..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        bytes.extend(hex::decode(&digits[..digits.len() / 2 * 2]).unwrap_or_default());
+        bytes.push(b' ');
     }
     bytes
 }

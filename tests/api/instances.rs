@@ -15,6 +15,13 @@ use crate::support::fake_clover::{self, FakeClover};
 use crate::support::postgres;
 
 const SIGNUPS: usize = 500;
+/// Every tenth signup repeats the email of one sent to the other instance just before.
+const DISTINCT_EMAILS: usize = SIGNUPS - SIGNUPS / 10;
+
+fn email_of(n: usize) -> String {
+    let visitor = if n % 10 == 9 { n - 5 } else { n };
+    format!("visitor{visitor}@example.com")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
@@ -47,7 +54,7 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
         .unwrap();
     connect_browser(&browser, &first.address).await;
 
-    // Visitors reach either machine.
+    // Visitors reach either machine, some of them twice.
     let client = reqwest::Client::new();
     let addresses = [first.address.clone(), second.address.clone()];
     let posts = (0..SIGNUPS).map(|n| {
@@ -57,7 +64,7 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
                 .post(format!("{address}/api/signups"))
                 .json(&json!({
                     "first_name": "Visitor", "last_name": format!("Number {n}"),
-                    "email": format!("visitor{n}@example.com"),
+                    "email": email_of(n),
                 }))
                 .send()
                 .await
@@ -92,8 +99,8 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
     }
     let twice: Vec<_> = per_email.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "customers created twice: {twice:?}");
-    assert_eq!(per_email.len(), SIGNUPS, "a visitor was lost");
-    assert_eq!(customers.len(), SIGNUPS);
+    assert_eq!(per_email.len(), DISTINCT_EMAILS, "a visitor was lost");
+    assert_eq!(customers.len(), DISTINCT_EMAILS);
 
     let stats = fake.oauth_stats();
     assert_eq!(stats.refresh_reuse, 0, "a refresh token was spent twice");

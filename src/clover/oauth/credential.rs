@@ -82,7 +82,15 @@ impl OAuthCredential {
     ) -> Result<(), crate::storage::StorageError> {
         let mut current = self.current.lock().await;
         // Not while another instance refreshes the old pair: its result would replace this.
-        let _refreshing = self.db.lock_credential().await?;
+        // A new authorization outranks the lock, though: were it dropped, the merchant
+        // would have to connect again.
+        let _refreshing = match self.db.lock_credential().await {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                tracing::warn!(%error, "storing the new Clover connection without the lock");
+                None
+            }
+        };
         let stored = stored_from(merchant_id.to_string(), pair, None);
         self.db.save_credential(&stored, &self.cipher).await?;
         self.publish(Some(&stored));
@@ -120,7 +128,7 @@ impl OAuthCredential {
         current: &mut Option<StoredCredential>,
         force: bool,
     ) -> Result<(), CloverError> {
-        let _refreshing = self.db.lock_credential().await.map_err(|error| {
+        let refreshing = self.db.lock_credential().await.map_err(|error| {
             CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
         })?;
         // Under the lock the stored pair is the truth: another instance (or a reconnect)
@@ -133,15 +141,22 @@ impl OAuthCredential {
             .map_err(|error| {
                 CloverError::unavailable(format!("cannot read the Clover connection: {error}"))
             })?;
-        if let Some(stored) = stored {
-            let replaced = current.as_ref().is_none_or(|held| {
-                held.access_token.expose_secret() != stored.access_token.expose_secret()
-            });
-            *current = Some(stored);
-            self.publish(current.as_ref());
-            if replaced && !self.needs_refresh(current.as_ref()) {
-                return Ok(());
+        match (stored, current.as_ref()) {
+            (Some(stored), Some(held)) if superseded(&stored, held) => {
+                // Ours replaced the stored pair, but storing it failed: store it now.
+                self.save_with_retries(held).await;
             }
+            (Some(stored), _) => {
+                let replaced = current.as_ref().is_none_or(|held| {
+                    held.access_token.expose_secret() != stored.access_token.expose_secret()
+                });
+                *current = Some(stored);
+                self.publish(current.as_ref());
+                if replaced && !self.needs_refresh(current.as_ref()) {
+                    return Ok(());
+                }
+            }
+            (None, _) => {}
         }
         let Some(held) = current.as_ref() else {
             return Err(CloverError::Unauthorized);
@@ -158,6 +173,13 @@ impl OAuthCredential {
                 .await;
         };
         let merchant_id = held.merchant_id.clone();
+        if !refreshing.still_held() {
+            // The database session holding the lock ended: another instance may be
+            // refreshing with this very token.
+            return Err(CloverError::unavailable(
+                "lost the lock on the Clover connection before refreshing it",
+            ));
+        }
         let result = if held.recovery_pending {
             // An earlier refresh with this token may have rotated the pair: never refresh
             // with it again, only recover.
@@ -218,14 +240,22 @@ impl OAuthCredential {
     }
 
     /// Uses a new pair at once and commits it; a pair Clover rotated is never dropped
-    /// because the disk failed (the spent one would be useless anyway).
+    /// because the database failed (the spent one would be useless anyway).
     async fn adopt(&self, current: &mut Option<StoredCredential>, stored: StoredCredential) {
         self.publish(Some(&stored));
         *current = Some(stored);
-        let stored = current.as_ref().expect("just set");
-        for wait in [0, 200, 1000] {
+        self.save_with_retries(current.as_ref().expect("just set"))
+            .await;
+    }
+
+    /// Stores a pair, trying for about half a minute while the caller holds the lock,
+    /// which keeps every other instance from refreshing meanwhile. If the database stays
+    /// away, the pair lives on in memory and is stored at the next refresh (see
+    /// [`superseded`]).
+    async fn save_with_retries(&self, pair: &StoredCredential) {
+        for wait in [0, 200, 1_000, 3_000, 8_000, 15_000] {
             tokio::time::sleep(Duration::from_millis(wait)).await;
-            match self.db.save_credential(stored, &self.cipher).await {
+            match self.db.save_credential(pair, &self.cipher).await {
                 Ok(()) => return,
                 Err(error) => tracing::error!(%error, "could not store the refreshed Clover pair"),
             }
@@ -301,6 +331,15 @@ impl OAuthCredential {
 
     fn publish(&self, stored: Option<&StoredCredential>) {
         *self.snapshot.lock().expect("snapshot lock") = snapshot_of(stored);
+    }
+}
+
+/// Whether `stored` is the pair `held` was refreshed from: `held` is newer, and storing it
+/// failed.
+fn superseded(stored: &StoredCredential, held: &StoredCredential) -> bool {
+    match (&stored.refresh_token, &held.previous_refresh_token) {
+        (Some(stored), Some(spent)) => stored.expose_secret() == spent.expose_secret(),
+        _ => false,
     }
 }
 
@@ -410,8 +449,10 @@ impl Credential for OAuthCredential {
         {
             Ok(Some(stored)) => {
                 let differs = current.as_ref().is_none_or(|held| {
-                    held.access_token.expose_secret() != stored.access_token.expose_secret()
-                        || held.needs_authorization != stored.needs_authorization
+                    !superseded(&stored, held)
+                        && (held.access_token.expose_secret()
+                            != stored.access_token.expose_secret()
+                            || held.needs_authorization != stored.needs_authorization)
                 });
                 if differs {
                     self.publish(Some(&stored));

@@ -50,7 +50,7 @@ impl PostgresStore {
         let config = url.config();
         let tls = tls_connector();
         let manager = Manager::from_config(
-            config.clone(),
+            with_session_limits(config.clone()),
             tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -74,6 +74,18 @@ impl PostgresStore {
     }
 }
 
+/// Bounds on the pool's sessions. An instance that stops answering in the middle of a
+/// claim (a paused machine, a half-open connection) must not hold the claim lock, and with
+/// it every other instance's deliveries, for longer than this.
+fn with_session_limits(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let given = config.get_options().unwrap_or_default().to_owned();
+    config.options(format!(
+        "{given} -c statement_timeout=15000 -c lock_timeout=10000 \
+         -c idle_in_transaction_session_timeout=30000"
+    ));
+    config
+}
+
 /// TLS when the URL's `sslmode` asks for it (`prefer`, the default, or `require`), with
 /// the server's certificate checked against the public web roots.
 fn tls_connector() -> MakeRustlsConnect {
@@ -92,15 +104,16 @@ fn tls_connector() -> MakeRustlsConnect {
 
 /// A connection of its own holding the credential lock: if this process dies, PostgreSQL
 /// closes the session and the lock goes with it, so no instance waits on a dead one.
+/// Dropping it ends the session, which releases the lock.
 struct CredentialSession {
-    _client: tokio_postgres::Client,
-    connection: tokio::task::JoinHandle<()>,
+    client: tokio_postgres::Client,
 }
 
-impl Drop for CredentialSession {
-    fn drop(&mut self) {
-        // Ending the session releases the lock.
-        self.connection.abort();
+impl crate::storage::credentials::HeldLock for CredentialSession {
+    fn still_held(&self) -> bool {
+        // A session that ended (a network failure, a database restart) took the lock with
+        // it: another instance may be refreshing now.
+        !self.client.is_closed()
     }
 }
 
@@ -129,7 +142,7 @@ impl Store for PostgresStore {
     }
 
     async fn retry_failed(&self) -> Result<usize, StorageError> {
-        submissions::retry_failed(&mut self.client().await?).await
+        submissions::retry_failed(&*self.client().await?).await
     }
 
     async fn claim_due(
@@ -141,16 +154,26 @@ impl Store for PostgresStore {
         queue::claim_due(&mut self.client().await?, instance, limit, lease).await
     }
 
-    async fn heartbeat(&self, instance: &str, lease: Duration) -> Result<usize, StorageError> {
-        queue::heartbeat(&mut self.client().await?, instance, lease).await
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError> {
+        queue::heartbeat(&mut self.client().await?, instance, lease, running).await
     }
 
-    async fn release_claims(&self, instance: &str) -> Result<usize, StorageError> {
-        queue::release_claims(&*self.client().await?, instance).await
+    async fn holds_claim(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        left: Duration,
+    ) -> Result<bool, StorageError> {
+        queue::holds_claim(&*self.client().await?, instance, id, left).await
     }
 
-    async fn leave(&self, instance: &str) -> Result<(), StorageError> {
-        queue::leave(&mut self.client().await?, instance).await
+    async fn leave(&self, instance: &str, running: &[SubmissionId]) -> Result<(), StorageError> {
+        queue::leave(&mut self.client().await?, instance, running).await
     }
 
     async fn mark_delivered(
@@ -162,8 +185,13 @@ impl Store for PostgresStore {
         queue::mark_delivered(&mut self.client().await?, id, customer_id, outcome).await
     }
 
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
-        queue::mark_failed(&mut self.client().await?, id, reason).await
+    async fn mark_failed(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        queue::mark_failed(&mut self.client().await?, instance, id, reason).await
     }
 
     async fn reschedule(
@@ -201,19 +229,16 @@ impl Store for PostgresStore {
             tokio::time::timeout(CONNECTION_WAIT, self.config.connect(self.tls.clone()))
                 .await
                 .map_err(|_| StorageError::Connection("timed out connecting".to_owned()))??;
-        let connection = tokio::spawn(async move {
+        tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(%error, "the session holding the credential lock ended");
             }
         });
-        let session = CredentialSession {
-            _client: client,
-            connection,
-        };
+        let session = CredentialSession { client };
         tokio::time::timeout(
             CREDENTIAL_LOCK_WAIT,
             session
-                ._client
+                .client
                 .execute("SELECT pg_advisory_lock($1)", &[&CREDENTIAL_LOCK]),
         )
         .await

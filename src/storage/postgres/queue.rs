@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use super::CLAIM_LOCK;
 use crate::storage::records::SignupDetails;
@@ -88,9 +88,11 @@ pub(super) async fn heartbeat(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     lease: Duration,
+    running: &[SubmissionId],
 ) -> Result<usize, StorageError> {
     let now = now_ms();
     let lease = millis(lease);
+    let running: Vec<&str> = running.iter().map(AsRef::as_ref).collect();
     let tx = client.transaction().await?;
     tx.execute(
         "INSERT INTO instances (id, last_seen) VALUES ($1, $2)
@@ -99,10 +101,12 @@ pub(super) async fn heartbeat(
     )
     .await?;
     tx.execute(
-        "UPDATE delivery_queue SET lease_until = $2 WHERE claimed_by = $1",
-        &[&instance, &now.saturating_add(lease)],
+        "UPDATE delivery_queue SET lease_until = $3
+         WHERE claimed_by = $1 AND submission_id = ANY($2)",
+        &[&instance, &running, &now.saturating_add(lease)],
     )
     .await?;
+    release_all_but(&tx, instance, &running).await?;
     tx.execute(
         "DELETE FROM instances WHERE last_seen < $1",
         &[&now.saturating_sub(lease)],
@@ -116,27 +120,46 @@ pub(super) async fn heartbeat(
     Ok(usize::try_from(alive).unwrap_or(1).max(1))
 }
 
-pub(super) async fn release_claims(client: &Client, instance: &str) -> Result<usize, StorageError> {
-    let released = client
-        .execute(
-            "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
-             WHERE claimed_by = $1",
-            &[&instance],
+/// Releases the claims of `instance` but those on `kept`.
+async fn release_all_but(
+    tx: &Transaction<'_>,
+    instance: &str,
+    kept: &[&str],
+) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
+         WHERE claimed_by = $1 AND NOT (submission_id = ANY($2))",
+        &[&instance, &kept],
+    )
+    .await
+}
+
+pub(super) async fn holds_claim(
+    client: &Client,
+    instance: &str,
+    id: &SubmissionId,
+    left: Duration,
+) -> Result<bool, StorageError> {
+    let until = now_ms().saturating_add(millis(left));
+    let id: &str = id.as_ref();
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM delivery_queue
+             WHERE submission_id = $1 AND claimed_by = $2 AND lease_until > $3",
+            &[&id, &instance, &until],
         )
         .await?;
-    Ok(count(released))
+    Ok(row.is_some())
 }
 
 pub(super) async fn leave(
     client: &mut deadpool_postgres::Client,
     instance: &str,
+    running: &[SubmissionId],
 ) -> Result<(), StorageError> {
+    let running: Vec<&str> = running.iter().map(AsRef::as_ref).collect();
     let tx = client.transaction().await?;
-    tx.execute(
-        "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
-        &[&instance],
-    )
-    .await?;
+    release_all_but(&tx, instance, &running).await?;
     tx.execute("DELETE FROM instances WHERE id = $1", &[&instance])
         .await?;
     tx.commit().await?;
@@ -159,7 +182,7 @@ pub(super) async fn mark_delivered(
     tx.execute(
         "UPDATE submissions SET state = 'delivered', clover_customer_id = $2,
              outcome = $3, delivered_at = $4, last_error = NULL
-         WHERE id = $1",
+         WHERE id = $1 AND state <> 'delivered'",
         &[&id, &customer_id, &outcome.as_str(), &now_ms()],
     )
     .await?;
@@ -169,21 +192,25 @@ pub(super) async fn mark_delivered(
 
 pub(super) async fn mark_failed(
     client: &mut deadpool_postgres::Client,
+    instance: &str,
     id: &SubmissionId,
     reason: &str,
 ) -> Result<(), StorageError> {
     let id: &str = id.as_ref();
     let tx = client.transaction().await?;
-    tx.execute(
-        "DELETE FROM delivery_queue WHERE submission_id = $1",
-        &[&id],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE submissions SET state = 'failed', last_error = $2 WHERE id = $1",
-        &[&id, &reason],
-    )
-    .await?;
+    let held = tx
+        .execute(
+            "DELETE FROM delivery_queue WHERE submission_id = $1 AND claimed_by = $2",
+            &[&id, &instance],
+        )
+        .await?;
+    if held > 0 {
+        tx.execute(
+            "UPDATE submissions SET state = 'failed', last_error = $2 WHERE id = $1",
+            &[&id, &reason],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -46,6 +46,10 @@ const MIGRATIONS: &[&str] = &[r#"
         lease_until     BIGINT
     );
     CREATE INDEX delivery_queue_by_due ON delivery_queue (next_attempt_at);
+    CREATE INDEX delivery_queue_by_lease ON delivery_queue (lease_until)
+        WHERE lease_until IS NOT NULL;
+    CREATE INDEX delivery_queue_by_holder ON delivery_queue (claimed_by)
+        WHERE claimed_by IS NOT NULL;
 
     -- Instances of the service and when each was last seen: they share Clover's budget.
     CREATE TABLE instances (

@@ -166,22 +166,18 @@ pub(super) async fn erase_delivered_before(
     Ok(usize::try_from(erased).unwrap_or(usize::MAX))
 }
 
-pub(super) async fn retry_failed(
-    client: &mut deadpool_postgres::Client,
-) -> Result<usize, StorageError> {
-    let tx = client.transaction().await?;
-    tx.execute(
-        "INSERT INTO delivery_queue (submission_id, next_attempt_at)
-         SELECT id, $1 FROM submissions WHERE state = 'failed'",
-        &[&now_ms()],
-    )
-    .await?;
-    let count = tx
+pub(super) async fn retry_failed(client: &Client) -> Result<usize, StorageError> {
+    // One statement: a submission failed by another instance meanwhile is either in both
+    // changes or in neither, never pending without a queue row.
+    let count = client
         .execute(
-            "UPDATE submissions SET state = 'pending' WHERE state = 'failed'",
-            &[],
+            "WITH retried AS (
+                 UPDATE submissions SET state = 'pending' WHERE state = 'failed' RETURNING id
+             )
+             INSERT INTO delivery_queue (submission_id, next_attempt_at)
+             SELECT id, $1 FROM retried",
+            &[&now_ms()],
         )
         .await?;
-    tx.commit().await?;
     Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }

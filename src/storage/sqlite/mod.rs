@@ -132,20 +132,32 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn heartbeat(&self, instance: &str, lease: Duration) -> Result<usize, StorageError> {
-        let instance = instance.to_owned();
-        self.run(move |c| queue::heartbeat(c, &instance, lease))
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError> {
+        let (instance, running) = (instance.to_owned(), running.to_vec());
+        self.run(move |c| queue::heartbeat(c, &instance, lease, &running))
             .await
     }
 
-    async fn release_claims(&self, instance: &str) -> Result<usize, StorageError> {
-        let instance = instance.to_owned();
-        self.run(move |c| queue::release_claims(c, &instance)).await
+    async fn holds_claim(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        left: Duration,
+    ) -> Result<bool, StorageError> {
+        let (instance, id) = (instance.to_owned(), id.clone());
+        self.run(move |c| queue::holds_claim(c, &instance, &id, left))
+            .await
     }
 
-    async fn leave(&self, instance: &str) -> Result<(), StorageError> {
-        let instance = instance.to_owned();
-        self.run(move |c| queue::leave(c, &instance)).await
+    async fn leave(&self, instance: &str, running: &[SubmissionId]) -> Result<(), StorageError> {
+        let (instance, running) = (instance.to_owned(), running.to_vec());
+        self.run(move |c| queue::leave(c, &instance, &running))
+            .await
     }
 
     async fn mark_delivered(
@@ -159,9 +171,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
-        let (id, reason) = (id.clone(), reason.to_owned());
-        self.run(move |c| queue::mark_failed(c, &id, &reason)).await
+    async fn mark_failed(
+        &self,
+        instance: &str,
+        id: &SubmissionId,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let (instance, id, reason) = (instance.to_owned(), id.clone(), reason.to_owned());
+        self.run(move |c| queue::mark_failed(c, &instance, &id, &reason))
+            .await
     }
 
     async fn reschedule(

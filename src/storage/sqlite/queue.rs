@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use crate::storage::records::SignupDetails;
 use crate::storage::{DeliveryOutcome, QueuedDelivery, SubmissionId, now_ms};
@@ -79,6 +79,7 @@ pub(super) fn heartbeat(
     connection: &mut Connection,
     instance: &str,
     lease: Duration,
+    running: &[SubmissionId],
 ) -> rusqlite::Result<usize> {
     let now = now_ms();
     let lease = millis(lease);
@@ -88,10 +89,14 @@ pub(super) fn heartbeat(
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
         params![instance, now],
     )?;
-    tx.execute(
-        "UPDATE delivery_queue SET lease_until = ?2 WHERE claimed_by = ?1",
-        params![instance, now.saturating_add(lease)],
-    )?;
+    release_all_but(&tx, instance, running)?;
+    for id in running {
+        tx.execute(
+            "UPDATE delivery_queue SET lease_until = ?3
+             WHERE submission_id = ?1 AND claimed_by = ?2",
+            params![id.as_ref(), instance, now.saturating_add(lease)],
+        )?;
+    }
     tx.execute(
         "DELETE FROM instances WHERE last_seen < ?1",
         [now.saturating_sub(lease)],
@@ -101,20 +106,48 @@ pub(super) fn heartbeat(
     Ok(usize::try_from(alive).unwrap_or(1).max(1))
 }
 
-pub(super) fn release_claims(
-    connection: &mut Connection,
+/// Releases the claims of `instance` but those on `kept`.
+fn release_all_but(
+    connection: &Connection,
     instance: &str,
+    kept: &[SubmissionId],
 ) -> rusqlite::Result<usize> {
-    connection.execute(
-        "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?1",
-        [instance],
-    )
+    let placeholders = vec!["?"; kept.len()].join(", ");
+    let sql = format!(
+        "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
+         WHERE claimed_by = ? AND submission_id NOT IN ({placeholders})"
+    );
+    let values = std::iter::once(instance).chain(kept.iter().map(AsRef::as_ref));
+    connection.execute(&sql, params_from_iter(values))
 }
 
-pub(super) fn leave(connection: &mut Connection, instance: &str) -> rusqlite::Result<()> {
-    release_claims(connection, instance)?;
-    connection.execute("DELETE FROM instances WHERE id = ?1", [instance])?;
-    Ok(())
+pub(super) fn holds_claim(
+    connection: &mut Connection,
+    instance: &str,
+    id: &SubmissionId,
+    left: Duration,
+) -> rusqlite::Result<bool> {
+    let until = now_ms().saturating_add(millis(left));
+    connection
+        .query_row(
+            "SELECT 1 FROM delivery_queue
+             WHERE submission_id = ?1 AND claimed_by = ?2 AND lease_until > ?3",
+            params![id.as_ref(), instance, until],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|held| held.is_some())
+}
+
+pub(super) fn leave(
+    connection: &mut Connection,
+    instance: &str,
+    running: &[SubmissionId],
+) -> rusqlite::Result<()> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    release_all_but(&tx, instance, running)?;
+    tx.execute("DELETE FROM instances WHERE id = ?1", [instance])?;
+    tx.commit()
 }
 
 /// At open: the file has one user, so nothing claimed before is still being worked on.
@@ -140,7 +173,7 @@ pub(super) fn mark_delivered(
     tx.execute(
         "UPDATE submissions SET state = 'delivered', clover_customer_id = ?2,
              outcome = ?3, delivered_at = ?4, last_error = NULL
-         WHERE id = ?1",
+         WHERE id = ?1 AND state != 'delivered'",
         params![id.as_ref(), customer_id, outcome.as_str(), now_ms()],
     )?;
     tx.commit()
@@ -148,18 +181,21 @@ pub(super) fn mark_delivered(
 
 pub(super) fn mark_failed(
     connection: &mut Connection,
+    instance: &str,
     id: &SubmissionId,
     reason: &str,
 ) -> rusqlite::Result<()> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "DELETE FROM delivery_queue WHERE submission_id = ?1",
-        [id.as_ref()],
+    let held = tx.execute(
+        "DELETE FROM delivery_queue WHERE submission_id = ?1 AND claimed_by = ?2",
+        params![id.as_ref(), instance],
     )?;
-    tx.execute(
-        "UPDATE submissions SET state = 'failed', last_error = ?2 WHERE id = ?1",
-        params![id.as_ref(), reason],
-    )?;
+    if held > 0 {
+        tx.execute(
+            "UPDATE submissions SET state = 'failed', last_error = ?2 WHERE id = ?1",
+            params![id.as_ref(), reason],
+        )?;
+    }
     tx.commit()
 }
 
