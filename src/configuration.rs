@@ -28,9 +28,10 @@ const CONSENT_TEXT_MAX_LEN: usize = 500;
 const NAME_MAX_CHARS: usize = 100;
 const INTRO_MAX_CHARS: usize = 500;
 const SECRET_KEY_MIN_BYTES: usize = 32;
-/// A delivery lease is renewed every third of itself: shorter than this, a busy database
-/// could let it run out under a delivery still going.
-const MIN_LEASE_SECONDS: u64 = 3;
+/// A delivery lease is renewed every third of itself: shorter than this, a slow or
+/// distant database, or clocks a little apart, could let it run out under a delivery
+/// still going.
+const MIN_LEASE_SECONDS: u64 = 15;
 /// An hour: longer, and a dead instance's deliveries would wait longer than anyone would.
 const MAX_LEASE_SECONDS: u64 = 3600;
 const DEFAULT_LEASE_SECONDS: u64 = 60;

@@ -76,6 +76,7 @@ impl Application {
             db.clone(),
             directory.clone(),
             &settings.delivery,
+            settings.clover.request_timeout,
             handle.clone(),
         );
         let retention_db = db.clone();

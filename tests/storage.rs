@@ -20,6 +20,8 @@ use support::postgres;
 /// A store to test: where it is, and what keeps it alive.
 struct TestStore {
     location: DatabaseLocation,
+    /// The PostgreSQL database's URL, for looking behind the store's back.
+    url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -29,6 +31,7 @@ impl TestStore {
         let location = DatabaseLocation::Sqlite(dir.path().join("test.db"));
         Self {
             location,
+            url: None,
             _dir: Some(dir),
         }
     }
@@ -37,6 +40,7 @@ impl TestStore {
         let url = postgres::fresh_database().await?;
         Some(Self {
             location: DatabaseLocation::parse(&url).unwrap(),
+            url: Some(url),
             _dir: None,
         })
     }
@@ -75,7 +79,7 @@ on_both_stores!(
     a_heartbeat_keeps_claims_and_counts_the_instances_alive,
     an_instance_that_leaves_hands_its_claims_over_at_once,
     two_submissions_of_one_email_are_never_claimed_at_once,
-    a_heartbeat_releases_claims_no_delivery_is_working_on,
+    only_the_claims_of_deliveries_under_way_are_renewed,
     a_former_holder_cannot_undo_a_claim_taken_over,
     a_delivery_recorded_first_is_kept,
     instances_claiming_together_claim_each_submission_once,
@@ -209,29 +213,34 @@ async fn a_heartbeat_keeps_claims_and_counts_the_instances_alive(store: TestStor
         tokio::time::sleep(LEASE / 3).await;
         a.heartbeat(LEASE, &running).await.unwrap();
         assert!(b.claim_due(10, LEASE).await.unwrap().is_empty());
-        assert!(a.holds_claim(&running[0], LEASE / 2).await.unwrap());
+        assert!(a.claim_left(&running[0]).await.unwrap() > Some(LEASE / 2));
     }
 
     // `b` falls silent: after a lease it no longer counts.
     assert_eq!(a.heartbeat(LEASE, &running).await.unwrap(), 1);
 }
 
-async fn a_heartbeat_releases_claims_no_delivery_is_working_on(store: TestStore) {
+async fn only_the_claims_of_deliveries_under_way_are_renewed(store: TestStore) {
     let (a, b) = (store.instance().await, store.instance().await);
     submit(&a, "ada@example.com").await;
     submit(&a, "grace@example.com").await;
-    let claimed = a.claim_due(10, Duration::from_secs(600)).await.unwrap();
+    let claimed = a.claim_due(10, LEASE).await.unwrap();
     assert_eq!(claimed.len(), 2);
 
-    // The first delivery is still running; the second ended without a result written.
+    // The first delivery is still running; the second ended without a result written,
+    // and a request of its may still reach Clover: its claim runs out, not released.
     let still_running = [claimed[0].id.clone()];
+    tokio::time::sleep(LEASE / 2).await;
+    a.heartbeat(LEASE, &still_running).await.unwrap();
+    assert!(b.claim_due(10, LEASE).await.unwrap().is_empty());
+    tokio::time::sleep(LEASE / 2 + Duration::from_millis(100)).await;
     a.heartbeat(LEASE, &still_running).await.unwrap();
 
-    let released = b.claim_due(10, LEASE).await.unwrap();
-    assert_eq!(released.len(), 1);
-    assert_eq!(released[0].id, claimed[1].id);
-    assert!(a.holds_claim(&claimed[0].id, LEASE / 2).await.unwrap());
-    assert!(!a.holds_claim(&claimed[1].id, Duration::ZERO).await.unwrap());
+    let ran_out = b.claim_due(10, LEASE).await.unwrap();
+    assert_eq!(ran_out.len(), 1);
+    assert_eq!(ran_out[0].id, claimed[1].id);
+    assert!(a.claim_left(&claimed[0].id).await.unwrap() > Some(LEASE / 2));
+    assert_eq!(a.claim_left(&claimed[1].id).await.unwrap(), None);
 }
 
 async fn an_instance_that_leaves_hands_its_claims_over_at_once(store: TestStore) {
@@ -299,7 +308,7 @@ async fn a_former_holder_cannot_undo_a_claim_taken_over(store: TestStore) {
             .len(),
         1
     );
-    assert!(!a.holds_claim(&id, Duration::ZERO).await.unwrap());
+    assert_eq!(a.claim_left(&id).await.unwrap(), None);
 
     // `a` comes back: neither its retry nor its heartbeat frees the claim, and Clover's
     // refusal of its attempt does not fail the submission `b` is delivering.
@@ -307,7 +316,7 @@ async fn a_former_holder_cannot_undo_a_claim_taken_over(store: TestStore) {
     a.heartbeat(LEASE, NOTHING).await.unwrap();
     a.mark_failed(&id, "Clover said 400").await.unwrap();
     assert!(a.claim_due(10, LEASE).await.unwrap().is_empty());
-    assert!(b.holds_claim(&id, Duration::from_secs(60)).await.unwrap());
+    assert!(b.claim_left(&id).await.unwrap() > Some(Duration::from_secs(60)));
 
     b.mark_delivered(&id, "CUSTOMER00002", DeliveryOutcome::Created)
         .await
@@ -581,9 +590,15 @@ async fn only_one_instance_at_a_time_holds_the_credential_lock() {
         return;
     };
     let (a, b) = (store.instance().await, store.instance().await);
-    let held = a.lock_credential().await.unwrap();
+    let held = a.lock_credential(Duration::from_secs(10)).await.unwrap();
+    assert!(held.still_held().await);
 
-    let waiting = tokio::spawn(async move { b.lock_credential().await.map(|_| ()) });
+    assert!(
+        b.lock_credential(Duration::from_millis(300)).await.is_err(),
+        "b got the lock while a held it, or waited longer than asked"
+    );
+    let waiting =
+        tokio::spawn(async move { b.lock_credential(Duration::from_secs(10)).await.map(drop) });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "b got the lock while a held it");
 
@@ -593,4 +608,34 @@ async fn only_one_instance_at_a_time_holds_the_credential_lock() {
         .expect("b gets the lock once a lets go")
         .unwrap()
         .unwrap();
+}
+
+/// PostgreSQL only: a lock whose session ended (a network failure, a failover) is known
+/// to be lost, so no token is spent or stored under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_lock_whose_session_ended_is_known_to_be_lost() {
+    let Some(store) = TestStore::postgres().await else {
+        return;
+    };
+    let db = store.instance().await;
+    let held = db.lock_credential(Duration::from_secs(10)).await.unwrap();
+    assert!(held.still_held().await);
+
+    let (admin, connection) =
+        tokio_postgres::connect(store.url.as_ref().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND database = (
+                 SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await
+        .unwrap();
+
+    assert!(!held.still_held().await);
+    let other = store.instance().await;
+    assert!(other.lock_credential(Duration::from_secs(5)).await.is_ok());
 }

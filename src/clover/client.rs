@@ -4,6 +4,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, header};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use tokio::time::Instant;
 use url::Url;
 
 use super::wire::{
@@ -34,6 +35,19 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 struct Request<'a> {
     path: &'a [&'a str],
     query: &'a [(&'a str, &'a str)],
+}
+
+tokio::task_local! {
+    /// See [`sent_before`].
+    static SEND_BY: Instant;
+}
+
+/// Runs `work`, whose requests to Clover are refused (as `Unavailable`, sent nowhere)
+/// once `deadline` has passed. A delivery writes only while its claim lasts: a request
+/// that waited for its turn past that point could race with the instance that took the
+/// submission over.
+pub async fn sent_before<F: std::future::Future>(deadline: Instant, work: F) -> F::Output {
+    SEND_BY.scope(deadline, work).await
 }
 
 /// The Clover REST API for the credential's merchant, paced within the token's limits.
@@ -224,6 +238,11 @@ impl CloverClient {
             self.credential.access().await?;
             let permit = self.pacer.turn().await;
             let access = self.credential.access().await?;
+            if SEND_BY.try_with(|deadline| Instant::now() >= *deadline) == Ok(true) {
+                return Err(CloverError::unavailable(
+                    "the delivery's claim was running out before the request could be sent",
+                ));
+            }
             let url = self.url(&access.merchant_id, request);
             let mut outgoing = self
                 .http

@@ -15,7 +15,7 @@ mod wire;
 pub use auth::{
     Access, AuthSnapshot, AuthState, Credential, EnteredTokens, StaticToken, UnauthorizedAction,
 };
-pub use client::CloverClient;
+pub use client::{CloverClient, sent_before};
 pub use demo::DemoClover;
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};
 pub use error::CloverError;

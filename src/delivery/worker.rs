@@ -1,16 +1,16 @@
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Backoff, Plan, plan_delivery};
-use crate::clover::{AuthState, CloverError, CustomerDirectory};
+use crate::clover::{AuthState, CloverError, CustomerDirectory, sent_before};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
 use crate::storage::{
@@ -28,6 +28,8 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
 ];
+/// Time a write needs beyond the request's own timeout before the claim runs out.
+const WRITE_MARGIN: Duration = Duration::from_secs(1);
 /// The shortest wait between looks at the queue when the last look claimed nothing.
 const MIN_POLL: Duration = Duration::from_millis(250);
 /// Pause after the database failed to answer the worker.
@@ -56,6 +58,54 @@ impl DeliveryHandle {
     }
 }
 
+/// A submission's place in the set of deliveries under way, given up when dropped, a
+/// panic included.
+struct UnderWay {
+    worker: Arc<DeliveryWorker>,
+    id: SubmissionId,
+}
+
+impl UnderWay {
+    /// `None` when the submission is already under way here.
+    fn start(worker: &Arc<DeliveryWorker>, id: &SubmissionId) -> Option<Self> {
+        let mut under_way = worker.under_way.lock().expect("under-way lock");
+        under_way.insert(id.clone()).then(|| Self {
+            worker: Arc::clone(worker),
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        let mut under_way = self
+            .worker
+            .under_way
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        under_way.remove(&self.id);
+    }
+}
+
+/// Runs `tick` every `period`, from now, until aborted; a panic in one tick is logged
+/// and the next runs all the same.
+fn every<F, Fut>(period: Duration, tick: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if AssertUnwindSafe(tick()).catch_unwind().await.is_err() {
+                tracing::error!("a periodic task of the delivery worker panicked");
+            }
+        }
+    })
+}
+
 /// How an attempt ended, short of an error from Clover.
 enum Attempted {
     /// The customer in Clover, and how it came to be.
@@ -79,6 +129,8 @@ pub struct DeliveryWorker {
     auth_recheck: Duration,
     /// How long a claim lasts unless renewed (every third of it).
     lease: Duration,
+    /// Clover's request timeout (`CLOVER_TIMEOUT_SECONDS`).
+    request_timeout: Duration,
     /// Instances alive at the last heartbeat, this one included.
     instances: AtomicUsize,
     /// Submissions this instance has claimed and is delivering.
@@ -91,6 +143,7 @@ impl DeliveryWorker {
         db: Database,
         directory: CustomerDirectory,
         settings: &DeliverySettings,
+        request_timeout: Duration,
         handle: DeliveryHandle,
     ) -> Self {
         Self {
@@ -103,6 +156,7 @@ impl DeliveryWorker {
             },
             auth_recheck: settings.auth_recheck,
             lease: settings.lease,
+            request_timeout,
             instances: AtomicUsize::new(1),
             under_way: Mutex::new(HashSet::new()),
             handle,
@@ -121,45 +175,51 @@ impl DeliveryWorker {
                 _ = tokio::time::sleep(beat_every + beat_every / 4) => {}
             }
         }
-        // Claims are renewed by a task of their own: a worker loop waiting on the
-        // database must not let the claims of deliveries under way run out.
-        let heartbeat = tokio::spawn({
+        // Claims are renewed by a task of their own, which waits on nothing else: a worker
+        // loop waiting on the database must not let the claims of deliveries under way
+        // run out. The stored credential is watched by another, as reading it may wait
+        // for another instance's refresh.
+        let heartbeat = every(beat_every, {
             let worker = Arc::clone(&worker);
-            async move {
-                let mut ticks = tokio::time::interval(beat_every);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
+            move || {
+                let worker = Arc::clone(&worker);
+                async move {
                     worker.beat().await;
                 }
+            }
+        });
+        let credential = every(beat_every, {
+            let directory = worker.directory.clone();
+            move || {
+                let directory = directory.clone();
+                async move { directory.reload_credential().await }
             }
         });
         let mut running = JoinSet::new();
         let mut gate = AuthGate::default();
         while !*stop.borrow() {
             let capacity = worker.capacity(running.len(), &mut gate);
-            let claimed = {
-                // Held until the claimed ids are recorded, so that no heartbeat in between
-                // releases claims it does not know are running.
-                let mut under_way = worker.under_way.lock().await;
-                match worker.db.claim_due(capacity, worker.lease).await {
-                    Ok(claimed) => {
-                        under_way.extend(claimed.iter().map(|d| d.id.clone()));
-                        claimed
-                    }
-                    Err(error) => {
-                        drop(under_way);
-                        // Submissions stay safely queued; try again shortly.
-                        tracing::error!(%error, "could not read the delivery queue");
-                        tokio::time::sleep(STORAGE_RETRY).await;
-                        continue;
-                    }
+            let claimed = match worker.db.claim_due(capacity, worker.lease).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    // Submissions stay safely queued; try again shortly.
+                    tracing::error!(%error, "could not read the delivery queue");
+                    tokio::time::sleep(STORAGE_RETRY).await;
+                    continue;
                 }
             };
             let claimed_any = !claimed.is_empty();
             for delivery in claimed {
+                // A claim of this instance's that ran out while its delivery went on (a
+                // heartbeat that failed) can come back to it: that delivery carries on.
+                let Some(under_way) = UnderWay::start(&worker, &delivery.id) else {
+                    continue;
+                };
                 let worker = Arc::clone(&worker);
-                running.spawn(async move { worker.deliver(delivery).await });
+                running.spawn(async move {
+                    worker.deliver(delivery).await;
+                    drop(under_way);
+                });
             }
             let mut wait = worker.idle_wait(capacity, running.len(), &gate).await;
             if !claimed_any {
@@ -178,31 +238,26 @@ impl DeliveryWorker {
             while running.join_next().await.is_some() {}
         })
         .await;
+        // Deliveries cut off keep their claims until the lease runs out: a request of
+        // theirs may still reach Clover, and whoever takes over must find its customer.
+        let cut_off = worker.under_way_now();
         if finished.is_err() {
             tracing::warn!("deliveries still under way at shutdown are left to other instances");
             running.abort_all();
         }
         heartbeat.abort();
-        // Deliveries cut off keep their claims until the lease runs out: a request of
-        // theirs may still reach Clover, and whoever takes over must find its customer.
-        let cut_off: Vec<_> = worker.under_way.lock().await.iter().cloned().collect();
+        credential.abort();
         if let Err(error) = worker.db.leave(&cut_off).await {
             tracing::error!(%error, "could not hand over this instance's deliveries");
         }
         Ok(())
     }
 
-    /// Takes up the credential another instance stored, renews the claims of the
-    /// deliveries under way (releasing any other), and keeps to this instance's share of
-    /// Clover's budget among the instances alive. Returns how many there are.
+    /// Renews the claims of the deliveries under way and this instance's presence, and
+    /// keeps to its share of Clover's budget among the instances alive. Returns how many
+    /// there are.
     async fn beat(&self) -> usize {
-        self.directory.reload_credential().await;
-        let beat = {
-            let under_way = self.under_way.lock().await;
-            let ids: Vec<_> = under_way.iter().cloned().collect();
-            self.db.heartbeat(self.lease, &ids).await
-        };
-        match beat {
+        match self.db.heartbeat(self.lease, &self.under_way_now()).await {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);
                 if previous != instances {
@@ -220,6 +275,11 @@ impl DeliveryWorker {
                 self.instances.load(Ordering::SeqCst)
             }
         }
+    }
+
+    fn under_way_now(&self) -> Vec<SubmissionId> {
+        let under_way = self.under_way.lock().expect("under-way lock");
+        under_way.iter().cloned().collect()
     }
 
     /// How many more submissions to claim now. While Clover refuses the credential, the
@@ -279,7 +339,13 @@ impl DeliveryWorker {
             ))
         });
         if let Ok(Attempted::ClaimLost) = attempt {
-            tracing::warn!(submission = %id, "the claim on this submission ran out before it was written to Clover; another instance delivers it");
+            tracing::warn!(submission = %id, "the claim on this submission was running out before it was written to Clover; it is left for later or to the instance holding it");
+            // A no-op unless this instance still holds it (the database could not say, or
+            // the claim was too short): then it waits like any attempt that did not land.
+            let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
+            if let Err(error) = self.db.reschedule(&id, next, "claim running out").await {
+                tracing::error!(submission = %id, %error, "could not reschedule a delivery");
+            }
         } else {
             for wait in RESULT_WRITE_RETRIES {
                 let written = match &attempt {
@@ -304,7 +370,6 @@ impl DeliveryWorker {
             tracing::info!(submission = %id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
             self.directory.delivery_succeeded();
         }
-        self.under_way.lock().await.remove(&id);
     }
 
     /// One delivery: search by email, then carry out the plan. The search always comes
@@ -313,11 +378,23 @@ impl DeliveryWorker {
         let found = self.directory.find_by_email(&delivery.email).await?;
         let plan = plan_delivery(delivery, &found, self.policy);
         let outcome = plan.outcome();
-        if matches!(plan, Plan::Complete { .. } | Plan::Create(_))
-            && !self.may_write(delivery).await
-        {
-            return Ok(Attempted::ClaimLost);
-        }
+        let deadline = match plan {
+            Plan::Adopt { .. } | Plan::Link { .. } => None,
+            Plan::Complete { .. } | Plan::Create(_) => match self.write_deadline(delivery).await {
+                Some(deadline) => Some(deadline),
+                None => return Ok(Attempted::ClaimLost),
+            },
+        };
+        let writes = self.carry_out(plan);
+        let customer_id = match deadline {
+            Some(deadline) => sent_before(deadline, writes).await?,
+            None => writes.await?,
+        };
+        Ok(Attempted::Delivered(customer_id, outcome))
+    }
+
+    /// The plan's writes to Clover, if any; the customer's id.
+    async fn carry_out(&self, plan: Plan) -> Result<String, CloverError> {
         let customer_id = match plan {
             Plan::Adopt { customer_id } | Plan::Link { customer_id } => customer_id,
             Plan::Complete {
@@ -348,20 +425,23 @@ impl DeliveryWorker {
             }
             Plan::Create(draft) => self.directory.create(&draft).await?,
         };
-        Ok(Attempted::Delivered(customer_id, outcome))
+        Ok(customer_id)
     }
 
-    /// Whether this instance may still write this delivery to Clover: its claim must have
-    /// a third of the lease left, at least one request's timeout (the configuration makes
-    /// sure), so that no other instance can take the submission over meanwhile. When the
-    /// database cannot say, the answer is no: the claim runs out and the delivery is
-    /// tried again, searched first.
-    async fn may_write(&self, delivery: &QueuedDelivery) -> bool {
-        match self.db.holds_claim(&delivery.id, self.lease / 3).await {
-            Ok(held) => held,
+    /// Until when this instance may send the delivery's writes to Clover: while its claim
+    /// lasts, less one request's timeout, so that every write has landed (or failed)
+    /// before another instance could take the submission over. `None` when the claim is
+    /// gone or too short, or the database cannot say: the delivery is then left to
+    /// whoever holds the submission, or to the next attempt, which searches first.
+    async fn write_deadline(&self, delivery: &QueuedDelivery) -> Option<Instant> {
+        match self.db.claim_left(&delivery.id).await {
+            Ok(Some(left)) if left > self.request_timeout + WRITE_MARGIN => {
+                Some(Instant::now() + (left - self.request_timeout))
+            }
+            Ok(_) => None,
             Err(error) => {
                 tracing::error!(submission = %delivery.id, %error, "could not check a delivery's claim");
-                false
+                None
             }
         }
     }

@@ -1,5 +1,7 @@
 //! The merchant's Clover credential: encrypted before it reaches a store, opened after.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 
 use super::{Database, SecretCipher, StorageError};
@@ -86,8 +88,9 @@ pub struct CredentialLock {
 }
 
 /// A lock shared with other instances, which can be lost with its connection.
+#[async_trait::async_trait]
 pub(super) trait HeldLock: Send + Sync {
-    fn still_held(&self) -> bool;
+    async fn still_held(&self) -> bool;
 }
 
 impl CredentialLock {
@@ -99,10 +102,14 @@ impl CredentialLock {
         Self { held: Some(lock) }
     }
 
-    /// False once the lock was lost (its database session ended): another instance may
-    /// hold it now, so spending or storing a token would race with it.
-    pub fn still_held(&self) -> bool {
-        self.held.as_ref().is_none_or(|lock| lock.still_held())
+    /// False once the lock was lost (its database session ended or stopped answering):
+    /// another instance may hold it now, so spending or storing a token would race with
+    /// it.
+    pub async fn still_held(&self) -> bool {
+        match &self.held {
+            None => true,
+            Some(lock) => lock.still_held().await,
+        }
     }
 }
 
@@ -165,9 +172,10 @@ impl Database {
         self.store.save_credential(sealed).await
     }
 
-    /// Waits until no other instance is refreshing the OAuth pair, and keeps them out
-    /// until the lock is dropped. Read the stored pair again once it is held.
-    pub async fn lock_credential(&self) -> Result<CredentialLock, StorageError> {
-        self.store.lock_credential().await
+    /// Waits (up to `wait`) until no other instance is refreshing the OAuth pair, and
+    /// keeps them out until the lock is dropped. Read the stored pair again once it is
+    /// held.
+    pub async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError> {
+        self.store.lock_credential(wait).await
     }
 }

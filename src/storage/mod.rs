@@ -103,23 +103,23 @@ pub trait Store: Send + Sync {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<QueuedDelivery>, StorageError>;
-    /// Says `instance` is alive, extends its claims on the `running` submissions by
-    /// `lease` and releases its other claims (deliveries that ended without recording a
-    /// result). Returns how many instances were alive within the last `lease`, this one
-    /// included.
+    /// Says `instance` is alive and extends its claims on the `running` submissions by
+    /// `lease`. Its other claims (deliveries that ended without recording a result) are
+    /// left to run out: a request of theirs may still reach Clover. Returns how many
+    /// instances were alive within the last `lease`, this one included.
     async fn heartbeat(
         &self,
         instance: &str,
         lease: Duration,
         running: &[SubmissionId],
     ) -> Result<usize, StorageError>;
-    /// Whether `instance` still holds its claim on `id`, with at least `left` to run.
-    async fn holds_claim(
+    /// How long the claim of `instance` on `id` has left to run; `None` when it holds
+    /// none (it ran out and another instance took it, or the delivery was recorded).
+    async fn claim_left(
         &self,
         instance: &str,
         id: &SubmissionId,
-        left: Duration,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<Option<Duration>, StorageError>;
     /// `instance` stops: it no longer counts as alive, and its claims are released but
     /// for those of deliveries cut off mid-way (`running`), which run out with their
     /// lease: a request of theirs may still be on its way to Clover.
@@ -160,7 +160,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<SealedCredential>, StorageError>;
     async fn save_credential(&self, credential: SealedCredential) -> Result<(), StorageError>;
     /// See [`Database::lock_credential`].
-    async fn lock_credential(&self) -> Result<CredentialLock, StorageError>;
+    async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError>;
 
     /// Counts one submission turned away as a bot; nothing else of it is kept.
     async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError>;
@@ -278,8 +278,8 @@ impl Database {
         self.store.claim_due(&self.instance, limit, lease).await
     }
 
-    /// Renews this instance's presence and its claims on the `running` submissions, and
-    /// releases its other claims. Returns how many instances are alive.
+    /// Renews this instance's presence and its claims on the `running` submissions.
+    /// Returns how many instances are alive.
     pub async fn heartbeat(
         &self,
         lease: Duration,
@@ -288,13 +288,9 @@ impl Database {
         self.store.heartbeat(&self.instance, lease, running).await
     }
 
-    /// Whether this instance still holds `id`, with at least `left` of its lease to run.
-    pub async fn holds_claim(
-        &self,
-        id: &SubmissionId,
-        left: Duration,
-    ) -> Result<bool, StorageError> {
-        self.store.holds_claim(&self.instance, id, left).await
+    /// How long this instance's claim on `id` has left, if it still holds it.
+    pub async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError> {
+        self.store.claim_left(&self.instance, id).await
     }
 
     /// This instance stops delivering: others may take its claims at once, but for those
@@ -347,6 +343,12 @@ impl Database {
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
+}
+
+/// What is left until `lease_until` (milliseconds since the epoch), if anything.
+fn time_left(lease_until: Option<i64>) -> Option<Duration> {
+    let left = lease_until?.checked_sub(now_ms())?;
+    (left > 0).then(|| Duration::from_millis(left.unsigned_abs()))
 }
 
 /// Milliseconds since the Unix epoch, the unit every timestamp is stored in.

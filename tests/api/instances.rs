@@ -36,7 +36,7 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
     let mut first_config = Config::oauth(&fake, true);
     first_config
         .set("DATABASE_URL", &database)
-        .set("DELIVERY_LEASE_SECONDS", "3")
+        .set("DELIVERY_LEASE_SECONDS", "15")
         .set("OAUTH_REFRESH_MARGIN_SECONDS", "2")
         .set("RATE_LIMIT_PER_MINUTE", "100000")
         .set("RATE_LIMIT_BURST", "100000");
@@ -134,7 +134,7 @@ async fn an_api_token_entered_on_one_instance_is_used_by_the_other() {
     let mut config = token_mode_without_a_token(&fake);
     config
         .set("DATABASE_URL", &database)
-        .set("DELIVERY_LEASE_SECONDS", "3");
+        .set("DELIVERY_LEASE_SECONDS", "15");
     let (first, second) = (spawn_app(&config).await, spawn_app(&config).await);
     assert_eq!(
         second.status().await["auth"]["state"],
@@ -153,8 +153,8 @@ async fn an_api_token_entered_on_one_instance_is_used_by_the_other() {
         .await;
     assert_eq!(response.status(), 202);
 
-    // Within a heartbeat (a third of the lease) the second takes the token up.
-    wait_until_delivered(&second.address, 1, Duration::from_secs(10)).await;
+    // Within a heartbeat (a third of the lease, 5 s) the second takes the token up.
+    wait_until_delivered(&second.address, 1, Duration::from_secs(20)).await;
     assert_eq!(second.status().await["auth"]["state"], "ok");
     assert_eq!(fake.customers().len(), 1);
     second.stop().await;

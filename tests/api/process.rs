@@ -119,7 +119,16 @@ pub async fn status(address: &str, admin_token: &str) -> serde_json::Value {
 
 /// Waits (up to 10 s) until the process at `address` has delivered `count` submissions.
 async fn wait_for_delivered(address: &str, admin_token: &str, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    wait_longer_for_delivered(address, admin_token, count, Duration::from_secs(10)).await;
+}
+
+async fn wait_longer_for_delivered(
+    address: &str,
+    admin_token: &str,
+    count: u64,
+    patience: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         let status = status(address, admin_token).await;
         if status["queue"]["delivered"] == count {
@@ -234,7 +243,7 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
     // one's claims once their lease runs out. (SQLite releases them at start.)
     config
         .set("ADMIN_TOKEN", admin_token)
-        .set("DELIVERY_LEASE_SECONDS", "3");
+        .set("DELIVERY_LEASE_SECONDS", "15");
     let process = Process::start(&config);
     let client = reqwest::Client::new();
     for n in 0..6 {
@@ -260,7 +269,8 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
 
     fake.set_latency(Duration::ZERO);
     let restarted = Process::start(&config);
-    wait_for_delivered(&restarted.address, admin_token, 6).await;
+    // A lease (15 s) at most, on PostgreSQL.
+    wait_longer_for_delivered(&restarted.address, admin_token, 6, Duration::from_secs(30)).await;
     assert_eq!(
         fake.customers().len(),
         6,

@@ -13,7 +13,15 @@ use super::api::{OAuthApi, TokenError, TokenPair, pkce_pair};
 use crate::clover::{
     Access, AuthSnapshot, AuthState, CloverError, Credential, MerchantId, UnauthorizedAction,
 };
-use crate::storage::{CredentialKind, Database, SecretCipher, StoredCredential};
+use crate::storage::{CredentialKind, CredentialLock, Database, SecretCipher, StoredCredential};
+
+/// How long a refresh waits for another instance's to finish: a refresh is one or two
+/// requests to Clover, each with its own timeout, and a few seconds to store the result.
+const REFRESH_LOCK_WAIT: Duration = Duration::from_secs(60);
+/// A new connection waits less: the merchant's browser is waiting for the page.
+const CONNECT_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// A reload storing an unsaved pair does not hold up anything waiting on it.
+const RELOAD_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a legacy token could not be migrated.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +92,7 @@ impl OAuthCredential {
         // Not while another instance refreshes the old pair: its result would replace this.
         // A new authorization outranks the lock, though: were it dropped, the merchant
         // would have to connect again.
-        let _refreshing = match self.db.lock_credential().await {
+        let _refreshing = match self.db.lock_credential(CONNECT_LOCK_WAIT).await {
             Ok(lock) => Some(lock),
             Err(error) => {
                 tracing::warn!(%error, "storing the new Clover connection without the lock");
@@ -128,9 +136,13 @@ impl OAuthCredential {
         current: &mut Option<StoredCredential>,
         force: bool,
     ) -> Result<(), CloverError> {
-        let refreshing = self.db.lock_credential().await.map_err(|error| {
-            CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
-        })?;
+        let refreshing = self
+            .db
+            .lock_credential(REFRESH_LOCK_WAIT)
+            .await
+            .map_err(|error| {
+                CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
+            })?;
         // Under the lock the stored pair is the truth: another instance (or a reconnect)
         // may have replaced ours, or begun a refresh and stopped. A pair replaced since
         // ours is used rather than spending the refresh token we hold, now stale.
@@ -144,7 +156,9 @@ impl OAuthCredential {
         match (stored, current.as_ref()) {
             (Some(stored), Some(held)) if superseded(&stored, held) => {
                 // Ours replaced the stored pair, but storing it failed: store it now.
-                self.save_with_retries(held).await;
+                if refreshing.still_held().await {
+                    self.save_with_retries(held).await;
+                }
             }
             (Some(stored), _) => {
                 let replaced = current.as_ref().is_none_or(|held| {
@@ -173,7 +187,7 @@ impl OAuthCredential {
                 .await;
         };
         let merchant_id = held.merchant_id.clone();
-        if !refreshing.still_held() {
+        if !refreshing.still_held().await {
             // The database session holding the lock ended: another instance may be
             // refreshing with this very token.
             return Err(CloverError::unavailable(
@@ -181,9 +195,9 @@ impl OAuthCredential {
             ));
         }
         let result = if held.recovery_pending {
-            // An earlier refresh with this token may have rotated the pair: never refresh
-            // with it again, only recover.
-            self.recover(&spent).await
+            // An earlier refresh with this token may have rotated the pair: recover. Only
+            // if Clover refuses that was it never carried out, and refreshing is safe.
+            self.recover_or_retry(&spent).await
         } else {
             // Recorded before the token is spent: if this process dies before the new pair
             // is stored, the next to try recovers instead of spending the token again.
@@ -207,8 +221,8 @@ impl OAuthCredential {
         };
         match result {
             Ok(pair) => {
-                self.adopt(current, stored_from(merchant_id, pair, Some(spent)))
-                    .await;
+                let pair = stored_from(merchant_id, pair, Some(spent));
+                self.adopt(current, pair, &refreshing).await;
                 tracing::info!("Clover access token refreshed");
                 Ok(())
             }
@@ -240,20 +254,31 @@ impl OAuthCredential {
     }
 
     /// Uses a new pair at once and commits it; a pair Clover rotated is never dropped
-    /// because the database failed (the spent one would be useless anyway).
-    async fn adopt(&self, current: &mut Option<StoredCredential>, stored: StoredCredential) {
+    /// because the database failed (the spent one would be useless anyway). If the lock
+    /// was lost meanwhile, another instance may already have recovered a pair that
+    /// replaced this one: it is then used but not stored, and the stored pair (marked
+    /// for recovery) stays the truth.
+    async fn adopt(
+        &self,
+        current: &mut Option<StoredCredential>,
+        stored: StoredCredential,
+        lock: &CredentialLock,
+    ) {
         self.publish(Some(&stored));
         *current = Some(stored);
-        self.save_with_retries(current.as_ref().expect("just set"))
-            .await;
+        if lock.still_held().await {
+            self.save_with_retries(current.as_ref().expect("just set"))
+                .await;
+        } else {
+            tracing::warn!("lost the lock on the Clover connection; the new pair is not stored");
+        }
     }
 
-    /// Stores a pair, trying for about half a minute while the caller holds the lock,
-    /// which keeps every other instance from refreshing meanwhile. If the database stays
-    /// away, the pair lives on in memory and is stored at the next refresh (see
-    /// [`superseded`]).
+    /// Stores a pair, trying for a few seconds while the caller holds the lock. If the
+    /// database stays away, the pair lives on in memory, and the next refresh or reload
+    /// stores it (see [`superseded`]).
     async fn save_with_retries(&self, pair: &StoredCredential) {
-        for wait in [0, 200, 1_000, 3_000, 8_000, 15_000] {
+        for wait in [0, 200, 1_000, 3_000] {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             match self.db.save_credential(pair, &self.cipher).await {
                 Ok(()) => return,
@@ -447,12 +472,32 @@ impl Credential for OAuthCredential {
             .load_credential(CredentialKind::OAuth, &self.cipher)
             .await
         {
+            Ok(Some(stored))
+                if current
+                    .as_ref()
+                    .is_some_and(|held| superseded(&stored, held)) =>
+            {
+                // Ours is newer but was never stored: store it, under the lock, unless
+                // another instance replaced the stored pair meanwhile.
+                let Ok(lock) = self.db.lock_credential(RELOAD_LOCK_WAIT).await else {
+                    return;
+                };
+                let held = current.as_ref().expect("matched above");
+                let still = self
+                    .db
+                    .load_credential(CredentialKind::OAuth, &self.cipher)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|stored| superseded(&stored, held));
+                if still && lock.still_held().await {
+                    self.save_with_retries(held).await;
+                }
+            }
             Ok(Some(stored)) => {
                 let differs = current.as_ref().is_none_or(|held| {
-                    !superseded(&stored, held)
-                        && (held.access_token.expose_secret()
-                            != stored.access_token.expose_secret()
-                            || held.needs_authorization != stored.needs_authorization)
+                    held.access_token.expose_secret() != stored.access_token.expose_secret()
+                        || held.needs_authorization != stored.needs_authorization
                 });
                 if differs {
                     self.publish(Some(&stored));

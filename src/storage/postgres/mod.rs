@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
@@ -31,9 +31,8 @@ use super::{
 const POOL_SIZE: usize = 10;
 /// How long a query waits for a free connection, or for a new one to open.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
-/// The longest an instance waits for another to finish refreshing the OAuth pair. A
-/// refresh is one or two requests to Clover, each with its own timeout.
-const CREDENTIAL_LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How long the session holding the credential lock has to show it is still there.
+const LOCK_CHECK_WAIT: Duration = Duration::from_secs(2);
 /// Advisory lock keys, per database.
 const CLAIM_LOCK: i64 = 0x636c_6f76_6572_0002;
 const CREDENTIAL_LOCK: i64 = 0x636c_6f76_6572_0003;
@@ -50,7 +49,7 @@ impl PostgresStore {
         let config = url.config();
         let tls = tls_connector();
         let manager = Manager::from_config(
-            with_session_limits(config.clone()),
+            config.clone(),
             tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -62,6 +61,14 @@ impl PostgresStore {
             .wait_timeout(Some(CONNECTION_WAIT))
             .create_timeout(Some(CONNECTION_WAIT))
             .recycle_timeout(Some(CONNECTION_WAIT))
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(SESSION_LIMITS)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
             .build()
             .map_err(|error| StorageError::Connection(error.to_string()))?;
         let mut client = pool.get().await?;
@@ -74,17 +81,13 @@ impl PostgresStore {
     }
 }
 
-/// Bounds on the pool's sessions. An instance that stops answering in the middle of a
-/// claim (a paused machine, a half-open connection) must not hold the claim lock, and with
-/// it every other instance's deliveries, for longer than this.
-fn with_session_limits(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
-    let given = config.get_options().unwrap_or_default().to_owned();
-    config.options(format!(
-        "{given} -c statement_timeout=15000 -c lock_timeout=10000 \
-         -c idle_in_transaction_session_timeout=30000"
-    ));
-    config
-}
+/// Bounds on the pool's sessions, set when each opens (with `SET`, which poolers in
+/// session mode pass on, where a startup parameter may be refused). An instance that
+/// stops answering in the middle of a claim (a paused machine, a half-open connection)
+/// must not hold the claim lock, and with it every other instance's deliveries, for
+/// longer than this. The session holding the credential lock is not one of them.
+const SESSION_LIMITS: &str = "SET statement_timeout = 15000; SET lock_timeout = 10000; \
+                              SET idle_in_transaction_session_timeout = 30000";
 
 /// TLS when the URL's `sslmode` asks for it (`prefer`, the default, or `require`), with
 /// the server's certificate checked against the public web roots.
@@ -109,11 +112,15 @@ struct CredentialSession {
     client: tokio_postgres::Client,
 }
 
+#[async_trait]
 impl crate::storage::credentials::HeldLock for CredentialSession {
-    fn still_held(&self) -> bool {
+    async fn still_held(&self) -> bool {
         // A session that ended (a network failure, a database restart) took the lock with
-        // it: another instance may be refreshing now.
+        // it, and one that does not answer may have: another instance may be refreshing.
         !self.client.is_closed()
+            && tokio::time::timeout(LOCK_CHECK_WAIT, self.client.simple_query("SELECT 1"))
+                .await
+                .is_ok_and(|answer| answer.is_ok())
     }
 }
 
@@ -163,13 +170,12 @@ impl Store for PostgresStore {
         queue::heartbeat(&mut self.client().await?, instance, lease, running).await
     }
 
-    async fn holds_claim(
+    async fn claim_left(
         &self,
         instance: &str,
         id: &SubmissionId,
-        left: Duration,
-    ) -> Result<bool, StorageError> {
-        queue::holds_claim(&*self.client().await?, instance, id, left).await
+    ) -> Result<Option<Duration>, StorageError> {
+        queue::claim_left(&*self.client().await?, instance, id).await
     }
 
     async fn leave(&self, instance: &str, running: &[SubmissionId]) -> Result<(), StorageError> {
@@ -224,7 +230,7 @@ impl Store for PostgresStore {
         credentials::save(&*self.client().await?, &credential).await
     }
 
-    async fn lock_credential(&self) -> Result<CredentialLock, StorageError> {
+    async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError> {
         let (client, connection) =
             tokio::time::timeout(CONNECTION_WAIT, self.config.connect(self.tls.clone()))
                 .await
@@ -236,7 +242,7 @@ impl Store for PostgresStore {
         });
         let session = CredentialSession { client };
         tokio::time::timeout(
-            CREDENTIAL_LOCK_WAIT,
+            wait,
             session
                 .client
                 .execute("SELECT pg_advisory_lock($1)", &[&CREDENTIAL_LOCK]),

@@ -27,10 +27,11 @@ pub(super) async fn claim_due(
     limit: usize,
     lease: Duration,
 ) -> Result<Vec<QueuedDelivery>, StorageError> {
-    let now = now_ms();
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
         .await?;
+    // After the wait for the lock, so that the lease is counted from the claim.
+    let now = now_ms();
     let rows = tx
         .query(
             "SELECT s.id, s.received_at, s.first_name, s.last_name, s.email, s.phone,
@@ -106,9 +107,11 @@ pub(super) async fn heartbeat(
         &[&instance, &running, &now.saturating_add(lease)],
     )
     .await?;
-    release_all_but(&tx, instance, &running).await?;
+    // Rows another instance's heartbeat is deleting are skipped, not waited for: two
+    // instances forgetting each other's dead must not deadlock.
     tx.execute(
-        "DELETE FROM instances WHERE last_seen < $1",
+        "DELETE FROM instances WHERE id IN (
+             SELECT id FROM instances WHERE last_seen < $1 FOR UPDATE SKIP LOCKED)",
         &[&now.saturating_sub(lease)],
     )
     .await?;
@@ -134,22 +137,20 @@ async fn release_all_but(
     .await
 }
 
-pub(super) async fn holds_claim(
+pub(super) async fn claim_left(
     client: &Client,
     instance: &str,
     id: &SubmissionId,
-    left: Duration,
-) -> Result<bool, StorageError> {
-    let until = now_ms().saturating_add(millis(left));
+) -> Result<Option<Duration>, StorageError> {
     let id: &str = id.as_ref();
     let row = client
         .query_opt(
-            "SELECT 1 FROM delivery_queue
-             WHERE submission_id = $1 AND claimed_by = $2 AND lease_until > $3",
-            &[&id, &instance, &until],
+            "SELECT lease_until FROM delivery_queue
+             WHERE submission_id = $1 AND claimed_by = $2",
+            &[&id, &instance],
         )
         .await?;
-    Ok(row.is_some())
+    Ok(crate::storage::time_left(row.and_then(|row| row.get(0))))
 }
 
 pub(super) async fn leave(

@@ -95,6 +95,10 @@ const MIGRATIONS: &[&str] = &[r#"
 
 pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // A migration may take longer than the pool's limits on ordinary statements, and an
+    // instance starting beside another waits for its migration to finish.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

@@ -149,21 +149,34 @@ pub(super) async fn recent(
         .collect())
 }
 
+/// Submissions erased per statement: a backlog of years is erased in many short
+/// statements, each well within the sessions' statement timeout.
+const ERASE_BATCH: i64 = 500;
+
 pub(super) async fn erase_delivered_before(
     client: &Client,
     cutoff_ms: i64,
 ) -> Result<usize, StorageError> {
     // PostgreSQL keeps the old row versions until VACUUM reclaims them (autovacuum does,
     // soon after a change this size); the README says so.
-    let erased = client
-        .execute(
-            "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
-                 phone = NULL, idempotency_key = NULL, details = NULL
-             WHERE state = 'delivered' AND delivered_at < $1 AND email != ''",
-            &[&cutoff_ms],
-        )
-        .await?;
-    Ok(usize::try_from(erased).unwrap_or(usize::MAX))
+    let mut erased = 0;
+    loop {
+        let batch = client
+            .execute(
+                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+                     phone = NULL, idempotency_key = NULL, details = NULL
+                 WHERE id IN (
+                     SELECT id FROM submissions
+                     WHERE state = 'delivered' AND delivered_at < $1 AND email != ''
+                     LIMIT $2)",
+                &[&cutoff_ms, &ERASE_BATCH],
+            )
+            .await?;
+        erased += usize::try_from(batch).unwrap_or(usize::MAX);
+        if batch < ERASE_BATCH.unsigned_abs() {
+            return Ok(erased);
+        }
+    }
 }
 
 pub(super) async fn retry_failed(client: &Client) -> Result<usize, StorageError> {

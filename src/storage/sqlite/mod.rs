@@ -143,14 +143,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn holds_claim(
+    async fn claim_left(
         &self,
         instance: &str,
         id: &SubmissionId,
-        left: Duration,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<Duration>, StorageError> {
         let (instance, id) = (instance.to_owned(), id.clone());
-        self.run(move |c| queue::holds_claim(c, &instance, &id, left))
+        self.run(move |c| queue::claim_left(c, &instance, &id))
             .await
     }
 
@@ -213,7 +212,7 @@ impl Store for SqliteStore {
         self.run(move |c| credentials::save(c, &credential)).await
     }
 
-    async fn lock_credential(&self) -> Result<CredentialLock, StorageError> {
+    async fn lock_credential(&self, _wait: Duration) -> Result<CredentialLock, StorageError> {
         // One process owns the file; the credential's own mutex keeps its refreshes apart.
         Ok(CredentialLock::within_process())
     }

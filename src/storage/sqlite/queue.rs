@@ -89,7 +89,6 @@ pub(super) fn heartbeat(
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
         params![instance, now],
     )?;
-    release_all_but(&tx, instance, running)?;
     for id in running {
         tx.execute(
             "UPDATE delivery_queue SET lease_until = ?3
@@ -121,22 +120,21 @@ fn release_all_but(
     connection.execute(&sql, params_from_iter(values))
 }
 
-pub(super) fn holds_claim(
+pub(super) fn claim_left(
     connection: &mut Connection,
     instance: &str,
     id: &SubmissionId,
-    left: Duration,
-) -> rusqlite::Result<bool> {
-    let until = now_ms().saturating_add(millis(left));
-    connection
+) -> rusqlite::Result<Option<Duration>> {
+    let lease_until: Option<i64> = connection
         .query_row(
-            "SELECT 1 FROM delivery_queue
-             WHERE submission_id = ?1 AND claimed_by = ?2 AND lease_until > ?3",
-            params![id.as_ref(), instance, until],
-            |_| Ok(()),
+            "SELECT lease_until FROM delivery_queue
+             WHERE submission_id = ?1 AND claimed_by = ?2",
+            params![id.as_ref(), instance],
+            |row| row.get(0),
         )
-        .optional()
-        .map(|held| held.is_some())
+        .optional()?
+        .flatten();
+    Ok(crate::storage::time_left(lease_until))
 }
 
 pub(super) fn leave(
