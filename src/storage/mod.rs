@@ -345,6 +345,18 @@ impl Database {
     }
 }
 
+/// A database migrated by a newer version (a rollback during a deploy) is used all the
+/// same: migrations only add, with defaults, so this version can still work with it.
+fn note_newer_schema(found: usize, known: usize) {
+    if found > known {
+        tracing::warn!(
+            found,
+            known,
+            "the database was migrated by a newer version of the service"
+        );
+    }
+}
+
 /// What is left until `lease_until` (milliseconds since the epoch), if anything.
 fn time_left(lease_until: Option<i64>) -> Option<Duration> {
     let left = lease_until?.checked_sub(now_ms())?;

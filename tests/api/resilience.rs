@@ -275,3 +275,48 @@ async fn an_unreachable_clover_keeps_the_submission_pending_and_retries_with_bac
     assert!((2..=8).contains(&attempts), "{attempts} attempts");
     app.stop().await;
 }
+
+/// A write that could only leave after its claim ran out is not sent at all: whoever
+/// took the submission over might already be creating the same customer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_due_after_its_deadline_is_never_sent() {
+    use std::sync::Arc;
+
+    use clover_signup::clover::{
+        Access, CloverClient, CloverError, CustomerDraft, MerchantId, StaticToken, sent_before,
+    };
+
+    let fake = FakeClover::start().await;
+    let token = StaticToken::new(Some(Access {
+        merchant_id: MerchantId::parse(fake_clover::MERCHANT_ID).unwrap(),
+        token: fake_clover::API_TOKEN.to_owned().into(),
+    }));
+    let client = CloverClient::new(
+        fake.base_url().parse().unwrap(),
+        Arc::new(token),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let draft = CustomerDraft {
+        first_name: Some("Ada".into()),
+        last_name: None,
+        email: "ada@example.com".into(),
+        phone: None,
+        birthday: None,
+        address: None,
+        note: "Signed up on the website.".into(),
+        customer_since: 1_700_000_000_000,
+    };
+
+    let passed = tokio::time::Instant::now() - Duration::from_millis(1);
+    let late = sent_before(passed, client.create(&draft)).await;
+    assert!(
+        matches!(late, Err(CloverError::Unavailable { .. })),
+        "{late:?}"
+    );
+    assert!(fake.customers().is_empty(), "a late write reached Clover");
+
+    let in_time = tokio::time::Instant::now() + Duration::from_secs(30);
+    sent_before(in_time, client.create(&draft)).await.unwrap();
+    assert_eq!(fake.customers().len(), 1);
+}

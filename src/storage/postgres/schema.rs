@@ -115,15 +115,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::E
         }
     };
     let current = usize::try_from(current).unwrap_or(0);
-    if current > MIGRATIONS.len() {
-        // Written by a newer version (a rollback during a deploy): its additions have
-        // defaults, so this version can still work with the database.
-        tracing::warn!(
-            found = current,
-            known = MIGRATIONS.len(),
-            "the database was migrated by a newer version of the service"
-        );
-    }
+    crate::storage::note_newer_schema(current, MIGRATIONS.len());
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         tx.batch_execute(sql).await?;
         let version = i32::try_from(version + 1).expect("few migrations");

@@ -111,15 +111,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if current > MIGRATIONS.len() {
-        // Written by a newer version (a rollback): its additions have defaults, so this
-        // version can still work with the file.
-        tracing::warn!(
-            found = current,
-            known = MIGRATIONS.len(),
-            "the database was migrated by a newer version of the service"
-        );
-    }
+    crate::storage::note_newer_schema(current, MIGRATIONS.len());
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = connection.transaction()?;
         tx.execute_batch(sql)?;
