@@ -185,9 +185,21 @@ impl Application {
             }
         });
         let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
+        // The worker winds down beside the server, from the signal on, not after it: the
+        // two graces together must fit in the platform's kill timeout.
+        let stop = Arc::new(stop);
+        let on_signal = tokio::spawn({
+            let stop = Arc::clone(&stop);
+            async move {
+                if stop_signal().await {
+                    tracing::info!("shutting down: finishing requests and deliveries under way");
+                    let _ = stop.send(true);
+                }
+            }
+        });
         let served = self.server.await;
         retention.abort();
-        tracing::info!("shutting down: finishing deliveries under way");
+        on_signal.abort();
         let _ = stop.send(true);
         pruner.abort();
         worker
@@ -198,6 +210,28 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Waits for SIGTERM or SIGINT (the server stops on them too). False if they cannot be
+/// listened for, in which case the worker stops once the server has.
+#[cfg(unix)]
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return false;
+    };
+    tokio::select! {
+        _ = terminate.recv() => true,
+        _ = interrupt.recv() => true,
+    }
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
 }
 
 /// How often delivered submissions are checked against `DATA_RETENTION_DAYS`.
