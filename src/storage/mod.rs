@@ -357,6 +357,11 @@ fn note_newer_schema(found: usize, known: usize) {
     }
 }
 
+/// A duration in the unit timestamps are stored in.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// What is left until `lease_until` (milliseconds since the epoch), if anything.
 fn time_left(lease_until: Option<i64>) -> Option<Duration> {
     let left = lease_until?.checked_sub(now_ms())?;

@@ -7,11 +7,7 @@ use tokio_postgres::{Client, Transaction};
 
 use super::CLAIM_LOCK;
 use crate::storage::records::SignupDetails;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
-
-fn millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
-}
+use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, millis, now_ms};
 
 fn count(rows: u64) -> usize {
     usize::try_from(rows).unwrap_or(usize::MAX)

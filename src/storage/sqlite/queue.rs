@@ -7,11 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use crate::storage::records::SignupDetails;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, SubmissionId, now_ms};
-
-fn millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
-}
+use crate::storage::{DeliveryOutcome, QueuedDelivery, SubmissionId, millis, now_ms};
 
 pub(super) fn claim_due(
     connection: &mut Connection,
