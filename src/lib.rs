@@ -5,6 +5,7 @@
 //! commits it with its queue row, and the [`delivery`] worker hands it to [`clover`].
 
 pub mod captcha;
+pub mod check;
 pub mod clover;
 pub mod configuration;
 pub mod delivery;

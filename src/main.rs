@@ -1,11 +1,36 @@
 use clover_signup::configuration::Settings;
 use clover_signup::startup::Application;
-use clover_signup::telemetry;
+use clover_signup::{check, telemetry};
+
+const USAGE: &str = "usage: clover-signup          serve the signup form and deliver signups
+       clover-signup check    check the configuration, the database and Clover, storing nothing";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // A `.env` file is a convenience for local runs; real environment variables win.
     let dotenv = dotenvy::dotenv();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match arguments
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => {}
+        ["check"] => {
+            let report = check::run(|name| std::env::var(name).ok()).await;
+            print!("{}", report.render());
+            return exit_code(report.passed());
+        }
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -25,6 +50,14 @@ async fn main() -> std::process::ExitCode {
             tracing::error!("clover-signup stopped: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn exit_code(passed: bool) -> std::process::ExitCode {
+    if passed {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

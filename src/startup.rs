@@ -321,8 +321,15 @@ async fn clover_connection(
             Ok((CustomerDirectory::Clover(client), ClientAuth::Token(admin)))
         }
         CloverAuthSettings::OAuth(oauth) => {
-            let connector = oauth_connector(settings, oauth, db).await?;
-            let client = client(connector.credential.clone())?;
+            let credential = oauth_credential(settings, oauth, db).await?;
+            let client = client(credential.clone())?;
+            let connector = OAuthConnector {
+                credential,
+                pending: PendingConnects::default(),
+                expected_merchant: oauth.expected_merchant.clone(),
+                client: client.clone(),
+                secure_cookie: settings.server.public_url.scheme() == "https",
+            };
             Ok((
                 CustomerDirectory::Clover(client),
                 ClientAuth::OAuth(connector),
@@ -372,11 +379,11 @@ async fn token_credential(
     Ok((credential, cipher, env_digest))
 }
 
-async fn oauth_connector(
+async fn oauth_credential(
     settings: &Settings,
     oauth: &OAuthSettings,
     db: &Database,
-) -> anyhow::Result<OAuthConnector> {
+) -> anyhow::Result<Arc<OAuthCredential>> {
     let clover = &settings.clover;
     let secret_key = settings
         .secret_key
@@ -415,12 +422,7 @@ async fn oauth_connector(
             }
         }
     }
-    Ok(OAuthConnector {
-        credential,
-        pending: PendingConnects::default(),
-        expected_merchant: oauth.expected_merchant.clone(),
-        secure_cookie: settings.server.public_url.scheme() == "https",
-    })
+    Ok(credential)
 }
 
 fn app_state(

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{CloverError, MerchantId};
+use super::{CloverError, MerchantId, MissingPermission};
 use crate::storage::{CredentialKind, Database, SecretCipher};
 
 /// Whether Clover currently accepts the service's credential.
@@ -41,6 +41,8 @@ pub struct AuthSnapshot {
     pub access_expires_at: Option<OffsetDateTime>,
     pub refresh_expires_at: Option<OffsetDateTime>,
     pub last_refresh_at: Option<OffsetDateTime>,
+    /// Set while delivery is parked on a permission the credential lacks.
+    pub missing_permission: Option<MissingPermission>,
 }
 
 impl AuthSnapshot {
@@ -48,6 +50,7 @@ impl AuthSnapshot {
         Self {
             state: AuthState::Ok,
             reason: None,
+            missing_permission: None,
             since: None,
             merchant_id: None,
             access_expires_at: None,

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header};
@@ -8,12 +8,12 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::wire::{
-    CreateCustomerRequest, CustomerList, CustomerResponse, ErrorBody, PhoneNumberBody,
-    UpdateNamesRequest,
+    CreateCustomerRequest, CustomerList, CustomerResponse, ErrorBody, MerchantResponse, NoteBody,
+    PhoneNumberBody, UpdateNamesRequest,
 };
 use super::{
-    Access, AuthSnapshot, CloverError, Credential, CustomerDraft, ExistingCustomer, MerchantId,
-    Pacer, UnauthorizedAction,
+    Access, AuthSnapshot, AuthState, CloverError, Credential, CustomerDraft, ExistingCustomer,
+    MerchantId, MissingPermission, Pacer, UnauthorizedAction,
 };
 
 /// Clover's reference marks `User-Agent` as required: `<product>/<version> <comment>`.
@@ -22,14 +22,30 @@ const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (web signup form)"
 );
-/// Contacts and the note are only returned when asked for.
+/// Contacts and the note are only returned when asked for. Clover expands at most three
+/// fields a call.
 const EXPAND: &str = "emailAddresses,phoneNumbers,metadata";
+/// Clover lists the fields a collection can be filtered on in this header.
+const ALLOWED_FILTER_FIELDS: &str = "x-clover-allowed-filter-fields";
 /// How many `429`s in a row one call waits out before giving the work back to the queue.
 const MAX_RATE_LIMITED_WAITS: u32 = 5;
 /// Without a `retry-after`, the first wait after a `429` (Clover's own advice: 1 s, 2 s, 4 s…).
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 /// The longest `retry-after` taken at its word; a larger (or absurd) value is read as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// What checking a credential found, beyond "it can search customers".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// The merchant's name, when the token may read it (Merchant read, which delivery
+    /// does not need): shown as a courtesy only.
+    pub merchant_name: Option<String>,
+    /// Whether the customer returned came with its email addresses; `None` when the
+    /// merchant has no customer yet to tell by.
+    pub email_addresses_readable: Option<bool>,
+    /// The fields Clover says customers can be filtered on, when it says.
+    pub filter_fields: Option<Vec<String>>,
+}
 
 /// One call's place under `/v3/merchants/{mId}`: path segments and query pairs.
 struct Request<'a> {
@@ -57,6 +73,9 @@ pub struct CloverClient {
     credential: Arc<dyn Credential>,
     pacer: Pacer,
     timeout: Duration,
+    /// A permission found missing while the credential itself works; cleared by the next
+    /// delivery that succeeds.
+    missing_permission: Mutex<Option<MissingPermission>>,
 }
 
 impl CloverClient {
@@ -78,6 +97,7 @@ impl CloverClient {
             credential,
             pacer: Pacer::for_clover_token(),
             timeout,
+            missing_permission: Mutex::new(None),
         })
     }
 
@@ -91,56 +111,130 @@ impl CloverClient {
         self.pacer.share_among(instances);
     }
 
+    /// The credential's state, or the missing permission delivery is parked on.
     pub fn auth(&self) -> AuthSnapshot {
-        self.credential.snapshot()
+        let snapshot = self.credential.snapshot();
+        let missing = *self.missing_permission.lock().expect("permission lock");
+        match missing {
+            Some(missing) if snapshot.state == AuthState::Ok => AuthSnapshot {
+                state: AuthState::Failing,
+                reason: Some(missing.explanation().to_owned()),
+                missing_permission: Some(missing),
+                ..snapshot
+            },
+            _ => snapshot,
+        }
     }
 
-    /// Checks a candidate token before it is saved: it must read the merchant and one page
-    /// of its customers. (Writing cannot be checked without writing.)
-    pub async fn verify(&self, candidate: &Access) -> Result<(), CloverError> {
-        let checks = [
-            Request {
-                path: &[],
-                query: &[],
-            },
-            Request {
-                path: &["customers"],
-                query: &[("limit", "1")],
-            },
-        ];
-        for check in &checks {
-            let _permit = self.pacer.turn().await;
-            let response = self
-                .http
-                .get(self.url(&candidate.merchant_id, check))
-                .bearer_auth(candidate.token.expose_secret())
-                .header(header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| self.transport_error(&e))?;
-            match response.status() {
-                s if s.is_success() => {}
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(CloverError::Unauthorized);
-                }
-                s => {
-                    let body = response.bytes().await.unwrap_or_default();
-                    return Err(CloverError::Rejected {
-                        status: s.as_u16(),
-                        message: ErrorBody::describe(&body),
-                    });
-                }
+    /// Checks a candidate credential before it is kept, with what delivery itself does: a
+    /// customers search with the worker's expansions, which needs Customers read and shows
+    /// whether email addresses can be read. Writing cannot be checked without writing. The
+    /// merchant's name is read as a courtesy, when the token may.
+    pub async fn verify(&self, candidate: &Access) -> Result<Verification, CloverError> {
+        let search = Request {
+            path: &["customers"],
+            query: &[("limit", "1"), ("expand", EXPAND)],
+        };
+        let response = self.send_checked(candidate, &search).await?;
+        let filter_fields = response
+            .headers()
+            .get(ALLOWED_FILTER_FIELDS)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| {
+                value
+                    .split(',')
+                    .map(|field| field.trim().to_owned())
+                    .filter(|field| !field.is_empty())
+                    .collect()
+            });
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let list = match status {
+            s if s.is_success() => parse::<CustomerList>(&body)?,
+            StatusCode::UNAUTHORIZED => return Err(CloverError::Unauthorized),
+            StatusCode::FORBIDDEN => {
+                return Err(CloverError::MissingPermission(
+                    MissingPermission::ReadEmailAddresses,
+                ));
             }
+            s => return Err(refusal(s, &body)),
+        };
+        let email_addresses_readable = list.elements.first().map(CustomerResponse::emails_returned);
+        if email_addresses_readable == Some(false) {
+            return Err(CloverError::MissingPermission(
+                MissingPermission::ReadEmailAddresses,
+            ));
         }
-        Ok(())
+        let merchant = Request {
+            path: &[],
+            query: &[],
+        };
+        let merchant_name = match self.send_checked(candidate, &merchant).await {
+            Ok(response) if response.status().is_success() => response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|body| serde_json::from_slice::<MerchantResponse>(&body).ok())
+                .and_then(|merchant| merchant.name)
+                .filter(|name| !name.trim().is_empty()),
+            _ => None,
+        };
+        Ok(Verification {
+            merchant_name,
+            email_addresses_readable,
+            filter_fields,
+        })
+    }
+
+    /// One GET with a candidate's token, paced, outside the credential in use.
+    async fn send_checked(
+        &self,
+        candidate: &Access,
+        request: &Request<'_>,
+    ) -> Result<reqwest::Response, CloverError> {
+        let _permit = self.pacer.turn().await;
+        self.http
+            .get(self.url(&candidate.merchant_id, request))
+            .bearer_auth(candidate.token.expose_secret())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))
     }
 
     /// A whole delivery succeeded: the credential can read and write customers.
     pub fn delivery_succeeded(&self) {
+        let was_missing = self
+            .missing_permission
+            .lock()
+            .expect("permission lock")
+            .take();
+        if was_missing.is_some() {
+            tracing::info!("Clover grants the missing permission now; delivery resumes");
+        }
         self.credential.accepted();
     }
 
-    pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
+    /// Customers with this email address, the merchant's deleted ones left out. Clover does
+    /// not say whether its filter ignores case, and customers typed in at the register
+    /// keep the case they were typed with: the address is searched as the visitor typed
+    /// it, then, if that finds nobody and it differs, lower-cased.
+    pub async fn find_by_email(
+        &self,
+        email_as_typed: &str,
+    ) -> Result<Vec<ExistingCustomer>, CloverError> {
+        let found = self.search_email(email_as_typed).await?;
+        let lower = email_as_typed.to_lowercase();
+        if !found.is_empty() || lower == email_as_typed {
+            return Ok(found);
+        }
+        self.search_email(&lower).await
+    }
+
+    async fn search_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
         let filter = format!("emailAddress={email}");
         let request = Request {
             path: &["customers"],
@@ -148,10 +242,17 @@ impl CloverClient {
         };
         let body = self.call::<()>(Method::GET, &request, None).await?;
         let list: CustomerList = parse(&body)?;
-        // Whether Clover's filter is exact or case-sensitive is not documented: compare here.
+        // Everyone a filter on email returns has an email address: one that comes back
+        // without any cannot be compared, and taking it for a stranger would make a
+        // duplicate of every signup.
+        if list.elements.iter().any(|c| !c.emails_returned()) {
+            return Err(self.parked_on(MissingPermission::ReadEmailAddresses));
+        }
+        // Whether the filter is exact is not documented either: compare here too.
         Ok(list
             .elements
             .into_iter()
+            .filter(|customer| !customer.is_deleted())
             .map(ExistingCustomer::from)
             .filter(|customer| {
                 customer
@@ -160,6 +261,23 @@ impl CloverClient {
                     .any(|e| e.eq_ignore_ascii_case(email))
             })
             .collect())
+    }
+
+    /// Delivery is parked on a missing permission until a delivery succeeds again.
+    fn parked_on(&self, missing: MissingPermission) -> CloverError {
+        let previous = self
+            .missing_permission
+            .lock()
+            .expect("permission lock")
+            .replace(missing);
+        if previous != Some(missing) {
+            tracing::error!(
+                permission = missing.code(),
+                "delivery is parked: {}",
+                missing.explanation()
+            );
+        }
+        CloverError::MissingPermission(missing)
     }
 
     pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
@@ -172,6 +290,18 @@ impl CloverClient {
         let created: CustomerResponse = parse(&answer)?;
         Ok(created.id)
     }
+
+    /// Writes the note of a customer that has none (see [`NoteBody`]).
+    pub async fn add_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+        let request = Request {
+            path: &["customers", customer_id, "metadata"],
+            query: &[],
+        };
+        self.call(Method::POST, &request, Some(&NoteBody { note }))
+            .await
+            .map(drop)
+    }
+
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         let request = Request {
             path: &["customers", customer_id, "phone_numbers"],
@@ -266,6 +396,22 @@ impl CloverClient {
                 // write gets 2xx on the search and 401 on the create. The worker reports
                 // a whole delivery's success instead.
                 s if s.is_success() => return bytes.map(|b| b.to_vec()),
+                StatusCode::UNAUTHORIZED
+                    if method != Method::GET && self.can_read(&access).await =>
+                {
+                    // Clover answers a missing permission with 401, as it does a bad token.
+                    // A token that still reads customers is good, and renewing it cannot
+                    // grant what the merchant did not.
+                    return Err(self.parked_on(MissingPermission::WriteCustomers));
+                }
+                StatusCode::FORBIDDEN => {
+                    let missing = if method == Method::GET {
+                        MissingPermission::ReadEmailAddresses
+                    } else {
+                        MissingPermission::WriteCustomers
+                    };
+                    return Err(self.parked_on(missing));
+                }
                 StatusCode::UNAUTHORIZED => {
                     let action = self.credential.unauthorized(&access.token, renewed).await;
                     if action == UnauthorizedAction::RetryOnce && !renewed {
@@ -305,6 +451,19 @@ impl CloverClient {
         }
     }
 
+    /// Whether `access` can still search customers: tells a write refused for want of a
+    /// permission from a token refused altogether.
+    async fn can_read(&self, access: &Access) -> bool {
+        let probe = Request {
+            path: &["customers"],
+            query: &[("limit", "1")],
+        };
+        matches!(
+            self.send_checked(access, &probe).await,
+            Ok(response) if response.status().is_success()
+        )
+    }
+
     /// Describes a failed exchange without its URL, which may carry a visitor's email.
     fn transport_error(&self, error: &reqwest::Error) -> CloverError {
         let reason = if error.is_timeout() {
@@ -315,6 +474,17 @@ impl CloverClient {
             "the connection to Clover failed".to_owned()
         };
         CloverError::unavailable(reason)
+    }
+}
+
+/// A refused check: what Clover said, without the request.
+fn refusal(status: StatusCode, body: &[u8]) -> CloverError {
+    if status.is_server_error() {
+        return CloverError::unavailable(format!("Clover answered {status}"));
+    }
+    CloverError::Rejected {
+        status: status.as_u16(),
+        message: ErrorBody::describe(body),
     }
 }
 

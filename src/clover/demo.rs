@@ -44,6 +44,12 @@ impl DemoClover {
         Ok(id)
     }
 
+    /// Sets the note of a customer that has none; one with a note keeps it.
+    pub async fn add_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+        let found = self.db.store().set_empty_demo_note(customer_id, note).await;
+        found_or_404(found)
+    }
+
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         let found = self.db.store().add_demo_phone(customer_id, phone).await;
         found_or_404(found)
@@ -83,7 +89,8 @@ fn existing(customer: DemoCustomer) -> ExistingCustomer {
         last_name: customer.last_name,
         emails: customer.emails,
         phones: customer.phones,
-        note: customer.note,
+        note: customer.note.filter(|note| !note.trim().is_empty()),
+        metadata_read: true,
         customer_since: customer.customer_since,
     }
 }

@@ -11,7 +11,11 @@ pub struct ExistingCustomer {
     pub last_name: Option<String>,
     pub emails: Vec<String>,
     pub phones: Vec<String>,
+    /// The note, unless it is empty.
     pub note: Option<String>,
+    /// Whether the note was read at all: a customer whose metadata did not come back may
+    /// have a note all the same.
+    pub metadata_read: bool,
     /// Epoch milliseconds, as Clover keeps it.
     pub customer_since: Option<i64>,
 }
@@ -35,7 +39,7 @@ pub struct CustomerDraft {
 }
 
 /// Where customers are delivered: the merchant's Clover account, or the demo stand-in.
-/// Both answer the same five questions, so the delivery worker does not know which it has.
+/// Both answer the same questions, so the delivery worker does not know which it has.
 #[derive(Clone)]
 pub enum CustomerDirectory {
     Clover(Arc<CloverClient>),
@@ -43,7 +47,8 @@ pub enum CustomerDirectory {
 }
 
 impl CustomerDirectory {
-    /// Customers whose email addresses include `email` (compared case-insensitively).
+    /// Customers whose email addresses include `email` (compared case-insensitively), the
+    /// deleted ones left out. `email` as the visitor typed it.
     pub async fn find_by_email(&self, email: &str) -> Result<Vec<ExistingCustomer>, CloverError> {
         match self {
             Self::Clover(client) => client.find_by_email(email).await,
@@ -58,6 +63,14 @@ impl CustomerDirectory {
             Self::Demo(demo) => demo.create(draft).await,
         }
     }
+    /// Gives a customer without a note this one.
+    pub async fn add_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+        match self {
+            Self::Clover(client) => client.add_note(customer_id, note).await,
+            Self::Demo(demo) => demo.add_note(customer_id, note).await,
+        }
+    }
+
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         match self {
             Self::Clover(client) => client.add_phone(customer_id, phone).await,

@@ -15,9 +15,9 @@ mod wire;
 pub use auth::{
     Access, AuthSnapshot, AuthState, Credential, EnteredTokens, StaticToken, UnauthorizedAction,
 };
-pub use client::{CloverClient, sent_before};
+pub use client::{CloverClient, Verification, sent_before};
 pub use demo::DemoClover;
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};
-pub use error::CloverError;
+pub use error::{CloverError, MissingPermission};
 pub use hosts::{CloverEnvironment, CloverRegion, MerchantId};
 pub use pacing::Pacer;

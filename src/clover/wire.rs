@@ -95,6 +95,13 @@ struct MetadataBody<'a> {
     dob_year: Option<u16>,
 }
 
+/// `POST /customers/{id}/metadata` with the note alone. Whether Clover replaces a whole
+/// note is not published, so it is only ever sent to a customer without one.
+#[derive(Serialize)]
+pub(super) struct NoteBody<'a> {
+    pub note: &'a str,
+}
+
 /// `POST /customers/{id}` overwrites only the fields present.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,6 +110,12 @@ pub(super) struct UpdateNamesRequest<'a> {
     pub first_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<&'a str>,
+}
+
+/// `GET /v3/merchants/{mId}`, read only for the name.
+#[derive(Deserialize)]
+pub(super) struct MerchantResponse {
+    pub name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,22 +134,47 @@ pub(super) struct CustomerResponse {
     phone_numbers: Option<Collection<PhoneNumberResponse>>,
     metadata: Option<MetadataResponse>,
     customer_since: Option<i64>,
+    /// Set on a customer the merchant deleted: Clover filters on it, so a search may
+    /// still return one.
+    deleted_time: Option<i64>,
+}
+
+impl CustomerResponse {
+    /// Whether the merchant deleted this customer.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_time.is_some_and(|time| time > 0)
+    }
+
+    /// Whether the email addresses asked for came back. Without the field-level permission
+    /// (Europe) Clover leaves them out, or answers only with a link to them.
+    pub fn emails_returned(&self) -> bool {
+        self.email_addresses
+            .as_ref()
+            .is_some_and(Collection::is_expanded)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Collection<T> {
+    /// `{"elements": [...]}` when expanded; `{"href": "..."}` when not.
     Wrapped {
-        #[serde(default = "Vec::new")]
-        elements: Vec<T>,
+        elements: Option<Vec<T>>,
     },
     Bare(Vec<T>),
 }
 
 impl<T> Collection<T> {
+    fn is_expanded(&self) -> bool {
+        match self {
+            Collection::Wrapped { elements } => elements.is_some(),
+            Collection::Bare(_) => true,
+        }
+    }
+
     fn into_vec(self) -> Vec<T> {
         match self {
-            Collection::Wrapped { elements } => elements,
+            Collection::Wrapped { elements } => elements.unwrap_or_default(),
             Collection::Bare(items) => items,
         }
     }
@@ -162,6 +200,7 @@ struct MetadataResponse {
 impl From<CustomerResponse> for ExistingCustomer {
     fn from(customer: CustomerResponse) -> Self {
         let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let metadata_read = customer.metadata.is_some();
         Self {
             id: customer.id,
             first_name: non_empty(customer.first_name),
@@ -180,7 +219,8 @@ impl From<CustomerResponse> for ExistingCustomer {
                 .into_iter()
                 .filter_map(|p| p.phone_number)
                 .collect(),
-            note: customer.metadata.and_then(|m| m.note),
+            note: non_empty(customer.metadata.and_then(|m| m.note)),
+            metadata_read,
             customer_since: customer.customer_since,
         }
     }
@@ -242,6 +282,26 @@ mod tests {
     fn unexpanded_collections_read_as_empty() {
         let customer = parse(r#"{"id":"A","phoneNumbers":{"href":"https://x/y"}}"#);
         assert!(customer.phones.is_empty());
+    }
+
+    #[test]
+    fn hidden_email_addresses_and_deleted_customers_are_told_apart() {
+        let read = |json: &str| serde_json::from_str::<CustomerResponse>(json).unwrap();
+        assert!(read(r#"{"id":"A","emailAddresses":{"elements":[]}}"#).emails_returned());
+        assert!(read(r#"{"id":"A","emailAddresses":[]}"#).emails_returned());
+        assert!(!read(r#"{"id":"A","emailAddresses":{"href":"https://x/y"}}"#).emails_returned());
+        assert!(!read(r#"{"id":"A","firstName":"Ada"}"#).emails_returned());
+        assert!(read(r#"{"id":"A","deletedTime":1718153645000}"#).is_deleted());
+        assert!(!read(r#"{"id":"A","deletedTime":null}"#).is_deleted());
+        assert!(!read(r#"{"id":"A"}"#).is_deleted());
+    }
+
+    #[test]
+    fn an_empty_note_is_no_note_and_metadata_not_returned_is_not_read() {
+        let empty = parse(r#"{"id":"A","metadata":{"note":"  "}}"#);
+        assert_eq!(empty.note, None);
+        assert!(empty.metadata_read);
+        assert!(!parse(r#"{"id":"A"}"#).metadata_read);
     }
 
     #[test]

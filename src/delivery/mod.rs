@@ -6,5 +6,5 @@ mod plan;
 mod worker;
 
 pub use backoff::Backoff;
-pub use plan::{Plan, consent_note, plan_delivery};
+pub use plan::{Plan, consent_line, consent_note, plan_delivery};
 pub use worker::{DeliveryHandle, DeliveryWorker};

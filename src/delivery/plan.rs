@@ -13,9 +13,11 @@ pub enum Plan {
     Adopt {
         customer_id: String,
     },
-    /// Link to the existing customer, changing nothing.
+    /// Link to the existing customer, changing nothing but an empty note.
     Link {
         customer_id: String,
+        /// The consent line, for a customer whose note is known to be empty.
+        add_note: Option<String>,
     },
     /// Fill in what the existing customer lacks. Nothing is overwritten or removed.
     Complete {
@@ -23,6 +25,8 @@ pub enum Plan {
         add_phone: Option<String>,
         first_name: Option<String>,
         last_name: Option<String>,
+        /// The consent line, for a customer whose note is known to be empty.
+        add_note: Option<String>,
     },
     Create(CustomerDraft),
 }
@@ -53,9 +57,18 @@ pub fn plan_delivery(
         (Some(customer), DuplicatePolicy::Update) => complete(customer, delivery),
         (Some(customer), _) => Plan::Link {
             customer_id: customer.id.clone(),
+            add_note: note_for(customer, delivery),
         },
         (None, _) => Plan::Create(draft(delivery)),
     }
+}
+
+/// The consent line for an existing customer, only if its note was read and is empty:
+/// Clover may replace a whole note through its metadata endpoint (it does not say), and a
+/// merchant's note must never be lost. Otherwise the consent stays in this service's own
+/// record of the submission.
+fn note_for(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> Option<String> {
+    (customer.metadata_read && customer.note.is_none()).then(|| consent_line(delivery))
 }
 
 fn complete(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> Plan {
@@ -71,9 +84,11 @@ fn complete(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> Plan {
         .last_name
         .clone()
         .filter(|_| customer.last_name.is_none());
+    let add_note = note_for(customer, delivery);
     if add_phone.is_none() && first_name.is_none() && last_name.is_none() {
         return Plan::Link {
             customer_id: customer.id.clone(),
+            add_note,
         };
     }
     Plan::Complete {
@@ -81,6 +96,7 @@ fn complete(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> Plan {
         add_phone,
         first_name,
         last_name,
+        add_note,
     }
 }
 
@@ -88,7 +104,7 @@ fn draft(delivery: &QueuedDelivery) -> CustomerDraft {
     CustomerDraft {
         first_name: delivery.first_name.clone(),
         last_name: delivery.last_name.clone(),
-        email: delivery.email.clone(),
+        email: delivery.email_as_typed().to_owned(),
         phone: delivery.phone.clone(),
         birthday: delivery.details.birthday,
         address: delivery.details.address.clone(),
@@ -121,10 +137,17 @@ fn customer_note(delivery: &QueuedDelivery) -> String {
     }
 }
 
-/// The consent record: where and when they signed up and what they answered to the
-/// marketing question, in the merchant's words. Clover ignores `marketingAllowed` from
-/// third-party apps, so this note is the consent record the merchant sees in Clover.
+/// The consent record of a customer this service creates: the consent line, then the
+/// submission's reference, by which a create whose answer was lost is recognised.
 pub fn consent_note(delivery: &QueuedDelivery) -> String {
+    format!("{} {}", consent_line(delivery), reference(delivery))
+}
+
+/// Where and when they signed up and what they answered to the marketing question, in the
+/// merchant's words. Clover ignores `marketingAllowed` from third-party apps, so this line
+/// is the consent record the merchant sees in Clover. Without the reference, so that an
+/// existing customer given it is never taken for one this service created.
+pub fn consent_line(delivery: &QueuedDelivery) -> String {
     let received =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(delivery.received_at_ms) * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -140,9 +163,8 @@ pub fn consent_note(delivery: &QueuedDelivery) -> String {
     };
     format!(
         "Signed up through the web signup form on {when}. Marketing consent: {answer} \
-         (\"{}\"). {}",
+         (\"{}\").",
         delivery.consent_text,
-        reference(delivery)
     )
 }
 
@@ -194,7 +216,8 @@ mod tests {
             last_name: None,
             emails: vec!["ada@example.com".into()],
             phones: vec!["+1 (555) 123-4567".into()],
-            note: None,
+            note: Some("Prefers oat milk.".into()),
+            metadata_read: true,
             customer_since: Some(1),
         }
     }
@@ -229,6 +252,7 @@ mod tests {
                 add_phone: None,
                 first_name: None,
                 last_name: Some("Lovelace".into()),
+                add_note: None,
             }
         );
     }
@@ -241,7 +265,8 @@ mod tests {
         assert_eq!(
             plan,
             Plan::Link {
-                customer_id: "C1".into()
+                customer_id: "C1".into(),
+                add_note: None,
             }
         );
     }
@@ -252,7 +277,8 @@ mod tests {
         assert_eq!(
             plan_delivery(&delivery(), &found, DuplicatePolicy::Skip),
             Plan::Link {
-                customer_id: "C1".into()
+                customer_id: "C1".into(),
+                add_note: None,
             }
         );
         assert!(matches!(
@@ -278,6 +304,48 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn an_existing_customer_without_a_note_is_given_the_consent_line_without_our_reference() {
+        let mut customer = existing("C1");
+        customer.note = None;
+        for policy in [DuplicatePolicy::Skip, DuplicatePolicy::Update] {
+            let plan = plan_delivery(&delivery(), std::slice::from_ref(&customer), policy);
+            let (Plan::Link { add_note, .. } | Plan::Complete { add_note, .. }) = plan else {
+                panic!("expected a link or completion, got {plan:?}")
+            };
+            let note = add_note.expect("a consent line");
+            assert!(note.contains("Marketing consent: yes (\"Send me news.\")"));
+            assert!(!note.contains("ref "), "{note}");
+        }
+        // Given the line, it is not taken for a customer this service created.
+        customer.note = Some(consent_line(&delivery()));
+        assert!(matches!(
+            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Skip),
+            Plan::Link { add_note: None, .. }
+        ));
+    }
+
+    #[test]
+    fn a_note_that_was_not_read_is_never_written() {
+        let mut customer = existing("C1");
+        customer.note = None;
+        customer.metadata_read = false;
+        assert!(matches!(
+            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Skip),
+            Plan::Link { add_note: None, .. }
+        ));
+    }
+
+    #[test]
+    fn a_new_customer_gets_the_address_as_typed() {
+        let mut delivery = delivery();
+        delivery.details.email_as_typed = Some("Ada@Example.com".into());
+        let Plan::Create(draft) = plan_delivery(&delivery, &[], DuplicatePolicy::Skip) else {
+            panic!("expected a create")
+        };
+        assert_eq!(draft.email, "Ada@Example.com");
     }
 
     #[test]

@@ -375,15 +375,20 @@ impl DeliveryWorker {
     /// One delivery: search by email, then carry out the plan. The search always comes
     /// first, so a create whose answer was lost is found instead of repeated.
     async fn attempt(&self, delivery: &QueuedDelivery) -> Result<Attempted, CloverError> {
-        let found = self.directory.find_by_email(&delivery.email).await?;
+        let found = self
+            .directory
+            .find_by_email(delivery.email_as_typed())
+            .await?;
         let plan = plan_delivery(delivery, &found, self.policy);
         let outcome = plan.outcome();
         let deadline = match plan {
-            Plan::Adopt { .. } | Plan::Link { .. } => None,
-            Plan::Complete { .. } | Plan::Create(_) => match self.write_deadline(delivery).await {
-                Some(deadline) => Some(deadline),
-                None => return Ok(Attempted::ClaimLost),
-            },
+            Plan::Adopt { .. } | Plan::Link { add_note: None, .. } => None,
+            Plan::Link { .. } | Plan::Complete { .. } | Plan::Create(_) => {
+                match self.write_deadline(delivery).await {
+                    Some(deadline) => Some(deadline),
+                    None => return Ok(Attempted::ClaimLost),
+                }
+            }
         };
         let writes = self.carry_out(plan);
         let customer_id = match deadline {
@@ -396,12 +401,25 @@ impl DeliveryWorker {
     /// The plan's writes to Clover, if any; the customer's id.
     async fn carry_out(&self, plan: Plan) -> Result<String, CloverError> {
         let customer_id = match plan {
-            Plan::Adopt { customer_id } | Plan::Link { customer_id } => customer_id,
+            Plan::Adopt { customer_id } => customer_id,
+            Plan::Link {
+                customer_id,
+                add_note,
+            } => {
+                if let Some(note) = add_note {
+                    self.directory
+                        .add_note(&customer_id, &note)
+                        .await
+                        .map_err(deleted_meanwhile)?;
+                }
+                customer_id
+            }
             Plan::Complete {
                 customer_id,
                 add_phone,
                 first_name,
                 last_name,
+                add_note,
             } => {
                 let completed = async {
                     if let Some(phone) = add_phone {
@@ -412,15 +430,12 @@ impl DeliveryWorker {
                             .set_names(&customer_id, first_name.as_deref(), last_name.as_deref())
                             .await?;
                     }
+                    if let Some(note) = add_note {
+                        self.directory.add_note(&customer_id, &note).await?;
+                    }
                     Ok(())
                 };
-                completed.await.map_err(|error| match error {
-                    // Deleted since the search: the next attempt searches again.
-                    CloverError::Rejected { status: 404, .. } => CloverError::unavailable(
-                        "the customer found was deleted before it could be completed",
-                    ),
-                    other => other,
-                })?;
+                completed.await.map_err(deleted_meanwhile)?;
                 customer_id
             }
             Plan::Create(draft) => self.directory.create(&draft).await?,
@@ -461,6 +476,13 @@ impl DeliveryWorker {
                 tracing::warn!(submission = %id, "delivery paused: Clover refused the credential");
                 self.db.reschedule(id, now_ms(), &error.to_string()).await
             }
+            CloverError::MissingPermission(missing) => {
+                // A setup problem, not this signup's: it waits, due, for the permission.
+                tracing::warn!(submission = %id, permission = missing.code(), "delivery parked on a missing permission");
+                self.db
+                    .reschedule(id, now_ms(), missing.explanation())
+                    .await
+            }
             CloverError::Unavailable { retry_after, .. } => {
                 let wait = self
                     .backoff
@@ -477,5 +499,16 @@ impl DeliveryWorker {
                 self.db.reschedule(id, next, &error.to_string()).await
             }
         }
+    }
+}
+
+/// A customer found by the search and gone before it could be written to: the next
+/// attempt searches again.
+fn deleted_meanwhile(error: CloverError) -> CloverError {
+    match error {
+        CloverError::Rejected { status: 404, .. } => {
+            CloverError::unavailable("the customer found was deleted before it could be written to")
+        }
+        other => other,
     }
 }

@@ -3,12 +3,16 @@ use validator::ValidateEmail;
 use super::FieldError;
 
 /// An email address as a visitor meant it: trimmed, at most 254 characters, syntactically
-/// valid, with a dotted domain (so `ada@gmail` is caught as the typo it is), and
-/// lower-cased. RFC 5321 lets a mailbox be case-sensitive, but no mail service in common
+/// valid, with a dotted domain (so `ada@gmail` is caught as the typo it is). It is keyed
+/// lower-cased: RFC 5321 lets a mailbox be case-sensitive, but no mail service in common
 /// use treats it so, while one visitor typing `Ada@` once and `ada@` later must match
-/// the same customer.
+/// the same customer. The address as typed is kept beside the key, because Clover keeps
+/// the case an address was typed with at the register and may search it exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailAddress(String);
+pub struct EmailAddress {
+    key: String,
+    as_typed: String,
+}
 
 impl EmailAddress {
     /// The longest address SMTP can carry (RFC 5321's path limit less its brackets).
@@ -28,6 +32,7 @@ impl EmailAddress {
         let Some((local, domain)) = trimmed.rsplit_once('@') else {
             return Err(FieldError::InvalidEmail);
         };
+        let as_typed = trimmed.to_owned();
         let (local, domain) = (local.to_lowercase(), domain.to_lowercase());
         let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
         if !dotted || domain.starts_with('[') {
@@ -37,13 +42,21 @@ impl EmailAddress {
         if address.len() > Self::MAX_LEN || !address.validate_email() {
             return Err(FieldError::InvalidEmail);
         }
-        Ok(Self(address))
+        Ok(Self {
+            key: address,
+            as_typed,
+        })
+    }
+
+    /// The address exactly as the visitor typed it (trimmed).
+    pub fn as_typed(&self) -> &str {
+        &self.as_typed
     }
 
     /// The address with most of its local part hidden, for logs and the admin page:
     /// `ada.lovelace@example.com` becomes `a***@example.com`.
     pub fn masked(&self) -> String {
-        mask_email(&self.0)
+        mask_email(&self.key)
     }
 }
 
@@ -58,9 +71,10 @@ pub fn mask_email(address: &str) -> String {
     }
 }
 
+/// The lower-cased key signups are deduplicated on.
 impl AsRef<str> for EmailAddress {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.key
     }
 }
 
@@ -72,6 +86,7 @@ mod tests {
     fn addresses_are_trimmed_and_lower_cased() {
         let email = EmailAddress::parse("  Ada.Lovelace@Example.COM ").unwrap();
         assert_eq!(email.as_ref(), "ada.lovelace@example.com");
+        assert_eq!(email.as_typed(), "Ada.Lovelace@Example.COM");
     }
 
     #[test]

@@ -231,6 +231,9 @@ pub struct AuthReport {
     pub last_refresh_at: Option<String>,
     /// The refresh token ends within two weeks: the merchant should reconnect before.
     pub refresh_expires_soon: bool,
+    /// The permission delivery is parked on, when the credential works but lacks one
+    /// (`customers_write`, `customer_email_addresses_read`).
+    pub missing_permission: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -266,6 +269,7 @@ pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, Stor
             refresh_expires_soon: auth.refresh_expires_at.is_some_and(|at| {
                 at - OffsetDateTime::now_utc() < time::Duration::days(REFRESH_WARNING_DAYS)
             }),
+            missing_permission: auth.missing_permission.map(|missing| missing.code()),
         },
         queue,
         bots,

@@ -46,8 +46,8 @@ pub struct TokenForm {
     csrf_token: Option<String>,
 }
 
-/// `POST /admin/token`: the merchant's id and a new API token, checked with Clover (the
-/// merchant and one page of customers) before anything is saved.
+/// `POST /admin/token`: the merchant's id and a new API token, checked with Clover (a
+/// customers search like delivery's) before anything is saved.
 pub async fn replace_token(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -72,13 +72,17 @@ pub async fn replace_token(
         token: SecretString::from(form.api_token.trim().to_owned()),
     };
     match admin.client.verify(&candidate).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(CloverError::Unauthorized) => {
             let message = format!(
                 "Clover refused this token for merchant {merchant_id} (401): it is the wrong \
                  token or merchant id, or the token is missing the Customers permission \
                  (read and write). Nothing was changed."
             );
+            return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, &message).await;
+        }
+        Err(CloverError::MissingPermission(missing)) => {
+            let message = format!("{} Nothing was changed.", missing.explanation());
             return page_with(&state, &request, StatusCode::UNPROCESSABLE_ENTITY, &message).await;
         }
         Err(error) => {

@@ -17,6 +17,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         return unavailable("database_unavailable", "the database does not answer");
     }
     let auth = state.directory.auth();
+    if auth.missing_permission.is_some() {
+        return unavailable(
+            "clover_permission_missing",
+            auth.reason
+                .as_deref()
+                .unwrap_or("Clover lacks a permission"),
+        );
+    }
     match auth.state {
         AuthState::Ok => HttpResponse::Ok().json(json!({"status": "ready"})),
         state => unavailable(

@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{AppState, html, request_id};
-use crate::clover::MerchantId;
 use crate::clover::oauth::{CONNECT_TTL, ConnectOrigin, OAuthCredential, PendingConnects};
+use crate::clover::{Access, CloverClient, CloverError, MerchantId};
 use crate::templates::error_page;
 
 /// Binds a connect attempt to the browser that started it. `SameSite=Lax`, since Clover's
@@ -23,6 +23,8 @@ pub struct OAuthConnector {
     pub pending: PendingConnects,
     /// `CLOVER_MERCHANT_ID`, when set: no other merchant may connect.
     pub expected_merchant: Option<MerchantId>,
+    /// Checks a new connection with what delivery does before it is kept.
+    pub client: Arc<CloverClient>,
     pub secure_cookie: bool,
 }
 
@@ -37,9 +39,13 @@ pub async fn connect(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
     }
 }
 
+/// Clover's documents name the launch's merchant `merchant_id` in one place and
+/// `merchantId` in another; both are taken. It may also add `employee_id`, not needed.
 #[derive(Deserialize)]
 pub struct LaunchQuery {
     merchant_id: Option<String>,
+    #[serde(rename = "merchantId")]
+    merchant_id_camel_case: Option<String>,
 }
 
 /// `GET /oauth/launch?merchant_id=…`: Clover's "Alternate Launch Path", for a merchant who
@@ -55,12 +61,21 @@ pub async fn launch(
     let merchant = query
         .merchant_id
         .as_deref()
+        .or(query.merchant_id_camel_case.as_deref())
         .and_then(|m| MerchantId::parse(m).ok());
     begin(oauth, ConnectOrigin::Launch(merchant), &request)
 }
 
 fn begin(oauth: &OAuthConnector, origin: ConnectOrigin, request: &HttpRequest) -> HttpResponse {
-    let started = oauth.pending.begin(oauth.credential.api(), origin);
+    // The merchant this deployment is for, else the one the App Market launched for.
+    let merchant = match &origin {
+        ConnectOrigin::Launch(hint) => oauth.expected_merchant.as_ref().or(hint.as_ref()),
+        ConnectOrigin::Admin => oauth.expected_merchant.as_ref(),
+    }
+    .cloned();
+    let started = oauth
+        .pending
+        .begin(oauth.credential.api(), origin, merchant.as_ref());
     let cookie = Cookie::build(STATE_COOKIE, started.state)
         .path("/oauth/callback")
         .http_only(true)
@@ -98,12 +113,12 @@ pub async fn callback(
         return not_oauth();
     };
     match complete(oauth, &request, &query).await {
-        Ok(merchant) => {
+        Ok((merchant, name)) => {
             tracing::info!(merchant = %merchant, "Clover connected");
             state.delivery.retry_now();
             // A page rather than a redirect: the admin session cookie is SameSite=Strict and
             // is not sent on a redirect chain that began on Clover's site; a click is.
-            let mut response = html(StatusCode::OK, connected_page(&merchant));
+            let mut response = html(StatusCode::OK, connected_page(&merchant, name.as_deref()));
             response
                 .add_cookie(&expired_cookie())
                 .expect("valid cookie");
@@ -134,7 +149,7 @@ async fn complete(
     oauth: &OAuthConnector,
     request: &HttpRequest,
     query: &CallbackQuery,
-) -> Result<MerchantId, Refusal> {
+) -> Result<(MerchantId, Option<String>), Refusal> {
     let cookie = request
         .cookie(STATE_COOKIE)
         .ok_or(Refusal::NoPendingConnect)?;
@@ -182,19 +197,30 @@ async fn complete(
             tracing::error!(%error, "Clover refused the authorization code");
             Refusal::ExchangeFailed
         })?;
-    // The merchant id came as a plain query parameter: make sure the token opens it.
-    api.check_merchant(&merchant, &pair.access_token)
+    // The merchant id came as a plain query parameter: make sure the token opens it, with
+    // the permissions delivery needs, before it replaces anything.
+    let candidate = Access {
+        merchant_id: merchant.clone(),
+        token: pair.access_token.clone(),
+    };
+    let verified = oauth
+        .client
+        .verify(&candidate)
         .await
-        .map_err(|error| {
-            tracing::error!(%error, "the new token does not open the merchant named");
-            Refusal::WrongMerchant
+        .map_err(|error| match error {
+            CloverError::Unauthorized => Refusal::CannotReadCustomers,
+            CloverError::MissingPermission(_) => Refusal::EmailAddressesHidden,
+            error => {
+                tracing::error!(%error, "the new connection could not be checked");
+                Refusal::NotChecked
+            }
         })?;
     oauth
         .credential
         .connect(&merchant, pair)
         .await
         .map_err(|_| Refusal::NotStored)?;
-    Ok(merchant)
+    Ok((merchant, verified.merchant_name))
 }
 
 /// Anyone can open the launch path, so it may connect only a merchant this deployment is
@@ -223,11 +249,15 @@ fn launch_may_connect(
     }
 }
 
-fn connected_page(merchant: &MerchantId) -> maud::Markup {
+fn connected_page(merchant: &MerchantId, name: Option<&str>) -> maud::Markup {
+    let whom = match name {
+        Some(name) => format!("{name} ({merchant})"),
+        None => merchant.to_string(),
+    };
     crate::templates::notice_page(
         "Clover is connected",
         &format!(
-            "Signups are now delivered to Clover merchant {merchant}. Anything that was \
+            "Signups are now delivered to Clover merchant {whom}. Anything that was \
              waiting is on its way."
         ),
         ("/admin", "Open the admin page"),
@@ -255,6 +285,21 @@ enum Refusal {
     #[error("Clover did not accept the authorization. Start again from the admin page.")]
     ExchangeFailed,
     #[error(
+        "Clover's new token cannot read this merchant's customers: the app needs the \
+         Customers read and write permissions. Nothing was changed."
+    )]
+    CannotReadCustomers,
+    #[error(
+        "Clover's new token cannot read customers' email addresses, so existing customers \
+         could not be recognised: grant the app read access to customers' email addresses \
+         (a field-level permission in Europe), then connect again. Nothing was changed."
+    )]
+    EmailAddressesHidden,
+    #[error(
+        "The new connection could not be checked with Clover. Start again from the admin page."
+    )]
+    NotChecked,
+    #[error(
         "Connecting from the App Market needs CLOVER_MERCHANT_ID set on this service, or \
          connect from its admin page."
     )]
@@ -266,7 +311,7 @@ enum Refusal {
 impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
-            Self::ExchangeFailed => StatusCode::BAD_GATEWAY,
+            Self::ExchangeFailed | Self::NotChecked => StatusCode::BAD_GATEWAY,
             Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -281,6 +326,9 @@ impl Refusal {
             Self::Incomplete => "incomplete",
             Self::WrongMerchant => "wrong merchant",
             Self::ExchangeFailed => "exchange failed",
+            Self::CannotReadCustomers => "cannot read customers",
+            Self::EmailAddressesHidden => "email addresses hidden",
+            Self::NotChecked => "not checked",
             Self::LaunchNotAllowed => "launch not allowed",
             Self::NotStored => "not stored",
         }

@@ -120,30 +120,10 @@ impl Database {
         kind: CredentialKind,
         cipher: &SecretCipher,
     ) -> Result<Option<StoredCredential>, StorageError> {
-        let Some(sealed) = self.store.load_credential(kind).await? else {
-            return Ok(None);
-        };
-        let open = |purpose: &str, sealed: Option<Vec<u8>>| {
-            sealed
-                .map(|bytes| cipher.open(purpose, &bytes))
-                .transpose()
-                .map_err(StorageError::Decrypt)
-        };
-        Ok(Some(StoredCredential {
-            kind,
-            merchant_id: sealed.merchant_id,
-            access_token: cipher
-                .open(ACCESS, &sealed.access_token)
-                .map_err(StorageError::Decrypt)?,
-            access_expires_at: sealed.access_expires_at,
-            refresh_token: open(REFRESH, sealed.refresh_token)?,
-            refresh_expires_at: sealed.refresh_expires_at,
-            previous_refresh_token: open(PREVIOUS, sealed.previous_refresh_token)?,
-            last_refresh_at: sealed.last_refresh_at,
-            needs_authorization: sealed.needs_authorization,
-            replaces_env_digest: sealed.replaces_env_digest,
-            recovery_pending: sealed.recovery_pending,
-        }))
+        match self.store.load_credential(kind).await? {
+            Some(sealed) => unseal(sealed, cipher).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Replaces the stored credential. Committed (made durable) before this returns, so a
@@ -178,4 +158,33 @@ impl Database {
     pub async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError> {
         self.store.lock_credential(wait).await
     }
+}
+
+/// Opens a stored credential's secrets with the key they were sealed with.
+pub(super) fn unseal(
+    sealed: SealedCredential,
+    cipher: &SecretCipher,
+) -> Result<StoredCredential, StorageError> {
+    let kind = sealed.kind;
+    let open = |purpose: &str, sealed: Option<Vec<u8>>| {
+        sealed
+            .map(|bytes| cipher.open(purpose, &bytes))
+            .transpose()
+            .map_err(StorageError::Decrypt)
+    };
+    Ok(StoredCredential {
+        kind,
+        merchant_id: sealed.merchant_id,
+        access_token: cipher
+            .open(ACCESS, &sealed.access_token)
+            .map_err(StorageError::Decrypt)?,
+        access_expires_at: sealed.access_expires_at,
+        refresh_token: open(REFRESH, sealed.refresh_token)?,
+        refresh_expires_at: sealed.refresh_expires_at,
+        previous_refresh_token: open(PREVIOUS, sealed.previous_refresh_token)?,
+        last_refresh_at: sealed.last_refresh_at,
+        needs_authorization: sealed.needs_authorization,
+        replaces_env_digest: sealed.replaces_env_digest,
+        recovery_pending: sealed.recovery_pending,
+    })
 }

@@ -5,6 +5,7 @@
 
 mod cipher;
 mod credentials;
+pub mod inspection;
 mod location;
 mod postgres;
 mod records;
@@ -174,6 +175,9 @@ pub trait Store: Send + Sync {
     async fn add_demo_customer(&self, customer: DemoCustomer) -> Result<(), StorageError>;
     /// Returns false when there is no such customer.
     async fn add_demo_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError>;
+    /// Sets the note of a customer whose note is empty; a note is never replaced. False
+    /// when there is no such customer.
+    async fn set_empty_demo_note(&self, id: &str, note: &str) -> Result<bool, StorageError>;
     /// Sets the given names; `None` keeps the stored one. False when there is no such
     /// customer.
     async fn set_demo_names(

@@ -16,14 +16,20 @@ pub struct SignupDetails {
     pub address: Option<PostalAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The email address as the visitor typed it, when that differs from the lower-cased
+    /// one in the `email` column (see [`crate::domain::EmailAddress`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_as_typed: Option<String>,
 }
 
 impl SignupDetails {
     pub(super) fn of(signup: &NewSignup) -> Self {
+        let typed = signup.email.as_typed();
         Self {
             birthday: signup.birthday,
             address: signup.address.clone(),
             note: signup.note.as_ref().map(|n| n.as_ref().to_owned()),
+            email_as_typed: (typed != signup.email.as_ref()).then(|| typed.to_owned()),
         }
     }
 
@@ -202,6 +208,7 @@ pub struct QueuedDelivery {
     pub received_at_ms: i64,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// Lower-cased: the key deliveries of one person are kept in order by.
     pub email: String,
     pub phone: Option<String>,
     /// Birthday, address and note, when the form asked for them.
@@ -210,6 +217,17 @@ pub struct QueuedDelivery {
     pub consent_text: String,
     /// Attempts so far, this one included.
     pub attempts: u32,
+}
+
+impl QueuedDelivery {
+    /// The email address as the visitor typed it: what Clover is searched with first, and
+    /// what a new customer is given.
+    pub fn email_as_typed(&self) -> &str {
+        self.details
+            .email_as_typed
+            .as_deref()
+            .unwrap_or(&self.email)
+    }
 }
 
 /// A customer of the demo stand-in for Clover, as stored.

@@ -198,6 +198,7 @@ mod tests {
                 refresh_expires_at: Some("2026-12-01T12:00:00Z".into()),
                 last_refresh_at: Some("2026-11-22T11:30:00Z".into()),
                 refresh_expires_soon,
+                missing_permission: None,
             },
             queue: QueueCounts::default(),
             bots: Default::default(),

@@ -41,6 +41,10 @@ pub enum TokenError {
     /// Clover said no (4xx): the code, token or app is not accepted.
     #[error("Clover refused ({status}): {message}")]
     Refused { status: u16, message: String },
+    /// A refresh refused because its token was spent already, with Clover's word
+    /// (`X-Clover-Recovery-Available: true`) that recovery with it would work.
+    #[error("Clover says the refresh token was spent already, and can be recovered")]
+    SpentButRecoverable,
     /// The request never reached Clover: nothing changed there; trying later is safe.
     #[error("could not reach Clover: {0}")]
     Unreachable(String),
@@ -73,8 +77,15 @@ impl OAuthApi {
         &self.app
     }
 
-    /// Where to send the merchant's browser to approve the app.
-    pub fn authorize_url(&self, state: &str, code_challenge: Option<&str>) -> Url {
+    /// Where to send the merchant's browser to approve the app. Naming the merchant skips
+    /// Clover's merchant chooser, so an admin with several merchants cannot pick the
+    /// wrong one.
+    pub fn authorize_url(
+        &self,
+        state: &str,
+        code_challenge: Option<&str>,
+        merchant: Option<&MerchantId>,
+    ) -> Url {
         let mut url = self.app.web_base.clone();
         url.set_path("/oauth/v2/authorize");
         {
@@ -84,6 +95,9 @@ impl OAuthApi {
                 .append_pair("redirect_uri", self.app.redirect_uri.as_str())
                 .append_pair("response_type", "code")
                 .append_pair("state", state);
+            if let Some(merchant) = merchant {
+                query.append_pair("merchant_id", merchant.as_ref());
+            }
             if let Some(challenge) = code_challenge {
                 query
                     .append_pair("code_challenge", challenge)
@@ -122,8 +136,9 @@ impl OAuthApi {
         self.pair("/oauth/v2/refresh", &body).await
     }
 
-    /// After a refresh whose answer was lost: trades the refresh token that was spent for
-    /// a new pair. Only for apps with their secret.
+    /// After a refresh whose answer was lost: trades the refresh token that was spent (the
+    /// one immediately before the pair Clover holds now, which Clover calls the recovery
+    /// token) for a new pair. Only for apps with their secret.
     pub async fn recover(&self, spent_refresh: &SecretString) -> Result<TokenPair, TokenError> {
         let Some(secret) = &self.app.app_secret else {
             return Err(TokenError::Refused {
@@ -134,7 +149,7 @@ impl OAuthApi {
         let body = json!({
             "client_id": self.app.app_id,
             "client_secret": secret.expose_secret(),
-            "refresh_token": spent_refresh.expose_secret(),
+            "recovery_token": spent_refresh.expose_secret(),
         });
         self.pair("/oauth/v2/recovery", &body).await
     }
@@ -164,37 +179,6 @@ impl OAuthApi {
             .map_err(|e| TokenError::AnswerLost(format!("unreadable migrate_v2 answer: {e}")))
     }
 
-    /// Whether `access_token` really opens `merchant_id`: the callback's merchant id is
-    /// just a query parameter, so it is checked before a connection is kept.
-    pub async fn check_merchant(
-        &self,
-        merchant_id: &MerchantId,
-        access_token: &SecretString,
-    ) -> Result<(), TokenError> {
-        let mut url = self.app.api_base.clone();
-        url.path_segments_mut()
-            .expect("an http(s) base URL has a path")
-            .pop_if_empty()
-            .extend(["v3", "merchants", merchant_id.as_ref()]);
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access_token.expose_secret())
-            .send()
-            .await
-            .map_err(|_| TokenError::Unreachable("could not reach Clover".to_owned()))?;
-        match response.status() {
-            s if s.is_success() => Ok(()),
-            s if s.is_server_error() => {
-                Err(TokenError::Unreachable(format!("Clover answered {s}")))
-            }
-            s => Err(TokenError::Refused {
-                status: s.as_u16(),
-                message: "the new token does not open this merchant".to_owned(),
-            }),
-        }
-    }
-
     async fn pair(&self, path: &str, body: &Value) -> Result<TokenPair, TokenError> {
         let answer = self.post(path, body).await?;
         parse_pair(&answer)
@@ -214,6 +198,7 @@ impl OAuthApi {
             }
         })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .bytes()
             .await
@@ -227,6 +212,9 @@ impl OAuthApi {
         if status.is_server_error() {
             return Err(TokenError::AnswerLost(format!("Clover answered {status}")));
         }
+        if status == reqwest::StatusCode::UNAUTHORIZED && recovery_available(&headers) {
+            return Err(TokenError::SpentButRecoverable);
+        }
         if !status.is_success() {
             let message: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
             return Err(TokenError::Refused {
@@ -237,6 +225,14 @@ impl OAuthApi {
         serde_json::from_slice(&bytes)
             .map_err(|_| TokenError::AnswerLost("the answer was not JSON".to_owned()))
     }
+}
+
+/// `X-Clover-Recovery-Available: true` on a refused refresh.
+fn recovery_available(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get("x-clover-recovery-available")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Reads a pair strictly: both tokens must be present (never fall back to the old refresh

@@ -49,7 +49,13 @@ pub struct ConnectStart {
 }
 
 impl PendingConnects {
-    pub fn begin(&self, api: &OAuthApi, origin: ConnectOrigin) -> ConnectStart {
+    /// `merchant`: the merchant to authorize, when known, named on the authorize URL.
+    pub fn begin(
+        &self,
+        api: &OAuthApi,
+        origin: ConnectOrigin,
+        merchant: Option<&MerchantId>,
+    ) -> ConnectStart {
         let state = random_state();
         // Without the app secret, the app is low-trust and proves itself with PKCE.
         let (verifier, challenge) = match api.app().app_secret {
@@ -59,7 +65,7 @@ impl PendingConnects {
                 (Some(verifier), Some(challenge))
             }
         };
-        let authorize_url = api.authorize_url(&state, challenge.as_deref());
+        let authorize_url = api.authorize_url(&state, challenge.as_deref(), merchant);
         let mut entries = self.entries.lock().expect("connect table lock");
         entries.retain(|_, entry| entry.started.elapsed() < CONNECT_TTL);
         entries.insert(

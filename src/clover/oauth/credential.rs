@@ -195,9 +195,9 @@ impl OAuthCredential {
             ));
         }
         let result = if held.recovery_pending {
-            // An earlier refresh with this token may have rotated the pair: recover. Only
-            // if Clover refuses that was it never carried out, and refreshing is safe.
-            self.recover_or_retry(&spent).await
+            // An earlier refresh with this token may have rotated the pair, and its answer
+            // never arrived: recovery is the only move that cannot spend a token twice.
+            self.recover(&spent).await
         } else {
             // Recorded before the token is spent: if this process dies before the new pair
             // is stored, the next to try recovers instead of spending the token again.
@@ -209,7 +209,16 @@ impl OAuthCredential {
             match self.api.refresh(&spent).await {
                 Err(TokenError::AnswerLost(reason)) => {
                     tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
-                    self.recover_or_retry(&spent).await
+                    self.recover(&spent).await
+                }
+                Err(TokenError::SpentButRecoverable) => {
+                    // Clover says this token was spent already, by a refresh whose answer
+                    // was lost somewhere this process could not see, and that the pair it
+                    // made can still be recovered with it.
+                    tracing::warn!(
+                        "Clover says the refresh token was already spent and offers recovery; recovering"
+                    );
+                    self.recover(&spent).await
                 }
                 Err(error @ (TokenError::Unreachable(_) | TokenError::Refused { .. })) => {
                     // Never carried out: the token is as unspent as before.
@@ -238,18 +247,6 @@ impl OAuthCredential {
                 )
                 .await
             }
-        }
-    }
-
-    /// After a lost refresh answer: recovery first. If Clover refuses it, the refresh was
-    /// never carried out (a rotated pair would be recoverable), so refreshing once more
-    /// spends nothing twice.
-    async fn recover_or_retry(&self, spent: &SecretString) -> Result<TokenPair, TokenError> {
-        match self.recover(spent).await {
-            Err(TokenError::Refused { .. }) if self.api.app().app_secret.is_some() => {
-                self.api.refresh(spent).await
-            }
-            other => other,
         }
     }
 
@@ -288,7 +285,9 @@ impl OAuthCredential {
     }
 
     /// Recovery, when the app has its secret; without it a lost answer cannot be repaired
-    /// without risking the reuse of a refresh token, so the merchant must reconnect.
+    /// without risking the reuse of a refresh token, so the merchant must reconnect. A
+    /// refused recovery is final too: the refresh token may have been spent, and a
+    /// refresh token is never sent twice.
     async fn recover(&self, spent: &SecretString) -> Result<TokenPair, TokenError> {
         if self.api.app().app_secret.is_none() {
             return Err(TokenError::Refused {
@@ -410,6 +409,7 @@ fn snapshot_of(stored: Option<&StoredCredential>) -> AuthSnapshot {
             access_expires_at: time(stored.access_expires_at),
             refresh_expires_at: time(stored.refresh_expires_at),
             last_refresh_at: time(stored.last_refresh_at),
+            missing_permission: None,
         },
     }
 }

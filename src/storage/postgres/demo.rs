@@ -55,6 +55,22 @@ pub(super) async fn add_phone(
     Ok(changed > 0)
 }
 
+pub(super) async fn set_empty_note(
+    client: &Client,
+    id: &str,
+    note: &str,
+) -> Result<bool, StorageError> {
+    let changed = client
+        .execute(
+            "UPDATE demo_customers
+                 SET note = CASE WHEN trim(coalesce(note, '')) = '' THEN $2 ELSE note END
+             WHERE id = $1",
+            &[&id, &note],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
 pub(super) async fn set_names(
     client: &Client,
     id: &str,

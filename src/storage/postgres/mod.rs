@@ -91,6 +91,26 @@ const SESSION_LIMITS: &str = "SET statement_timeout = 15000; SET lock_timeout = 
 
 /// TLS when the URL's `sslmode` asks for it (`prefer`, the default, or `require`), with
 /// the server's certificate checked against the public web roots.
+/// See [`crate::storage::inspection`]: one connection of its own, reading only.
+pub(super) async fn inspect(
+    url: &PostgresUrl,
+) -> Result<crate::storage::inspection::Found, StorageError> {
+    let (client, connection) = url.config().connect(tls_connector()).await?;
+    let connection = tokio::spawn(connection);
+    let known = schema::latest_version();
+    let found = schema::found_version(&client).await?;
+    let result = if found < known {
+        (found, known, None, None)
+    } else {
+        let api_token = credentials::load(&client, CredentialKind::ApiToken).await?;
+        let oauth = credentials::load(&client, CredentialKind::OAuth).await?;
+        (found, known, api_token, oauth)
+    };
+    drop(client);
+    let _ = connection.await;
+    Ok(result)
+}
+
 fn tls_connector() -> MakeRustlsConnect {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -297,6 +317,10 @@ impl Store for PostgresStore {
 
     async fn add_demo_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError> {
         demo::add_phone(&*self.client().await?, id, phone).await
+    }
+
+    async fn set_empty_demo_note(&self, id: &str, note: &str) -> Result<bool, StorageError> {
+        demo::set_empty_note(&*self.client().await?, id, note).await
     }
 
     async fn set_demo_names(

@@ -93,6 +93,27 @@ const MIGRATIONS: &[&str] = &[r#"
     );
 "#];
 
+/// The version [`migrate`] brings a database to.
+pub(super) fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
+/// The version recorded, 0 when the service never migrated this database; reads only.
+pub(super) async fn found_version(client: &Client) -> Result<usize, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let version: Option<i32> = client
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await?
+        .map(|row| row.get(0));
+    Ok(version.and_then(|v| usize::try_from(v).ok()).unwrap_or(0))
+}
+
 pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     // A migration may take longer than the pool's limits on ordinary statements, and an

@@ -47,6 +47,20 @@ pub(super) fn add_phone(
     Ok(changed > 0)
 }
 
+pub(super) fn set_empty_note(
+    connection: &mut Connection,
+    id: &str,
+    note: &str,
+) -> rusqlite::Result<bool> {
+    let changed = connection.execute(
+        "UPDATE demo_customers
+             SET note = CASE WHEN trim(coalesce(note, '')) = '' THEN ?2 ELSE note END
+         WHERE id = ?1",
+        params![id, note],
+    )?;
+    Ok(changed > 0)
+}
+
 pub(super) fn set_names(
     connection: &mut Connection,
     id: &str,

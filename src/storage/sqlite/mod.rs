@@ -29,6 +29,26 @@ use super::{
 /// How long a statement waits for a lock held by another connection (backups, the CLI).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// See [`crate::storage::inspection`]: read-only, and the file is not created.
+pub(super) fn inspect(path: &Path) -> Result<crate::storage::inspection::Found, StorageError> {
+    let known = schema::latest_version();
+    if !path.exists() {
+        return Ok((0, known, None, None));
+    }
+    let mut connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let found: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found < known {
+        return Ok((found, known, None, None));
+    }
+    let api_token = credentials::load(&mut connection, CredentialKind::ApiToken)?;
+    let oauth = credentials::load(&mut connection, CredentialKind::OAuth)?;
+    Ok((found, known, api_token, oauth))
+}
+
 /// One connection serves the whole process: SQLite allows one writer at a time anyway,
 /// and the traffic of a signup form is small.
 pub(super) struct SqliteStore {
@@ -240,6 +260,11 @@ impl Store for SqliteStore {
     async fn add_demo_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError> {
         let (id, phone) = (id.to_owned(), phone.to_owned());
         self.run(move |c| demo::add_phone(c, &id, &phone)).await
+    }
+
+    async fn set_empty_demo_note(&self, id: &str, note: &str) -> Result<bool, StorageError> {
+        let (id, note) = (id.to_owned(), note.to_owned());
+        self.run(move |c| demo::set_empty_note(c, &id, &note)).await
     }
 
     async fn set_demo_names(

@@ -109,6 +109,11 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
+/// The version [`migrate`] brings a database to.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     crate::storage::note_newer_schema(current, MIGRATIONS.len());
