@@ -46,6 +46,8 @@ RUN groupadd --gid 10001 app \
 WORKDIR /app
 COPY --from=builder /build/target/release/clover-signup /app/clover-signup
 COPY static /app/static
+# On the PATH too, for `fly ssh console -C "clover-signup check"`.
+RUN ln -s /app/clover-signup /usr/local/bin/clover-signup
 
 # Writable places for the SQLite database: /app/data (the default DATABASE_URL,
 # sqlite://data/clover-signup.db, relative to /app) and /data (where fly.toml mounts
