@@ -2,19 +2,32 @@
 //! v2 OAuth endpoints, served on loopback.
 //!
 //! No machine here reaches Clover, so the fake is the only place where the
-//! client meets Clover's rules. It follows the fact sheet
-//! (`/work/shared/research/clover-api.md`, §1–§4) and is deliberately at least
-//! as strict as it: every breach is answered the way Clover would answer and
-//! is also written to [`FakeClover::violations`], so a test can simply assert
-//! that the list is empty.
+//! client meets Clover's rules. It follows the project's Clover fact sheet
+//! (compiled from Clover's published reference, its Android SDK models, and
+//! integrators' sandbox reports; section numbers below are the sheet's) and
+//! is deliberately at least as strict as it: where Clover's behaviour is not
+//! published, the fake takes the reading that is hardest on the client. Every
+//! breach is answered the way Clover would answer and is also written to
+//! [`FakeClover::violations`], so a test can simply assert that the list is
+//! empty.
 //!
 //! Violation strings start with a stable prefix so tests can match on it:
 //! `user-agent:`, `rate:`, `concurrency:`, `early retry:`, `content-type:`,
-//! `create:`, `update:`, `search:`, `email:`, `phone:`, `expand:`, `method:`,
-//! `route:`, and for OAuth `authorize:`, `token:`, `refresh:`, `recovery:`,
-//! `migrate:`. A 401 is not a violation (a revoked token is a legitimate
-//! event), with one exception: spending an already-spent refresh token is
-//! (`refresh: reuse ...`), because a correct client never does it.
+//! `create:`, `update:`, `search:`, `email:`, `phone:`, `address:`,
+//! `metadata:`, `expand:`, `method:`, `route:`, and for OAuth `authorize:`,
+//! `token:`, `refresh:`, `recovery:`, `migrate:`. A 401 is not a violation (a
+//! revoked token or a permission the merchant did not grant is a legitimate
+//! event), with one exception: spending an already-spent refresh token the
+//! client was told about is (`refresh: reuse ...`), because a correct client
+//! never does it.
+//!
+//! Permissions (§2.4, §3.1): every token carries a set of permission names
+//! ([`MERCHANT_R`], [`CUSTOMERS_R`], [`CUSTOMERS_W`] and Europe's field-level
+//! ones). A token lacking the permission of an endpoint gets the same 401 as a
+//! bad token, because Clover's 401-unauthorized page says the API "does not
+//! distinguish" the two. Tokens start with Customers read/write only, which is
+//! what the project's README tells merchants to grant: `GET /v3/merchants/{mId}`
+//! needs Merchant read and is therefore refused by default.
 //!
 //! OAuth (§4): the one fake server plays both Clover hosts. The merchant's
 //! browser calls `GET /oauth/v2/authorize` on [`FakeClover::web_base_url`] and
@@ -22,9 +35,10 @@
 //! `/oauth/v2/refresh`, `/oauth/v2/recovery` and `/oauth/token/migrate_v2` on
 //! [`FakeClover::base_url`]. None of them needs a bearer header or counts
 //! toward the per-token limits. Access tokens they issue are then accepted by
-//! the `/v3` routes next to the merchant API token, each with its own limits.
+//! the `/v3` routes next to the merchant API token, each with its own limits
+//! and with the app's permissions as they were when the token was minted.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -45,6 +59,45 @@ pub const APP_ID: &str = "FAKEAPP0000001";
 pub const APP_SECRET: &str = "fake-app-secret-9d2e";
 /// A v1 (non-expiring) token of [`MERCHANT_ID`] for `/oauth/token/migrate_v2`.
 pub const LEGACY_TOKEN: &str = "fake-legacy-v1-token-77aa";
+
+// Permission names as in the `Permission` values of Clover's Android SDK
+// (§2.4). The field-level ones are Europe's (§9.12); their exact spelling is
+// only partly published, so these follow the integrators who use them.
+
+/// Merchant read: `GET /v3/merchants/{mId}` (§9.4).
+pub const MERCHANT_R: &str = "MERCHANT_R";
+/// Customers read: search and get.
+pub const CUSTOMERS_R: &str = "CUSTOMERS_R";
+/// Customers write: create, update, sub-resources, metadata, delete.
+pub const CUSTOMERS_W: &str = "CUSTOMERS_W";
+/// Europe: see `emailAddresses` (with [`FakeClover::set_field_permissions`]).
+pub const CUSTOMERS_EMAIL_R: &str = "CUSTOMERS_EMAIL_R";
+/// Europe: write `emailAddresses`.
+pub const CUSTOMERS_EMAIL_W: &str = "CUSTOMERS_EMAIL_W";
+/// Europe: see `phoneNumbers`.
+pub const CUSTOMERS_PHONE_R: &str = "CUSTOMERS_PHONE_R";
+/// Europe: write `phoneNumbers`.
+pub const CUSTOMERS_PHONE_W: &str = "CUSTOMERS_PHONE_W";
+/// Europe: see `addresses`.
+pub const CUSTOMERS_ADDRESS_R: &str = "CUSTOMERS_ADDRESS_R";
+/// Europe: write `addresses`.
+pub const CUSTOMERS_ADDRESS_W: &str = "CUSTOMERS_ADDRESS_W";
+/// Every name the fake knows; a setter given another one panics (a typo in a test).
+const KNOWN_PERMISSIONS: &[&str] = &[
+    MERCHANT_R,
+    CUSTOMERS_R,
+    CUSTOMERS_W,
+    CUSTOMERS_EMAIL_R,
+    CUSTOMERS_EMAIL_W,
+    CUSTOMERS_PHONE_R,
+    CUSTOMERS_PHONE_W,
+    CUSTOMERS_ADDRESS_R,
+    CUSTOMERS_ADDRESS_W,
+];
+/// What a token has unless a test says otherwise: what the README asks the
+/// merchant to tick (Customers read + write), and nothing more.
+const DEFAULT_PERMISSIONS: &[&str] = &[CUSTOMERS_R, CUSTOMERS_W];
+
 /// The employee who approves every authorization.
 const EMPLOYEE_ID: &str = "EMP0000000001";
 /// Authorization codes (from authorize or migrate_v2) are valid this long.
@@ -69,7 +122,8 @@ const AUTHORIZE_PARAMS: &[&str] = &[
 /// Per-token limits from §3.2.
 const RATE_LIMIT: usize = 16;
 const CONCURRENCY_LIMIT: usize = 5;
-/// Clover echoes the filterable fields of the collection in this header (§2.3).
+/// Clover echoes the filterable fields of the collection in this header (§2.3);
+/// the default of [`FakeClover::set_allowed_filter_fields`].
 const ALLOWED_FILTER_FIELDS: &str = "customerSince,firstName,lastName,emailAddress,phoneNumber,marketingAllowed,fullName,id,deletedTime";
 /// The subset of those fields the fake can actually evaluate.
 const SUPPORTED_FILTER_FIELDS: &[&str] =
@@ -86,6 +140,8 @@ const CUSTOMER_KEYS: &[&str] = &[
 ];
 /// Nested collections are capped at 100 items (§2.3, S19).
 const MAX_NESTED: usize = 100;
+/// "Limit expansions to a maximum of three fields per API call" (§9.6).
+const MAX_EXPANSIONS: usize = 3;
 /// `customerSince` is epoch milliseconds; anything below this is seconds sent by mistake.
 const MIN_EPOCH_MILLIS: i64 = 1_000_000_000_000;
 
@@ -97,6 +153,12 @@ pub enum Endpoint {
     UpdateCustomer,
     AddEmailAddress,
     AddPhoneNumber,
+    /// `POST /v3/merchants/{mId}/customers/{id}/addresses`.
+    AddAddress,
+    /// `POST /v3/merchants/{mId}/customers/{id}/metadata`.
+    UpdateMetadata,
+    /// `DELETE /v3/merchants/{mId}/customers/{id}`.
+    DeleteCustomer,
     GetMerchant,
     /// `GET /oauth/v2/authorize` (the merchant's browser).
     OAuthAuthorize,
@@ -119,6 +181,23 @@ impl Endpoint {
             _ => "POST",
         }
     }
+
+    /// The permission a `/v3` endpoint needs; `None` for the rest (OAuth,
+    /// unknown routes), which are answered on their own terms.
+    fn permission(self) -> Option<&'static str> {
+        match self {
+            Endpoint::GetMerchant => Some(MERCHANT_R),
+            Endpoint::SearchCustomers | Endpoint::GetCustomer => Some(CUSTOMERS_R),
+            Endpoint::CreateCustomer
+            | Endpoint::UpdateCustomer
+            | Endpoint::AddEmailAddress
+            | Endpoint::AddPhoneNumber
+            | Endpoint::AddAddress
+            | Endpoint::UpdateMetadata
+            | Endpoint::DeleteCustomer => Some(CUSTOMERS_W),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +209,8 @@ pub enum Fault {
         body: String,
     },
     /// Process the request, then answer this status (an "unknown outcome").
+    /// On `/oauth/v2/refresh` the token is spent without the client knowing,
+    /// so sending it once more is not counted as a reuse.
     ProcessThenStatus { status: u16 },
     /// Process the request, then wait this long before answering normally.
     ProcessThenDelay(Duration),
@@ -144,7 +225,9 @@ pub struct OAuthStats {
     pub exchanges: u32,
     /// Successful `/oauth/v2/refresh` calls.
     pub refreshes: u32,
-    /// Refresh attempts with an already-spent refresh token (0 for a correct client).
+    /// Refresh attempts with an already-spent refresh token the client had
+    /// been told was spent (0 for a correct client). The one attempt that
+    /// finds out about a refresh answered with an error is not counted.
     pub refresh_reuse: u32,
     /// Successful `/oauth/v2/recovery` calls.
     pub recoveries: u32,
@@ -154,6 +237,8 @@ pub struct OAuthStats {
     pub pkce_verified: u32,
     /// API requests made with an expired access token (answered 401).
     pub expired_access_used: u32,
+    /// Refreshes refused with 401 that carried `X-Clover-Recovery-Available: true`.
+    pub refused_with_recovery_available: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -198,8 +283,15 @@ pub struct FakeCustomer {
     pub addresses: Vec<Map<String, Value>>,
     /// As sent, `note` included: `{"dobDay": 10, "dobMonth": 12, ...}`.
     pub metadata: Map<String, Value>,
+    /// Epoch ms of the deletion; a deleted customer is kept (see
+    /// [`FakeClover::set_soft_deletes`]).
+    pub deleted_time: Option<i64>,
 }
 
+/// A customer as if typed at the register: values are kept exactly as given
+/// (case, spaces and all), and `customerSince` is the time of seeding. To
+/// seed one already deleted, use [`FakeClover::seed_deleted_customer`] (a
+/// field here would break callers that list every field).
 #[derive(Debug, Clone, Default)]
 pub struct NewFakeCustomer {
     pub first_name: Option<String>,
@@ -249,18 +341,105 @@ impl FakeClover {
         self.lock().latency = d;
     }
 
+    /// Replaces the primary merchant API token (the merchant deleted the old
+    /// one and made a new one). Tokens added with [`FakeClover::add_api_token`]
+    /// stay accepted. The new token has the default permissions (Customers
+    /// read/write) unless [`FakeClover::set_api_token_permissions`] named it.
     pub fn set_accepted_token(&self, token: &str) {
         self.lock().accepted_token = token.to_owned();
     }
 
+    /// One more accepted merchant API token, with exactly these permissions.
+    pub fn add_api_token(&self, token: &str, permissions: &[&str]) {
+        let mut st = self.lock();
+        st.extra_tokens.insert(token.to_owned());
+        st.api_permissions
+            .insert(token.to_owned(), permission_set(permissions));
+    }
+
+    /// The permissions of a merchant API token, effective at once (the
+    /// merchant ticked or unticked boxes on the token in the dashboard). A
+    /// token not accepted (yet) keeps them for when it is.
+    pub fn set_api_token_permissions(&self, token: &str, permissions: &[&str]) {
+        self.lock()
+            .api_permissions
+            .insert(token.to_owned(), permission_set(permissions));
+    }
+
+    /// The OAuth app's permissions. Only access tokens minted from now on get
+    /// them: tokens already issued keep theirs, because with Clover a changed
+    /// app permission needs a new token (§2.4).
+    pub fn set_app_permissions(&self, permissions: &[&str]) {
+        self.lock().oauth.app_permissions = permission_set(permissions);
+    }
+
+    /// Europe's field-level permissions (§2.4, §9.12), default off. When on,
+    /// customers come back without `emailAddresses`, `phoneNumbers` or
+    /// `addresses`, even when expanded, unless the token has
+    /// [`CUSTOMERS_EMAIL_R`], [`CUSTOMERS_PHONE_R`] or [`CUSTOMERS_ADDRESS_R`];
+    /// nothing says they were left out, which is the danger for a client that
+    /// dedupes by email. Writing one of them (in a create or update body, or on
+    /// its sub-resource) without the matching `_W` is answered 401.
+    pub fn set_field_permissions(&self, on: bool) {
+        self.lock().field_permissions = on;
+    }
+
+    /// Whether `filter=emailAddress=` matches case-sensitively (default true).
+    /// Clover does not publish which (§9.7), and customers typed at the
+    /// register keep their case, so the strict reading is the default: a
+    /// client searching only for the lower-cased address misses `Ada@Example.com`.
+    pub fn set_email_filter_exact(&self, exact: bool) {
+        self.lock().email_filter_exact = exact;
+    }
+
+    /// Whether deleted customers stay visible (default true). `deletedTime`
+    /// being a filter field suggests soft deletes (§9.8): a deleted customer
+    /// is still returned by search and GET, with `deletedTime` set. When off,
+    /// a deleted customer is gone: 404 on GET, absent from search.
+    pub fn set_soft_deletes(&self, on: bool) {
+        self.lock().soft_deletes = on;
+    }
+
+    /// The value of `X-Clover-Allowed-Filter-Fields` (comma-separated) and the
+    /// filter fields search accepts; e.g. leave out `emailAddress` to play a
+    /// Clover that cannot search by email.
+    pub fn set_allowed_filter_fields(&self, fields: &str) {
+        self.lock().allowed_filter_fields = fields.to_owned();
+    }
+
+    /// Deletes a customer as the merchant would in the dashboard.
+    pub fn delete_customer(&self, id: &str) {
+        let mut st = self.lock();
+        let i = st
+            .customer_index(id)
+            .unwrap_or_else(|| panic!("no customer {id} to delete"));
+        st.customers[i].deleted_time.get_or_insert_with(millis_now);
+    }
+
+    /// Every customer, deleted ones included (see `deleted_time`).
     pub fn customers(&self) -> Vec<FakeCustomer> {
         self.lock().customers.iter().map(Stored::public).collect()
     }
 
+    /// A customer as if typed at the register: every value exactly as given,
+    /// `customerSince` now.
     pub fn seed_customer(&self, c: NewFakeCustomer) -> String {
+        self.seed(c, false)
+    }
+
+    /// Like [`FakeClover::seed_customer`], but already deleted by the
+    /// merchant: `deletedTime` is the time of seeding.
+    pub fn seed_deleted_customer(&self, c: NewFakeCustomer) -> String {
+        self.seed(c, true)
+    }
+
+    fn seed(&self, c: NewFakeCustomer, deleted: bool) -> String {
         let mut st = self.lock();
+        let now = millis_now();
         let mut stored = Stored {
             id: st.new_customer_id(),
+            customer_since: Some(now),
+            deleted_time: deleted.then_some(now),
             ..Stored::default()
         };
         stored.first_name = c.first_name;
@@ -344,6 +523,18 @@ impl Drop for FakeClover {
     }
 }
 
+/// The set of `names`; panics on a name the fake does not know.
+fn permission_set(names: &[&str]) -> BTreeSet<String> {
+    for name in names {
+        assert!(
+            KNOWN_PERMISSIONS.contains(name),
+            "unknown permission `{name}`; known: {}",
+            KNOWN_PERMISSIONS.join(", ")
+        );
+    }
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
 /// A panicking test must not turn every later call into a poison panic.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
@@ -356,7 +547,16 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 #[derive(Default)]
 struct State {
     base_url: String,
+    /// The primary merchant API token ([`FakeClover::set_accepted_token`]).
     accepted_token: String,
+    /// Further accepted merchant API tokens ([`FakeClover::add_api_token`]).
+    extra_tokens: HashSet<String>,
+    /// Permissions of merchant API tokens; a token not named has the defaults.
+    api_permissions: HashMap<String, BTreeSet<String>>,
+    field_permissions: bool,
+    email_filter_exact: bool,
+    soft_deletes: bool,
+    allowed_filter_fields: String,
     latency: Duration,
     customers: Vec<Stored>,
     requests: Vec<RecordedRequest>,
@@ -376,8 +576,19 @@ struct OAuthState {
     grants: Vec<Vec<Pair>>,
     /// Refresh token → (grant, position in its chain).
     refresh_index: HashMap<String, (usize, usize)>,
-    /// Access token → expiration in Unix seconds, as announced.
-    access: HashMap<String, u64>,
+    /// Access token → its expiration and permissions.
+    access: HashMap<String, AccessToken>,
+    /// Permissions given to access tokens minted from now on.
+    app_permissions: BTreeSet<String>,
+    /// The refresh token (grant, position) the request being handled spent,
+    /// so a `ProcessThenStatus` fault can mark its answer as lost.
+    just_spent: Option<(usize, usize)>,
+}
+
+struct AccessToken {
+    /// Unix seconds, as announced.
+    expiration: u64,
+    permissions: BTreeSet<String>,
 }
 
 impl Default for OAuthState {
@@ -390,6 +601,8 @@ impl Default for OAuthState {
             grants: Vec::new(),
             refresh_index: HashMap::new(),
             access: HashMap::new(),
+            app_permissions: permission_set(DEFAULT_PERMISSIONS),
+            just_spent: None,
         }
     }
 }
@@ -406,6 +619,13 @@ struct Pair {
     refresh_expiration: u64,
     issued: Instant,
     spent: bool,
+    /// Whether the client has been told its refresh token is spent: it got
+    /// the answer that spent it (a 200, even one it may have abandoned while
+    /// waiting), or a 401 for sending it again. False while the only answer
+    /// was an error status after processing (`Fault::ProcessThenStatus`): the
+    /// client cannot know Clover rotated the pair, and trying the token once
+    /// more is how it finds out.
+    spend_told: bool,
     revoked: bool,
 }
 
@@ -428,6 +648,7 @@ struct Stored {
     addresses: Vec<Map<String, Value>>,
     metadata: Map<String, Value>,
     customer_since: Option<i64>,
+    deleted_time: Option<i64>,
 }
 
 impl Stored {
@@ -448,6 +669,7 @@ impl Stored {
             marketing_allowed: false,
             addresses: self.addresses.clone(),
             metadata: self.metadata.clone(),
+            deleted_time: self.deleted_time,
         }
     }
 
@@ -465,6 +687,9 @@ impl Stored {
         o.insert("marketingAllowed".into(), json!(false));
         if let Some(s) = self.customer_since {
             o.insert("customerSince".into(), json!(s));
+        }
+        if let Some(d) = self.deleted_time {
+            o.insert("deletedTime".into(), json!(d));
         }
         let owner = json!({ "id": self.id });
         if expand.emails {
@@ -506,10 +731,12 @@ struct Expand {
 
 impl State {
     fn new(base_url: String) -> State {
-        let accepted_token = API_TOKEN.to_owned();
         State {
             base_url,
-            accepted_token,
+            accepted_token: API_TOKEN.to_owned(),
+            email_filter_exact: true,
+            soft_deletes: true,
+            allowed_filter_fields: ALLOWED_FILTER_FIELDS.to_owned(),
             ..State::default()
         }
     }
@@ -536,6 +763,31 @@ impl State {
 
     fn customer_index(&self, id: &str) -> Option<usize> {
         self.customers.iter().position(|c| c.id == id)
+    }
+
+    /// Whether the API still shows this customer (see `soft_deletes`).
+    fn visible(&self, c: &Stored) -> bool {
+        c.deleted_time.is_none() || self.soft_deletes
+    }
+
+    /// The customer as the API sees it: `None` once deleted without soft deletes.
+    fn visible_index(&self, id: &str) -> Option<usize> {
+        self.customer_index(id)
+            .filter(|&i| self.visible(&self.customers[i]))
+    }
+
+    /// Looks up the customer a write targets. A soft-deleted one is still
+    /// written (Clover probably answers 200), but a correct client never
+    /// touches a customer whose `deletedTime` is set (§9.8).
+    fn write_target(&mut self, id: &str, inc: &Incoming) -> Option<usize> {
+        let i = self.visible_index(id)?;
+        if self.customers[i].deleted_time.is_some() {
+            self.violation(format!(
+                "update: {} {} writes to deleted customer {id}",
+                inc.method, inc.path
+            ));
+        }
+        Some(i)
     }
 }
 
@@ -566,6 +818,11 @@ fn unix_now() -> Duration {
         .unwrap_or_default()
 }
 
+/// Now in epoch milliseconds, Clover's unit for `customerSince` and `deletedTime`.
+fn millis_now() -> i64 {
+    i64::try_from(unix_now().as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Whether an expiration in whole Unix seconds has passed.
 fn is_past(expiration: u64) -> bool {
     unix_now() >= Duration::from_secs(expiration)
@@ -580,6 +837,8 @@ enum Route {
     Customer(String),
     Emails(String),
     Phones(String),
+    Addresses(String),
+    Metadata(String),
     /// Anything under `/oauth/`; `None` for a path Clover does not serve
     /// (v1 `/oauth/token` among them).
     OAuth(Option<Endpoint>),
@@ -611,6 +870,8 @@ fn parse_path(path: &str) -> (Option<String>, Route) {
         ["customers", id] => Route::Customer(id.to_string()),
         ["customers", id, "email_addresses"] => Route::Emails(id.to_string()),
         ["customers", id, "phone_numbers"] => Route::Phones(id.to_string()),
+        ["customers", id, "addresses"] => Route::Addresses(id.to_string()),
+        ["customers", id, "metadata"] => Route::Metadata(id.to_string()),
         _ => Route::Unknown,
     };
     (Some(merchant.to_string()), route)
@@ -623,8 +884,11 @@ fn endpoint_of(route: &Route, method: &str) -> Endpoint {
         (Route::Customers, "POST") => Endpoint::CreateCustomer,
         (Route::Customer(_), "GET") => Endpoint::GetCustomer,
         (Route::Customer(_), "POST") => Endpoint::UpdateCustomer,
+        (Route::Customer(_), "DELETE") => Endpoint::DeleteCustomer,
         (Route::Emails(_), "POST") => Endpoint::AddEmailAddress,
         (Route::Phones(_), "POST") => Endpoint::AddPhoneNumber,
+        (Route::Addresses(_), "POST") => Endpoint::AddAddress,
+        (Route::Metadata(_), "POST") => Endpoint::UpdateMetadata,
         (Route::OAuth(Some(e)), m) if m == e.oauth_method() => *e,
         _ => Endpoint::Other,
     }
@@ -641,6 +905,8 @@ struct Incoming {
     merchant: Option<String>,
     route: Route,
     endpoint: Endpoint,
+    /// The permissions of the bearer token, once authenticated.
+    permissions: BTreeSet<String>,
 }
 
 impl Incoming {
@@ -667,7 +933,12 @@ impl Incoming {
             merchant,
             route,
             method,
+            permissions: BTreeSet::new(),
         }
+    }
+
+    fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -737,6 +1008,13 @@ impl Reply {
         Reply::error(401, "Invalid refresh token", None)
     }
 
+    /// A status with no body (Clover's answer to a DELETE is not published).
+    fn empty(status: u16) -> Reply {
+        let mut reply = Reply::json(status, Value::Null);
+        reply.body = String::new();
+        reply
+    }
+
     fn redirect(location: String) -> Reply {
         Reply {
             status: 302,
@@ -803,11 +1081,11 @@ async fn handle(
     body: web::Bytes,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
-    let incoming = Incoming::new(&req, body);
+    let mut incoming = Incoming::new(&req, body);
     let (reply, token, latency) = {
         let mut st = lock(&state);
         let index = st.record(&incoming);
-        let (reply, token) = st.decide(&incoming);
+        let (reply, token) = st.decide(&mut incoming);
         st.requests[index].status = reply.status;
         (reply, token, st.latency)
     };
@@ -843,7 +1121,7 @@ impl State {
 
     /// Auth, limits, faults, then the endpoint itself. Returns the reply and,
     /// when the request counts against a token's limits, that token.
-    fn decide(&mut self, inc: &Incoming) -> (Reply, Option<String>) {
+    fn decide(&mut self, inc: &mut Incoming) -> (Reply, Option<String>) {
         // The merchant's browser always sends one; the fake does not judge it.
         if inc.header("user-agent").is_none() && inc.endpoint != Endpoint::OAuthAuthorize {
             self.violation(format!(
@@ -854,35 +1132,50 @@ impl State {
         if let Route::OAuth(known) = &inc.route {
             return (self.oauth(inc, *known), None);
         }
-        let token = match self.authenticate(inc) {
-            Ok(token) => token,
+        let (token, permissions) = match self.authenticate(inc) {
+            Ok(found) => found,
             Err(reply) => return (reply, None),
         };
+        inc.permissions = permissions;
         // Clover answers 401 for a foreign merchant too (no 403, §3.1).
         if inc.merchant.as_deref().is_some_and(|m| m != MERCHANT_ID) {
             return (Reply::unauthorized(), None);
         }
+        // The token is genuine, so the request counts toward its limits even
+        // when the permission check below refuses it.
         if let Some(reply) = self.check_limits(&token, inc) {
             return (reply, Some(token));
+        }
+        // A missing permission is the same 401 as a bad token (§3.1, §9.5),
+        // and not a violation: the merchant decides what to grant. It comes
+        // before faults, so a queued fault waits for a permitted request.
+        if let Some(needed) = inc.endpoint.permission() {
+            if !inc.has(needed) {
+                return (Reply::unauthorized(), Some(token));
+            }
         }
         let reply = self.with_fault(inc, State::dispatch);
         (reply, Some(token))
     }
 
-    /// The bearer token, if it is the merchant API token or an unexpired
-    /// access token; an expired access token is counted.
-    fn authenticate(&mut self, inc: &Incoming) -> Result<String, Reply> {
+    /// The bearer token and its permissions, if it is an accepted merchant API
+    /// token or an unexpired access token; an expired access token is counted.
+    fn authenticate(&mut self, inc: &Incoming) -> Result<(String, BTreeSet<String>), Reply> {
         let bearer = inc
             .header("authorization")
             .and_then(|h| h.strip_prefix("Bearer "));
         let Some(token) = bearer else {
             return Err(Reply::unauthorized());
         };
-        if token == self.accepted_token {
-            return Ok(token.to_owned());
+        if token == self.accepted_token || self.extra_tokens.contains(token) {
+            let permissions = match self.api_permissions.get(token) {
+                Some(set) => set.clone(),
+                None => permission_set(DEFAULT_PERMISSIONS),
+            };
+            return Ok((token.to_owned(), permissions));
         }
         match self.oauth.access.get(token) {
-            Some(&expiration) if !is_past(expiration) => Ok(token.to_owned()),
+            Some(a) if !is_past(a.expiration) => Ok((token.to_owned(), a.permissions.clone())),
             Some(_) => {
                 self.oauth.stats.expired_access_used += 1;
                 Err(Reply::unauthorized())
@@ -905,7 +1198,12 @@ impl State {
                 body,
             }) => fault_reply(status, retry_after, body),
             Some(Fault::ProcessThenStatus { status }) => {
+                self.oauth.just_spent = None;
                 run(self, inc);
+                // The pair was rotated, but the client only sees an error.
+                if let Some((grant, at)) = self.oauth.just_spent.take() {
+                    self.oauth.grants[grant][at].spend_told = false;
+                }
                 Reply::error(status, "Injected fault", Some("processed, then failed"))
             }
             Some(Fault::ProcessThenDelay(d)) => {
@@ -963,6 +1261,7 @@ impl State {
             (Route::Customers, "POST") => self.create(inc),
             (Route::Customer(id), "GET") => self.get(id, inc),
             (Route::Customer(id), "POST") => self.update(id, inc),
+            (Route::Customer(id), "DELETE") => self.delete(id),
             (Route::Customer(_), "PUT" | "PATCH") => {
                 let msg = format!(
                     "{} is not allowed on a customer; Clover updates with POST",
@@ -972,6 +1271,8 @@ impl State {
             }
             (Route::Emails(id), "POST") => self.add_contact(id, inc, Contact::Email),
             (Route::Phones(id), "POST") => self.add_contact(id, inc, Contact::Phone),
+            (Route::Addresses(id), "POST") => self.add_contact(id, inc, Contact::Address),
+            (Route::Metadata(id), "POST") => self.update_metadata(id, inc),
             _ => self.refuse(
                 404,
                 "route",
@@ -1002,12 +1303,20 @@ fn fault_reply(status: u16, retry_after: Option<u64>, body: String) -> Reply {
 enum Contact {
     Email,
     Phone,
+    Address,
 }
+
+/// Europe's field-level permissions (§2.4, §9.12): customer key, read, write.
+const FIELD_PERMISSIONS: &[(&str, &str, &str)] = &[
+    ("emailAddresses", CUSTOMERS_EMAIL_R, CUSTOMERS_EMAIL_W),
+    ("phoneNumbers", CUSTOMERS_PHONE_R, CUSTOMERS_PHONE_W),
+    ("addresses", CUSTOMERS_ADDRESS_R, CUSTOMERS_ADDRESS_W),
+];
 
 impl State {
     /// Clover echoes the filterable fields on every answer of the collection.
     fn search(&mut self, inc: &Incoming) -> Reply {
-        let allowed = ALLOWED_FILTER_FIELDS.to_owned();
+        let allowed = self.allowed_filter_fields.clone();
         self.search_page(inc)
             .header("X-Clover-Allowed-Filter-Fields", allowed)
     }
@@ -1015,7 +1324,7 @@ impl State {
     fn search_page(&mut self, inc: &Incoming) -> Reply {
         let mut filters = Vec::new();
         for raw in inc.query_all("filter") {
-            match parse_filter(raw) {
+            match parse_filter(raw, &self.allowed_filter_fields) {
                 Ok(f) => filters.push(f),
                 Err(msg) => return self.refuse(400, "search", msg),
             }
@@ -1028,14 +1337,19 @@ impl State {
             Ok(n) => n,
             Err(msg) => return self.refuse(400, "search", msg),
         };
-        let expand = self.expand(inc);
+        let expand = match self.expand(inc) {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
+        let exact = self.email_filter_exact;
         let elements: Vec<Value> = self
             .customers
             .iter()
+            .filter(|c| self.visible(c))
             .filter(|c| {
                 filters
                     .iter()
-                    .all(|(field, value)| filter_matches(c, field, value))
+                    .all(|(field, value)| filter_matches(c, field, value, exact))
             })
             .skip(offset)
             .take(limit)
@@ -1050,9 +1364,16 @@ impl State {
             Ok(b) => b,
             Err(reply) => return reply,
         };
+        if self.lacks_field_write(inc, &body) {
+            return Reply::unauthorized();
+        }
         if let Err(msg) = validate_customer(&body) {
             return self.refuse(400, "create", msg);
         }
+        let expand = match self.expand(inc) {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
         let mut c = Stored {
             id: self.new_customer_id(),
             ..Stored::default()
@@ -1065,15 +1386,17 @@ impl State {
             address.insert("id".into(), json!(random_id()));
             c.addresses.push(address);
         }
-        let expand = self.expand(inc);
         let reply = Reply::json(200, c.to_json(&expand));
         self.customers.push(c);
         reply
     }
 
     fn get(&mut self, id: &str, inc: &Incoming) -> Reply {
-        let expand = self.expand(inc);
-        match self.customer_index(id) {
+        let expand = match self.expand(inc) {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
+        match self.visible_index(id) {
             Some(i) => Reply::json(200, self.customers[i].to_json(&expand)),
             None => Reply::customer_not_found(),
         }
@@ -1085,10 +1408,17 @@ impl State {
             Ok(b) => b,
             Err(reply) => return reply,
         };
+        if self.lacks_field_write(inc, &body) {
+            return Reply::unauthorized();
+        }
         if let Err(msg) = validate_customer(&body) {
             return self.refuse(400, "update", msg);
         }
-        let Some(i) = self.customer_index(id) else {
+        let expand = match self.expand(inc) {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
+        let Some(i) = self.write_target(id, inc) else {
             return Reply::customer_not_found();
         };
         for key in ["emailAddresses", "phoneNumbers", "addresses"] {
@@ -1099,40 +1429,109 @@ impl State {
             }
         }
         apply_scalars(&mut self.customers[i], &body);
-        let expand = self.expand(inc);
         Reply::json(200, self.customers[i].to_json(&expand))
     }
 
+    /// `DELETE .../customers/{id}`: sets `deletedTime`; whether the customer
+    /// stays visible is `soft_deletes`. Deleting it again is answered alike.
+    fn delete(&mut self, id: &str) -> Reply {
+        let Some(i) = self.visible_index(id) else {
+            return Reply::customer_not_found();
+        };
+        self.customers[i]
+            .deleted_time
+            .get_or_insert_with(millis_now);
+        Reply::empty(200)
+    }
+
+    /// The email / phone / address sub-resources: one new item.
     fn add_contact(&mut self, id: &str, inc: &Incoming, kind: Contact) -> Reply {
-        let (area, key) = match kind {
-            Contact::Email => ("email", "emailAddress"),
-            Contact::Phone => ("phone", "phoneNumber"),
+        let (area, list) = match kind {
+            Contact::Email => ("email", "emailAddresses"),
+            Contact::Phone => ("phone", "phoneNumbers"),
+            Contact::Address => ("address", "addresses"),
         };
         let body = match self.json_body(inc, area) {
             Ok(b) => b,
             Err(reply) => return reply,
         };
+        if self.field_permissions && !inc.has(field_write_permission(list)) {
+            return Reply::unauthorized();
+        }
         let checked = match kind {
             Contact::Email => check_email(&body),
             Contact::Phone => check_phone(&body),
+            Contact::Address => check_address(&body),
         };
         if let Err(msg) = checked {
             return self.refuse(400, area, msg);
         }
-        let Some(i) = self.customer_index(id) else {
+        let Some(i) = self.write_target(id, inc) else {
             return Reply::customer_not_found();
         };
-        let value = body[key].as_str().unwrap_or_default().to_owned();
         let contact_id = random_id();
         let c = &mut self.customers[i];
-        match kind {
-            Contact::Email => c.emails.push((contact_id.clone(), value.clone())),
-            Contact::Phone => c.phones.push((contact_id.clone(), value.clone())),
+        let text = |key: &str| body[key].as_str().unwrap_or_default().to_owned();
+        let mut answer = match kind {
+            Contact::Email => {
+                let value = text("emailAddress");
+                c.emails.push((contact_id.clone(), value.clone()));
+                json!({ "emailAddress": value })
+            }
+            Contact::Phone => {
+                let value = text("phoneNumber");
+                c.phones.push((contact_id.clone(), value.clone()));
+                json!({ "phoneNumber": value })
+            }
+            Contact::Address => {
+                let mut address = body.clone();
+                address.insert("id".into(), json!(contact_id));
+                c.addresses.push(address.clone());
+                Value::Object(address)
+            }
+        };
+        answer["id"] = json!(contact_id);
+        answer["customer"] = json!({ "id": id });
+        Reply::json(200, answer)
+    }
+
+    /// `POST .../customers/{id}/metadata` "creates note, birthday, business
+    /// name" (§2.1); whether it merges or replaces is unpublished (§9.11), so
+    /// the fake takes the worse reading: the body REPLACES the stored
+    /// metadata, and wiping out a note the merchant wrote is a violation.
+    fn update_metadata(&mut self, id: &str, inc: &Incoming) -> Reply {
+        let body = match self.json_body(inc, "metadata") {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
+        if let Err(msg) = check_metadata(&Value::Object(body.clone())) {
+            return self.refuse(400, "metadata", msg);
         }
-        Reply::json(
-            200,
-            json!({ "id": contact_id, key: value, "customer": { "id": id } }),
-        )
+        let Some(i) = self.write_target(id, inc) else {
+            return Reply::customer_not_found();
+        };
+        let c = &mut self.customers[i];
+        let had_note = c
+            .metadata
+            .get("note")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let metadata: Map<String, Value> = body.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        c.metadata = metadata.clone();
+        if had_note {
+            self.violation(format!(
+                "metadata: replaced an existing note of customer {id}"
+            ));
+        }
+        Reply::json(200, Value::Object(metadata))
+    }
+
+    /// Europe: whether the body writes a contact list the token may not write.
+    fn lacks_field_write(&self, inc: &Incoming, body: &Map<String, Value>) -> bool {
+        self.field_permissions
+            && FIELD_PERMISSIONS.iter().any(|(key, _, write)| {
+                body.get(*key).is_some_and(|v| !v.is_null()) && !inc.has(write)
+            })
     }
 
     /// Requires `Content-Type: application/json` and a JSON object body.
@@ -1153,15 +1552,30 @@ impl State {
         }
     }
 
-    /// `expand=a,b` (possibly repeated); unknown names are a violation and ignored.
-    fn expand(&mut self, inc: &Incoming) -> Expand {
-        let mut expand = Expand::default();
-        let names: Vec<String> = inc
+    /// `expand=a,b` (possibly repeated). More than three distinct names is
+    /// refused (§9.6); an unknown name is a violation and ignored. In Europe
+    /// a contact list the token may not read is left out without a word.
+    fn expand(&mut self, inc: &Incoming) -> Result<Expand, Reply> {
+        let mut names: Vec<String> = Vec::new();
+        for name in inc
             .query_all("expand")
             .flat_map(|v| v.split(','))
-            .map(|n| n.trim().to_owned())
+            .map(str::trim)
             .filter(|n| !n.is_empty())
-            .collect();
+        {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        if names.len() > MAX_EXPANSIONS {
+            let msg = format!(
+                "at most {MAX_EXPANSIONS} fields may be expanded per call, got {}: {}",
+                names.len(),
+                names.join(",")
+            );
+            return Err(self.refuse(400, "expand", msg));
+        }
+        let mut expand = Expand::default();
         for name in names {
             match name.as_str() {
                 "emailAddresses" => expand.emails = true,
@@ -1173,8 +1587,21 @@ impl State {
                 )),
             }
         }
-        expand
+        if self.field_permissions {
+            expand.emails &= inc.has(CUSTOMERS_EMAIL_R);
+            expand.phones &= inc.has(CUSTOMERS_PHONE_R);
+            expand.addresses &= inc.has(CUSTOMERS_ADDRESS_R);
+        }
+        Ok(expand)
     }
+}
+
+/// The Europe write permission for a customer contact list.
+fn field_write_permission(list: &str) -> &'static str {
+    FIELD_PERMISSIONS
+        .iter()
+        .find(|(key, _, _)| *key == list)
+        .map_or(CUSTOMERS_W, |(_, _, write)| write)
 }
 
 fn paging_param(
@@ -1193,16 +1620,18 @@ fn paging_param(
     }
 }
 
-/// Parses the flat `field=value` form; Clover knows more operators and fields
-/// than the fake evaluates, and using those is reported rather than guessed.
-fn parse_filter(raw: &str) -> Result<(String, String), String> {
+/// Parses the flat `field=value` form; a field Clover does not list in
+/// `X-Clover-Allowed-Filter-Fields` is refused. Clover knows more operators
+/// and fields than the fake evaluates, and using those is reported rather
+/// than guessed.
+fn parse_filter(raw: &str, allowed: &str) -> Result<(String, String), String> {
     let end = raw
         .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '.' || ch == '_'))
         .unwrap_or(raw.len());
     let (field, rest) = raw.split_at(end);
-    if !ALLOWED_FILTER_FIELDS.split(',').any(|f| f == field) {
+    if !allowed.split(',').any(|f| f.trim() == field) {
         return Err(format!(
-            "invalid filter field `{field}` (filters are flat, e.g. emailAddress=...)"
+            "invalid filter field `{field}` (filters are flat, e.g. emailAddress=...; allowed: {allowed})"
         ));
     }
     if !SUPPORTED_FILTER_FIELDS.contains(&field) {
@@ -1216,8 +1645,10 @@ fn parse_filter(raw: &str) -> Result<(String, String), String> {
     Ok((field.to_owned(), value.to_owned()))
 }
 
-fn filter_matches(c: &Stored, field: &str, value: &str) -> bool {
+/// `exact_email`: whether `emailAddress` compares case-sensitively (§9.7).
+fn filter_matches(c: &Stored, field: &str, value: &str, exact_email: bool) -> bool {
     match field {
+        "emailAddress" if exact_email => c.emails.iter().any(|(_, e)| e == value),
         "emailAddress" => c
             .emails
             .iter()
@@ -1492,31 +1923,72 @@ impl State {
         let Some(&(grant, at)) = self.oauth.refresh_index.get(&f["refresh_token"]) else {
             return Reply::invalid_refresh_token();
         };
-        let pair = &self.oauth.grants[grant][at];
+        let pair = &mut self.oauth.grants[grant][at];
         if pair.spent {
-            self.oauth.stats.refresh_reuse += 1;
-            self.violation(
-                "refresh: reuse of an already-spent refresh token (lost answers need /oauth/v2/recovery)"
-                    .into(),
-            );
-            return Reply::invalid_refresh_token();
+            // Trying the token once more is how a client learns that a refresh
+            // answered with an error went through; after that 401 (or after a
+            // 200 it was sent), trying again is a bug.
+            let told = std::mem::replace(&mut pair.spend_told, true);
+            if told {
+                self.oauth.stats.refresh_reuse += 1;
+                self.violation(
+                    "refresh: reuse of an already-spent refresh token (lost answers need /oauth/v2/recovery)"
+                        .into(),
+                );
+            }
+            let mut reply = Reply::invalid_refresh_token();
+            // Some integrators see this header when recovery would succeed (§9.2).
+            if self.recoverable(grant, at) {
+                self.oauth.stats.refused_with_recovery_available += 1;
+                reply = reply.header("X-Clover-Recovery-Available", "true".into());
+            }
+            return reply;
         }
         if pair.revoked || is_past(pair.refresh_expiration) {
             return Reply::invalid_refresh_token();
         }
-        self.oauth.grants[grant][at].spent = true;
+        self.spend(grant, at);
         self.oauth.stats.refreshes += 1;
         Reply::json(200, self.mint_pair(grant))
     }
 
+    /// Marks a refresh token spent, its answer (so far) delivered.
+    fn spend(&mut self, grant: usize, at: usize) {
+        let pair = &mut self.oauth.grants[grant][at];
+        pair.spent = true;
+        pair.spend_told = true;
+        self.oauth.just_spent = Some((grant, at));
+    }
+
+    /// Whether the refresh token at `at` would buy a new pair from
+    /// `/oauth/v2/recovery`: it minted the grant's current pair, which is
+    /// unspent, unrevoked and at most two weeks old (§4.5, §9.3).
+    fn recoverable(&self, grant: usize, at: usize) -> bool {
+        let chain = &self.oauth.grants[grant];
+        let current = chain.len() - 1;
+        let pair = &chain[current];
+        at + 1 == current
+            && !pair.spent
+            && !pair.revoked
+            && !is_past(pair.refresh_expiration)
+            && pair.issued.elapsed() <= RECOVERY_WINDOW
+    }
+
     /// `POST /oauth/v2/recovery`: the refresh token spent to mint the current
     /// pair buys a new pair, as long as the current one is still unspent.
+    /// The body is `client_id`, `client_secret` and `recovery_token` (§4.5,
+    /// §9.1); `refresh_token` in its place is refused.
     fn recovery(&mut self, inc: &Incoming) -> Reply {
         let body = match self.oauth_body(inc, "recovery") {
             Ok(b) => b,
             Err(reply) => return reply,
         };
-        let required = ["client_id", "client_secret", "refresh_token"];
+        if body.contains_key("refresh_token") {
+            let msg =
+                "`refresh_token` is not a recovery field; send the spent token as `recovery_token`";
+            return self.refuse(400, "recovery", msg.into());
+        }
+        let required = ["client_id", "client_secret", "recovery_token"];
         let f = match string_fields(&body, &required, &[]) {
             Ok(f) => f,
             Err(msg) => return self.refuse(400, "recovery", msg),
@@ -1524,21 +1996,14 @@ impl State {
         if f["client_id"] != APP_ID || f["client_secret"] != APP_SECRET {
             return Reply::unauthorized();
         }
-        let Some(&(grant, at)) = self.oauth.refresh_index.get(&f["refresh_token"]) else {
+        let Some(&(grant, at)) = self.oauth.refresh_index.get(&f["recovery_token"]) else {
             return Reply::invalid_refresh_token();
         };
-        let chain = &self.oauth.grants[grant];
-        let current = chain.len() - 1;
-        let pair = &chain[current];
-        let recoverable = at + 1 == current
-            && !pair.spent
-            && !pair.revoked
-            && !is_past(pair.refresh_expiration)
-            && pair.issued.elapsed() <= RECOVERY_WINDOW;
-        if !recoverable {
+        if !self.recoverable(grant, at) {
             return Reply::invalid_refresh_token();
         }
-        self.oauth.grants[grant][current].spent = true;
+        let current = self.oauth.grants[grant].len() - 1;
+        self.spend(grant, current);
         self.oauth.stats.recoveries += 1;
         Reply::json(200, self.mint_pair(grant))
     }
@@ -1596,10 +2061,15 @@ impl State {
     }
 
     /// A new access token: the answer's access fields, and the token itself.
+    /// It carries the app's permissions as they are now.
     fn mint_access(&mut self) -> (Value, String) {
         let token = random_token(32, 48);
         let expiration = (unix_now() + self.oauth.access_lifetime).as_secs();
-        self.oauth.access.insert(token.clone(), expiration);
+        let access = AccessToken {
+            expiration,
+            permissions: self.oauth.app_permissions.clone(),
+        };
+        self.oauth.access.insert(token.clone(), access);
         let fields = json!({ "access_token": token, "access_token_expiration": expiration });
         (fields, token)
     }
@@ -1617,6 +2087,7 @@ impl State {
             refresh_expiration,
             issued: Instant::now(),
             spent: false,
+            spend_told: false,
             revoked: false,
         });
         answer["refresh_token"] = json!(refresh_token);
