@@ -182,14 +182,14 @@ async fn the_merchant_enters_an_api_token_that_clover_checks_before_it_is_kept()
         status["merchant_id"],
         crate::support::fake_clover::MERCHANT_ID
     );
-    // Checked with Clover: the merchant, then one page of customers.
+    // Checked with Clover as delivery reads: a search of customers.
     let checks: Vec<_> = fake
         .requests()
         .into_iter()
         .filter(|r| r.method == "GET")
         .map(|r| r.endpoint)
         .collect();
-    assert!(checks.contains(&crate::support::fake_clover::Endpoint::GetMerchant));
+    assert!(checks.contains(&crate::support::fake_clover::Endpoint::SearchCustomers));
     app.stop().await;
 
     // Kept across a restart, and not in plain text in the database.

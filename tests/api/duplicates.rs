@@ -5,13 +5,13 @@ use crate::support::fake_clover::{Endpoint, FakeClover, NewFakeCustomer};
 
 const DELIVERY: Duration = Duration::from_secs(10);
 
-/// An existing customer with Ada's email (in other case), a first name, no last name and
-/// no phone.
+/// An existing customer with Ada's email, a first name, no last name, no phone and a note
+/// of the merchant's.
 fn seed_existing(fake: &FakeClover) -> String {
     fake.seed_customer(NewFakeCustomer {
         first_name: Some("Ada".into()),
         last_name: None,
-        emails: vec!["ADA@example.com".into()],
+        emails: vec!["ada@example.com".into()],
         phones: vec![],
         note: Some("Regular since 2019".into()),
     })
@@ -52,7 +52,7 @@ async fn update_adds_what_the_customer_lacks_and_overwrites_nothing() {
         "the empty name was not filled"
     );
     assert_eq!(customer.phones, ["5551234567"]);
-    assert_eq!(customer.emails, ["ADA@example.com"]);
+    assert_eq!(customer.emails, ["ada@example.com"]);
     assert_eq!(customer.note.as_deref(), Some("Regular since 2019"));
     assert_eq!(status["recent"][0]["outcome"], "updated");
     assert_eq!(status["recent"][0]["clover_customer_id"], existing.as_str());
@@ -125,4 +125,147 @@ async fn two_signups_with_one_email_delivered_together_make_one_customer() {
         .collect();
     assert!(outcomes.contains(&"created".to_owned()), "{outcomes:?}");
     app.stop().await;
+}
+
+/// Delivers one signup typed with `email`, linking to a customer found.
+async fn deliver_email(fake: &FakeClover, email: &str) -> serde_json::Value {
+    let mut config = Config::token(fake);
+    config.set("DUPLICATE_POLICY", "skip");
+    let app = spawn_app(&config).await;
+    let response = app
+        .post_json(&serde_json::json!({
+            "first_name": "Ada", "last_name": "Lovelace", "email": email,
+            "marketing_consent": true,
+        }))
+        .await;
+    assert_eq!(response.status(), 202);
+    let status = app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+    status
+}
+
+/// A customer typed in at the register, in the case the clerk typed.
+fn seed_register_customer(fake: &FakeClover, email: &str, note: Option<&str>) -> String {
+    fake.seed_customer(NewFakeCustomer {
+        first_name: Some("Ada".into()),
+        emails: vec![email.into()],
+        note: note.map(str::to_owned),
+        ..NewFakeCustomer::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_typed_as_at_the_register_links_the_registers_customer() {
+    let fake = FakeClover::start().await;
+    fake.set_email_filter_exact(true);
+    let register = seed_register_customer(&fake, "Ada.Lovelace@Example.com", Some("VIP"));
+
+    let status = deliver_email(&fake, "Ada.Lovelace@Example.com").await;
+
+    assert_eq!(status["recent"][0]["outcome"], "linked");
+    assert_eq!(status["recent"][0]["clover_customer_id"], register.as_str());
+    assert_eq!(
+        fake.customers().len(),
+        1,
+        "the register's customer was duplicated"
+    );
+    let search = &fake.requests_to(Endpoint::SearchCustomers)[0];
+    assert!(
+        search.query_pairs().contains(&(
+            "filter".into(),
+            "emailAddress=Ada.Lovelace@Example.com".into()
+        )),
+        "searched as typed first: {:?}",
+        search.query_pairs()
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_typed_in_capitals_finds_the_lower_cased_customer_and_new_ones_keep_the_case() {
+    let fake = FakeClover::start().await;
+    fake.set_email_filter_exact(true);
+    let register = seed_register_customer(&fake, "ada@example.com", Some("VIP"));
+
+    let status = deliver_email(&fake, "Ada@Example.com").await;
+
+    assert_eq!(status["recent"][0]["clover_customer_id"], register.as_str());
+    let filters: Vec<String> = fake
+        .requests_to(Endpoint::SearchCustomers)
+        .iter()
+        .flat_map(|r| r.query_pairs())
+        .filter(|(k, _)| k == "filter")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        filters,
+        [
+            "emailAddress=Ada@Example.com",
+            "emailAddress=ada@example.com"
+        ]
+    );
+
+    // Someone new is created with the address as they typed it.
+    let status = deliver_email(&fake, "Grace.Hopper@Example.com").await;
+    assert_eq!(status["recent"][0]["outcome"], "created");
+    let created = fake
+        .customers()
+        .into_iter()
+        .find(|c| c.id.as_str() == status["recent"][0]["clover_customer_id"])
+        .unwrap();
+    assert_eq!(created.emails, ["Grace.Hopper@Example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_the_merchant_deleted_is_never_linked_or_updated() {
+    let fake = FakeClover::start().await;
+    fake.set_soft_deletes(true);
+    let deleted = seed_register_customer(&fake, "ada@example.com", None);
+    fake.delete_customer(&deleted);
+
+    let mut config = Config::token(&fake);
+    config.set("DUPLICATE_POLICY", "update");
+    let app = spawn_app(&config).await;
+    app.post_form(&valid_form()).await;
+    let status = app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+
+    assert_eq!(status["recent"][0]["outcome"], "created");
+    assert_ne!(status["recent"][0]["clover_customer_id"], deleted.as_str());
+    assert_eq!(fake.customers().len(), 2);
+    let touched = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains(&deleted))
+        .count();
+    assert_eq!(touched, 0, "the deleted customer was written to");
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_customer_without_a_note_gets_the_consent_line_and_one_with_a_note_keeps_it() {
+    let fake = FakeClover::start().await;
+    let bare = seed_register_customer(&fake, "ada@example.com", None);
+
+    let status = deliver_email(&fake, "ada@example.com").await;
+
+    assert_eq!(status["recent"][0]["outcome"], "linked");
+    let customer = fake.customers().into_iter().find(|c| c.id == bare).unwrap();
+    let note = customer.note.expect("a consent note");
+    assert!(note.contains("Marketing consent: yes"), "{note}");
+    assert!(!note.contains("ref "), "{note}");
+    assert_eq!(fake.requests_to(Endpoint::UpdateMetadata).len(), 1);
+
+    // A customer with a note of the merchant's: not a word of it is touched.
+    let fake = FakeClover::start().await;
+    let noted = seed_register_customer(&fake, "ada@example.com", Some("Allergic to nuts"));
+    deliver_email(&fake, "ada@example.com").await;
+    let customer = fake
+        .customers()
+        .into_iter()
+        .find(|c| c.id == noted)
+        .unwrap();
+    assert_eq!(customer.note.as_deref(), Some("Allergic to nuts"));
+    assert!(fake.requests_to(Endpoint::UpdateMetadata).is_empty());
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }

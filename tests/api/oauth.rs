@@ -481,7 +481,12 @@ async fn a_401_refreshes_once_and_retries_once() {
     app.wait_for_delivered(1, DELIVERY).await;
 
     assert_eq!(fake.oauth_stats().refreshes, 1);
-    let searches = fake.requests_to(Endpoint::SearchCustomers);
+    // The searches of the delivery (connecting checked the token with one of its own).
+    let searches: Vec<_> = fake
+        .requests_to(Endpoint::SearchCustomers)
+        .into_iter()
+        .filter(|r| r.query_pairs().iter().any(|(k, _)| k == "filter"))
+        .collect();
     assert_eq!(searches.len(), 2);
     assert_ne!(
         searches[0].header("authorization"),
@@ -535,5 +540,138 @@ async fn a_recovery_that_fails_is_tried_again_and_the_spent_token_is_never_refre
     // The lost refresh was followed by recoveries only (the failed one and the good one);
     // any later refresh spent the recovered pair's token, never the lost one.
     assert_eq!(fake.requests_to(Endpoint::OAuthRecovery).len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_asks_with_the_recovery_token() {
+    let (fake, app) = connected_app_that_will_lose_a_refresh_answer(true).await;
+
+    post_signups(&app, 1, "recovered").await;
+    app.wait_for_delivered(1, DELIVERY).await;
+
+    let recovery = &fake.requests_to(Endpoint::OAuthRecovery)[0];
+    let body = recovery.body.clone().unwrap();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["client_id", "client_secret", "recovery_token"]);
+    let refreshed = &fake.requests_to(Endpoint::OAuthRefresh)[0];
+    assert_eq!(
+        body["recovery_token"],
+        refreshed.body.clone().unwrap()["refresh_token"],
+        "the token recovered with is the one whose refresh answer was lost"
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_carried_out_unseen_is_recovered_when_clover_offers_recovery() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    // Clover rotates the pair, but the answer the service sees says nothing was done.
+    fake.push_fault(
+        Endpoint::OAuthRefresh,
+        Fault::ProcessThenStatus { status: 429 },
+    );
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post_signups(&app, 1, "unseen").await;
+    app.wait_for_delivered(1, DELIVERY).await;
+
+    let refreshes = fake.requests_to(Endpoint::OAuthRefresh);
+    assert!(refreshes.len() >= 2, "{refreshes:?}");
+    assert_eq!(refreshes[1].status, 401);
+    let stats = fake.oauth_stats();
+    assert_eq!(stats.recoveries, 1);
+    assert_eq!(
+        stats.refresh_reuse, 0,
+        "the spent token was refreshed again"
+    );
+    let spent = refreshes[0].body.clone().unwrap()["refresh_token"].clone();
+    let later_uses = refreshes[2..]
+        .iter()
+        .filter(|r| r.body.clone().unwrap()["refresh_token"] == spent)
+        .count();
+    assert_eq!(later_uses, 0);
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recovery_asks_the_merchant_to_reconnect_and_never_refreshes_the_spent_token() {
+    let (fake, app) = connected_app_that_will_lose_a_refresh_answer(true).await;
+    fake.push_fault(
+        Endpoint::OAuthRecovery,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+            body: r#"{"message":"Invalid recovery token"}"#.into(),
+        },
+    );
+
+    post_signups(&app, 1, "refused").await;
+    let status = app
+        .wait_for_auth_state("needs_authorization", Duration::from_secs(10))
+        .await;
+
+    assert_eq!(status["queue"]["pending"], 1);
+    assert_eq!(fake.requests_to(Endpoint::OAuthRefresh).len(), 1);
+    assert_eq!(fake.oauth_stats().refresh_reuse, 0);
+    connect(&app).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    assert_eq!(fake.requests_to(Endpoint::OAuthRefresh).len(), 1);
+    app.stop().await;
+}
+
+/// The authorize URL a connect from `/oauth/connect` sends the browser to.
+async fn authorize_query(app: &TestApp, path: &str) -> std::collections::HashMap<String, String> {
+    let start = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let authorize = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    authorize.query_pairs().into_owned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authorize_url_names_the_merchant_whenever_it_is_known() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    assert!(
+        !authorize_query(&app, "/oauth/connect")
+            .await
+            .contains_key("merchant_id")
+    );
+    // The App Market's launch names it, as merchant_id or merchantId.
+    for name in ["merchant_id", "merchantId"] {
+        let path = format!(
+            "/oauth/launch?{name}={}&employee_id=EMP0000000001",
+            fake_clover::MERCHANT_ID
+        );
+        let query = authorize_query(&app, &path).await;
+        assert_eq!(query["merchant_id"], fake_clover::MERCHANT_ID, "{name}");
+    }
+    app.stop().await;
+
+    let mut config = Config::oauth(&fake, true);
+    config.set("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID);
+    let app = spawn_app(&config).await;
+    let query = authorize_query(&app, "/oauth/connect").await;
+    assert_eq!(query["merchant_id"], fake_clover::MERCHANT_ID);
+    connect(&app).await;
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     app.stop().await;
 }

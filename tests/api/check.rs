@@ -1,0 +1,185 @@
+//! `clover-signup check`: the real binary, against the fake Clover, in a good setup and in
+//! broken ones. It prints a line per check and exits 0 only when everything needed works.
+
+use std::process::Command;
+
+use crate::helpers::{Config, TestApp, spawn_app};
+use crate::oauth::connect_browser;
+use crate::support::fake_clover::{self, CUSTOMERS_R, CUSTOMERS_W, FakeClover, NewFakeCustomer};
+
+/// Runs `clover-signup check` with exactly `config`'s variables; its exit code and output.
+async fn check(config: &Config) -> (i32, String) {
+    let vars = config.vars().clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_clover-signup"))
+            .arg("check")
+            .env_clear()
+            .envs(vars)
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().expect("an exit code"), text)
+}
+
+/// The line about `subject`, which must be there.
+fn line<'a>(output: &'a str, subject: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.get(5..).is_some_and(|rest| rest.starts_with(subject)))
+        .unwrap_or_else(|| panic!("no line about {subject}:\n{output}"))
+}
+
+/// The database created and migrated, as after a first start.
+async fn started_once(config: &Config) {
+    let app: TestApp = spawn_app(config).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_good_token_setup_passes_line_by_line_and_changes_nothing() {
+    let fake = FakeClover::start().await;
+    fake.set_api_token_permissions(fake_clover::API_TOKEN, &[CUSTOMERS_R, CUSTOMERS_W]);
+    fake.seed_customer(NewFakeCustomer {
+        emails: vec!["someone@example.com".into()],
+        ..NewFakeCustomer::default()
+    });
+    let config = Config::token(&fake);
+    started_once(&config).await;
+
+    let (code, output) = check(&config).await;
+
+    assert_eq!(code, 0, "{output}");
+    assert!(line(&output, "configuration").starts_with("ok"), "{output}");
+    assert!(
+        line(&output, "database").contains("is migrated"),
+        "{output}"
+    );
+    assert!(line(&output, "Clover hosts").starts_with("ok"), "{output}");
+    assert!(line(&output, "API token").starts_with("ok"), "{output}");
+    assert!(
+        line(&output, "token accepted").starts_with("ok"),
+        "{output}"
+    );
+    assert!(
+        line(&output, "customers' email addresses").starts_with("ok"),
+        "{output}"
+    );
+    assert!(
+        line(&output, "customers writable").contains("not checked")
+            || line(&output, "customers writable").starts_with("--"),
+        "{output}"
+    );
+    assert!(
+        line(&output, "search by email").starts_with("ok"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(fake_clover::API_TOKEN),
+        "the token was printed"
+    );
+    assert!(
+        fake.requests().iter().all(|r| r.method == "GET"),
+        "the check wrote to Clover"
+    );
+    assert_eq!(fake.customers().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_configuration_fails_with_every_problem_named() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config.set("CLOVER_REGION", "mars").set("PORT", "eighty");
+
+    let (code, output) = check(&config).await;
+
+    assert_eq!(code, 1, "{output}");
+    let configuration = line(&output, "configuration");
+    assert!(configuration.starts_with("FAIL"), "{output}");
+    assert!(
+        configuration.contains("CLOVER_REGION") && configuration.contains("PORT"),
+        "{output}"
+    );
+    assert!(output.contains("fix:"), "{output}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_clover_refuses_fails_with_its_fix() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config.set("CLOVER_API_TOKEN", "revoked-by-the-merchant");
+
+    let (code, output) = check(&config).await;
+
+    assert_eq!(code, 1, "{output}");
+    let accepted = line(&output, "token accepted");
+    assert!(
+        accepted.starts_with("FAIL") && accepted.contains("401"),
+        "{output}"
+    );
+    assert!(
+        output.contains("fix: give the token (or the app) Customers read and write"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_that_cannot_read_email_addresses_fails() {
+    let fake = FakeClover::start().await;
+    fake.set_field_permissions(true);
+    fake.seed_customer(NewFakeCustomer {
+        emails: vec!["someone@example.com".into()],
+        ..NewFakeCustomer::default()
+    });
+
+    let (code, output) = check(&Config::token(&fake)).await;
+
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        line(&output, "token accepted").starts_with("ok"),
+        "{output}"
+    );
+    assert!(
+        line(&output, "customers' email addresses").starts_with("FAIL"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_before_and_after_the_merchant_connects() {
+    let fake = FakeClover::start().await;
+    let config = Config::oauth(&fake, true);
+    started_once(&config).await;
+
+    let (code, output) = check(&config).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        line(&output, "OAuth connection").contains("not connected yet"),
+        "{output}"
+    );
+
+    let app = spawn_app(&config).await;
+    connect_browser(&app.client, &app.address).await;
+    app.stop().await;
+    let refreshes = fake.oauth_stats().refreshes;
+
+    let (code, output) = check(&config).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        line(&output, "refresh token").contains("valid until"),
+        "{output}"
+    );
+    assert!(
+        line(&output, "token accepted").starts_with("ok"),
+        "{output}"
+    );
+    assert_eq!(
+        fake.oauth_stats().refreshes,
+        refreshes,
+        "the check spent a refresh token"
+    );
+}
