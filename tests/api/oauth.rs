@@ -628,7 +628,14 @@ async fn a_refused_recovery_asks_the_merchant_to_reconnect_and_never_refreshes_t
     assert_eq!(fake.oauth_stats().refresh_reuse, 0);
     connect(&app).await;
     app.wait_for_delivered(1, DELIVERY).await;
-    assert_eq!(fake.requests_to(Endpoint::OAuthRefresh).len(), 1);
+    // The new connection's tokens are refreshed as usual; the lost one never again.
+    let refreshed: Vec<_> = fake
+        .requests_to(Endpoint::OAuthRefresh)
+        .into_iter()
+        .map(|r| r.body.unwrap()["refresh_token"].clone())
+        .collect();
+    assert!(!refreshed[1..].contains(&refreshed[0]), "{refreshed:?}");
+    assert_eq!(fake.oauth_stats().refresh_reuse, 0);
     app.stop().await;
 }
 
