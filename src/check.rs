@@ -209,6 +209,13 @@ fn credential(
         .secret_key
         .as_ref()
         .map(SecretCipher::from_secret_key);
+    // Why the stored credentials cannot be looked at, when they cannot: a token entered on
+    // the admin page, or the OAuth pair, may be there all the same.
+    let unreadable = match inspection.map(|i| i.schema) {
+        None => Some("the database cannot be read"),
+        Some(SchemaState::Behind { .. }) => Some("the database is not migrated yet"),
+        Some(_) => None,
+    };
     let stored = |kind| match (inspection, &cipher) {
         (Some(inspection), Some(cipher)) => inspection.credential(kind, cipher),
         _ => Ok(None),
@@ -243,10 +250,24 @@ fn credential(
                 .clone()
                 .zip(api_token.clone())
                 .map(|(merchant_id, token)| Access { merchant_id, token });
-            let (access, whence) = match (entered, from_env) {
-                (Some(access), _) => (access, "entered on the admin page"),
-                (None, Some(access)) => (access, "from CLOVER_API_TOKEN"),
-                (None, None) => {
+            let (access, whence) = match (entered, from_env, unreadable) {
+                (Some(access), _, _) => (access, "entered on the admin page".to_owned()),
+                (None, Some(access), None) => (access, "from CLOVER_API_TOKEN".to_owned()),
+                (None, Some(access), Some(why)) => (
+                    access,
+                    format!(
+                        "from CLOVER_API_TOKEN ({why}, so a token entered on the admin page, \
+                         which the server would use instead, was not looked for)"
+                    ),
+                ),
+                (None, None, Some(why)) => {
+                    report.not_checked(
+                        SUBJECT,
+                        format!("{why}: a token entered on the admin page cannot be looked for"),
+                    );
+                    return None;
+                }
+                (None, None, None) => {
                     report.fails(
                         SUBJECT,
                         "none set",
@@ -263,6 +284,13 @@ fn credential(
         }
         CloverAuthSettings::OAuth(_) => {
             const SUBJECT: &str = "OAuth connection";
+            if let Some(why) = unreadable {
+                report.not_checked(
+                    SUBJECT,
+                    format!("{why}: the stored connection cannot be read"),
+                );
+                return None;
+            }
             let pair = match stored(CredentialKind::OAuth) {
                 Ok(Some(pair)) => pair,
                 Ok(None) => {

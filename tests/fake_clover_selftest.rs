@@ -1,6 +1,6 @@
 mod support;
 
-// Checks that the fake Clover is as strict as the fact sheet, so tests of the
+// Checks that the fake Clover is as strict as Clover's published rules, so tests of the
 // app that pass against it mean something.
 
 use std::collections::HashMap;

@@ -205,17 +205,23 @@ impl CloverClient {
             .map_err(|e| self.transport_error(&e))
     }
 
-    /// A whole delivery succeeded: the credential can read and write customers.
+    /// A whole delivery succeeded: the credential works (again).
     pub fn delivery_succeeded(&self) {
-        let was_missing = self
-            .missing_permission
-            .lock()
-            .expect("permission lock")
-            .take();
-        if was_missing.is_some() {
-            tracing::info!("Clover grants the missing permission now; delivery resumes");
-        }
         self.credential.accepted();
+    }
+
+    /// Clover showed that `granted` is no longer missing: delivery resumes if it was
+    /// parked on it. Only proof counts (a write that went through, a search that came
+    /// back with email addresses), not a delivery that happened to need neither.
+    fn granted(&self, granted: MissingPermission) {
+        let mut missing = self.missing_permission.lock().expect("permission lock");
+        if *missing == Some(granted) {
+            *missing = None;
+            tracing::info!(
+                permission = granted.code(),
+                "Clover grants the missing permission now; delivery resumes"
+            );
+        }
     }
 
     /// Customers with this email address, the merchant's deleted ones left out. Clover does
@@ -242,17 +248,23 @@ impl CloverClient {
         };
         let body = self.call::<()>(Method::GET, &request, None).await?;
         let list: CustomerList = parse(&body)?;
-        // Everyone a filter on email returns has an email address: one that comes back
-        // without any cannot be compared, and taking it for a stranger would make a
-        // duplicate of every signup.
-        if list.elements.iter().any(|c| !c.emails_returned()) {
-            return Err(self.parked_on(MissingPermission::ReadEmailAddresses));
-        }
-        // Whether the filter is exact is not documented either: compare here too.
-        Ok(list
+        let living: Vec<CustomerResponse> = list
             .elements
             .into_iter()
             .filter(|customer| !customer.is_deleted())
+            .collect();
+        // Everyone a filter on email returns has an email address: one that comes back
+        // without any cannot be compared, and taking it for a stranger would make a
+        // duplicate of every signup.
+        if living.iter().any(|c| !c.emails_returned()) {
+            return Err(self.parked_on(MissingPermission::ReadEmailAddresses));
+        }
+        if !living.is_empty() {
+            self.granted(MissingPermission::ReadEmailAddresses);
+        }
+        // Whether the filter is exact is not documented either: compare here too.
+        Ok(living
+            .into_iter()
             .map(ExistingCustomer::from)
             .filter(|customer| {
                 customer
@@ -395,14 +407,29 @@ impl CloverClient {
                 // Not yet proof that the credential works: a token that may read but not
                 // write gets 2xx on the search and 401 on the create. The worker reports
                 // a whole delivery's success instead.
-                s if s.is_success() => return bytes.map(|b| b.to_vec()),
-                StatusCode::UNAUTHORIZED
-                    if method != Method::GET && self.can_read(&access).await =>
-                {
+                s if s.is_success() => {
+                    if method != Method::GET {
+                        self.granted(MissingPermission::WriteCustomers);
+                    }
+                    return bytes.map(|b| b.to_vec());
+                }
+                StatusCode::UNAUTHORIZED if method != Method::GET => {
                     // Clover answers a missing permission with 401, as it does a bad token.
                     // A token that still reads customers is good, and renewing it cannot
                     // grant what the merchant did not.
-                    return Err(self.parked_on(MissingPermission::WriteCustomers));
+                    match self.probe_read(&access).await {
+                        Probe::Reads => {
+                            return Err(self.parked_on(MissingPermission::WriteCustomers));
+                        }
+                        Probe::Unknown(error) => return Err(error),
+                        Probe::Refused => {}
+                    }
+                    let action = self.credential.unauthorized(&access.token, renewed).await;
+                    if action == UnauthorizedAction::RetryOnce && !renewed {
+                        renewed = true;
+                        continue;
+                    }
+                    return Err(CloverError::Unauthorized);
                 }
                 StatusCode::FORBIDDEN => {
                     let missing = if method == Method::GET {
@@ -453,15 +480,23 @@ impl CloverClient {
 
     /// Whether `access` can still search customers: tells a write refused for want of a
     /// permission from a token refused altogether.
-    async fn can_read(&self, access: &Access) -> bool {
+    async fn probe_read(&self, access: &Access) -> Probe {
         let probe = Request {
             path: &["customers"],
             query: &[("limit", "1")],
         };
-        matches!(
-            self.send_checked(access, &probe).await,
-            Ok(response) if response.status().is_success()
-        )
+        match self.send_checked(access, &probe).await {
+            Ok(response) if response.status().is_success() => Probe::Reads,
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => Probe::Refused,
+            Ok(response) => Probe::Unknown(CloverError::Unavailable {
+                reason: format!(
+                    "Clover answered {} when asked whether the token still reads customers",
+                    response.status()
+                ),
+                retry_after: retry_after(response.headers()),
+            }),
+            Err(error) => Probe::Unknown(error),
+        }
     }
 
     /// Describes a failed exchange without its URL, which may carry a visitor's email.
@@ -477,9 +512,19 @@ impl CloverClient {
     }
 }
 
+/// What asking Clover for one customer told about a token refused a write.
+enum Probe {
+    /// It reads: the write was refused for want of a permission.
+    Reads,
+    /// Refused too: the token itself is not accepted.
+    Refused,
+    /// No answer to go by (rate limited, unavailable): try the whole delivery later.
+    Unknown(CloverError),
+}
+
 /// A refused check: what Clover said, without the request.
 fn refusal(status: StatusCode, body: &[u8]) -> CloverError {
-    if status.is_server_error() {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return CloverError::unavailable(format!("Clover answered {status}"));
     }
     CloverError::Rejected {

@@ -50,8 +50,9 @@ pub enum MissingPermission {
     /// Customers can be searched but not created or changed (Customers write; in Europe
     /// also the write permissions of email addresses, phone numbers and addresses).
     WriteCustomers,
-    /// Customers come back without their email addresses, so an existing customer cannot
-    /// be recognised and every signup would become a duplicate.
+    /// Customers come back without their email addresses (or Clover refuses, with `403`,
+    /// the contact fields a search expands), so an existing customer cannot be
+    /// recognised and every signup would become a duplicate.
     ReadEmailAddresses,
 }
 
@@ -73,10 +74,11 @@ impl MissingPermission {
                  and addresses). Submissions are kept and delivered once it is granted."
             }
             Self::ReadEmailAddresses => {
-                "This token cannot read customers' email addresses, so existing customers \
-                 cannot be recognised and every signup would become a duplicate: grant read \
-                 access to customers' email addresses (a field-level permission in Europe). \
-                 Submissions are kept and delivered once it is granted."
+                "This token cannot read customers' email addresses (or Clover refuses the \
+                 contact fields a search asks for), so existing customers cannot be \
+                 recognised and every signup would become a duplicate: grant read access to \
+                 customers' email addresses and phone numbers (field-level permissions in \
+                 Europe). Submissions are kept and delivered once it is granted."
             }
         }
     }

@@ -195,12 +195,14 @@ struct PhoneNumberResponse {
 #[derive(Deserialize)]
 struct MetadataResponse {
     note: Option<String>,
+    /// Present when Clover answers with a link instead of the metadata itself.
+    href: Option<String>,
 }
 
 impl From<CustomerResponse> for ExistingCustomer {
     fn from(customer: CustomerResponse) -> Self {
         let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        let metadata_read = customer.metadata.is_some();
+        let metadata_read = customer.metadata.as_ref().is_some_and(|m| m.href.is_none());
         Self {
             id: customer.id,
             first_name: non_empty(customer.first_name),
@@ -302,6 +304,7 @@ mod tests {
         assert_eq!(empty.note, None);
         assert!(empty.metadata_read);
         assert!(!parse(r#"{"id":"A"}"#).metadata_read);
+        assert!(!parse(r#"{"id":"A","metadata":{"href":"https://x/y"}}"#).metadata_read);
     }
 
     #[test]

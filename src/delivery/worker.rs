@@ -407,8 +407,7 @@ impl DeliveryWorker {
                 add_note,
             } => {
                 if let Some(note) = add_note {
-                    self.directory
-                        .add_note(&customer_id, &note)
+                    self.add_consent_note(&customer_id, &note)
                         .await
                         .map_err(deleted_meanwhile)?;
                 }
@@ -431,7 +430,7 @@ impl DeliveryWorker {
                             .await?;
                     }
                     if let Some(note) = add_note {
-                        self.directory.add_note(&customer_id, &note).await?;
+                        self.add_consent_note(&customer_id, &note).await?;
                     }
                     Ok(())
                 };
@@ -441,6 +440,20 @@ impl DeliveryWorker {
             Plan::Create(draft) => self.directory.create(&draft).await?,
         };
         Ok(customer_id)
+    }
+
+    /// Writes the consent line into an existing customer's empty note. The consent is in
+    /// this service's own record anyway, so a refusal that retrying cannot mend (Clover's
+    /// metadata endpoint is little documented) is logged and the delivery goes on; a
+    /// missing permission, a deleted customer or an outage still stop it.
+    async fn add_consent_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+        match self.directory.add_note(customer_id, note).await {
+            Err(CloverError::Rejected { status, message }) if status != 404 => {
+                tracing::warn!(status, %message, clover_customer_id = %customer_id, "Clover refused the consent note; the consent stays in this service's record");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Until when this instance may send the delivery's writes to Clover: while its claim

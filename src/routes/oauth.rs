@@ -285,8 +285,9 @@ enum Refusal {
     #[error("Clover did not accept the authorization. Start again from the admin page.")]
     ExchangeFailed,
     #[error(
-        "Clover's new token cannot read this merchant's customers: the app needs the \
-         Customers read and write permissions. Nothing was changed."
+        "Clover's new token cannot read the customers of the merchant named: it was \
+         approved for another merchant, or the app lacks the Customers read and write \
+         permissions. Nothing was changed."
     )]
     CannotReadCustomers,
     #[error(

@@ -183,3 +183,107 @@ async fn oauth_before_and_after_the_merchant_connects() {
         "the check spent a refresh token"
     );
 }
+
+/// The SQLite file the configuration names.
+fn sqlite_file(config: &Config) -> std::path::PathBuf {
+    let url = &config.vars()["DATABASE_URL"];
+    std::path::PathBuf::from(
+        url.strip_prefix("sqlite://")
+            .expect("a SQLite test database"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_check_creates_no_database_and_changes_none() {
+    if crate::support::postgres::end_to_end_on_postgres() {
+        return; // About the SQLite file; PostgreSQL is only read, with SELECTs.
+    }
+    let fake = FakeClover::start().await;
+    let config = Config::token(&fake);
+    let file = sqlite_file(&config);
+
+    let (code, output) = check(&config).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        line(&output, "database").contains("no data yet"),
+        "{output}"
+    );
+    assert!(!file.exists(), "the check created the database");
+
+    started_once(&config).await;
+    // The stopped server's last connections may still be folding its log into the file.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = stored(&file);
+    let (code, output) = check(&config).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(stored(&file) == before, "the check changed the database");
+}
+
+/// What the database holds: the file and its write-ahead log (an empty log is none).
+fn stored(file: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    let mut wal = file.as_os_str().to_owned();
+    wal.push("-wal");
+    (
+        std::fs::read(file).unwrap(),
+        std::fs::read(wal).unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_fails_and_leaves_the_stored_credential_unchecked() {
+    let fake = FakeClover::start().await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config::oauth(&fake, true);
+    config.set(
+        "DATABASE_URL",
+        &format!("postgres://nobody@127.0.0.1:{closed_port}/none"),
+    );
+
+    let (code, output) = check(&config).await;
+
+    assert_eq!(code, 1, "{output}");
+    assert!(line(&output, "database").starts_with("FAIL"), "{output}");
+    assert!(
+        line(&output, "OAuth connection").starts_with("--"),
+        "an unread database is not a missing connection: {output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clover_that_cannot_filter_by_email_fails_the_check() {
+    let fake = FakeClover::start().await;
+    fake.set_allowed_filter_fields("customerSince,firstName,lastName,fullName,id,deletedTime");
+
+    let (code, output) = check(&Config::token(&fake)).await;
+
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        line(&output, "search by email").starts_with("FAIL"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_access_token_is_not_refreshed_by_the_check() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(std::time::Duration::from_secs(2));
+    let config = Config::oauth(&fake, true);
+    let app = spawn_app(&config).await;
+    connect_browser(&app.client, &app.address).await;
+    app.stop().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    let (code, output) = check(&config).await;
+
+    assert_eq!(code, 0, "{output}");
+    assert!(line(&output, "customers").starts_with("--"), "{output}");
+    assert_eq!(
+        fake.oauth_stats().refreshes,
+        0,
+        "the check spent the refresh token"
+    );
+}

@@ -269,3 +269,18 @@ async fn a_linked_customer_without_a_note_gets_the_consent_line_and_one_with_a_n
     assert!(fake.requests_to(Endpoint::UpdateMetadata).is_empty());
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_updated_customer_without_a_note_gets_the_consent_line_with_the_rest() {
+    let fake = FakeClover::start().await;
+    let bare = seed_register_customer(&fake, "ada@example.com", None);
+
+    let status = deliver_with_policy(&fake, "update").await;
+
+    assert_eq!(status["recent"][0]["outcome"], "updated");
+    let customer = fake.customers().into_iter().find(|c| c.id == bare).unwrap();
+    assert_eq!(customer.last_name.as_deref(), Some("Lovelace"));
+    let note = customer.note.expect("a consent note");
+    assert!(note.contains("Marketing consent: yes"), "{note}");
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}

@@ -682,3 +682,27 @@ async fn the_authorize_url_names_the_merchant_whenever_it_is_known() {
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_for_another_merchant_cannot_be_approved_for_this_one() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::oauth(&fake, true);
+    config.set("CLOVER_MERCHANT_ID", "OTHERMERCHANT");
+    let app = spawn_app(&config).await;
+
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    // Clover opens the approval for the merchant named, which this login cannot reach.
+    let refused = app.client.get(&authorize).send().await.unwrap();
+
+    assert_eq!(refused.status(), 404);
+    assert_eq!(fake.oauth_stats().exchanges, 0);
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    app.stop().await;
+}

@@ -314,3 +314,120 @@ async fn hidden_email_addresses_park_delivery_instead_of_making_duplicates() {
     assert_eq!(fake.customers().len(), 1, "no duplicate of Ada was made");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_that_writes_nothing_does_not_lift_the_park() {
+    let fake = FakeClover::start().await;
+    fake.set_api_token_permissions(fake_clover::API_TOKEN, &[CUSTOMERS_R]);
+    // Grace is already a customer with a note: her signup links and writes nothing.
+    fake.seed_customer(NewFakeCustomer {
+        first_name: Some("Grace".into()),
+        emails: vec!["grace@example.com".into()],
+        note: Some("Regular".into()),
+        ..NewFakeCustomer::default()
+    });
+    let mut config = Config::token(&fake);
+    config.set("DUPLICATE_POLICY", "skip");
+    let app = spawn_app(&config).await;
+
+    for email in ["ada@example.com", "grace@example.com"] {
+        let response = app
+            .post_json(&serde_json::json!({
+                "first_name": "Visitor", "last_name": "Park", "email": email,
+            }))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    wait_for_missing_permission(&app, "customers_write").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < deadline {
+        let status = app.status().await;
+        assert_eq!(
+            status["auth"]["missing_permission"], "customers_write",
+            "the park was lifted by a delivery that proved nothing: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = app.status().await;
+    assert_eq!(status["queue"]["delivered"], 1, "Grace's signup was linked");
+    assert_eq!(status["queue"]["pending"], 1);
+
+    fake.set_api_token_permissions(fake_clover::API_TOKEN, &[CUSTOMERS_R, CUSTOMERS_W]);
+    app.wait_for_delivered(2, DELIVERY).await;
+    assert!(app.status().await["auth"]["missing_permission"].is_null());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_clover_rate_limits_is_not_taken_for_a_refused_token() {
+    let fake = FakeClover::start().await;
+    fake.push_fault(
+        Endpoint::CreateCustomer,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+            body: r#"{"message":"401 Unauthorized"}"#.into(),
+        },
+    );
+    // The delivery's own search passes; the probe that follows the refused create is
+    // rate-limited.
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::ProcessThenDelay(Duration::ZERO),
+    );
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+            body: r#"{"message":"Too Many Requests"}"#.into(),
+        },
+    );
+    let app = spawn_app(&Config::token(&fake)).await;
+
+    app.post_form(&valid_form()).await;
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    loop {
+        let status = app.status().await;
+        assert_eq!(
+            status["auth"]["state"], "ok",
+            "an unanswered probe condemned the token: {status:#}"
+        );
+        if status["queue"]["delivered"] == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.customers().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_connection_that_cannot_read_email_addresses_is_refused_and_nothing_kept() {
+    let fake = FakeClover::start().await;
+    fake.set_field_permissions(true);
+    fake.seed_customer(NewFakeCustomer {
+        emails: vec!["someone@example.com".into()],
+        ..NewFakeCustomer::default()
+    });
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+
+    let refused = app.client.get(&callback).send().await.unwrap();
+
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("email addresses"), "{page}");
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    app.stop().await;
+}

@@ -1,12 +1,12 @@
 //! A strict fake of Clover's v3 REST API (merchant + customers) and of its
 //! v2 OAuth endpoints, served on loopback.
 //!
-//! No machine here reaches Clover, so the fake is the only place where the
-//! client meets Clover's rules. It follows the project's Clover fact sheet
-//! (compiled from Clover's published reference, its Android SDK models, and
-//! integrators' sandbox reports; section numbers below are the sheet's) and
-//! is deliberately at least as strict as it: where Clover's behaviour is not
-//! published, the fake takes the reading that is hardest on the client. Every
+//! The tests never reach Clover, so the fake is the only place where the
+//! client meets Clover's rules. It follows Clover's published reference, its
+//! Android SDK models and integrators' reports from Clover's sandbox, each
+//! cited where it applies, and is deliberately at least as strict: where
+//! Clover's behaviour is not published, the fake takes the reading that is
+//! hardest on the client. Every
 //! breach is answered the way Clover would answer and is also written to
 //! [`FakeClover::violations`], so a test can simply assert that the list is
 //! empty.
@@ -21,7 +21,7 @@
 //! client was told about is (`refresh: reuse ...`), because a correct client
 //! never does it.
 //!
-//! Permissions (§2.4, §3.1): every token carries a set of permission names
+//! Permissions (Clover's permissions page, Clover's 401-unauthorized page): every token carries a set of permission names
 //! ([`MERCHANT_R`], [`CUSTOMERS_R`], [`CUSTOMERS_W`] and Europe's field-level
 //! ones). A token lacking the permission of an endpoint gets the same 401 as a
 //! bad token, because Clover's 401-unauthorized page says the API "does not
@@ -29,7 +29,7 @@
 //! what the project's README tells merchants to grant: `GET /v3/merchants/{mId}`
 //! needs Merchant read and is therefore refused by default.
 //!
-//! OAuth (§4): the one fake server plays both Clover hosts. The merchant's
+//! OAuth (Clover's OAuth pages): the one fake server plays both Clover hosts. The merchant's
 //! browser calls `GET /oauth/v2/authorize` on [`FakeClover::web_base_url`] and
 //! the merchant approves at once; the app calls `/oauth/v2/token`,
 //! `/oauth/v2/refresh`, `/oauth/v2/recovery` and `/oauth/token/migrate_v2` on
@@ -61,10 +61,10 @@ pub const APP_SECRET: &str = "fake-app-secret-9d2e";
 pub const LEGACY_TOKEN: &str = "fake-legacy-v1-token-77aa";
 
 // Permission names as in the `Permission` values of Clover's Android SDK
-// (§2.4). The field-level ones are Europe's (§9.12); their exact spelling is
+// (Clover's permissions page). The field-level ones are Europe's (Clover's EU customers permissions page); their exact spelling is
 // only partly published, so these follow the integrators who use them.
 
-/// Merchant read: `GET /v3/merchants/{mId}` (§9.4).
+/// Merchant read: `GET /v3/merchants/{mId}` (Clover's permissions page).
 pub const MERCHANT_R: &str = "MERCHANT_R";
 /// Customers read: search and get.
 pub const CUSTOMERS_R: &str = "CUSTOMERS_R";
@@ -102,13 +102,14 @@ const DEFAULT_PERMISSIONS: &[&str] = &[CUSTOMERS_R, CUSTOMERS_W];
 const EMPLOYEE_ID: &str = "EMP0000000001";
 /// Authorization codes (from authorize or migrate_v2) are valid this long.
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// Default access-token lifetime ("often quoted ~30 min", §4.8).
+/// Default access-token lifetime ("often quoted ~30 min", Clover's refresh-token page).
 const ACCESS_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// Refresh tokens last about a year (§4.8).
+/// Refresh tokens last about a year (Clover's refresh-token page).
 const REFRESH_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Recovery works for two weeks after the current refresh token was made (§4.5).
+/// Recovery works for two weeks after the current refresh token was made (Clover's high-trust OAuth page).
 const RECOVERY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
-/// Parameters `/oauth/v2/authorize` understands (`merchant_id` is v1 but harmless).
+/// Parameters `/oauth/v2/authorize` understands. `merchant_id` skips the merchant
+/// chooser (Clover's OAuth introduction); the fake's one login sees only [`MERCHANT_ID`].
 const AUTHORIZE_PARAMS: &[&str] = &[
     "client_id",
     "redirect_uri",
@@ -119,10 +120,10 @@ const AUTHORIZE_PARAMS: &[&str] = &[
     "merchant_id",
 ];
 
-/// Per-token limits from §3.2.
+/// Per-token limits from Clover's rate-limit page.
 const RATE_LIMIT: usize = 16;
 const CONCURRENCY_LIMIT: usize = 5;
-/// Clover echoes the filterable fields of the collection in this header (§2.3);
+/// Clover echoes the filterable fields of the collection in this header (Clover's filtering and paging pages);
 /// the default of [`FakeClover::set_allowed_filter_fields`].
 const ALLOWED_FILTER_FIELDS: &str = "customerSince,firstName,lastName,emailAddress,phoneNumber,marketingAllowed,fullName,id,deletedTime";
 /// The subset of those fields the fake can actually evaluate.
@@ -138,9 +139,9 @@ const CUSTOMER_KEYS: &[&str] = &[
     "customerSince",
     "marketingAllowed",
 ];
-/// Nested collections are capped at 100 items (§2.3, S19).
+/// Nested collections are capped at 100 items (Clover's paging page).
 const MAX_NESTED: usize = 100;
-/// "Limit expansions to a maximum of three fields per API call" (§9.6).
+/// "Limit expansions to a maximum of three fields per API call" (Clover's expanding-fields page).
 const MAX_EXPANSIONS: usize = 3;
 /// `customerSince` is epoch milliseconds; anything below this is seconds sent by mistake.
 const MIN_EPOCH_MILLIS: i64 = 1_000_000_000_000;
@@ -368,12 +369,12 @@ impl FakeClover {
 
     /// The OAuth app's permissions. Only access tokens minted from now on get
     /// them: tokens already issued keep theirs, because with Clover a changed
-    /// app permission needs a new token (§2.4).
+    /// app permission needs a new token (Clover's permissions page).
     pub fn set_app_permissions(&self, permissions: &[&str]) {
         self.lock().oauth.app_permissions = permission_set(permissions);
     }
 
-    /// Europe's field-level permissions (§2.4, §9.12), default off. When on,
+    /// Europe's field-level permissions (Clover's permissions page, Clover's EU customers permissions page), default off. When on,
     /// customers come back without `emailAddresses`, `phoneNumbers` or
     /// `addresses`, even when expanded, unless the token has
     /// [`CUSTOMERS_EMAIL_R`], [`CUSTOMERS_PHONE_R`] or [`CUSTOMERS_ADDRESS_R`];
@@ -385,7 +386,7 @@ impl FakeClover {
     }
 
     /// Whether `filter=emailAddress=` matches case-sensitively (default true).
-    /// Clover does not publish which (§9.7), and customers typed at the
+    /// Clover does not publish which (nothing is published), and customers typed at the
     /// register keep their case, so the strict reading is the default: a
     /// client searching only for the lower-cased address misses `Ada@Example.com`.
     pub fn set_email_filter_exact(&self, exact: bool) {
@@ -393,7 +394,7 @@ impl FakeClover {
     }
 
     /// Whether deleted customers stay visible (default true). `deletedTime`
-    /// being a filter field suggests soft deletes (§9.8): a deleted customer
+    /// being a filter field suggests soft deletes (Clover's customer filter list): a deleted customer
     /// is still returned by search and GET, with `deletedTime` set. When off,
     /// a deleted customer is gone: 404 on GET, absent from search.
     pub fn set_soft_deletes(&self, on: bool) {
@@ -665,7 +666,7 @@ impl Stored {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             customer_since: self.customer_since,
-            // Clover ignores marketingAllowed from third-party apps (§2.2).
+            // Clover ignores marketingAllowed from third-party apps (Clover's create-customer reference).
             marketing_allowed: false,
             addresses: self.addresses.clone(),
             metadata: self.metadata.clone(),
@@ -778,7 +779,7 @@ impl State {
 
     /// Looks up the customer a write targets. A soft-deleted one is still
     /// written (Clover probably answers 200), but a correct client never
-    /// touches a customer whose `deletedTime` is set (§9.8).
+    /// touches a customer whose `deletedTime` is set (Clover's customer filter list).
     fn write_target(&mut self, id: &str, inc: &Incoming) -> Option<usize> {
         let i = self.visible_index(id)?;
         if self.customers[i].deleted_time.is_some() {
@@ -791,7 +792,7 @@ impl State {
     }
 }
 
-/// Clover ids are 13 uppercase alphanumerics (§1, S11 `ID_MAX_LEN`).
+/// Clover ids are 13 uppercase alphanumerics (Clover's API overview; `ID_MAX_LEN` in its Android SDK models).
 fn random_id() -> String {
     const CHARS: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut rng = rand::rng();
@@ -1137,7 +1138,7 @@ impl State {
             Err(reply) => return (reply, None),
         };
         inc.permissions = permissions;
-        // Clover answers 401 for a foreign merchant too (no 403, §3.1).
+        // Clover answers 401 for a foreign merchant too (no 403, Clover's 401-unauthorized page).
         if inc.merchant.as_deref().is_some_and(|m| m != MERCHANT_ID) {
             return (Reply::unauthorized(), None);
         }
@@ -1146,7 +1147,7 @@ impl State {
         if let Some(reply) = self.check_limits(&token, inc) {
             return (reply, Some(token));
         }
-        // A missing permission is the same 401 as a bad token (§3.1, §9.5),
+        // A missing permission is the same 401 as a bad token (Clover's 401-unauthorized page, Clover's 401-unauthorized page),
         // and not a violation: the merchant decides what to grant. It comes
         // before faults, so a queued fault waits for a permitted request.
         if let Some(needed) = inc.endpoint.permission() {
@@ -1214,7 +1215,7 @@ impl State {
         }
     }
 
-    /// Counts the arrival and applies §3.2; `Some` is the 429 to send.
+    /// Counts the arrival and applies Clover's rate limits; `Some` is the 429 to send.
     fn check_limits(&mut self, token: &str, inc: &Incoming) -> Option<Reply> {
         let now = Instant::now();
         let l = self.limits.entry(token.to_owned()).or_default();
@@ -1306,7 +1307,7 @@ enum Contact {
     Address,
 }
 
-/// Europe's field-level permissions (§2.4, §9.12): customer key, read, write.
+/// Europe's field-level permissions (Clover's permissions page, Clover's EU customers permissions page): customer key, read, write.
 const FIELD_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("emailAddresses", CUSTOMERS_EMAIL_R, CUSTOMERS_EMAIL_W),
     ("phoneNumbers", CUSTOMERS_PHONE_R, CUSTOMERS_PHONE_W),
@@ -1402,7 +1403,7 @@ impl State {
         }
     }
 
-    /// "Only specified fields are overwritten" (§2.1); contacts have their own endpoints.
+    /// "Only specified fields are overwritten" (Clover's customers reference); contacts have their own endpoints.
     fn update(&mut self, id: &str, inc: &Incoming) -> Reply {
         let body = match self.json_body(inc, "update") {
             Ok(b) => b,
@@ -1496,7 +1497,7 @@ impl State {
     }
 
     /// `POST .../customers/{id}/metadata` "creates note, birthday, business
-    /// name" (§2.1); whether it merges or replaces is unpublished (§9.11), so
+    /// name" (Clover's customers reference); whether it merges or replaces is unpublished (Clover's customer metadata reference), so
     /// the fake takes the worse reading: the body REPLACES the stored
     /// metadata, and wiping out a note the merchant wrote is a violation.
     fn update_metadata(&mut self, id: &str, inc: &Incoming) -> Reply {
@@ -1553,7 +1554,7 @@ impl State {
     }
 
     /// `expand=a,b` (possibly repeated). More than three distinct names is
-    /// refused (§9.6); an unknown name is a violation and ignored. In Europe
+    /// refused (Clover's expanding-fields page); an unknown name is a violation and ignored. In Europe
     /// a contact list the token may not read is left out without a word.
     fn expand(&mut self, inc: &Incoming) -> Result<Expand, Reply> {
         let mut names: Vec<String> = Vec::new();
@@ -1645,7 +1646,7 @@ fn parse_filter(raw: &str, allowed: &str) -> Result<(String, String), String> {
     Ok((field.to_owned(), value.to_owned()))
 }
 
-/// `exact_email`: whether `emailAddress` compares case-sensitively (§9.7).
+/// `exact_email`: whether `emailAddress` compares case-sensitively (nothing is published).
 fn filter_matches(c: &Stored, field: &str, value: &str, exact_email: bool) -> bool {
     match field {
         "emailAddress" if exact_email => c.emails.iter().any(|(_, e)| e == value),
@@ -1797,6 +1798,11 @@ impl State {
                 Some(challenge.to_owned())
             }
         };
+        if let Some(merchant) = params.get("merchant_id").filter(|m| **m != MERCHANT_ID) {
+            // The approving login has no access to that merchant: nothing is approved.
+            let details = format!("No merchant {merchant} for this account.");
+            return Reply::error(404, "Not Found", Some(&details));
+        }
         let (code, _) = self.new_code(client_id, challenge);
         {
             let mut query = location.query_pairs_mut();
@@ -1937,7 +1943,7 @@ impl State {
                 );
             }
             let mut reply = Reply::invalid_refresh_token();
-            // Some integrators see this header when recovery would succeed (§9.2).
+            // Some integrators see this header when recovery would succeed (integrators' reports).
             if self.recoverable(grant, at) {
                 self.oauth.stats.refused_with_recovery_available += 1;
                 reply = reply.header("X-Clover-Recovery-Available", "true".into());
@@ -1962,7 +1968,7 @@ impl State {
 
     /// Whether the refresh token at `at` would buy a new pair from
     /// `/oauth/v2/recovery`: it minted the grant's current pair, which is
-    /// unspent, unrevoked and at most two weeks old (§4.5, §9.3).
+    /// unspent, unrevoked and at most two weeks old (Clover's high-trust OAuth page, Clover's high-trust OAuth page).
     fn recoverable(&self, grant: usize, at: usize) -> bool {
         let chain = &self.oauth.grants[grant];
         let current = chain.len() - 1;
@@ -1976,8 +1982,8 @@ impl State {
 
     /// `POST /oauth/v2/recovery`: the refresh token spent to mint the current
     /// pair buys a new pair, as long as the current one is still unspent.
-    /// The body is `client_id`, `client_secret` and `recovery_token` (§4.5,
-    /// §9.1); `refresh_token` in its place is refused.
+    /// The body is `client_id`, `client_secret` and `recovery_token` (Clover's high-trust OAuth page,
+    /// integrators' sandbox reports); `refresh_token` in its place is refused.
     fn recovery(&mut self, inc: &Incoming) -> Reply {
         let body = match self.oauth_body(inc, "recovery") {
             Ok(b) => b,
@@ -2145,7 +2151,7 @@ fn check_verifier(verifier: &str) -> Result<(), String> {
 
 // ----------------------------------------------------------- validation --
 
-/// Field rules of §2.2 (S11 model). `null` is accepted as "not given".
+/// Field rules of Clover's create-customer reference and its Android SDK models. `null` is accepted as "not given".
 fn validate_customer(body: &Map<String, Value>) -> Result<(), String> {
     only_keys(body, CUSTOMER_KEYS, "customer")?;
     for (key, value) in body.iter().filter(|(_, v)| !v.is_null()) {

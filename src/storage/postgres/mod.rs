@@ -89,13 +89,18 @@ impl PostgresStore {
 const SESSION_LIMITS: &str = "SET statement_timeout = 15000; SET lock_timeout = 10000; \
                               SET idle_in_transaction_session_timeout = 30000";
 
-/// TLS when the URL's `sslmode` asks for it (`prefer`, the default, or `require`), with
-/// the server's certificate checked against the public web roots.
-/// See [`crate::storage::inspection`]: one connection of its own, reading only.
+/// See [`crate::storage::inspection`]: one connection of its own, reading only, given up
+/// after the pool's own wait rather than hanging on an address that never answers.
 pub(super) async fn inspect(
     url: &PostgresUrl,
 ) -> Result<crate::storage::inspection::Found, StorageError> {
-    let (client, connection) = url.config().connect(tls_connector()).await?;
+    let config = url.config();
+    let connecting = config.connect(tls_connector());
+    let (client, connection) = tokio::time::timeout(CONNECTION_WAIT, connecting)
+        .await
+        .map_err(|_| {
+            StorageError::Connection(format!("no answer within {} s", CONNECTION_WAIT.as_secs()))
+        })??;
     let connection = tokio::spawn(connection);
     let known = schema::latest_version();
     let found = schema::found_version(&client).await?;
@@ -111,6 +116,8 @@ pub(super) async fn inspect(
     Ok(result)
 }
 
+/// TLS when the URL's `sslmode` asks for it (`prefer`, the default, or `require`), with
+/// the server's certificate checked against the public web roots.
 fn tls_connector() -> MakeRustlsConnect {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

@@ -35,6 +35,29 @@ pub(super) fn inspect(path: &Path) -> Result<crate::storage::inspection::Found, 
     if !path.exists() {
         return Ok((0, known, None, None));
     }
+    // Reading a database in WAL mode may create its -wal and -shm files. Run by another
+    // user than the server's (root, over `fly ssh console`), they must still be the
+    // server's to open afterwards.
+    let companions = ["-wal", "-shm"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    });
+    let existed = companions.clone().map(|file| file.exists());
+    let read = read_only(path, known);
+    #[cfg(unix)]
+    if let Ok(owner) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        for (file, existed) in companions.iter().zip(existed) {
+            if !existed && file.exists() {
+                let _ = std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid()));
+            }
+        }
+    }
+    read
+}
+
+fn read_only(path: &Path, known: usize) -> Result<crate::storage::inspection::Found, StorageError> {
     let mut connection = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
