@@ -29,7 +29,7 @@ const SERVICE: &str = env!("CARGO_BIN_EXE_clover-signup");
 /// Connections for the throughput runs: enough to keep two cores busy.
 const CONNECTIONS: u32 = 16;
 /// The admin token of the benchmarked service.
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghij";
 /// Clover's per-token limit, which the fake enforces.
 const CLOVER_REQUESTS_PER_SECOND: f64 = 16.0;
 

@@ -36,6 +36,9 @@ const MIN_LEASE_SECONDS: u64 = 15;
 const MAX_LEASE_SECONDS: u64 = 3600;
 const DEFAULT_LEASE_SECONDS: u64 = 60;
 
+/// The shortest `ADMIN_TOKEN` accepted (`openssl rand -hex 32` makes 64).
+const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -250,7 +253,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let public_url = env.url("PUBLIC_URL");
     let database = env.database();
     let clover = read_clover(env);
-    let admin_token = env.secret("ADMIN_TOKEN");
+    let admin_token = env.admin_token();
     let secret_key = env.secret_key(clover.as_ref().is_some_and(|c| is_demo(&c.auth)));
     let client_ip_header = env.header_name("CLIENT_IP_HEADER");
     let frame_ancestors = env.frame_ancestors();
@@ -499,6 +502,22 @@ impl Reader<'_> {
                 }
             },
         }
+    }
+
+    /// `ADMIN_TOKEN` opens everything the admin can do, over the network: it must be long
+    /// enough that guessing it, even at the rate the guess limit allows, is hopeless.
+    fn admin_token(&mut self) -> Option<Option<SecretString>> {
+        let Some(token) = self.value("ADMIN_TOKEN") else {
+            return Some(None);
+        };
+        if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            self.problem(&format!(
+                "ADMIN_TOKEN: at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with \
+                 `openssl rand -hex 32`"
+            ));
+            return None;
+        }
+        Some(Some(SecretString::from(token)))
     }
 
     fn secret(&mut self, name: &str) -> Option<Option<SecretString>> {
@@ -880,6 +899,19 @@ mod tests {
             );
         }
         assert!(!message.contains("s3cr3t"), "a secret leaked: {message}");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_with_how_to_make_one() {
+        let err = settings(&[("ADMIN_TOKEN", "1234")])
+            .err()
+            .expect("a four-character admin token is refused");
+        let message = err.to_string();
+        assert!(message.contains("ADMIN_TOKEN"), "{message}");
+        assert!(message.contains("openssl rand -hex 32"), "{message}");
+        assert!(!message.contains("1234"), "the token was echoed: {message}");
+        let long = "a".repeat(32);
+        assert!(settings(&[("ADMIN_TOKEN", long.as_str())]).is_ok());
     }
 
     #[test]

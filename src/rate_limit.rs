@@ -2,8 +2,10 @@
 //! actix worker (it is built once, outside the per-worker app factory), and a timer prunes
 //! the addresses it no longer needs so memory stays flat under a flood of new addresses.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderName;
@@ -37,6 +39,9 @@ pub struct SubmissionLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Counts refusals, to tell a person who was refused once from a flood.
     refusals: DefaultKeyedRateLimiter<IpAddr>,
+    /// Until when each refused address stays refused, readable without spending anything
+    /// (see [`SubmissionLimiter::refusing`]).
+    refused_until: Mutex<HashMap<IpAddr, Instant>>,
     client_ip_header: Option<HeaderName>,
 }
 
@@ -49,8 +54,26 @@ impl SubmissionLimiter {
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(quota),
             refusals: DefaultKeyedRateLimiter::keyed(refusals),
+            refused_until: Mutex::new(HashMap::new()),
             client_ip_header,
         }
+    }
+
+    /// Whether the request's visitor is being refused right now, without counting this
+    /// request. For the admin token: an address refused for wrong guesses must not learn
+    /// from a right one that it is right.
+    pub fn refusing(&self, request: &HttpRequest) -> Option<TooManyRequests> {
+        let key = limit_key(self.client_ip(request));
+        let until = *self
+            .refused_until
+            .lock()
+            .expect("refusals lock")
+            .get(&key)?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        Some(TooManyRequests {
+            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            flooding: false,
+        })
     }
 
     /// Counts one submission from the request's visitor.
@@ -58,6 +81,10 @@ impl SubmissionLimiter {
         let key = limit_key(self.client_ip(request));
         self.limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
+            self.refused_until
+                .lock()
+                .expect("refusals lock")
+                .insert(key, Instant::now() + wait);
             TooManyRequests {
                 // Round up: coming back a fraction early would be refused again.
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
@@ -85,6 +112,11 @@ impl SubmissionLimiter {
 
     /// Forgets visitors whose allowance is full again.
     pub fn prune(&self) {
+        let now = Instant::now();
+        self.refused_until
+            .lock()
+            .expect("refusals lock")
+            .retain(|_, until| *until > now);
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
         self.refusals.retain_recent();

@@ -23,12 +23,12 @@ use crate::clover::{
 use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
-use crate::origin_check::{TrustedOrigins, check_origin};
+use crate::origin_check::{TrustedOrigins, check_host, check_origin};
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
-    self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, ThemeStylesheet,
-    TokenAdmin,
+    self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, SessionGeneration,
+    ThemeStylesheet, TokenAdmin,
 };
 use crate::security_headers::{PagePolicy, SecurityHeaders, add_security_headers};
 use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
@@ -60,6 +60,8 @@ pub struct Application {
     retention: Duration,
     /// Submissions and admin sign-ins, pruned together.
     limiters: [Arc<SubmissionLimiter>; 2],
+    /// The admin sessions' generation, taken up from the database as it moves on.
+    sessions: SessionGeneration,
 }
 
 impl Application {
@@ -94,6 +96,11 @@ impl Application {
             }
             None => None,
         };
+        let sessions = SessionGeneration::new(
+            db.admin_session_generation()
+                .await
+                .context("cannot read the admin sessions' generation")?,
+        );
         let state = web::Data::new(app_state(
             captcha,
             &settings,
@@ -102,6 +109,7 @@ impl Application {
             connection,
             handle,
             [&limiter, &login_limiter],
+            sessions.clone(),
         ));
 
         let address = (settings.server.host, settings.server.port);
@@ -118,9 +126,11 @@ impl Application {
             logo_origin: origin_of(&branding.logo_url),
             redirect_origin: origin_of(&branding.success_redirect_url),
         }));
-        let mut trusted = vec![settings.server.public_url.origin().ascii_serialization()];
-        trusted.extend(settings.server.allowed_origins.iter().cloned());
-        let trusted = web::Data::new(TrustedOrigins { origins: trusted });
+        let trusted = web::Data::new(TrustedOrigins::new(
+            &settings.server.public_url,
+            &settings.server.allowed_origins,
+            settings.server.host.is_loopback().then_some(port),
+        ));
         let api_origins = settings.server.allowed_origins.clone();
         let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
         // MAX_CONNECTIONS is for the whole process; actix counts per worker.
@@ -130,6 +140,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(enforce_deadline))
                 .wrap(from_fn(check_origin))
+                .wrap(from_fn(check_host))
                 .wrap(from_fn(add_security_headers))
                 .wrap(from_fn(telemetry::request_log))
                 .app_data(state.clone())
@@ -159,6 +170,7 @@ impl Application {
             db: retention_db,
             retention: settings.delivery.retention,
             limiters: [limiter, login_limiter],
+            sessions,
         })
     }
 
@@ -185,6 +197,7 @@ impl Application {
             }
         });
         let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
+        let sessions = tokio::spawn(follow_admin_sessions(self.db.clone(), self.sessions));
         // The worker winds down beside the server, from the signal on, not after it: the
         // two graces together must fit in the platform's kill timeout.
         let stop = Arc::new(stop);
@@ -199,6 +212,7 @@ impl Application {
         });
         let served = self.server.await;
         retention.abort();
+        sessions.abort();
         on_signal.abort();
         let _ = stop.send(true);
         pruner.abort();
@@ -232,6 +246,21 @@ async fn stop_signal() -> bool {
 #[cfg(not(unix))]
 async fn stop_signal() -> bool {
     tokio::signal::ctrl_c().await.is_ok()
+}
+
+/// How soon a sign-out on another instance ends the sessions this one accepts.
+const SESSION_GENERATION_POLL: Duration = Duration::from_secs(5);
+
+/// Takes up sign-outs made on other instances (the generation they moved on).
+async fn follow_admin_sessions(db: Database, sessions: SessionGeneration) {
+    let mut ticks = tokio::time::interval(SESSION_GENERATION_POLL);
+    loop {
+        ticks.tick().await;
+        match db.admin_session_generation().await {
+            Ok(generation) => sessions.advance_to(generation),
+            Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
+        }
+    }
 }
 
 /// How often delivered submissions are checked against `DATA_RETENTION_DAYS`.
@@ -325,7 +354,13 @@ async fn clover_connection(
             let client = client(credential.clone())?;
             let connector = OAuthConnector {
                 credential,
-                pending: PendingConnects::default(),
+                // OAuth mode cannot start without SECRET_KEY (checked by the credential).
+                pending: PendingConnects::new(SecretCipher::from_secret_key(
+                    settings
+                        .secret_key
+                        .as_ref()
+                        .expect("OAuth mode has a SECRET_KEY"),
+                )),
                 expected_merchant: oauth.expected_merchant.clone(),
                 client: client.clone(),
                 secure_cookie: settings.server.public_url.scheme() == "https",
@@ -433,6 +468,7 @@ fn app_state(
     connection: ClientAuth,
     delivery: DeliveryHandle,
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
+    sessions: SessionGeneration,
 ) -> AppState {
     let clover = &settings.clover;
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
@@ -452,6 +488,7 @@ fn app_state(
             settings.secret_key.as_ref(),
             settings.server.public_url.scheme() == "https",
             Arc::clone(login_limiter),
+            sessions,
         ),
         info: ServiceInfo {
             mode: clover.auth.mode_name(),

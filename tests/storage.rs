@@ -89,6 +89,7 @@ on_both_stores!(
     the_credential_is_stored_encrypted_and_read_back,
     bots_are_counted_by_reason,
     the_demo_stand_in_keeps_its_customers,
+    signing_out_moves_every_instance_to_a_new_session_generation,
 );
 
 /// Long enough that a loaded machine's pauses do not make a claim run out early.
@@ -532,6 +533,21 @@ async fn bots_are_counted_by_reason(store: TestStore) {
     let counts = db.bot_counts().await.unwrap();
     assert_eq!(counts.get("honeypot"), Some(&2));
     assert_eq!(counts.get("too_fast"), Some(&1));
+}
+
+async fn signing_out_moves_every_instance_to_a_new_session_generation(store: TestStore) {
+    let here = store.instance().await;
+    let there = store.instance().await;
+    let first = here.admin_session_generation().await.unwrap();
+
+    let next = here.end_admin_sessions().await.unwrap();
+
+    assert_eq!(next, first + 1);
+    assert_eq!(there.admin_session_generation().await.unwrap(), next);
+    assert_eq!(there.end_admin_sessions().await.unwrap(), next + 1);
+    drop((here, there));
+    let reopened = store.instance().await;
+    assert_eq!(reopened.admin_session_generation().await.unwrap(), next + 1);
 }
 
 async fn the_demo_stand_in_keeps_its_customers(store: TestStore) {

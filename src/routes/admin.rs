@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
@@ -38,6 +39,30 @@ pub struct AdminAccess {
     csrf_key: [u8; 32],
     /// Wrong tokens, at the login form or as a bearer header, count here.
     guesses: Arc<SubmissionLimiter>,
+    /// The generation sessions are signed under, kept in the database so that signing out
+    /// ends every session, across restarts and instances (see [`SessionGeneration`]).
+    generation: SessionGeneration,
+}
+
+/// The admin sessions' generation as this process knows it: read at start, moved on by a
+/// sign-out here at once, and taken up from the database every few seconds, so a
+/// sign-out on another instance ends sessions here too.
+#[derive(Clone, Default)]
+pub struct SessionGeneration(Arc<AtomicU64>);
+
+impl SessionGeneration {
+    pub fn new(generation: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(generation)))
+    }
+
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Never back: a reload that raced a sign-out must not revive its sessions.
+    pub fn advance_to(&self, generation: u64) {
+        self.0.fetch_max(generation, Ordering::SeqCst);
+    }
 }
 
 enum Access {
@@ -67,6 +92,7 @@ impl AdminAccess {
         secret_key: Option<&SecretSlice<u8>>,
         secure_cookie: bool,
         guesses: Arc<SubmissionLimiter>,
+        generation: SessionGeneration,
     ) -> Self {
         // Sessions are signed with SECRET_KEY and the token together, so that changing
         // either signs everyone out.
@@ -86,6 +112,7 @@ impl AdminAccess {
             secure_cookie,
             csrf_key,
             guesses,
+            generation,
         }
     }
 
@@ -130,25 +157,32 @@ impl AdminAccess {
         }
     }
 
-    /// `issued.mac`: the time of sign-in and a MAC over it; never the token itself.
-    fn session_value(&self, issued: i64) -> Option<String> {
+    /// `issued.generation.mac`: the time of sign-in, the sessions' generation then, and a
+    /// MAC over both; never the token itself.
+    fn session_value(&self, issued: i64, generation: u64) -> Option<String> {
         let key = self.session_key.as_ref()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-        mac.update(b"clover-signup admin session v2:");
-        mac.update(issued.to_string().as_bytes());
+        mac.update(b"clover-signup admin session v3:");
+        mac.update(format!("{issued}.{generation}").as_bytes());
         Some(format!(
-            "{issued}.{}",
+            "{issued}.{generation}.{}",
             hex::encode(mac.finalize().into_bytes())
         ))
     }
 
     fn valid_session(&self, value: &str) -> bool {
-        let Some((issued, _)) = value.split_once('.') else {
+        let mut parts = value.splitn(3, '.');
+        let (Some(issued), Some(generation), Some(_)) = (parts.next(), parts.next(), parts.next())
+        else {
             return false;
         };
-        let Ok(issued) = issued.parse::<i64>() else {
+        let (Ok(issued), Ok(generation)) = (issued.parse::<i64>(), generation.parse::<u64>())
+        else {
             return false;
         };
+        if generation != self.generation.current() {
+            return false;
+        }
         let Some(age) = OffsetDateTime::now_utc()
             .unix_timestamp()
             .checked_sub(issued)
@@ -157,7 +191,7 @@ impl AdminAccess {
         };
         (0..SESSION_SECONDS).contains(&age)
             && self
-                .session_value(issued)
+                .session_value(issued, generation)
                 .is_some_and(|expected| equal(value, &expected))
     }
 
@@ -185,6 +219,11 @@ impl AdminAccess {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if let Some(given) = bearer {
+            // The limiter first: an address refused for wrong guesses is refused a right
+            // one too, or it would learn at once which of its guesses was right.
+            if let Some(limit) = self.guesses.refusing(request) {
+                return Access::Limited(limit.retry_after_secs);
+            }
             if equal(given, token.expose_secret()) {
                 return Access::Granted(Via::Bearer);
             }
@@ -377,7 +416,9 @@ pub async fn login(
     }
     let admin = &state.admin;
     let issued = OffsetDateTime::now_utc().unix_timestamp();
-    let (Some(token), Some(session)) = (&admin.token, admin.session_value(issued)) else {
+    let generation = admin.generation.current();
+    let (Some(token), Some(session)) = (&admin.token, admin.session_value(issued, generation))
+    else {
         return disabled();
     };
     if !equal(form.token.trim(), token.expose_secret()) {
@@ -421,6 +462,20 @@ pub async fn logout(
         .action_refusal(&request, form.csrf_token.as_deref())
     {
         return refusal;
+    }
+    // Every session ends, here and on every instance, not only this browser's: a cookie
+    // copied before the sign-out must not outlive it.
+    match state.db.end_admin_sessions().await {
+        Ok(generation) => {
+            state.admin.generation.advance_to(generation);
+            tracing::info!("the admin signed out; every admin session has ended");
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not end the admin sessions");
+            return HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("Signing out failed: the database did not answer. Please try again.");
+        }
     }
     let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     cookie.make_removal();
@@ -493,6 +548,7 @@ mod tests {
                 },
                 None,
             )),
+            SessionGeneration::new(3),
         )
     }
 
@@ -500,18 +556,34 @@ mod tests {
     fn a_fresh_session_is_valid_and_a_twelve_hour_old_one_is_not() {
         let admin = access();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let fresh = admin.session_value(now).unwrap();
-        let stale = admin.session_value(now - SESSION_SECONDS - 1).unwrap();
+        let fresh = admin.session_value(now, 3).unwrap();
+        let stale = admin.session_value(now - SESSION_SECONDS - 1, 3).unwrap();
         assert!(admin.valid_session(&fresh));
         assert!(!admin.valid_session(&stale));
     }
 
     #[test]
-    fn a_session_with_a_changed_time_is_refused() {
+    fn a_session_with_a_changed_time_or_generation_is_refused() {
         let admin = access();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let session = admin.session_value(now - 100).unwrap();
-        let (_, mac) = session.split_once('.').unwrap();
-        assert!(!admin.valid_session(&format!("{now}.{mac}")));
+        let session = admin.session_value(now - 100, 3).unwrap();
+        let mac = session.rsplit('.').next().unwrap();
+        assert!(!admin.valid_session(&format!("{now}.3.{mac}")));
+        assert!(!admin.valid_session(&format!("{}.4.{mac}", now - 100)));
+    }
+
+    #[test]
+    fn a_session_of_an_earlier_generation_is_over() {
+        let admin = access();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let session = admin.session_value(now, 3).unwrap();
+        admin.generation.advance_to(4);
+        assert!(!admin.valid_session(&session));
+        admin.generation.advance_to(2);
+        assert_eq!(
+            admin.generation.current(),
+            4,
+            "a generation never goes back"
+        );
     }
 }

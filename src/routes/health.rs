@@ -11,35 +11,23 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Ready to do the whole job: the database answers and Clover accepts the credential.
+/// Public, so it names only which part is not ready; why (a reconnect due, a permission
+/// missing) is for the merchant, on the admin page and in `/admin/status.json`.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if let Err(error) = state.db.ping().await {
         tracing::error!(%error, "readiness: the database does not answer");
-        return unavailable("database_unavailable", "the database does not answer");
+        return unavailable("database_unavailable");
     }
-    let auth = state.directory.auth();
-    if auth.missing_permission.is_some() {
-        return unavailable(
-            "clover_permission_missing",
-            auth.reason
-                .as_deref()
-                .unwrap_or("Clover lacks a permission"),
-        );
-    }
-    match auth.state {
+    match state.directory.auth().state {
         AuthState::Ok => HttpResponse::Ok().json(json!({"status": "ready"})),
-        state => unavailable(
-            &format!("clover_auth_{}", state.as_str()),
-            auth.reason
-                .as_deref()
-                .unwrap_or("Clover refuses the credential"),
-        ),
+        _ => unavailable("clover_unavailable"),
     }
 }
 
-fn unavailable(reason: &str, detail: &str) -> HttpResponse {
+fn unavailable(reason: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(json!({
         "status": "unavailable",
         "reason": reason,
-        "detail": detail,
+        "detail": "the admin page says why",
     }))
 }

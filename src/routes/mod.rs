@@ -27,7 +27,7 @@ use crate::storage::Database;
 use crate::telemetry::RequestId;
 use crate::templates::{PageContext, not_found_page};
 
-pub use admin::{AdminAccess, AuthReport, StatusReport};
+pub use admin::{AdminAccess, AuthReport, SessionGeneration, StatusReport};
 pub use connection::{ClientAuth, TokenAdmin};
 pub use oauth::OAuthConnector;
 

@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{AppState, html, request_id};
-use crate::clover::oauth::{CONNECT_TTL, ConnectOrigin, OAuthCredential, PendingConnects};
+use crate::clover::oauth::{
+    CONNECT_TTL, ConnectOrigin, ConnectRefusal, OAuthCredential, PendingConnects,
+};
 use crate::clover::{Access, CloverClient, CloverError, MerchantId};
 use crate::templates::error_page;
 
@@ -76,7 +78,7 @@ fn begin(oauth: &OAuthConnector, origin: ConnectOrigin, request: &HttpRequest) -
     let started = oauth
         .pending
         .begin(oauth.credential.api(), origin, merchant.as_ref());
-    let cookie = Cookie::build(STATE_COOKIE, started.state)
+    let cookie = Cookie::build(STATE_COOKIE, started.cookie)
         .path("/oauth/callback")
         .http_only(true)
         .secure(oauth.secure_cookie || request.connection_info().scheme() == "https")
@@ -103,7 +105,7 @@ pub struct CallbackQuery {
 
 /// `GET /oauth/callback`: Clover sends the browser back with a code. Nothing is exchanged
 /// unless the browser holds the cookie of a connect it started here, within ten minutes,
-/// not completed before, and any `state` Clover echoes matches it.
+/// not completed before, and the `state` Clover echoes matches it.
 pub async fn callback(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -153,18 +155,17 @@ async fn complete(
     let cookie = request
         .cookie(STATE_COOKIE)
         .ok_or(Refusal::NoPendingConnect)?;
-    // Taken before anything else is checked: whatever follows, this state is spent.
+    // The state is required on every callback, App Market launches included (they start
+    // our own authorize, with a state): without it, a code an attacker obtained for
+    // their own merchant could be slipped to an admin whose connect is under way. The
+    // cookie is removed by every answer, so an attempt completes once.
     let pending = oauth
         .pending
-        .take(cookie.value())
-        .ok_or(Refusal::NoPendingConnect)?;
-    if query
-        .state
-        .as_deref()
-        .is_some_and(|echoed| echoed != cookie.value())
-    {
-        return Err(Refusal::StateMismatch);
-    }
+        .take(cookie.value(), query.state.as_deref())
+        .map_err(|refusal| match refusal {
+            ConnectRefusal::NoAttempt => Refusal::NoPendingConnect,
+            ConnectRefusal::StateMismatch => Refusal::StateMismatch,
+        })?;
     let app_id = &oauth.credential.api().app().app_id;
     if query.client_id.as_deref().is_some_and(|id| id != app_id) {
         return Err(Refusal::WrongApp);

@@ -163,6 +163,12 @@ pub trait Store: Send + Sync {
     /// See [`Database::lock_credential`].
     async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError>;
 
+    /// The generation admin sessions are signed under (see the admin routes).
+    async fn admin_session_generation(&self) -> Result<u64, StorageError>;
+    /// Ends every admin session, on every instance: moves to the next generation and
+    /// returns it.
+    async fn end_admin_sessions(&self) -> Result<u64, StorageError>;
+
     /// Counts one submission turned away as a bot; nothing else of it is kept.
     async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError>;
     async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
@@ -337,6 +343,14 @@ impl Database {
 
     pub async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError> {
         self.store.count_bot(reason).await
+    }
+
+    pub async fn admin_session_generation(&self) -> Result<u64, StorageError> {
+        self.store.admin_session_generation().await
+    }
+
+    pub async fn end_admin_sessions(&self) -> Result<u64, StorageError> {
+        self.store.end_admin_sessions().await
     }
 
     pub async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {

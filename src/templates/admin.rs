@@ -98,7 +98,8 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str
                 p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
                 form method="post" action="/admin/logout" {
                     input type="hidden" name="csrf_token" value=(csrf_token);
-                    button type="submit" class="link-button" { "Sign out" }
+                    button type="submit" class="link-button" { "Sign out everywhere" }
+                    " (ends every admin session, on every device)"
                 }
             }
         },

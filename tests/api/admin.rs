@@ -1,7 +1,7 @@
 use crate::helpers::{Config, spawn_app, valid_form};
 use crate::support::fake_clover::FakeClover;
 
-const ADMIN_TOKEN: &str = "correct-horse-battery-staple";
+const ADMIN_TOKEN: &str = "correct-horse-battery-staple-and-more-words";
 
 async fn app_with_admin_token() -> (crate::helpers::TestApp, FakeClover) {
     let fake = FakeClover::start().await;
@@ -344,5 +344,86 @@ async fn guessing_the_token_as_a_bearer_header_is_limited_too() {
 
     assert_eq!(sixth.status(), 429);
     assert!(sixth.headers().contains_key("retry-after"));
+    // The right token is refused too while the address is refused: it must not learn
+    // which guess was right.
+    let right = app
+        .client
+        .get(app.url("/admin/status.json"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429);
     app.stop().await;
+}
+
+/// A browser holding exactly this session cookie and nothing else.
+fn browser_with_session(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_restart() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config.set("ADMIN_TOKEN", ADMIN_TOKEN);
+    let app = spawn_app(&config).await;
+    let login = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let session = set_cookie.split(';').next().unwrap().to_owned();
+    let copied = browser_with_session(&session);
+    assert_eq!(
+        copied.get(app.url("/admin")).send().await.unwrap().status(),
+        200
+    );
+
+    // Sign out from the page, with its CSRF token.
+    let page = app.get("/admin").await.text().await.unwrap();
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(page.contains("Sign out everywhere"));
+    let out = app
+        .client
+        .post(app.url("/admin/logout"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+
+    let after = copied.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(after.status(), 303, "a copied cookie outlived the sign-out");
+    assert_eq!(after.headers()["location"], "/admin/login");
+    app.stop().await;
+
+    let restarted = spawn_app(&config).await;
+    let after_restart = copied.get(restarted.url("/admin")).send().await.unwrap();
+    assert_eq!(after_restart.status(), 303);
+    // Signing in again works as before.
+    let again = restarted
+        .client
+        .post(restarted.url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(restarted.get("/admin").await.status(), 200);
+    restarted.stop().await;
 }

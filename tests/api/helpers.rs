@@ -11,7 +11,7 @@ use crate::support::fake_clover::{self, FakeClover};
 use crate::support::postgres;
 
 /// The admin token of token-mode tests (demo mode leaves the admin open).
-pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef-tests";
 
 /// A running application and a client for it. The database lives in a temporary folder
 /// that outlives restarts of the application within one test.

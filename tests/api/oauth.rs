@@ -286,7 +286,11 @@ async fn a_revoked_refresh_token_pauses_delivery_until_the_merchant_reconnects()
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let reason: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(reason["reason"], "clover_auth_needs_authorization");
+    assert_eq!(reason["reason"], "clover_unavailable");
+    assert!(
+        !reason.to_string().contains("Reconnect"),
+        "the public readiness answer tells why: {reason}"
+    );
     let admin = app
         .client
         .get(app.url("/admin"))
@@ -704,5 +708,123 @@ async fn a_deployment_for_another_merchant_cannot_be_approved_for_this_one() {
     assert_eq!(refused.status(), 404);
     assert_eq!(fake.oauth_stats().exchanges, 0);
     assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callback_without_state_connects_nothing_even_while_a_connect_is_under_way() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    // The admin has started a connect: the browser holds its state cookie.
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    // An attacker authorizes the app for their own merchant, without a state, and has
+    // the admin's browser open the callback carrying their code.
+    let attacker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut authorize = url::Url::parse(&fake.web_base_url()).unwrap();
+    authorize.set_path("/oauth/v2/authorize");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", fake_clover::APP_ID)
+        .append_pair("redirect_uri", &app.url("/oauth/callback"))
+        .append_pair("response_type", "code");
+    let approved = attacker.get(authorize).send().await.unwrap();
+    let planted = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!planted.contains("state="));
+
+    let response = app.client.get(&planted).send().await.unwrap();
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        fake.oauth_stats().exchanges,
+        0,
+        "the planted code was exchanged"
+    );
+    assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_attempt_lives_in_the_browser_not_in_the_server() {
+    let fake = FakeClover::start().await;
+    let config = Config::oauth(&fake, false);
+    let app = spawn_app(&config).await;
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let browser = app.client.clone();
+    app.stop().await;
+
+    // A new process, with nothing of the attempt in memory: the browser's cookie (PKCE
+    // verifier included) completes it.
+    let app = spawn_app(&config).await;
+    let done = browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
+    assert_eq!(fake.oauth_stats().pkce_verified, 1);
+    assert_eq!(app.status().await["auth"]["state"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_altered_connect_cookie_exchanges_nothing() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    let start = app
+        .client
+        .get(app.url("/oauth/connect"))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let cookie = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("clover_oauth_state="))
+        .unwrap();
+    let value = cookie["clover_oauth_state=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = app.client.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let mut altered = value.to_owned().into_bytes();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let response = stranger
+        .get(&callback)
+        .header(
+            "cookie",
+            format!("clover_oauth_state={}", String::from_utf8(altered).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(fake.oauth_stats().exchanges, 0);
     app.stop().await;
 }

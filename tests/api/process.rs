@@ -145,7 +145,7 @@ async fn wait_longer_for_delivered(
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
     let fake = FakeClover::start().await;
-    let admin_token = "admin-token-that-must-not-leak";
+    let admin_token = "admin-token-that-must-not-leak-0123456789";
     let mut config = Config::token(&fake);
     config.set("ADMIN_TOKEN", admin_token);
     let process = Process::start(&config);
@@ -237,7 +237,7 @@ async fn a_kill_9_mid_delivery_loses_nothing_and_duplicates_nothing() {
     let fake = FakeClover::start().await;
     // Slow answers keep deliveries in flight when the process is killed.
     fake.set_latency(Duration::from_millis(400));
-    let admin_token = "t";
+    let admin_token = "kill-nine-admin-token-0123456789abcdef";
     let mut config = Config::token(&fake);
     // On PostgreSQL the restarted process is a new instance: it takes over the killed
     // one's claims once their lease runs out. (SQLite releases them at start.)

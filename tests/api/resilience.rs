@@ -114,7 +114,7 @@ async fn a_refused_token_pauses_delivery_without_losing_anything_until_it_works(
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let reason: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(reason["reason"], "clover_auth_failing");
+    assert_eq!(reason["reason"], "clover_unavailable");
     // Visitors are still accepted, and queued.
     let mut second = valid_form();
     second.retain(|(name, _)| *name != "email");

@@ -164,3 +164,93 @@ async fn listed_origins_may_call_the_json_api_from_the_browser() {
     assert!(body["error"].as_str().unwrap().contains("ALLOWED_ORIGINS"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_on_a_rebound_name_cannot_read_or_drive_the_open_demo_admin() {
+    // Demo mode on loopback opens the admin without a token: only this machine's own
+    // names may reach it, not a name an attacker points at 127.0.0.1.
+    let app = spawn_app(&Config::demo()).await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let rebound = format!("rebind.attacker.example:{port}");
+
+    let read = app
+        .client
+        .get(app.url("/admin"))
+        .header("Host", rebound.as_str())
+        .send()
+        .await
+        .unwrap();
+    let drive = app
+        .client
+        .post(app.url("/admin/retry"))
+        .header("Host", rebound.as_str())
+        .header("Origin", format!("http://{rebound}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(read.status(), 421);
+    assert!(!read.text().await.unwrap().contains("Signup status"));
+    assert_eq!(drive.status(), 421);
+    // The machine's own names still work, and health checks answer whatever the name.
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let page = app
+            .client
+            .get(app.url("/admin"))
+            .header("Host", host.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{host}");
+    }
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .header("Host", "10.0.0.7:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_origin_is_compared_with_public_url_not_with_the_host_it_names() {
+    let mut config = Config::demo();
+    config
+        .set("HOST", "0.0.0.0")
+        .set("PUBLIC_URL", "https://signup.example.com");
+    let app = spawn_app(&config).await;
+
+    // The page and the request agree with each other, but not with PUBLIC_URL.
+    let response = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("Host", "signup.example.com")
+        .header("Origin", "http://signup.example.com")
+        .json(&serde_json::json!({
+            "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "an http page passed for the https site"
+    );
+
+    let own = app
+        .client
+        .post(app.url("/api/signups"))
+        .header("Host", "signup.example.com")
+        .header("Origin", "https://signup.example.com")
+        .json(&serde_json::json!({
+            "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 202);
+    app.stop().await;
+}

@@ -6,5 +6,7 @@ mod connect;
 mod credential;
 
 pub use api::{OAuthApi, OAuthApp, TokenError, TokenPair, pkce_challenge, pkce_pair};
-pub use connect::{CONNECT_TTL, ConnectOrigin, ConnectStart, PendingConnect, PendingConnects};
+pub use connect::{
+    CONNECT_TTL, ConnectOrigin, ConnectRefusal, ConnectStart, PendingConnect, PendingConnects,
+};
 pub use credential::{MigrateError, OAuthCredential};

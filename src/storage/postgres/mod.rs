@@ -296,6 +296,28 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn admin_session_generation(&self) -> Result<u64, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT generation FROM admin_sessions WHERE id = 1", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0).unsigned_abs())
+    }
+
+    async fn end_admin_sessions(&self) -> Result<u64, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "UPDATE admin_sessions SET generation = generation + 1 WHERE id = 1
+                 RETURNING generation",
+                &[],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0).unsigned_abs())
+    }
+
     async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
         let rows = self
             .client()

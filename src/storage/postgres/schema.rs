@@ -7,7 +7,8 @@ const MIGRATION_LOCK: i64 = 0x636c_6f76_6572_0001;
 
 /// Each entry moves the schema one version forward; table `schema_version` records how far
 /// a database has come. Entries are never edited once released, only appended.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE submissions (
         id                 TEXT PRIMARY KEY,
         -- Arrival order among submissions received in the same millisecond.
@@ -91,7 +92,16 @@ const MIGRATIONS: &[&str] = &[r#"
         note           TEXT,
         customer_since BIGINT
     );
-"#];
+"#,
+    r#"
+    -- The admin sessions' generation: a session signed under an older one is over.
+    CREATE TABLE admin_sessions (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO admin_sessions (id, generation) VALUES (1, 0);
+"#,
+];
 
 /// The version [`migrate`] brings a database to.
 pub(super) fn latest_version() -> usize {

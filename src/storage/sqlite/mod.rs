@@ -264,6 +264,31 @@ impl Store for SqliteStore {
         self.run(move |c| bots::count(c, reason)).await
     }
 
+    async fn admin_session_generation(&self) -> Result<u64, StorageError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT generation FROM admin_sessions WHERE id = 1",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|generation| generation.unsigned_abs())
+    }
+
+    async fn end_admin_sessions(&self) -> Result<u64, StorageError> {
+        self.run(|c| {
+            c.query_row(
+                "UPDATE admin_sessions SET generation = generation + 1 WHERE id = 1
+                 RETURNING generation",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|generation| generation.unsigned_abs())
+    }
+
     async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
         self.run(bots::counts).await
     }

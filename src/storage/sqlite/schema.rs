@@ -107,6 +107,14 @@ const MIGRATIONS: &[&str] = &[
         last_seen INTEGER NOT NULL
     );
 "#,
+    r#"
+    -- The admin sessions' generation: a session signed under an older one is over.
+    CREATE TABLE admin_sessions (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO admin_sessions (id, generation) VALUES (1, 0);
+"#,
 ];
 
 /// The version [`migrate`] brings a database to.
