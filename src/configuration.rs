@@ -318,7 +318,12 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     }
 
     let port = port?.unwrap_or(8080);
-    let default_public_url = Url::parse(&format!("http://127.0.0.1:{port}")).ok()?;
+    // On Fly.io the app's own address, since PUBLIC_URL's host is the only one answered.
+    let default_public_url = match env.value("FLY_APP_NAME") {
+        Some(app) => Url::parse(&format!("https://{app}.fly.dev")),
+        None => Url::parse(&format!("http://127.0.0.1:{port}")),
+    }
+    .ok()?;
     Some(Settings {
         server: ServerSettings {
             host: host?.unwrap_or(IpAddr::from([127, 0, 0, 1])),
@@ -912,6 +917,20 @@ mod tests {
         assert!(!message.contains("1234"), "the token was echoed: {message}");
         let long = "a".repeat(32);
         assert!(settings(&[("ADMIN_TOKEN", long.as_str())]).is_ok());
+    }
+
+    #[test]
+    fn on_fly_the_public_url_defaults_to_the_apps_address() {
+        let settings = settings(&[
+            ("FLY_APP_NAME", "signup-shop"),
+            ("CLOVER_AUTH", "token"),
+            ("SECRET_KEY", &"5e".repeat(32)),
+        ])
+        .expect("valid");
+        assert_eq!(
+            settings.server.public_url.as_str(),
+            "https://signup-shop.fly.dev/"
+        );
     }
 
     #[test]
