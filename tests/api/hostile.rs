@@ -45,7 +45,7 @@ async fn a_declared_huge_body_is_refused_before_it_is_sent() {
         // Announce a gigabyte, send none of it: the answer must not wait for it.
         write!(
             stream,
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000000\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000000\r\n\r\n"
         )
         .unwrap();
         let mut buffer = [0u8; 64];
@@ -71,7 +71,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
             .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
         stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             .unwrap();
         let mut buffer = [0u8; 256];
         // The server answers 408 or just closes; either way the read ends.
@@ -126,7 +126,7 @@ fn hostile_request(n: usize) -> Vec<u8> {
         "multipart/form-data; boundary=x",
         "application/x-www-form-urlencoded; charset=latin1",
     ][n % 5];
-    let mut request = format!("POST {path}?state=%ZZ&code=\u{0} HTTP/1.1\r\nHost: x\r\n");
+    let mut request = format!("POST {path}?state=%ZZ&code=\u{0} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     request = request.replace('\u{0}', "%00");
     request.push_str(&format!("Content-Type: {content_type}\r\n"));
     match n % 6 {
@@ -210,7 +210,9 @@ async fn connections_beyond_the_cap_wait_until_others_close() {
     let holders: Vec<TcpStream> = (0..workers)
         .map(|_| {
             let mut stream = TcpStream::connect(&address).unwrap();
-            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .unwrap();
             stream
         })
         .collect();
@@ -239,7 +241,7 @@ async fn a_body_that_trickles_in_is_cut_off_at_the_request_deadline() {
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         write!(
             stream,
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n"
         )
         .unwrap();
         // One byte every 200 ms: 4,000 bytes would take over 13 minutes.
