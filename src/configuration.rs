@@ -856,6 +856,16 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_linked_unless_updating_is_chosen() {
+        // Anyone who knows a customer's address can submit it: by default nothing they
+        // type reaches that customer.
+        let default = settings(&[]).unwrap();
+        assert_eq!(default.delivery.duplicate_policy, DuplicatePolicy::Skip);
+        let update = settings(&[("DUPLICATE_POLICY", "update")]).unwrap();
+        assert_eq!(update.delivery.duplicate_policy, DuplicatePolicy::Update);
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once_without_echoing_secrets() {
         let err = settings(&[
             ("PORT", "eighty"),

@@ -45,7 +45,8 @@ async fn clover_receives_exactly_the_documented_customer_json() {
     let note = body["metadata"]["note"].as_str().unwrap();
     assert!(note.starts_with("Signed up through the web signup form on "));
     assert!(note.contains(
-        "Marketing consent: yes (\"Yes, send me news and offers by email. I can unsubscribe at any time.\")"
+        "Marketing consent: yes (unverified: whoever typed this email address did not prove it is \
+         theirs) (\"Yes, send me news and offers by email. I can unsubscribe at any time.\")"
     ));
     assert!(note.ends_with(&format!("ref {submission}")));
     let customer_since = body["customerSince"].as_i64().unwrap();
