@@ -42,6 +42,14 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot make {path} readable by this user only ({source}): it holds visitors' \
+         personal data; run the service as the file's owner, or chmod 600 it"
+    )]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
     #[error("the commit of a batch of submissions failed: {0}")]

@@ -17,7 +17,22 @@ pub struct Process {
 
 impl Process {
     pub fn start(config: &Config) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
+        Self::start_with_umask(config, None)
+    }
+
+    /// Starts the binary with the file-creation mask `umask` (octal, as the shell takes
+    /// it), as a shell or a container may leave it.
+    pub fn start_with_umask(config: &Config, umask: Option<&str>) -> Process {
+        let binary = env!("CARGO_BIN_EXE_clover-signup");
+        let mut command = match umask {
+            None => Command::new(binary),
+            Some(umask) => {
+                let mut shell = Command::new("/bin/sh");
+                shell.args(["-c", &format!("umask {umask} && exec \"$0\""), binary]);
+                shell
+            }
+        };
+        let mut child = command
             .env_clear()
             .envs(config.vars())
             .env("LOG_FORMAT", "json")
@@ -211,6 +226,44 @@ async fn the_first_log_line_of_a_bare_start_says_demo_mode() {
 
     let first = logs.lines().next().unwrap();
     assert!(first.contains("DEMO mode"), "{first}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_is_readable_by_its_own_user_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("data");
+    let db = folder.join("signup.db");
+    let mut config = Config::demo();
+    config.set("DATABASE_URL", &format!("sqlite://{}", db.display()));
+    let files = [
+        db.clone(),
+        folder.join("signup.db-wal"),
+        folder.join("signup.db-shm"),
+    ];
+    let mode = |path: &std::path::Path| {
+        let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        metadata.permissions().mode() & 0o777
+    };
+
+    // Nothing masked: whatever is created readable stays readable to every local user.
+    let process = Process::start_with_umask(&config, Some("000"));
+    assert_eq!(mode(&folder), 0o700, "the folder");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{file:?}");
+    }
+    // Killed, so the write-ahead log and its index stay behind, loosened as an earlier
+    // version left them: the next start tightens them again.
+    process.kill_9();
+    for file in &files {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let process = Process::start_with_umask(&config, Some("000"));
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{file:?} after a restart");
+    }
+    process.terminate();
 }
 
 #[tokio::test(flavor = "multi_thread")]
