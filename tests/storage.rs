@@ -89,6 +89,7 @@ on_both_stores!(
     the_credential_is_stored_encrypted_and_read_back,
     bots_are_counted_by_reason,
     the_demo_stand_in_keeps_its_customers,
+    the_demo_stand_ins_customers_are_erased_with_the_retention_cutoff,
 );
 
 /// Long enough that a loaded machine's pauses do not make a claim run out early.
@@ -580,6 +581,35 @@ async fn the_demo_stand_in_keeps_its_customers(store: TestStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_demo_stand_ins_customers_are_erased_with_the_retention_cutoff(store: TestStore) {
+    let db = store.instance().await;
+    let demo = db.store();
+    for (id, email, since) in [
+        ("DEMO000000OLD", "old@example.com", 1_700_000_000_000),
+        ("DEMO000000NEW", "new@example.com", 1_800_000_000_000),
+    ] {
+        demo.add_demo_customer(DemoCustomer {
+            id: id.into(),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            emails: vec![email.into()],
+            phones: vec!["+15555550100".into()],
+            note: None,
+            customer_since: Some(since),
+        })
+        .await
+        .unwrap();
+    }
+
+    let erased = db.erase_delivered_before(1_750_000_000_000).await.unwrap();
+
+    assert_eq!(erased, 1);
+    let old = demo.demo_customers_with_email("old@example.com").await;
+    assert!(old.unwrap().is_empty(), "kept past the cutoff");
+    let new = demo.demo_customers_with_email("new@example.com").await;
+    assert_eq!(new.unwrap().len(), 1);
 }
 
 /// PostgreSQL only: with SQLite one process owns the file, and the credential's own mutex

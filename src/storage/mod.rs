@@ -96,8 +96,8 @@ pub trait Store: Send + Sync {
     async fn queue_counts(&self) -> Result<QueueCounts, StorageError>;
     /// The most recent submissions, newest first.
     async fn recent_submissions(&self, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError>;
-    /// Erases the personal data of submissions delivered before `cutoff_ms`. Returns how
-    /// many were erased.
+    /// Erases the personal data of submissions delivered before `cutoff_ms`, and the demo
+    /// stand-in's customers made before it. Returns how many records were erased.
     async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
     /// Puts every failed submission back in the queue, due now. Returns how many.
     async fn retry_failed(&self) -> Result<usize, StorageError>;
@@ -268,7 +268,9 @@ impl Database {
     /// Erases the personal data of submissions delivered before `cutoff_ms`: names, email,
     /// phone, details and idempotency key. The id, state, outcome, consent answer and
     /// Clover customer id stay, so the admin page still adds up. Pending and failed
-    /// submissions are kept whole until they are resolved.
+    /// submissions are kept whole until they are resolved. The demo stand-in's customers
+    /// made before `cutoff_ms` are deleted: unlike Clover's, they are this service's own
+    /// copy of visitors' data.
     pub async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
         self.store.erase_delivered_before(cutoff_ms).await
     }
