@@ -38,6 +38,45 @@ async fn bodies_over_32_kib_are_refused_with_413() {
 }
 
 #[tokio::test]
+async fn the_readme_states_the_body_limit_that_is_enforced() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains("bodies are limited to 32 KiB"),
+        "the README does not state the limit"
+    );
+    assert!(!readme.contains("4 KiB"), "the README states another limit");
+    let app = spawn_app(&Config::demo()).await;
+    let body_of = |len: usize| format!("note={}", "a".repeat(len - "note=".len()));
+
+    for (path, content_type) in [
+        ("/", "application/x-www-form-urlencoded"),
+        ("/api/signups", "application/json"),
+    ] {
+        let mut statuses = Vec::new();
+        for len in [32 * 1024, 32 * 1024 + 1] {
+            let body = if path == "/" {
+                body_of(len)
+            } else {
+                format!("{{\"note\":\"{}\"}}", "a".repeat(len - 11))
+            };
+            assert_eq!(body.len(), len);
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_ne!(statuses[0], 413, "{path}: 32 KiB was refused");
+        assert_eq!(statuses[1], 413, "{path}: more than 32 KiB was read");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_declared_huge_body_is_refused_before_it_is_sent() {
     let app = spawn_app(&Config::demo()).await;
     let address = app.address.trim_start_matches("http://").to_owned();
