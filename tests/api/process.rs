@@ -266,6 +266,78 @@ async fn the_database_is_readable_by_its_own_user_only_whatever_the_umask() {
     process.terminate();
 }
 
+/// Writes `request` to a new connection, stops sending after `pause`, and reads the
+/// answer, if any comes.
+fn send_raw(address: &str, request: &[u8], pause: Duration) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(request);
+    std::thread::sleep(pause);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.read(&mut [0u8; 256]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_are_logged_as_warnings_never_as_errors() {
+    let mut config = Config::demo();
+    config.set("REQUEST_TIMEOUT_SECONDS", "1");
+    let process = Process::start(&config);
+    let address = process.address.trim_start_matches("http://").to_owned();
+
+    tokio::task::spawn_blocking(move || {
+        let form = "Content-Type: application/x-www-form-urlencoded";
+        let requests = [
+            // A chunked body that lies about its sizes.
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 fffffff\r\nabc\r\n0\r\n\r\n"
+            ),
+            // A head larger than the server reads.
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
+                "h".repeat(40_000)
+            ),
+            // A form body that is not one, JSON that is not JSON, a body over the limit.
+            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 9\r\n\r\n%ZZ=%E0%A"),
+            "POST /api/signups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 9\r\n\r\n{\"email\":["
+                .to_owned(),
+            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 1000000\r\n\r\n"),
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+        ];
+        for request in requests {
+            send_raw(&address, request.as_bytes(), Duration::ZERO);
+        }
+        // A body that stops arriving: cut off at the request deadline.
+        let slow = format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 100\r\n\r\na");
+        send_raw(&address, slow.as_bytes(), Duration::from_millis(1500));
+    })
+    .await
+    .unwrap();
+
+    let logs = process.terminate();
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains(r#""level":"ERROR""#))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "logged as errors:\n{}",
+        errors.join("\n")
+    );
+    let warnings = logs
+        .lines()
+        .filter(|line| line.contains(r#""level":"WARN""#))
+        .count();
+    assert!(
+        warnings >= 2,
+        "the malformed requests were not logged:\n{logs}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_configuration_stops_start_up_naming_every_problem() {
     let output = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
