@@ -51,14 +51,15 @@ RUN ln -s /app/clover-signup /usr/local/bin/clover-signup
 
 # Writable places for the SQLite database: /app/data (the default DATABASE_URL,
 # sqlite://data/clover-signup.db, relative to /app) and /data (where fly.toml mounts
-# the volume and points DATABASE_URL).
-RUN mkdir -p /app/data /data && chown app:app /app/data /data
+# the volume and points DATABASE_URL). They hold visitors' personal data: the app user's
+# only (the service makes its files 0600 itself).
+RUN mkdir -p /app/data /data && chown app:app /app/data /data && chmod 700 /app/data /data
 
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
 
-# A freshly created Fly.io volume is mounted at /data owned by root. When the
-# container starts as root, hand /data to the app user, then drop to that user
-# (setpriv is part of Debian's util-linux). Started with --user, it runs as given.
-ENTRYPOINT ["/bin/sh", "-c", "if [ \"$(id -u)\" = 0 ]; then if [ -d /data ]; then chown app:app /data; fi; exec setpriv --reuid=app --regid=app --init-groups --no-new-privs -- \"$@\"; fi; exec \"$@\"", "clover-signup"]
+# A freshly created Fly.io volume is mounted at /data owned by root and readable by all.
+# When the container starts as root, hand /data to the app user alone, then drop to that
+# user (setpriv is part of Debian's util-linux). Started with --user, it runs as given.
+ENTRYPOINT ["/bin/sh", "-c", "if [ \"$(id -u)\" = 0 ]; then if [ -d /data ]; then chown app:app /data && chmod 700 /data; fi; exec setpriv --reuid=app --regid=app --init-groups --no-new-privs -- \"$@\"; fi; exec \"$@\"", "clover-signup"]
 CMD ["/app/clover-signup"]

@@ -65,6 +65,7 @@ error-required = { $input ->
 }
 error-too-long = { $label } must be at most { $max } characters.
 error-control-characters = { $label } contains characters that cannot be saved.
+error-invisible-characters = { $label } contains invisible characters, such as a zero-width space or a direction mark. Type it again without them.
 error-email = Enter an email address like name@example.com.
 error-phone = Enter a phone number using digits, spaces, dashes or brackets, with an optional + at the start.
 error-phone-digits = A phone number has { $min } to { $max } digits.

@@ -65,6 +65,7 @@ error-required = { $input ->
 }
 error-too-long = { $label }: escribe como máximo { $max } caracteres.
 error-control-characters = { $label }: hay caracteres que no se pueden guardar.
+error-invisible-characters = { $label }: hay caracteres invisibles, como un espacio de ancho cero o una marca de dirección. Vuelve a escribir este campo sin ellos.
 error-email = Escribe un correo electrónico como nombre@example.com.
 error-phone = Escribe un número de teléfono solo con números, espacios, guiones o paréntesis. Puede llevar un + al principio.
 error-phone-digits = Un número de teléfono tiene entre { $min } y { $max } dígitos.

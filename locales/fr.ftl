@@ -66,6 +66,7 @@ error-required = { $input ->
 }
 error-too-long = { $label } : saisissez au maximum { $max } caractères.
 error-control-characters = { $label } : certains caractères ne peuvent pas être enregistrés.
+error-invisible-characters = { $label } : certains caractères sont invisibles, comme une espace sans chasse ou une marque de direction. Saisissez ce champ de nouveau sans eux.
 error-email = Saisissez une adresse e-mail comme nom@example.com.
 error-phone = Saisissez un numéro de téléphone avec des chiffres, des espaces, des tirets ou des parenthèses, et éventuellement un + au début.
 error-phone-digits = Un numéro de téléphone comporte entre { $min } et { $max } chiffres.

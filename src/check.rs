@@ -227,7 +227,12 @@ fn credential(
             api_token,
         } => {
             const SUBJECT: &str = "API token";
-            let digest = env_token_digest(api_token.as_ref());
+            // Without SECRET_KEY no entered token can be read, so none is compared.
+            let digest = settings
+                .secret_key
+                .as_ref()
+                .map(|key| env_token_digest(key, api_token.as_ref()))
+                .unwrap_or_default();
             let entered = match stored(CredentialKind::ApiToken) {
                 Ok(stored) => stored
                     .filter(|s| s.replaces_env_digest.as_deref() == Some(digest.as_str()))

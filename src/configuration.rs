@@ -77,6 +77,32 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// The targets of the embedded pages' messages, from the `frame-ancestors` sources (checked
+/// already): each origin as a browser serializes it, and `'self'` for the page's own
+/// origin. With `'none'`, nobody may frame the pages, and the own origin is as harmless
+/// a target as any.
+fn parent_origins(frame_ancestors: &str) -> Vec<String> {
+    let mut targets: Vec<String> = Vec::new();
+    let sources = frame_ancestors.split_whitespace();
+    for target in sources.filter_map(|source| match source {
+        "'self'" => Some(source.to_owned()),
+        "'none'" => None,
+        origin => Url::parse(origin)
+            .ok()
+            .map(|url| url.origin())
+            .filter(url::Origin::is_tuple)
+            .map(|origin| origin.ascii_serialization()),
+    }) {
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    if targets.is_empty() {
+        targets.push("'self'".to_owned());
+    }
+    targets
+}
+
 /// How the service reaches Clover, chosen once at start-up.
 #[derive(Debug, Clone)]
 pub enum CloverAuthSettings {
@@ -160,6 +186,10 @@ pub struct FormSettings {
     pub min_fill: Duration,
     /// `TURNSTILE_SITE_KEY` and `TURNSTILE_SECRET_KEY`, when both are set.
     pub captcha: Option<CaptchaSettings>,
+    /// Where the embedded pages send their messages (the height, a signup complete): the
+    /// origins `FRAME_ANCESTORS` lists, `'self'` standing for the page's own. Never to
+    /// any page at all (`*`), which would tell whoever frames the form.
+    pub parent_origins: Vec<String>,
 }
 
 /// The merchant's look and words, set without code.
@@ -317,6 +347,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
         }
     }
 
+    let parent_origins = frame_ancestors.as_deref().map(parent_origins);
     let port = port?.unwrap_or(8080);
     // On Fly.io the app's own address, since PUBLIC_URL's host is the only one answered.
     let default_public_url = match env.value("FLY_APP_NAME") {
@@ -352,6 +383,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             default_language: default_language?,
             min_fill: Duration::from_secs(min_fill?.unwrap_or(2)),
             captcha: captcha?,
+            parent_origins: parent_origins?,
         },
         delivery: DeliverySettings {
             duplicate_policy: duplicate_policy?.unwrap_or_default(),
@@ -880,6 +912,16 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_linked_unless_updating_is_chosen() {
+        // Anyone who knows a customer's address can submit it: by default nothing they
+        // type reaches that customer.
+        let default = settings(&[]).unwrap();
+        assert_eq!(default.delivery.duplicate_policy, DuplicatePolicy::Skip);
+        let update = settings(&[("DUPLICATE_POLICY", "update")]).unwrap();
+        assert_eq!(update.delivery.duplicate_policy, DuplicatePolicy::Update);
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once_without_echoing_secrets() {
         let err = settings(&[
             ("PORT", "eighty"),
@@ -1031,6 +1073,27 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn embedded_pages_send_their_messages_to_the_frame_ancestors_only() {
+        let targets = |value: Option<&str>| {
+            let vars: Vec<_> = value.map(|v| ("FRAME_ANCESTORS", v)).into_iter().collect();
+            settings(&vars).unwrap().form.parent_origins
+        };
+        assert_eq!(targets(None), ["'self'"]);
+        assert_eq!(targets(Some("'none'")), ["'self'"]);
+        assert_eq!(targets(Some("'self'")), ["'self'"]);
+        assert_eq!(
+            targets(Some(
+                "https://Shop.example.com:443 'self' http://b.example:8080"
+            )),
+            [
+                "https://shop.example.com",
+                "'self'",
+                "http://b.example:8080"
+            ]
+        );
     }
 
     #[test]

@@ -387,7 +387,7 @@ async fn token_credential(
         .as_ref()
         .context("SECRET_KEY is required in token mode")?;
     let cipher = SecretCipher::from_secret_key(secret_key);
-    let env_digest = env_token_digest(api_token.as_ref());
+    let env_digest = env_token_digest(secret_key, api_token.as_ref());
     let stored = db
         .load_credential(CredentialKind::ApiToken, &cipher)
         .await

@@ -34,8 +34,64 @@ pub fn init(format: LogFormat) {
             .flatten_event(true)
             .finish()
             .with(never_statement_parameters())
+            .with(ClientStreamErrorsAsWarnings)
             .init(),
-        LogFormat::Pretty => builder.finish().with(never_statement_parameters()).init(),
+        LogFormat::Pretty => builder
+            .finish()
+            .with(never_statement_parameters())
+            .with(ClientStreamErrorsAsWarnings)
+            .init(),
+    }
+}
+
+/// actix-http logs at ERROR every connection it drops for the client's sake: a request
+/// head it cannot parse, a chunked body that lies about its sizes, a client that hangs
+/// up mid-request ("stream error: ..."). Anyone can send those, so they are not errors of
+/// this service, and an alert on errors must not fire for them: each is written again at
+/// WARN, with its message (which names the parse problem, never the request's content),
+/// and the ERROR is dropped.
+struct ClientStreamErrorsAsWarnings;
+
+impl ClientStreamErrorsAsWarnings {
+    fn is_client_stream_error(event: &tracing::Event<'_>) -> Option<String> {
+        let metadata = event.metadata();
+        if *metadata.level() != tracing::Level::ERROR
+            || !metadata.target().starts_with("actix_http::h1")
+        {
+            return None;
+        }
+        let mut message = Message(None);
+        event.record(&mut message);
+        message.0.filter(|text| text.starts_with("stream error"))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientStreamErrorsAsWarnings {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        match Self::is_client_stream_error(event) {
+            Some(message) => {
+                // Dispatched to the global subscriber this layer belongs to (`init` sets no
+                // scoped one, which would drop an event sent from inside another).
+                tracing::warn!(target: "actix_http::h1", "{message}");
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+/// The `message` field of an event, as text.
+struct Message(Option<String>);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = Some(format!("{value:?}"));
+        }
     }
 }
 
@@ -94,7 +150,22 @@ pub async fn request_log(
             Ok(response)
         }
         Err(error) => {
-            tracing::error!(elapsed_ms, "request failed before a response was built");
+            // Outside the handlers only the request deadline ends a request so (408), and a
+            // slow client is the client's doing: an error only when the service failed.
+            let status = error.as_response_error().status_code().as_u16();
+            if status >= 500 {
+                tracing::error!(
+                    status,
+                    elapsed_ms,
+                    "request failed before a response was built"
+                );
+            } else {
+                tracing::warn!(
+                    status,
+                    elapsed_ms,
+                    "request refused before a response was built"
+                );
+            }
             Err(error)
         }
     }

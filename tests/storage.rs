@@ -90,6 +90,7 @@ on_both_stores!(
     bots_are_counted_by_reason,
     the_demo_stand_in_keeps_its_customers,
     signing_out_moves_every_instance_to_a_new_session_generation,
+    the_demo_stand_ins_customers_are_erased_with_the_retention_cutoff,
 );
 
 /// Long enough that a loaded machine's pauses do not make a claim run out early.
@@ -596,6 +597,35 @@ async fn the_demo_stand_in_keeps_its_customers(store: TestStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_demo_stand_ins_customers_are_erased_with_the_retention_cutoff(store: TestStore) {
+    let db = store.instance().await;
+    let demo = db.store();
+    for (id, email, since) in [
+        ("DEMO000000OLD", "old@example.com", 1_700_000_000_000),
+        ("DEMO000000NEW", "new@example.com", 1_800_000_000_000),
+    ] {
+        demo.add_demo_customer(DemoCustomer {
+            id: id.into(),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            emails: vec![email.into()],
+            phones: vec!["+15555550100".into()],
+            note: None,
+            customer_since: Some(since),
+        })
+        .await
+        .unwrap();
+    }
+
+    let erased = db.erase_delivered_before(1_750_000_000_000).await.unwrap();
+
+    assert_eq!(erased, 1);
+    let old = demo.demo_customers_with_email("old@example.com").await;
+    assert!(old.unwrap().is_empty(), "kept past the cutoff");
+    let new = demo.demo_customers_with_email("new@example.com").await;
+    assert_eq!(new.unwrap().len(), 1);
 }
 
 /// PostgreSQL only: with SQLite one process owns the file, and the credential's own mutex

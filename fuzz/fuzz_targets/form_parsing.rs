@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use clover_signup::domain::{FormRules, SignupForm};
+use clover_signup::domain::{FormRules, SignupForm, has_invisible_characters};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,9 +20,15 @@ fuzz_target!(|data: &[u8]| {
                 let name = name.as_ref();
                 assert!(!name.is_empty() && name.encode_utf16().count() <= 64);
                 assert!(!name.chars().any(char::is_control));
+                assert!(!has_invisible_characters(name));
             }
             let email = signup.email.as_ref();
             assert!(email.len() <= 254 && email.contains('@'));
+            for address in [email, signup.email.as_typed()] {
+                let (_, domain) = address.rsplit_once('@').unwrap();
+                assert!(domain.is_ascii());
+                assert!(!has_invisible_characters(address));
+            }
             if let Some(phone) = &signup.phone {
                 let digits = phone.as_ref().trim_start_matches('+');
                 assert!((7..=15).contains(&digits.len()));

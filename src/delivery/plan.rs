@@ -128,7 +128,7 @@ fn created_by(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> bool {
 }
 
 /// The note of a new customer: the visitor's own words first, when the form asked for
-/// them, then the consent record. At most 1,000 + 2 + about 650 units, well within
+/// them, then the consent record. At most 1,000 + 2 + about 720 units, well within
 /// Clover's 2,000.
 fn customer_note(delivery: &QueuedDelivery) -> String {
     match &delivery.details.note {
@@ -145,8 +145,10 @@ pub fn consent_note(delivery: &QueuedDelivery) -> String {
 
 /// Where and when they signed up and what they answered to the marketing question, in the
 /// merchant's words. Clover ignores `marketingAllowed` from third-party apps, so this line
-/// is the consent record the merchant sees in Clover. Without the reference, so that an
-/// existing customer given it is never taken for one this service created.
+/// is the consent record the merchant sees in Clover. Anyone can type any address into the
+/// form, so the line says the answer is unverified: the merchant must not take it for the
+/// consent of the address's owner. Without the reference, so that an existing customer
+/// given it is never taken for one this service created.
 pub fn consent_line(delivery: &QueuedDelivery) -> String {
     let received =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(delivery.received_at_ms) * 1_000_000)
@@ -163,7 +165,7 @@ pub fn consent_line(delivery: &QueuedDelivery) -> String {
     };
     format!(
         "Signed up through the web signup form on {when}. Marketing consent: {answer} \
-         (\"{}\").",
+         (unverified: whoever typed this email address did not prove it is theirs) (\"{}\").",
         delivery.consent_text,
     )
 }
@@ -229,11 +231,7 @@ mod tests {
             panic!("expected a create, got {plan:?}")
         };
         assert_eq!(draft.customer_since, 1_763_800_000_000);
-        assert!(
-            draft
-                .note
-                .contains("Marketing consent: yes (\"Send me news.\")")
-        );
+        assert!(draft.note.contains("Marketing consent: yes (unverified: "));
         assert!(
             draft
                 .note
@@ -316,7 +314,11 @@ mod tests {
                 panic!("expected a link or completion, got {plan:?}")
             };
             let note = add_note.expect("a consent line");
-            assert!(note.contains("Marketing consent: yes (\"Send me news.\")"));
+            assert!(
+                note.contains("Marketing consent: yes (unverified: "),
+                "{note}"
+            );
+            assert!(note.contains("(\"Send me news.\")"), "{note}");
             assert!(!note.contains("ref "), "{note}");
         }
         // Given the line, it is not taken for a customer this service created.
@@ -325,6 +327,22 @@ mod tests {
             plan_delivery(&delivery(), &[customer], DuplicatePolicy::Skip),
             Plan::Link { add_note: None, .. }
         ));
+    }
+
+    #[test]
+    fn the_consent_line_says_the_address_was_not_proven() {
+        let line = consent_line(&delivery());
+        assert!(
+            line.contains(
+                "Marketing consent: yes (unverified: whoever typed this email address did not \
+                 prove it is theirs) (\"Send me news.\")."
+            ),
+            "{line}"
+        );
+        let Plan::Create(draft) = plan_delivery(&delivery(), &[], DuplicatePolicy::Skip) else {
+            panic!("expected a create")
+        };
+        assert!(draft.note.contains(&line), "{}", draft.note);
     }
 
     #[test]

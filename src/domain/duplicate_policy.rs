@@ -2,14 +2,17 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What to do when the merchant already has a customer with the submitted email address.
-/// Clover does not keep email addresses unique, so this is the service's decision.
+/// Clover does not keep email addresses unique, so this is the service's decision. Nobody
+/// proves they own the address they type, so the default trusts nothing they send.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DuplicatePolicy {
-    /// Add the email or phone the customer lacks and fill empty names; never overwrite
-    /// or remove anything.
-    #[default]
+    /// Add the phone the customer lacks and fill empty names; never overwrite or remove
+    /// anything. Anyone who knows a customer's address can add to that customer, so this
+    /// is only ever an explicit choice.
     Update,
-    /// Leave the customer untouched and link the submission to it.
+    /// Leave the customer untouched (but for the consent line in an empty note) and link
+    /// the submission to it.
+    #[default]
     Skip,
     /// Always create a new customer.
     Create,

@@ -1,6 +1,9 @@
+use std::borrow::Cow;
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use validator::ValidateEmail;
 
-use super::FieldError;
+use super::{FieldError, has_invisible_characters};
 
 /// An email address as a visitor meant it: trimmed, at most 254 characters, syntactically
 /// valid, with a dotted domain (so `ada@gmail` is caught as the typo it is). It is keyed
@@ -8,6 +11,12 @@ use super::FieldError;
 /// use treats it so, while one visitor typing `Ada@` once and `ada@` later must match
 /// the same customer. The address as typed is kept beside the key, because Clover keeps
 /// the case an address was typed with at the register and may search it exactly.
+///
+/// The domain is always in its ASCII form, in the key and the typed address alike:
+/// `bücher.example` becomes `xn--bcher-kva.example`, as a browser's `type=email` sends
+/// it. Otherwise one mailbox typed both ways would be two visitors, and a domain made of
+/// look-alike letters would reach the merchant's screens looking like another. A domain
+/// that has no ASCII form (UTS #46 refuses it) is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress {
     key: String,
@@ -26,20 +35,34 @@ impl EmailAddress {
         if trimmed.len() > Self::MAX_LEN {
             return Err(FieldError::TooLong { max: Self::MAX_LEN });
         }
-        if trimmed.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        // Refused anywhere in the address, not left to IDNA: UTS #46 silently drops some
+        // of them (U+FEFF, U+00AD) from a domain, and a local part keeps them.
+        if trimmed.chars().any(|c| c.is_control() || c.is_whitespace())
+            || has_invisible_characters(trimmed)
+        {
             return Err(FieldError::InvalidEmail);
         }
         let Some((local, domain)) = trimmed.rsplit_once('@') else {
             return Err(FieldError::InvalidEmail);
         };
-        let as_typed = trimmed.to_owned();
-        let (local, domain) = (local.to_lowercase(), domain.to_lowercase());
-        let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
-        if !dotted || domain.starts_with('[') {
+        if domain.starts_with('[') {
             return Err(FieldError::InvalidEmail);
         }
-        let address = format!("{local}@{domain}");
-        if address.len() > Self::MAX_LEN || !address.validate_email() {
+        let domain = ascii_domain(domain).ok_or(FieldError::InvalidEmail)?;
+        let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
+        if !dotted {
+            return Err(FieldError::InvalidEmail);
+        }
+        let as_typed = match &domain {
+            // An ASCII domain stays as typed, capitals and all: Clover is searched with it.
+            Cow::Borrowed(_) => trimmed.to_owned(),
+            Cow::Owned(ascii) => format!("{local}@{ascii}"),
+        };
+        let address = format!("{}@{}", local.to_lowercase(), domain.to_lowercase());
+        if address.len() > Self::MAX_LEN
+            || as_typed.len() > Self::MAX_LEN
+            || !address.validate_email()
+        {
             return Err(FieldError::InvalidEmail);
         }
         Ok(Self {
@@ -57,6 +80,26 @@ impl EmailAddress {
     /// `ada.lovelace@example.com` becomes `a***@example.com`.
     pub fn masked(&self) -> String {
         mask_email(&self.key)
+    }
+}
+
+/// The domain in ASCII by UTS #46, as browsers convert `type=email` (non-transitional,
+/// with the bidi and joiner rules, STD3 letters, digits and hyphens, DNS lengths). An ASCII
+/// domain comes back borrowed (the caller keeps its case); one that needed converting,
+/// owned and lower-cased. `None` when it is not a valid domain name.
+fn ascii_domain(domain: &str) -> Option<Cow<'_, str>> {
+    let ascii = Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::Allow,
+            DnsLength::Verify,
+        )
+        .ok()?;
+    if domain.is_ascii() && ascii.eq_ignore_ascii_case(domain) {
+        Some(Cow::Borrowed(domain))
+    } else {
+        Some(Cow::Owned(ascii.into_owned()))
     }
 }
 
@@ -103,6 +146,41 @@ mod tests {
             "ada@example.com\r\nBcc: x@y.z",
         ] {
             assert!(EmailAddress::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn international_domains_are_kept_in_their_ascii_form() {
+        let email = EmailAddress::parse("Ada@Bücher.example").unwrap();
+        assert_eq!(email.as_ref(), "ada@xn--bcher-kva.example");
+        assert_eq!(email.as_typed(), "Ada@xn--bcher-kva.example");
+        // Typed in ASCII already, or with a full-width stop: the same mailbox.
+        let ascii = EmailAddress::parse("ada@XN--BCHER-KVA.example").unwrap();
+        assert_eq!(ascii.as_ref(), email.as_ref());
+        assert_eq!(ascii.as_typed(), "ada@XN--BCHER-KVA.example");
+        let stop = EmailAddress::parse("ada@bücher\u{3002}example").unwrap();
+        assert_eq!(stop.as_ref(), email.as_ref());
+    }
+
+    #[test]
+    fn domains_without_an_ascii_form_or_with_invisible_characters_are_refused() {
+        for raw in [
+            "ada@ex\u{200B}ample.com",
+            "ada@ex\u{200D}ample.com",
+            "ada@\u{FEFF}example.com",
+            "ada@exam\u{AD}ple.com",
+            "ada@exa\u{202E}mple.com",
+            "a\u{200B}da@example.com",
+            "ada@xn--zz.example",
+            "ada@ex_ample.com",
+            "ada@\u{5D0}\u{5D1}c.example",
+            &format!("ada@{}.com", "a".repeat(64)),
+        ] {
+            assert_eq!(
+                EmailAddress::parse(raw),
+                Err(FieldError::InvalidEmail),
+                "{raw:?}"
+            );
         }
     }
 

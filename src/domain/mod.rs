@@ -29,6 +29,26 @@ pub fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
+/// Whether `text` holds a character that shows as nothing or changes how the text around
+/// it is shown: a format character (general category Cf, such as the right-to-left
+/// override U+202E, the zero-width space U+200B and joiner U+200D, or U+FEFF), or the
+/// line or paragraph separator (U+2028, U+2029). In a name or an address they let a
+/// visitor show staff something other than what is stored (`Ada` reversed, or two
+/// names that look the same), so visitors' text is refused with them rather than
+/// cleaned: a silent change would store something the visitor did not write either.
+pub fn has_invisible_characters(text: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    text.chars().any(|c| {
+        !c.is_ascii()
+            && matches!(
+                c.general_category(),
+                GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            )
+    })
+}
+
 /// Clover measures text in UTF-16 code units (its server model is Java), so a limit of 64
 /// there is 64 units here, not 64 `char`s: an emoji counts twice.
 pub fn clover_length(text: &str) -> usize {

@@ -1,7 +1,7 @@
-use super::{FieldError, clover_length};
+use super::{FieldError, clover_length, has_invisible_characters};
 
 /// A given or family name as Clover accepts it: trimmed, 1 to 64 UTF-16 units, no control
-/// characters.
+/// characters, and none that staff would not see (see [`has_invisible_characters`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);
 
@@ -16,6 +16,9 @@ impl PersonName {
         }
         if trimmed.chars().any(char::is_control) {
             return Err(FieldError::ControlCharacters);
+        }
+        if has_invisible_characters(trimmed) {
+            return Err(FieldError::InvisibleCharacters);
         }
         if clover_length(trimmed) > Self::MAX_LEN {
             return Err(FieldError::TooLong { max: Self::MAX_LEN });
@@ -71,6 +74,26 @@ mod tests {
             PersonName::parse("Ada\r\nX-Injected: 1"),
             Err(FieldError::ControlCharacters)
         );
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_refused() {
+        for raw in [
+            "Ada\u{202E}ecalevoL",
+            "Ad\u{200B}a",
+            "A\u{200D}da",
+            "\u{FEFF}Ada",
+            "Ada\u{2028}Lovelace",
+            "Ada\u{2029}Lovelace",
+            "Ada\u{AD}",
+            "Ada\u{2066}",
+        ] {
+            assert_eq!(
+                PersonName::parse(raw),
+                Err(FieldError::InvisibleCharacters),
+                "{raw:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{FieldError, Input, clover_length};
+use super::{FieldError, Input, clover_length, has_invisible_characters};
 
 /// A postal address within Clover's limits (`addresses[]`): every part but the second line
 /// present, the lines, city and state at most 127 UTF-16 units, the ZIP or postal code at
@@ -102,6 +102,9 @@ fn text_part(raw: &str, max: usize, required: bool) -> Result<Option<String>, Fi
     if trimmed.chars().any(char::is_control) {
         return Err(FieldError::ControlCharacters);
     }
+    if has_invisible_characters(trimmed) {
+        return Err(FieldError::InvisibleCharacters);
+    }
     if clover_length(trimmed) > max {
         return Err(FieldError::TooLong { max });
     }
@@ -160,6 +163,35 @@ mod tests {
         assert_eq!(
             inputs,
             [Input::Address1, Input::State, Input::Zip, Input::Country]
+        );
+    }
+
+    #[test]
+    fn each_part_with_invisible_characters_is_named() {
+        let problems = PostalAddress::parse(AddressParts {
+            address1: "1 Main\u{202E} St",
+            address2: "Flat\u{200B}2",
+            city: "Sunny\u{FEFF}vale",
+            state: "C\u{2029}A",
+            zip: "94\u{200D}085",
+            ..parts()
+        })
+        .unwrap_err();
+        let inputs: Vec<_> = problems.iter().map(|(input, _)| *input).collect();
+        assert_eq!(
+            inputs,
+            [
+                Input::Address1,
+                Input::Address2,
+                Input::City,
+                Input::State,
+                Input::Zip
+            ]
+        );
+        assert!(
+            problems
+                .iter()
+                .all(|(_, error)| *error == FieldError::InvisibleCharacters)
         );
     }
 

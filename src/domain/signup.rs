@@ -128,15 +128,25 @@ impl Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldError {
     Required,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     ControlCharacters,
+    /// Format characters or line/paragraph separators (see [`super::has_invisible_characters`]).
+    InvisibleCharacters,
     InvalidEmail,
     InvalidPhone,
-    PhoneDigits { min: usize, max: usize },
+    PhoneDigits {
+        min: usize,
+        max: usize,
+    },
     InvalidConsent,
     BirthdayNumbers,
     BirthdayDate,
-    BirthdayYear { min: u16, max: u16 },
+    BirthdayYear {
+        min: u16,
+        max: u16,
+    },
     InvalidCountry,
 }
 
@@ -156,6 +166,13 @@ impl FieldError {
             FieldError::ControlCharacters => {
                 let label = language.text(&input.label_id());
                 language.text_with("error-control-characters", &[("label", Arg::Text(&label))])
+            }
+            FieldError::InvisibleCharacters => {
+                let label = language.text(&input.label_id());
+                language.text_with(
+                    "error-invisible-characters",
+                    &[("label", Arg::Text(&label))],
+                )
             }
             FieldError::InvalidEmail => language.text("error-email"),
             FieldError::InvalidPhone => language.text("error-phone"),

@@ -1,4 +1,4 @@
-use super::{FieldError, clover_length};
+use super::{FieldError, clover_length, has_invisible_characters};
 
 /// What a visitor wrote in the note box. Clover keeps at most 2,000 UTF-16 units of note
 /// in all, and the consent record shares them, so a visitor has half.
@@ -19,6 +19,11 @@ impl VisitorNote {
             .any(|c| c.is_control() && c != '\n' && c != '\t')
         {
             return Err(FieldError::ControlCharacters);
+        }
+        // Line breaks are welcome as `\n`; U+2028 and U+2029 are refused with the format
+        // characters, since Clover's screens may not break the line there.
+        if has_invisible_characters(&text) {
+            return Err(FieldError::InvisibleCharacters);
         }
         if clover_length(&text) > Self::MAX_LEN {
             return Err(FieldError::TooLong { max: Self::MAX_LEN });
@@ -55,5 +60,12 @@ mod tests {
             VisitorNote::parse("bell\u{7}"),
             Err(FieldError::ControlCharacters)
         );
+        for raw in ["no nuts\u{202E}", "two\u{2028}lines", "zero\u{200B}width"] {
+            assert_eq!(
+                VisitorNote::parse(raw),
+                Err(FieldError::InvisibleCharacters),
+                "{raw:?}"
+            );
+        }
     }
 }

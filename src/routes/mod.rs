@@ -103,6 +103,7 @@ pub(crate) fn page_context<'a>(
         branding: &state.form.branding,
         theme_version: &state.theme_css.version,
         embed,
+        parent_origins: &state.form.parent_origins,
         path,
     }
 }

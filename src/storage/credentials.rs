@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{SecretSlice, SecretString};
 
 use super::{Database, SecretCipher, StorageError};
 
@@ -65,14 +65,31 @@ pub struct SealedCredential {
 }
 
 /// A digest of the environment's API token (or of its absence), to tell later whether the
-/// operator has changed it since a token was entered on the admin page.
-pub fn env_token_digest(token: Option<&SecretString>) -> String {
+/// operator has changed it since a token was entered on the admin page. An HMAC under a
+/// key derived from `SECRET_KEY`, so that a copy of the database cannot confirm a
+/// guessed token offline, as a bare hash would let it.
+///
+/// The absence of a token has nothing to guess, so its digest stays the plain one earlier
+/// versions stored: a token entered on the admin page of a deployment whose environment
+/// has none keeps applying after an upgrade. One entered over a token in the environment
+/// was stored with the bare hash of that token, which no longer matches: after the
+/// upgrade the environment's token applies again (as when the operator changes it), and
+/// the merchant enters theirs again if it is still wanted.
+pub fn env_token_digest(secret_key: &SecretSlice<u8>, token: Option<&SecretString>) -> String {
+    use hmac::{Hmac, Mac};
     use secrecy::ExposeSecret;
     use sha2::{Digest, Sha256};
-    let token: &str = token.map(|t| t.expose_secret()).unwrap_or("");
-    hex::encode(Sha256::digest(
-        format!("clover-signup env token:{token}").as_bytes(),
-    ))
+    let Some(token) = token else {
+        return hex::encode(Sha256::digest(b"clover-signup env token:"));
+    };
+    // A key of its own, apart from SECRET_KEY's other uses (sessions, encryption).
+    let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret_key.expose_secret())
+        .expect("HMAC takes any key");
+    derive.update(b"clover-signup env token digest v1");
+    let key = derive.finalize().into_bytes();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key");
+    mac.update(token.expose_secret().as_bytes());
+    format!("hmac1:{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The columns' names double as the purpose each value is encrypted for.
@@ -187,4 +204,42 @@ pub(super) fn unseal(
         replaces_env_digest: sealed.replaces_env_digest,
         recovery_pending: sealed.recovery_pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_env_token_digest_is_keyed_by_the_secret_key() {
+        use sha2::{Digest, Sha256};
+        let token = SecretString::from("the-environments-token");
+        let key = SecretSlice::from(vec![1u8; 32]);
+        let other_key = SecretSlice::from(vec![2u8; 32]);
+
+        let digest = env_token_digest(&key, Some(&token));
+
+        assert_eq!(digest, env_token_digest(&key, Some(&token)));
+        assert_ne!(digest, env_token_digest(&other_key, Some(&token)));
+        let other_token = SecretString::from("another-token");
+        assert_ne!(digest, env_token_digest(&key, Some(&other_token)));
+        // Not what a guess could be checked against without the key.
+        let bare = hex::encode(Sha256::digest(
+            b"clover-signup env token:the-environments-token",
+        ));
+        let plain = hex::encode(Sha256::digest(b"the-environments-token"));
+        assert!(
+            !digest.contains(&bare) && !digest.contains(&plain),
+            "{digest}"
+        );
+    }
+
+    #[test]
+    fn the_digest_of_no_token_is_the_one_earlier_versions_stored() {
+        use sha2::{Digest, Sha256};
+        let earlier = hex::encode(Sha256::digest(b"clover-signup env token:"));
+        for key in [vec![1u8; 32], vec![2u8; 32]] {
+            assert_eq!(env_token_digest(&SecretSlice::from(key), None), earlier);
+        }
+    }
 }

@@ -42,6 +42,14 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot make {path} readable by this user only ({source}): it holds visitors' \
+         personal data; run the service as the file's owner, or chmod 600 it"
+    )]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
     #[error("the commit of a batch of submissions failed: {0}")]
@@ -88,8 +96,8 @@ pub trait Store: Send + Sync {
     async fn queue_counts(&self) -> Result<QueueCounts, StorageError>;
     /// The most recent submissions, newest first.
     async fn recent_submissions(&self, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError>;
-    /// Erases the personal data of submissions delivered before `cutoff_ms`. Returns how
-    /// many were erased.
+    /// Erases the personal data of submissions delivered before `cutoff_ms`, and the demo
+    /// stand-in's customers made before it. Returns how many records were erased.
     async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
     /// Puts every failed submission back in the queue, due now. Returns how many.
     async fn retry_failed(&self) -> Result<usize, StorageError>;
@@ -266,7 +274,9 @@ impl Database {
     /// Erases the personal data of submissions delivered before `cutoff_ms`: names, email,
     /// phone, details and idempotency key. The id, state, outcome, consent answer and
     /// Clover customer id stay, so the admin page still adds up. Pending and failed
-    /// submissions are kept whole until they are resolved.
+    /// submissions are kept whole until they are resolved. The demo stand-in's customers
+    /// made before `cutoff_ms` are deleted: unlike Clover's, they are this service's own
+    /// copy of visitors' data.
     pub async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
         self.store.erase_delivered_before(cutoff_ms).await
     }

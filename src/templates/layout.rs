@@ -90,6 +90,9 @@ pub struct PageContext<'a> {
     pub theme_version: &'a str,
     /// Inside the merchant's iframe: no header or footer, and the height reported upwards.
     pub embed: bool,
+    /// The origins an embedded page may send messages to (`FRAME_ANCESTORS`, with
+    /// `'self'` for its own).
+    pub parent_origins: &'a [String],
     /// This page's path, for the language switcher's links.
     pub path: &'static str,
 }
@@ -151,7 +154,8 @@ pub fn visitor_layout(
                     script src=(FORM_SCRIPT.href("form.js")) defer {}
                 }
                 @if context.embed {
-                    script src=(EMBED_SCRIPT.href("embed.js")) defer {}
+                    script src=(EMBED_SCRIPT.href("embed.js"))
+                        data-parent-origins=(context.parent_origins.join(" ")) defer {}
                 }
             }
             body class=[context.embed.then_some("embed")] {

@@ -45,7 +45,8 @@ async fn clover_receives_exactly_the_documented_customer_json() {
     let note = body["metadata"]["note"].as_str().unwrap();
     assert!(note.starts_with("Signed up through the web signup form on "));
     assert!(note.contains(
-        "Marketing consent: yes (\"Yes, send me news and offers by email. I can unsubscribe at any time.\")"
+        "Marketing consent: yes (unverified: whoever typed this email address did not prove it is \
+         theirs) (\"Yes, send me news and offers by email. I can unsubscribe at any time.\")"
     ));
     assert!(note.ends_with(&format!("ref {submission}")));
     let customer_since = body["customerSince"].as_i64().unwrap();
@@ -202,4 +203,34 @@ async fn personal_data_of_delivered_submissions_is_erased_after_the_retention_pe
         "the erased email is still in the file"
     );
     assert!(contains("grace.hopper@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_stand_ins_customers_are_erased_after_the_retention_period() {
+    let config = Config::demo();
+    let app = spawn_app(&config).await;
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+
+    let mut expired = config.clone();
+    expired.set("DATA_RETENTION_DAYS", "0");
+    let restarted = spawn_app(&expired).await;
+    let mut status = restarted.status().await;
+    for _ in 0..100 {
+        if status["recent"][0]["email"] == "(erased)" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = restarted.status().await;
+    }
+    restarted.stop().await;
+
+    assert_eq!(status["recent"][0]["email"], "(erased)");
+    // The stand-in kept the customer it made of the signup: it goes too.
+    let bytes = crate::helpers::stored_bytes(&config).await;
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for personal in ["ada@example.com", "Lovelace", "5551234567"] {
+        assert!(!contains(personal), "{personal} is still in the database");
+    }
 }

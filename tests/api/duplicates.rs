@@ -5,6 +5,9 @@ use crate::support::fake_clover::{Endpoint, FakeClover, NewFakeCustomer};
 
 const DELIVERY: Duration = Duration::from_secs(10);
 
+/// How the consent line says that nobody proved they own the address.
+const UNVERIFIED: &str = "unverified: whoever typed this email address did not prove it is theirs";
+
 /// An existing customer with Ada's email, a first name, no last name, no phone and a note
 /// of the merchant's.
 fn seed_existing(fake: &FakeClover) -> String {
@@ -58,6 +61,34 @@ async fn update_adds_what_the_customer_lacks_and_overwrites_nothing() {
     assert_eq!(status["recent"][0]["clover_customer_id"], existing.as_str());
     assert!(fake.requests_to(Endpoint::CreateCustomer).is_empty());
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_a_stranger_who_knows_an_address_changes_nothing_of_its_customer() {
+    let fake = FakeClover::start().await;
+    let existing = seed_existing(&fake);
+    // No DUPLICATE_POLICY: anyone can type a real customer's address into the form.
+    let app = spawn_app(&Config::token(&fake)).await;
+
+    app.post_form(&valid_form()).await;
+    let status = app.wait_for_delivered(1, DELIVERY).await;
+    app.stop().await;
+
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1);
+    let customer = &customers[0];
+    assert_eq!(customer.id, existing);
+    assert!(customer.phones.is_empty(), "the visitor's phone was added");
+    assert!(customer.last_name.is_none(), "the visitor's name was added");
+    assert_eq!(customer.note.as_deref(), Some("Regular since 2019"));
+    assert_eq!(status["recent"][0]["outcome"], "linked");
+    assert_eq!(status["recent"][0]["clover_customer_id"], existing.as_str());
+    let writes = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(writes, 0, "an existing customer was written to");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,6 +284,8 @@ async fn a_linked_customer_without_a_note_gets_the_consent_line_and_one_with_a_n
     let customer = fake.customers().into_iter().find(|c| c.id == bare).unwrap();
     let note = customer.note.expect("a consent note");
     assert!(note.contains("Marketing consent: yes"), "{note}");
+    // Whoever typed the address did not prove it is theirs, and the line says so.
+    assert!(note.contains(UNVERIFIED), "{note}");
     assert!(!note.contains("ref "), "{note}");
     assert_eq!(fake.requests_to(Endpoint::UpdateMetadata).len(), 1);
 

@@ -5,7 +5,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Config, spawn_app};
+use serde_json::json;
+
+use crate::helpers::{Config, spawn_app, valid_form};
+use crate::support::fake_clover::{Endpoint, FakeClover};
 
 #[tokio::test]
 async fn bodies_over_32_kib_are_refused_with_413() {
@@ -31,6 +34,45 @@ async fn bodies_over_32_kib_are_refused_with_413() {
 
     assert_eq!(form.status(), 413);
     assert_eq!(json.status(), 413);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_readme_states_the_body_limit_that_is_enforced() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains("bodies are limited to 32 KiB"),
+        "the README does not state the limit"
+    );
+    assert!(!readme.contains("4 KiB"), "the README states another limit");
+    let app = spawn_app(&Config::demo()).await;
+    let body_of = |len: usize| format!("note={}", "a".repeat(len - "note=".len()));
+
+    for (path, content_type) in [
+        ("/", "application/x-www-form-urlencoded"),
+        ("/api/signups", "application/json"),
+    ] {
+        let mut statuses = Vec::new();
+        for len in [32 * 1024, 32 * 1024 + 1] {
+            let body = if path == "/" {
+                body_of(len)
+            } else {
+                format!("{{\"note\":\"{}\"}}", "a".repeat(len - 11))
+            };
+            assert_eq!(body.len(), len);
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_ne!(statuses[0], 413, "{path}: 32 KiB was refused");
+        assert_eq!(statuses[1], 413, "{path}: more than 32 KiB was read");
+    }
     app.stop().await;
 }
 
@@ -267,4 +309,172 @@ async fn a_body_that_trickles_in_is_cut_off_at_the_request_deadline() {
     );
     assert!(took < Duration::from_secs(5), "held for {took:?}");
     app.stop().await;
+}
+
+/// Every free-text input of the form, with a value it accepts.
+const TEXT_INPUTS: [(&str, &str); 8] = [
+    ("first_name", "Ada"),
+    ("last_name", "Lovelace"),
+    ("address1", "1 Main St"),
+    ("address2", "Flat 2"),
+    ("city", "Sunnyvale"),
+    ("state", "CA"),
+    ("zip", "94085"),
+    ("note", "Vegetarian"),
+];
+
+/// Characters that staff would not see, or that turn the text around on their screens:
+/// the right-to-left override, zero-width space and joiner, the byte-order mark, and the
+/// line and paragraph separators.
+const INVISIBLE: [char; 6] = [
+    '\u{202E}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{2028}', '\u{2029}',
+];
+
+/// `value` with `c` in its middle, where trimming cannot remove it.
+fn with_inside(value: &str, c: char) -> String {
+    let middle = value.char_indices().nth(1).map_or(value.len(), |(i, _)| i);
+    format!("{}{c}{}", &value[..middle], &value[middle..])
+}
+
+fn every_field(config: &mut Config) -> &mut Config {
+    config
+        .set(
+            "FORM_FIELDS",
+            "first_name,last_name,email,phone,birthday,address,note",
+        )
+        .set("RATE_LIMIT_BURST", "1000")
+        .set("RATE_LIMIT_PER_MINUTE", "1000")
+}
+
+#[tokio::test]
+async fn invisible_and_direction_characters_are_refused_in_every_text_field() {
+    let mut config = Config::demo();
+    every_field(&mut config);
+    let app = spawn_app(&config).await;
+
+    for (n, (input, value)) in TEXT_INPUTS.into_iter().enumerate() {
+        // The form: the page again, with the error beside the input at fault only.
+        let hostile = with_inside(value, INVISIBLE[n % INVISIBLE.len()]);
+        let mut form: Vec<(&str, &str)> = TEXT_INPUTS.to_vec();
+        form.retain(|(name, _)| *name != input);
+        form.push((input, &hostile));
+        form.extend([("email", "ada@example.com"), ("country", "US")]);
+        let response = app.post_form(&form).await;
+        assert_eq!(response.status(), 422, "{input}={hostile:?} was accepted");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(&format!(r#"id="{input}-error""#)),
+            "no error beside {input}"
+        );
+        assert_eq!(html.matches(r#"class="field-error""#).count(), 1, "{html}");
+        assert!(html.contains("invisible characters"), "{html}");
+
+        // The JSON API: the same rule, named by the input's key.
+        let hostile = with_inside(value, INVISIBLE[(n + 1) % INVISIBLE.len()]);
+        let mut body = json!({"email": "ada@example.com", "country": "US"});
+        for (name, plain) in TEXT_INPUTS {
+            body[name] = json!(if name == input {
+                hostile.as_str()
+            } else {
+                plain
+            });
+        }
+        let response = app.post_json(&body).await;
+        assert_eq!(response.status(), 422, "{input}={hostile:?} was accepted");
+        let errors = response.json::<serde_json::Value>().await.unwrap()["errors"].clone();
+        let keys: Vec<_> = errors.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [input], "{errors}");
+        assert!(
+            errors[input][0]
+                .as_str()
+                .unwrap()
+                .contains("invisible characters"),
+            "{errors}"
+        );
+    }
+    assert_eq!(
+        app.status().await["queue"]["pending"],
+        0,
+        "something was stored"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_domain_that_is_not_valid_idna_is_refused() {
+    let app = spawn_app(&Config::demo()).await;
+
+    for email in [
+        "ada@ex\u{200B}ample.com",
+        "ada@exa\u{202E}mple.com",
+        "ada@\u{FEFF}example.com",
+        "a\u{200D}da@example.com",
+        "ada@xn--zz.example",
+    ] {
+        let mut form = valid_form();
+        form.retain(|(name, _)| *name != "email");
+        form.push(("email", email));
+        let response = app.post_form(&form).await;
+        assert_eq!(response.status(), 422, "{email:?} was accepted");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains(r#"id="email-error""#)
+        );
+
+        let response = app
+            .post_json(&json!({"first_name": "Ada", "last_name": "Lovelace", "email": email}))
+            .await;
+        assert_eq!(response.status(), 422, "{email:?} was accepted");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["errors"]["email"][0].is_string(), "{body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internationalised_email_domain_is_stored_searched_and_sent_in_ascii() {
+    let fake = FakeClover::start().await;
+    let config = Config::token(&fake);
+    let app = spawn_app(&config).await;
+
+    let response = app
+        .post_json(
+            &json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@Bücher.example"}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    app.wait_for_delivered(1, Duration::from_secs(10)).await;
+    // The same mailbox, typed as a browser's type=email would send it: the same visitor.
+    let response = app
+        .post_json(&json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@xn--bcher-kva.example"}))
+        .await;
+    assert_eq!(response.status(), 202);
+    let status = app.wait_for_delivered(2, Duration::from_secs(10)).await;
+    app.stop().await;
+
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1, "one mailbox became two customers");
+    assert_eq!(customers[0].emails, ["ada@xn--bcher-kva.example"]);
+    assert_eq!(status["recent"][0]["outcome"], "linked");
+    assert_eq!(status["recent"][0]["email"], "a***@xn--bcher-kva.example");
+    for search in fake.requests_to(Endpoint::SearchCustomers) {
+        let filter = search
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "filter")
+            .unwrap()
+            .1;
+        assert!(filter.is_ascii(), "searched with {filter:?}");
+    }
+    let bytes = crate::helpers::stored_bytes(&config).await;
+    let stored = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(stored("ada@xn--bcher-kva.example"));
+    assert!(
+        !stored("bücher") && !stored("Bücher"),
+        "the Unicode form was stored"
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }

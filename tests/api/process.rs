@@ -17,7 +17,22 @@ pub struct Process {
 
 impl Process {
     pub fn start(config: &Config) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clover-signup"))
+        Self::start_with_umask(config, None)
+    }
+
+    /// Starts the binary with the file-creation mask `umask` (octal, as the shell takes
+    /// it), as a shell or a container may leave it.
+    pub fn start_with_umask(config: &Config, umask: Option<&str>) -> Process {
+        let binary = env!("CARGO_BIN_EXE_clover-signup");
+        let mut command = match umask {
+            None => Command::new(binary),
+            Some(umask) => {
+                let mut shell = Command::new("/bin/sh");
+                shell.args(["-c", &format!("umask {umask} && exec \"$0\""), binary]);
+                shell
+            }
+        };
+        let mut child = command
             .env_clear()
             .envs(config.vars())
             .env("LOG_FORMAT", "json")
@@ -211,6 +226,116 @@ async fn the_first_log_line_of_a_bare_start_says_demo_mode() {
 
     let first = logs.lines().next().unwrap();
     assert!(first.contains("DEMO mode"), "{first}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_is_readable_by_its_own_user_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("data");
+    let db = folder.join("signup.db");
+    let mut config = Config::demo();
+    config.set("DATABASE_URL", &format!("sqlite://{}", db.display()));
+    let files = [
+        db.clone(),
+        folder.join("signup.db-wal"),
+        folder.join("signup.db-shm"),
+    ];
+    let mode = |path: &std::path::Path| {
+        let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        metadata.permissions().mode() & 0o777
+    };
+
+    // Nothing masked: whatever is created readable stays readable to every local user.
+    let process = Process::start_with_umask(&config, Some("000"));
+    assert_eq!(mode(&folder), 0o700, "the folder");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{file:?}");
+    }
+    // Killed, so the write-ahead log and its index stay behind, loosened as an earlier
+    // version left them: the next start tightens them again.
+    process.kill_9();
+    for file in &files {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let process = Process::start_with_umask(&config, Some("000"));
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{file:?} after a restart");
+    }
+    process.terminate();
+}
+
+/// Writes `request` to a new connection, stops sending after `pause`, and reads the
+/// answer, if any comes.
+fn send_raw(address: &str, request: &[u8], pause: Duration) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(request);
+    std::thread::sleep(pause);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.read(&mut [0u8; 256]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_are_logged_as_warnings_never_as_errors() {
+    let mut config = Config::demo();
+    config.set("REQUEST_TIMEOUT_SECONDS", "1");
+    let process = Process::start(&config);
+    let address = process.address.trim_start_matches("http://").to_owned();
+
+    tokio::task::spawn_blocking(move || {
+        let form = "Content-Type: application/x-www-form-urlencoded";
+        let requests = [
+            // A chunked body that lies about its sizes.
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 fffffff\r\nabc\r\n0\r\n\r\n"
+            ),
+            // A head larger than the server reads.
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
+                "h".repeat(40_000)
+            ),
+            // A form body that is not one, JSON that is not JSON, a body over the limit.
+            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 9\r\n\r\n%ZZ=%E0%A"),
+            "POST /api/signups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 9\r\n\r\n{\"email\":["
+                .to_owned(),
+            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 1000000\r\n\r\n"),
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+        ];
+        for request in requests {
+            send_raw(&address, request.as_bytes(), Duration::ZERO);
+        }
+        // A body that stops arriving: cut off at the request deadline.
+        let slow = format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 100\r\n\r\na");
+        send_raw(&address, slow.as_bytes(), Duration::from_millis(1500));
+    })
+    .await
+    .unwrap();
+
+    let logs = process.terminate();
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains(r#""level":"ERROR""#))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "logged as errors:\n{}",
+        errors.join("\n")
+    );
+    let warnings = logs
+        .lines()
+        .filter(|line| line.contains(r#""level":"WARN""#))
+        .count();
+    assert!(
+        warnings >= 2,
+        "the malformed requests were not logged:\n{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

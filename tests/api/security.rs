@@ -254,3 +254,40 @@ async fn an_origin_is_compared_with_public_url_not_with_the_host_it_names() {
     assert_eq!(own.status(), 202);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_pages_tell_only_the_configured_frame_ancestors() {
+    let mut config = Config::demo();
+    config.set(
+        "FRAME_ANCESTORS",
+        "'self' https://shop.example.com https://Other.example:8443",
+    );
+    let app = spawn_app(&config).await;
+
+    for path in ["/embed", "/embed/thanks"] {
+        let html = app.get(path).await.text().await.unwrap();
+        assert!(
+            html.contains(
+                r#"data-parent-origins="'self' https://shop.example.com https://other.example:8443""#
+            ) || html.contains(
+                "data-parent-origins=\"&#39;self&#39; https://shop.example.com https://other.example:8443\""
+            ),
+            "{path}: {html}"
+        );
+    }
+    // The script posts to those origins only, never to whoever frames the page.
+    let script = app.get("/static/embed.js").await.text().await.unwrap();
+    assert!(script.contains("clover-signup:complete"));
+    assert!(!script.contains(r#""*""#), "{script}");
+    app.stop().await;
+
+    // Without FRAME_ANCESTORS (nobody may frame the pages), the page's own origin.
+    let app = spawn_app(&Config::demo()).await;
+    let html = app.get("/embed/thanks").await.text().await.unwrap();
+    assert!(
+        html.contains(r#"data-parent-origins="'self'""#)
+            || html.contains(r#"data-parent-origins="&#39;self&#39;""#),
+        "{html}"
+    );
+    app.stop().await;
+}

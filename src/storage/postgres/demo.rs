@@ -87,6 +87,20 @@ pub(super) async fn set_names(
     Ok(changed > 0)
 }
 
+/// Deletes the stand-in's customers made before `cutoff_ms` (`customer_since`, the time
+/// of the signup that made them), for `DATA_RETENTION_DAYS`: the stand-in is this
+/// service's own copy of visitors' data, unlike Clover's. One without a date (none is
+/// made so) goes too, since its age cannot be told. Demo data is small: one statement.
+pub(super) async fn erase_before(client: &Client, cutoff_ms: i64) -> Result<usize, StorageError> {
+    let erased = client
+        .execute(
+            "DELETE FROM demo_customers WHERE customer_since IS NULL OR customer_since < $1",
+            &[&cutoff_ms],
+        )
+        .await?;
+    Ok(usize::try_from(erased).unwrap_or(usize::MAX))
+}
+
 fn customer_from_row(row: &Row) -> DemoCustomer {
     DemoCustomer {
         id: row.get(0),

@@ -172,7 +172,10 @@ impl Store for PostgresStore {
     }
 
     async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
-        submissions::erase_delivered_before(&*self.client().await?, cutoff_ms).await
+        let client = self.client().await?;
+        let demo_customers = demo::erase_before(&client, cutoff_ms).await?;
+        let submissions = submissions::erase_delivered_before(&client, cutoff_ms).await?;
+        Ok(demo_customers + submissions)
     }
 
     async fn retry_failed(&self) -> Result<usize, StorageError> {

@@ -75,6 +75,17 @@ pub(super) fn set_names(
     Ok(changed > 0)
 }
 
+/// Deletes the stand-in's customers made before `cutoff_ms` (`customer_since`, the time
+/// of the signup that made them), for `DATA_RETENTION_DAYS`: the stand-in is this
+/// service's own copy of visitors' data, unlike Clover's. One without a date (none is
+/// made so) goes too, since its age cannot be told.
+pub(super) fn erase_before(connection: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    connection.execute(
+        "DELETE FROM demo_customers WHERE customer_since IS NULL OR customer_since < ?1",
+        [cutoff_ms],
+    )
+}
+
 fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<DemoCustomer> {
     let list = |index: usize| -> rusqlite::Result<Vec<String>> {
         let json: String = row.get(index)?;

@@ -7,6 +7,7 @@ mod bots;
 mod checkpoint;
 mod credentials;
 mod demo;
+mod private_files;
 mod queue;
 mod schema;
 mod submissions;
@@ -84,17 +85,17 @@ pub(super) struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its folder, and brings the schema
-    /// up to date. Blocks: call it off the async workers.
+    /// up to date. Blocks: call it off the async workers. The folder it creates and the
+    /// files are readable by this user only (see [`private_files`]).
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
-                path: folder.display().to_string(),
-                source,
-            })?;
+            private_files::create_folder(folder)?;
         }
+        private_files::prepare_database_file(path)?;
         let mut connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
+        private_files::tighten_companions(path)?;
         // FULL: a submission we acknowledged must survive a power loss, not only a crash.
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
@@ -350,5 +351,28 @@ mod tests {
 
         assert_eq!(journal, "wal");
         assert_eq!(synchronous, 2, "2 is FULL");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_folder_it_creates_and_the_files_are_this_users_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("data");
+        let path = folder.join("test.db");
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _store = SqliteStore::open(&path).unwrap();
+
+        assert_eq!(mode(&folder), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(
+                mode(&folder.join(format!("test.db{suffix}"))),
+                0o600,
+                "{suffix}"
+            );
+        }
+        // A folder that was there already (it may be shared, like /tmp) keeps its mode.
+        assert_eq!(mode(dir.path()), 0o755);
     }
 }

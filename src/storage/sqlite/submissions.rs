@@ -124,12 +124,15 @@ pub(super) fn erase_delivered_before(
     connection: &mut Connection,
     cutoff_ms: i64,
 ) -> rusqlite::Result<usize> {
-    let erased = connection.execute(
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut erased = tx.execute(
         "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
              phone = NULL, idempotency_key = NULL, details = NULL
          WHERE state = 'delivered' AND delivered_at < ?1 AND email != ''",
         [cutoff_ms],
     )?;
+    erased += super::demo::erase_before(&tx, cutoff_ms)?;
+    tx.commit()?;
     if erased > 0 {
         // The write-ahead log still holds the old pages: fold it in and empty it.
         connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -432,7 +432,11 @@ async fn the_embedded_form_resizes_its_iframe_and_passes_axe() {
     // The merchant's page, on another origin, with the README's snippet.
     let shop = ShopPage::start().await;
     let mut config = branded(&fake);
-    config.set("FRAME_ANCESTORS", &shop.origin);
+    // Messages go to each origin listed; the shop's is not the first.
+    config.set(
+        "FRAME_ANCESTORS",
+        &format!("https://elsewhere.example {}", shop.origin),
+    );
     let app = spawn_app(&config).await;
     shop.set_form_url(&app.url("/embed"));
     let browser = Browser::open(BrowserOptions::desktop()).await;
@@ -471,6 +475,9 @@ async fn the_embedded_form_resizes_its_iframe_and_passes_axe() {
     click(&browser, "button[type=submit]").await;
     wait_for_text(&browser, "body.embed h1", "Thank you from Corner Bakery!").await;
     wait_for_customer(&fake, &app, "frame@example.com").await;
+    // The page around it was told, by a message addressed to its origin.
+    browser.enter_parent_frame().await.unwrap();
+    wait_for(&browser, "body[data-signup-complete]").await;
     browser.close().await;
     app.stop().await;
 }
@@ -564,6 +571,9 @@ const SHOP_PAGE: &str = r#"<!doctype html>
     var frame = document.getElementById("clover-signup");
     if (event.data && event.data.type === "clover-signup:resize") {
       frame.style.height = event.data.height + "px";
+    }
+    if (event.data && event.data.type === "clover-signup:complete") {
+      document.body.setAttribute("data-signup-complete", "");
     }
   });
 </script>
