@@ -24,7 +24,7 @@ use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings,
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
 use crate::origin_check::{TrustedOrigins, check_origin};
-use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
+use crate::rate_limit::{InFlightLimit, PRUNE_INTERVAL, SubmissionLimiter, limit_in_flight};
 use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, ThemeStylesheet,
@@ -123,12 +123,17 @@ impl Application {
         let trusted = web::Data::new(TrustedOrigins { origins: trusted });
         let api_origins = settings.server.allowed_origins.clone();
         let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
+        let in_flight = web::Data::new(InFlightLimit::new(
+            settings.server.max_connections_per_address,
+            Arc::clone(&limiter),
+        ));
         // MAX_CONNECTIONS is for the whole process; actix counts per worker.
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(enforce_deadline))
+                .wrap(from_fn(limit_in_flight))
                 .wrap(from_fn(check_origin))
                 .wrap(from_fn(add_security_headers))
                 .wrap(from_fn(telemetry::request_log))
@@ -138,6 +143,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
                 .app_data(trusted.clone())
                 .app_data(deadline.clone())
+                .app_data(in_flight.clone())
                 .configure(|cfg| routes::configure(cfg, &api_origins))
         })
         .listen(listener)?
