@@ -191,6 +191,8 @@ impl Application {
             }
         });
         let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
+        let (end_bot_counts, server_stopped) = tokio::sync::oneshot::channel();
+        let bot_counts = tokio::spawn(flush_bot_counts(self.db.clone(), server_stopped));
         // The worker winds down beside the server, from the signal on, not after it: the
         // two graces together must fit in the platform's kill timeout.
         let stop = Arc::new(stop);
@@ -204,6 +206,11 @@ impl Application {
             }
         });
         let served = self.server.await;
+        // Every request has been answered: the last bots counted are written now.
+        let _ = end_bot_counts.send(());
+        if bot_counts.await.is_err() {
+            tracing::error!("the task that stores bot counts panicked");
+        }
         retention.abort();
         on_signal.abort();
         let _ = stop.send(true);
@@ -238,6 +245,29 @@ async fn stop_signal() -> bool {
 #[cfg(not(unix))]
 async fn stop_signal() -> bool {
     tokio::signal::ctrl_c().await.is_ok()
+}
+
+/// How often the bots counted in memory are written to the database.
+const BOT_COUNT_FLUSH: Duration = Duration::from_secs(5);
+
+/// Every few seconds, and once more when the server has stopped: writes the bots counted
+/// in memory. A write per bot let a flood slow every visitor's signup down.
+async fn flush_bot_counts(db: Database, mut server_stopped: tokio::sync::oneshot::Receiver<()>) {
+    let mut ticks = tokio::time::interval(BOT_COUNT_FLUSH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // A flush, once begun, is never cancelled: it has taken the counts it writes.
+        let stopping = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = &mut server_stopped => true,
+        };
+        if let Err(error) = db.flush_bot_counts().await {
+            tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// How often delivered submissions are checked against `DATA_RETENTION_DAYS`.

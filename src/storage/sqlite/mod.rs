@@ -260,8 +260,8 @@ impl Store for SqliteStore {
         Ok(CredentialLock::within_process())
     }
 
-    async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError> {
-        self.run(move |c| bots::count(c, reason)).await
+    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
+        self.run(move |c| bots::add(c, reason, count)).await
     }
 
     async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
