@@ -154,9 +154,11 @@ async fn run(plan: &Plan) -> String {
 
     // POST /: durable signups beside bare inserts into the same SQLite file.
     let raw = raw_insert_rate(&service.database, Duration::from_secs(plan.seconds.min(5)));
-    let token = form_token(&page.body);
+    // One served form stores one signup: each signup gets a form of its own, signed
+    // here with the service's key, as many as the run can use.
+    let forms = signed_forms(plan.seconds as usize * 12_000);
     let signups = wrk(&WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds)
-        .script(&signup_script(&token))
+        .script(&signup_script(&forms))
         .client_ip("192.0.2.1"));
     row(
         &mut report,
@@ -416,23 +418,56 @@ fn http_get(port: u16, path: &str) -> Page {
     Page { body }
 }
 
-fn form_token(html: &str) -> String {
-    let marker = r#"name="form_token" value=""#;
-    let start = html.find(marker).expect("the form has a token") + marker.len();
+/// The value of the hidden input `name` of a served form.
+fn hidden_input(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).expect("the form has the input") + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
-/// A wrk script that posts a valid signup with a new email each time.
-fn signup_script(token: &str) -> String {
+/// The hidden fields (`form_token`, `form_id`) of a form served by `html`.
+fn served_form(html: &str) -> (String, String) {
+    (
+        hidden_input(html, "form_token"),
+        hidden_input(html, "form_id"),
+    )
+}
+
+/// `count` forms' hidden fields, each with its own id, signed with the benchmarked
+/// service's `SECRET_KEY` as the service signs the forms it serves.
+fn signed_forms(count: usize) -> Vec<(String, String)> {
+    let key = hex::decode("5e".repeat(32)).expect("hex");
+    let tokens = clover_signup::form_token::FormTokens::new(Some(&key.into()), Duration::ZERO);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs() as i64;
+    (0..count)
+        .map(|_| {
+            let id = clover_signup::domain::IdempotencyKey::random();
+            (tokens.issue(now, id.as_ref()), id.as_ref().to_owned())
+        })
+        .collect()
+}
+
+/// A wrk script that posts a valid signup with a new email each time, through `forms`
+/// in turn (starting over when they run out: those signups then get the form back).
+fn signup_script(forms: &[(String, String)]) -> String {
+    let mut table = String::from("forms = {\n");
+    for (token, id) in forms {
+        let _ = writeln!(table, "  {{\"{token}\", \"{id}\"}},");
+    }
+    table.push_str("}\n");
     format!(
-        r#"wrk.method = "POST"
+        r#"{table}wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 counter = 0
 request = function()
   counter = counter + 1
+  local form = forms[(counter - 1) % #forms + 1]
   local body = "first_name=Ada&last_name=Lovelace&phone=5551234567&marketing_consent=on"
-    .. "&form_token={token}&email=visitor" .. counter .. "-" .. math.random(1, 1000000000)
-    .. "%40example.com"
+    .. "&form_token=" .. form[1] .. "&form_id=" .. form[2]
+    .. "&email=visitor" .. counter .. "-" .. math.random(1, 1000000000) .. "%40example.com"
   return wrk.format(nil, "/", nil, body)
 end
 "#
@@ -645,9 +680,9 @@ fn flood_with_bystander(seconds: u64) -> (WrkResult, WrkResult, WrkResult) {
     let bystander = WrkRun::get(limited.port, "/", 2, seconds).client_ip("198.51.100.2");
     let alone = wrk(&bystander);
     let flood = WrkRun::get(limited.port, "/", CONNECTIONS, seconds)
-        .script(&signup_script(&form_token(
+        .script(&signup_script(&[served_form(
             &http_get(limited.port, "/").body,
-        )))
+        )]))
         .client_ip("203.0.113.66");
     let flooding = std::thread::spawn(move || wrk(&flood));
     // Let the flood get going before measuring the bystander.

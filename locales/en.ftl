@@ -78,6 +78,7 @@ error-country = Enter a two-letter country code, such as US.
 ## Messages above the form
 
 notice-expired = This form was open for a long time, so please check your details and send it again.
+notice-form-used = This form has already been sent, and one form signs up one person. To sign up someone else, check the details below and send this new form.
 notice-rate-limited = We received several signups from your connection in a short time. Please wait { $seconds } seconds and send the form again; your details are still here.
 notice-captcha-failed = Please complete the check above the button, then send the form again.
 notice-captcha-unavailable = We could not complete the security check just now. Your details were not sent yet: please try again in a moment; they are still here.

@@ -78,6 +78,7 @@ error-country = Escribe un código de país de dos letras, como ES o MX.
 ## Messages above the form
 
 notice-expired = El formulario estuvo abierto mucho tiempo. Revisa tus datos y vuelve a enviarlo.
+notice-form-used = Este formulario ya se envió, y cada formulario inscribe a una sola persona. Para inscribir a otra persona, revisa los datos de abajo y envía este formulario nuevo.
 notice-rate-limited = Recibimos varios registros desde tu conexión en poco tiempo. Espera { $seconds } segundos y vuelve a enviar el formulario; tus datos siguen aquí.
 notice-captcha-failed = Completa la verificación que está encima del botón y vuelve a enviar el formulario.
 notice-captcha-unavailable = No pudimos hacer la verificación de seguridad en este momento. Tus datos todavía no se enviaron y siguen aquí: vuelve a intentarlo en un momento.

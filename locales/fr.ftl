@@ -79,6 +79,7 @@ error-country = Saisissez un code pays à deux lettres, par exemple FR.
 ## Messages above the form
 
 notice-expired = Ce formulaire est resté ouvert longtemps. Vérifiez vos informations, puis envoyez-le à nouveau.
+notice-form-used = Ce formulaire a déjà été envoyé, et chaque formulaire inscrit une seule personne. Pour inscrire quelqu’un d’autre, vérifiez les informations ci-dessous et envoyez ce nouveau formulaire.
 notice-rate-limited = Nous avons reçu plusieurs inscriptions depuis votre connexion en peu de temps. Veuillez patienter { $seconds } secondes, puis renvoyer le formulaire ; vos informations sont toujours là.
 notice-captcha-failed = Veuillez effectuer la vérification au-dessus du bouton, puis renvoyer le formulaire.
 notice-captcha-unavailable = Nous n’avons pas pu effectuer la vérification de sécurité pour le moment. Vos informations n’ont pas encore été envoyées : réessayez dans un instant, elles sont toujours là.

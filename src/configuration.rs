@@ -35,6 +35,9 @@ const MIN_LEASE_SECONDS: u64 = 15;
 /// An hour: longer, and a dead instance's deliveries would wait longer than anyone would.
 const MAX_LEASE_SECONDS: u64 = 3600;
 const DEFAULT_LEASE_SECONDS: u64 = 60;
+/// Requests in flight from one address: far more than a person's browser (or a shop's
+/// handful of staff behind one router) keeps open, far fewer than `MAX_CONNECTIONS`.
+const DEFAULT_PER_ADDRESS: usize = 16;
 
 /// The shortest `ADMIN_TOKEN` accepted (`openssl rand -hex 32` makes 64).
 const MIN_ADMIN_TOKEN_CHARS: usize = 32;
@@ -70,6 +73,9 @@ pub struct ServerSettings {
     pub frame_ancestors: String,
     /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// `MAX_CONNECTIONS_PER_ADDRESS`: requests from one visitor address (as the rate
+    /// limit tells addresses apart) in flight at once; more are refused at once.
+    pub max_connections_per_address: usize,
     /// `REQUEST_TIMEOUT_SECONDS`: the deadline of a whole request, body included.
     pub request_timeout: Duration,
     /// `ALLOWED_ORIGINS`: other sites whose pages may post signups here (CORS for the JSON
@@ -289,6 +295,19 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
     let frame_ancestors = env.frame_ancestors();
     let allowed_origins = env.origins("ALLOWED_ORIGINS");
     let max_connections = env.parsed::<usize>("MAX_CONNECTIONS", "a whole number of at least 1");
+    let per_address = match env.parsed::<usize>(
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        "a whole number of at least 1",
+    ) {
+        Some(Some(0)) => {
+            // Zero would refuse every request.
+            env.problem(
+                "MAX_CONNECTIONS_PER_ADDRESS: expected a whole number of at least 1, got 0",
+            );
+            None
+        }
+        other => other,
+    };
     let request_timeout = env.parsed::<u64>("REQUEST_TIMEOUT_SECONDS", "a whole number of seconds");
     let per_minute = env.parsed("RATE_LIMIT_PER_MINUTE", "a whole number of at least 1");
     let burst = env.parsed("RATE_LIMIT_BURST", "a whole number of at least 1");
@@ -364,6 +383,7 @@ fn read_settings(env: &mut Reader<'_>) -> Option<Settings> {
             frame_ancestors: frame_ancestors?,
             allowed_origins: allowed_origins?,
             max_connections: max_connections?.unwrap_or(2_000).max(1),
+            max_connections_per_address: per_address?.unwrap_or(DEFAULT_PER_ADDRESS),
             request_timeout: Duration::from_secs(request_timeout?.unwrap_or(30).max(1)),
         },
         database: database?,
@@ -973,6 +993,23 @@ mod tests {
             settings.server.public_url.as_str(),
             "https://signup-shop.fly.dev/"
         );
+    }
+
+    #[test]
+    fn requests_per_address_default_to_sixteen_and_must_be_at_least_one() {
+        let defaults = settings(&[]).expect("defaults are valid");
+        assert_eq!(defaults.server.max_connections_per_address, 16);
+        let set = settings(&[("MAX_CONNECTIONS_PER_ADDRESS", "4")]).expect("valid");
+        assert_eq!(set.server.max_connections_per_address, 4);
+        for bad in ["0", "-1", "many"] {
+            let err = settings(&[("MAX_CONNECTIONS_PER_ADDRESS", bad), ("PORT", "eighty")])
+                .expect_err("refused");
+            let message = err.to_string();
+            assert!(
+                message.contains("MAX_CONNECTIONS_PER_ADDRESS") && message.contains("PORT"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

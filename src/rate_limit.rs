@@ -1,14 +1,19 @@
-//! Per-visitor limits on submissions, on governor's keyed limiter. One limiter serves every
-//! actix worker (it is built once, outside the per-worker app factory), and a timer prunes
-//! the addresses it no longer needs so memory stays flat under a flood of new addresses.
+//! Per-visitor limits: on submissions, on governor's keyed limiter, and on requests in
+//! flight at once. One of each serves every actix worker (they are built once, outside
+//! the per-worker app factory). A timer prunes the addresses the submission limiter no
+//! longer needs, and the in-flight count forgets an address as its last request ends, so
+//! memory stays flat under a flood of new addresses.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
-use actix_web::http::header::HeaderName;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
@@ -128,6 +133,99 @@ impl SubmissionLimiter {
     }
 }
 
+/// Requests in flight at once per visitor address (`MAX_CONNECTIONS_PER_ADDRESS`).
+/// `MAX_CONNECTIONS` bounds the whole process, and without this one address's slow
+/// requests could take every connection and lock everyone else out. Addresses are told
+/// apart as the submission limiter tells them (the trusted proxy's header when one is
+/// configured, IPv6 by /64): behind a proxy every peer is the proxy itself.
+pub struct InFlightLimit {
+    per_address: usize,
+    addresses: Arc<SubmissionLimiter>,
+    in_flight: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl InFlightLimit {
+    pub fn new(per_address: usize, addresses: Arc<SubmissionLimiter>) -> Self {
+        Self {
+            per_address: per_address.max(1),
+            addresses,
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// A place for one more request from `key`, held until the slot is dropped; `None`
+    /// when the address has every place it may have.
+    fn enter(self: &Arc<Self>, key: IpAddr) -> Option<InFlightSlot> {
+        let mut in_flight = self.counts();
+        let count = in_flight.entry(key).or_default();
+        if *count >= self.per_address {
+            return None;
+        }
+        *count += 1;
+        Some(InFlightSlot {
+            limit: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// Addresses with a request in flight.
+    pub fn tracked_addresses(&self) -> usize {
+        self.counts().len()
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Plain counters, changed in one step each: a panic cannot leave them torn.
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One request's place in [`InFlightLimit`], given back when dropped (also when the
+/// request is dropped half-way, its client gone).
+struct InFlightSlot {
+    limit: Arc<InFlightLimit>,
+    key: IpAddr,
+}
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        let mut in_flight = self.limit.counts();
+        if let Some(count) = in_flight.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Middleware: a request from an address that has [`InFlightLimit`]'s number in flight
+/// already is answered at once, `429` with `Retry-After: 1`, and its connection closed,
+/// which frees the connection without reading a byte of its body.
+pub async fn limit_in_flight(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(limit) = request
+        .app_data::<web::Data<InFlightLimit>>()
+        .map(|data| data.clone().into_inner())
+    else {
+        return Ok(next.call(request).await?.map_into_left_body());
+    };
+    let key = limit_key(limit.addresses.client_ip(request.request()));
+    let Some(slot) = limit.enter(key) else {
+        tracing::info!("a request was refused: its address has too many in flight");
+        let refusal = HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, 1))
+            .content_type("text/plain; charset=utf-8")
+            .force_close()
+            .body("Too many requests at once from this address; try again in a second.");
+        return Ok(request.into_response(refusal).map_into_right_body());
+    };
+    let response = next.call(request).await;
+    drop(slot);
+    Ok(response?.map_into_left_body())
+}
+
 /// IPv6 visitors are limited per /64: one household or phone usually holds a whole /64 and
 /// could otherwise rotate through it to escape the limit.
 fn limit_key(ip: Option<IpAddr>) -> IpAddr {
@@ -211,6 +309,23 @@ mod tests {
             limiter.client_ip(&request),
             Some("198.51.100.7".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn each_address_has_its_places_in_flight_and_gets_them_back() {
+        let limit = Arc::new(InFlightLimit::new(2, Arc::new(limiter(None))));
+        let visitor: IpAddr = "203.0.113.9".parse().unwrap();
+        let other: IpAddr = "198.51.100.7".parse().unwrap();
+
+        let first = limit.enter(visitor).expect("a first place");
+        let second = limit.enter(visitor).expect("a second place");
+        assert!(limit.enter(visitor).is_none(), "a third is refused");
+        let elsewhere = limit.enter(other).expect("another address has its own");
+        drop(first);
+        let again = limit.enter(visitor).expect("a place given back is free");
+
+        drop((second, again, elsewhere));
+        assert_eq!(limit.tracked_addresses(), 0, "idle addresses are forgotten");
     }
 
     #[test]

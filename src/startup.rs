@@ -24,7 +24,7 @@ use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings,
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
 use crate::origin_check::{TrustedOrigins, check_host, check_origin};
-use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
+use crate::rate_limit::{InFlightLimit, PRUNE_INTERVAL, SubmissionLimiter, limit_in_flight};
 use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, SessionGeneration,
@@ -133,12 +133,17 @@ impl Application {
         ));
         let api_origins = settings.server.allowed_origins.clone();
         let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
+        let in_flight = web::Data::new(InFlightLimit::new(
+            settings.server.max_connections_per_address,
+            Arc::clone(&limiter),
+        ));
         // MAX_CONNECTIONS is for the whole process; actix counts per worker.
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(enforce_deadline))
+                .wrap(from_fn(limit_in_flight))
                 .wrap(from_fn(check_origin))
                 .wrap(from_fn(check_host))
                 .wrap(from_fn(add_security_headers))
@@ -149,6 +154,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
                 .app_data(trusted.clone())
                 .app_data(deadline.clone())
+                .app_data(in_flight.clone())
                 .configure(|cfg| routes::configure(cfg, &api_origins))
         })
         .listen(listener)?
@@ -198,6 +204,8 @@ impl Application {
         });
         let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
         let sessions = tokio::spawn(follow_admin_sessions(self.db.clone(), self.sessions));
+        let (end_bot_counts, server_stopped) = tokio::sync::oneshot::channel();
+        let bot_counts = tokio::spawn(flush_bot_counts(self.db.clone(), server_stopped));
         // The worker winds down beside the server, from the signal on, not after it: the
         // two graces together must fit in the platform's kill timeout.
         let stop = Arc::new(stop);
@@ -211,6 +219,11 @@ impl Application {
             }
         });
         let served = self.server.await;
+        // Every request has been answered: the last bots counted are written now.
+        let _ = end_bot_counts.send(());
+        if bot_counts.await.is_err() {
+            tracing::error!("the task that stores bot counts panicked");
+        }
         retention.abort();
         sessions.abort();
         on_signal.abort();
@@ -259,6 +272,29 @@ async fn follow_admin_sessions(db: Database, sessions: SessionGeneration) {
         match db.admin_session_generation().await {
             Ok(generation) => sessions.advance_to(generation),
             Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
+        }
+    }
+}
+
+/// How often the bots counted in memory are written to the database.
+const BOT_COUNT_FLUSH: Duration = Duration::from_secs(5);
+
+/// Every few seconds, and once more when the server has stopped: writes the bots counted
+/// in memory. A write per bot let a flood slow every visitor's signup down.
+async fn flush_bot_counts(db: Database, mut server_stopped: tokio::sync::oneshot::Receiver<()>) {
+    let mut ticks = tokio::time::interval(BOT_COUNT_FLUSH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // A flush, once begun, is never cancelled: it has taken the counts it writes.
+        let stopping = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = &mut server_stopped => true,
+        };
+        if let Err(error) = db.flush_bot_counts().await {
+            tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
+        }
+        if stopping {
+            return;
         }
     }
 }

@@ -73,7 +73,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     signups_sent_together_are_each_stored_once,
-    a_resend_with_the_same_key_is_stored_once_and_a_changed_one_again,
+    a_resend_with_the_same_key_is_stored_once_and_a_changed_one_is_told_apart,
     data_survives_reopening,
     a_claim_belongs_to_one_instance_until_its_lease_runs_out,
     a_heartbeat_keeps_claims_and_counts_the_instances_alive,
@@ -87,7 +87,8 @@ on_both_stores!(
     failed_submissions_can_be_retried,
     personal_data_is_erased_after_delivery_only,
     the_credential_is_stored_encrypted_and_read_back,
-    bots_are_counted_by_reason,
+    bot_counts_are_added_n_at_a_time,
+    bots_are_counted_in_memory_until_flushed,
     the_demo_stand_in_keeps_its_customers,
     signing_out_moves_every_instance_to_a_new_session_generation,
     the_demo_stand_ins_customers_are_erased_with_the_retention_cutoff,
@@ -137,7 +138,9 @@ async fn signups_sent_together_are_each_stored_once(store: TestStore) {
     assert_eq!(db.queue_counts().await.unwrap().pending, 49);
 }
 
-async fn a_resend_with_the_same_key_is_stored_once_and_a_changed_one_again(store: TestStore) {
+async fn a_resend_with_the_same_key_is_stored_once_and_a_changed_one_is_told_apart(
+    store: TestStore,
+) {
     let db = store.instance().await;
     let other = store.instance().await;
     let key = IdempotencyKey::parse("resend-key").unwrap();
@@ -156,8 +159,10 @@ async fn a_resend_with_the_same_key_is_stored_once_and_a_changed_one_again(store
 
     assert!(matches!(first, Inserted::New(_)));
     assert_eq!(resent, Inserted::AlreadyStored(first.id().clone()));
-    assert!(matches!(corrected, Inserted::New(_)), "{corrected:?}");
-    assert_eq!(db.queue_counts().await.unwrap().pending, 2);
+    // The key names the first submission: a different one under it is not stored, and
+    // the caller decides what to do (the form offers a fresh one, the API stores it apart).
+    assert_eq!(corrected, Inserted::KeyTaken(first.id().clone()));
+    assert_eq!(db.queue_counts().await.unwrap().pending, 1);
 }
 
 async fn data_survives_reopening(store: TestStore) {
@@ -525,15 +530,42 @@ async fn the_credential_is_stored_encrypted_and_read_back(store: TestStore) {
     );
 }
 
-async fn bots_are_counted_by_reason(store: TestStore) {
+async fn bot_counts_are_added_n_at_a_time(store: TestStore) {
     let db = store.instance().await;
-    db.count_bot("honeypot").await.unwrap();
-    db.count_bot("honeypot").await.unwrap();
-    db.count_bot("too_fast").await.unwrap();
+    db.store().add_bots("honeypot", 5).await.unwrap();
+    db.store().add_bots("honeypot", 2).await.unwrap();
+    db.store().add_bots("too_fast", 1).await.unwrap();
 
-    let counts = db.bot_counts().await.unwrap();
-    assert_eq!(counts.get("honeypot"), Some(&2));
+    let counts = store.instance().await.bot_counts().await.unwrap();
+    assert_eq!(counts.get("honeypot"), Some(&7));
     assert_eq!(counts.get("too_fast"), Some(&1));
+    assert_eq!(counts.get("bad_token"), None);
+}
+
+async fn bots_are_counted_in_memory_until_flushed(store: TestStore) {
+    let db = store.instance().await;
+    let other = store.instance().await;
+    for _ in 0..3 {
+        db.count_bot("honeypot");
+    }
+    db.count_bot("bad_token");
+
+    // Shown at once by the instance that counted them, written by none yet.
+    let counts = db.bot_counts().await.unwrap();
+    assert_eq!(counts.get("honeypot"), Some(&3));
+    assert_eq!(counts.get("bad_token"), Some(&1));
+    assert!(other.bot_counts().await.unwrap().is_empty());
+
+    db.flush_bot_counts().await.unwrap();
+    db.count_bot("honeypot");
+    db.flush_bot_counts().await.unwrap();
+    db.flush_bot_counts().await.unwrap();
+
+    for instance in [&db, &other] {
+        let counts = instance.bot_counts().await.unwrap();
+        assert_eq!(counts.get("honeypot"), Some(&4), "each counted once");
+        assert_eq!(counts.get("bad_token"), Some(&1));
+    }
 }
 
 async fn signing_out_moves_every_instance_to_a_new_session_generation(store: TestStore) {

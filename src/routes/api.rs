@@ -33,6 +33,15 @@ pub async fn create_signup(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // The limit comes first, for every request, bots included: one over it is answered
+    // before anything of it is read, screened, counted or written, so a flood costs
+    // next to nothing.
+    if let Err(refused) = state.limiter.check(&request) {
+        if refused.flooding {
+            tokio::time::sleep(crate::rate_limit::FLOOD_DELAY).await;
+        }
+        return Err(ApiError::TooMany(refused));
+    }
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -55,10 +64,8 @@ pub async fn create_signup(
         .is_some_and(|v| !v.trim().is_empty())
     {
         // The honeypot, for pages that copy it into their own form: answer as for a
-        // person, keep nothing.
-        if let Err(error) = state.db.count_bot("honeypot").await {
-            tracing::error!(%error, "could not count a bot submission");
-        }
+        // person, keep nothing but a count, in memory until the next flush.
+        state.db.count_bot("honeypot");
         let id = crate::domain::random_uuid().to_string();
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
@@ -67,12 +74,6 @@ pub async fn create_signup(
     let signup = form
         .parse(&state.form.rules)
         .map_err(|errors| ApiError::Invalid(errors, language))?;
-    if let Err(refused) = state.limiter.check(&request) {
-        if refused.flooding {
-            tokio::time::sleep(crate::rate_limit::FLOOD_DELAY).await;
-        }
-        return Err(ApiError::TooMany(refused));
-    }
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
         match captcha
@@ -94,11 +95,23 @@ pub async fn create_signup(
         .consent_text
         .clone()
         .unwrap_or_else(|| language.text("consent-default"));
-    let inserted = state
+    // A reused key with other content is stored on its own, as the API has always done
+    // (a corrected resend, or another client's key): only a served form is one signup.
+    let retry = key
+        .is_some()
+        .then(|| (signup.clone(), consent_text.clone()));
+    let mut inserted = state
         .db
         .insert_submission(signup, Source::Api, consent_text, key)
         .await
         .map_err(ApiError::Storage)?;
+    if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
+        inserted = state
+            .db
+            .insert_submission(signup, Source::Api, consent_text, None)
+            .await
+            .map_err(ApiError::Storage)?;
+    }
     if let Inserted::New(id) = &inserted {
         tracing::info!(submission = %id, source = "api", "signup stored and queued");
         state.delivery.wake();

@@ -6,7 +6,7 @@ use crate::captcha::CaptchaVerdict;
 use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
-use crate::rate_limit::FLOOD_DELAY;
+use crate::rate_limit::{FLOOD_DELAY, TooManyRequests};
 use crate::storage::{Inserted, Source, StorageError};
 use crate::templates::{
     FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
@@ -73,8 +73,8 @@ fn render_form(
         };
         page.markup(state).into_string()
     });
-    let token = state.form_tokens.issue(now_secs());
     let form_id = IdempotencyKey::random();
+    let token = state.form_tokens.issue(now_secs(), form_id.as_ref());
     html_text(StatusCode::OK, cached.fill(&token, form_id.as_ref()))
 }
 
@@ -108,8 +108,8 @@ pub async fn submit_embedded_form(
         .unwrap_or_else(|failure| failure.render(&request, &state, Presentation::Embed))
 }
 
-/// `POST /` (and `/embed`): screen out bots, parse, then store durably, then redirect.
-/// Clover is never called here: the visitor waits only for the local commit.
+/// `POST /` (and `/embed`): limit, screen out bots, parse, then store durably, then
+/// redirect. Clover is never called here: the visitor waits only for the local commit.
 async fn submit(
     request: &HttpRequest,
     body: &[u8],
@@ -119,31 +119,29 @@ async fn submit(
     let context = presentation.context(state, request, presentation.form_path());
     let form: SignupForm =
         serde_urlencoded::from_bytes(body).map_err(|_| FormFailure::Malformed)?;
-    let token = match screen(state, &form) {
-        Screening::Person => form.form_token.clone().unwrap_or_default(),
+    let key = match screen(state, &form) {
+        Screening::Person(key) => key,
         Screening::Bot(reason) => {
-            // The same answer as a person gets, so a bot learns nothing; nothing is kept.
-            tracing::info!(reason, "a bot submission was turned away");
-            if let Err(error) = state.db.count_bot(reason).await {
-                tracing::error!(%error, "could not count a bot submission");
+            // Limited like any signup before it is counted, so a flood of bots is
+            // answered as cheaply as any other; then the same answer as a person gets,
+            // so a bot learns nothing, and nothing is kept but a count, in memory until
+            // the next flush.
+            if let Err(refused) = state.limiter.check(request) {
+                return Ok(refusal(refused, body, context, state).await);
             }
+            tracing::info!(reason, "a bot submission was turned away");
+            state.db.count_bot(reason);
             return Ok(see_other(&success_url(&context)));
         }
         Screening::Expired => {
-            // Backdated by the minimum fill time: the visitor has filled the form already,
-            // and sending it straight back must not read as a bot.
-            let token = state.form_tokens.issue_filled(now_secs());
-            let notice = context.t("notice-expired");
-            let page = FormPage {
-                context,
-                values: &form,
-                errors: &FormErrors::default(),
-                notice: Some(&notice),
-                token: &token,
-            };
-            return Ok(page.respond(StatusCode::OK, state));
+            // Still the same form: its id stays, so a signup already stored from it is
+            // not stored twice.
+            let id = form.form_id.as_deref().and_then(IdempotencyKey::parse);
+            let id = id.unwrap_or_else(IdempotencyKey::random);
+            return Ok(offer_again(state, context, &form, &id, "notice-expired"));
         }
     };
+    let token = form.form_token.as_deref().unwrap_or_default();
     let signup = match form.parse(&state.form.rules) {
         Ok(signup) => signup,
         Err(errors) => {
@@ -153,33 +151,16 @@ async fn submit(
                 values: &form,
                 errors: &errors,
                 notice: None,
-                token: &token,
+                token,
             };
             return Ok(page.respond(StatusCode::UNPROCESSABLE_ENTITY, state));
         }
     };
+    // A person's mistakes, answered above, write nothing and cost nothing of the limit:
+    // someone correcting a form three times is not a flood. What would be stored is
+    // limited before anything else is done with it.
     if let Err(refused) = state.limiter.check(request) {
-        let retry_after_secs = refused.retry_after_secs;
-        let notice = context.language.text_with(
-            "notice-rate-limited",
-            &[("seconds", Arg::count(retry_after_secs))],
-        );
-        if refused.flooding {
-            tokio::time::sleep(FLOOD_DELAY).await;
-            return Ok(flood_refusal(notice, retry_after_secs));
-        }
-        let page = FormPage {
-            context,
-            values: &form,
-            errors: &FormErrors::default(),
-            notice: Some(&notice),
-            token: &token,
-        };
-        let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, state);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, retry_after_secs.into());
-        return Ok(response);
+        return Ok(refusal(refused, body, context, state).await);
     }
     if let Some(captcha) = &state.captcha {
         let ip = state.limiter.client_ip(request).map(|ip| ip.to_string());
@@ -203,12 +184,11 @@ async fn submit(
                 values: &form,
                 errors: &FormErrors::default(),
                 notice: Some(&notice),
-                token: &token,
+                token,
             };
             return Ok(page.respond(status, state));
         }
     }
-    let key = form.form_id.as_deref().and_then(IdempotencyKey::parse);
     // The wording the visitor saw is what they agreed to: record it in their language.
     let consent_text = state
         .form
@@ -217,7 +197,7 @@ async fn submit(
         .unwrap_or_else(|| context.t("consent-default"));
     let inserted = state
         .db
-        .insert_submission(signup, Source::Form, consent_text, key)
+        .insert_submission(signup, Source::Form, consent_text, Some(key))
         .await
         .map_err(FormFailure::Storage)?;
     match inserted {
@@ -228,13 +208,90 @@ async fn submit(
         Inserted::AlreadyStored(id) => {
             tracing::info!(submission = %id, source = "form", "the same form was sent again");
         }
+        Inserted::KeyTaken(id) => {
+            // One served form, one signup: a second one (a friend's, say) needs a form of
+            // its own. The visitor's input comes back in a fresh form, ready to send.
+            tracing::info!(
+                submission = %id,
+                source = "form",
+                "a used form was sent with another signup; a fresh form was offered"
+            );
+            let fresh = IdempotencyKey::random();
+            return Ok(offer_again(
+                state,
+                context,
+                &form,
+                &fresh,
+                "notice-form-used",
+            ));
+        }
     }
     Ok(see_other(&success_url(&context)))
 }
 
+/// The answer to a post over the per-address limit: the form again with the visitor's
+/// input and when to come back, or, for a flood, a line of text.
+async fn refusal(
+    refused: TooManyRequests,
+    body: &[u8],
+    context: PageContext<'_>,
+    state: &AppState,
+) -> HttpResponse {
+    let retry_after_secs = refused.retry_after_secs;
+    let notice = context.language.text_with(
+        "notice-rate-limited",
+        &[("seconds", Arg::count(retry_after_secs))],
+    );
+    if refused.flooding {
+        tokio::time::sleep(FLOOD_DELAY).await;
+        return flood_refusal(notice, retry_after_secs);
+    }
+    // Unread or unreadable, the form comes back empty rather than not at all.
+    let form: SignupForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let page = FormPage {
+        context,
+        values: &form,
+        errors: &FormErrors::default(),
+        notice: Some(&notice),
+        token: form.form_token.as_deref().unwrap_or_default(),
+    };
+    let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, state);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after_secs.into());
+    response
+}
+
+/// The visitor's input in the form again, served anew as the form `form_id` with a
+/// notice. Its token is backdated by the minimum fill time: the visitor has filled the
+/// form in already, and sending it straight back must not read as a bot.
+fn offer_again(
+    state: &AppState,
+    context: PageContext<'_>,
+    form: &SignupForm,
+    form_id: &IdempotencyKey,
+    notice: &str,
+) -> HttpResponse {
+    let token = state.form_tokens.issue_filled(now_secs(), form_id.as_ref());
+    let values = SignupForm {
+        form_id: Some(form_id.as_ref().to_owned()),
+        ..form.clone()
+    };
+    let notice = context.t(notice);
+    let page = FormPage {
+        context,
+        values: &values,
+        errors: &FormErrors::default(),
+        notice: Some(&notice),
+        token: &token,
+    };
+    page.respond(StatusCode::OK, state)
+}
+
 /// What the hidden fields say about who sent the form.
 enum Screening {
-    Person,
+    /// A person, sending the form served with this id.
+    Person(IdempotencyKey),
     Bot(&'static str),
     /// A person who left the page open for hours: ask again, keep their input.
     Expired,
@@ -248,11 +305,16 @@ fn screen(state: &AppState, form: &SignupForm) -> Screening {
     {
         return Screening::Bot("honeypot");
     }
+    let form_id = form.form_id.as_deref();
     match state
         .form_tokens
-        .verify(form.form_token.as_deref(), now_secs())
+        .verify(form.form_token.as_deref(), form_id, now_secs())
     {
-        TokenVerdict::Valid => Screening::Person,
+        // Every id a token is issued for is a valid key.
+        TokenVerdict::Valid => match form_id.and_then(IdempotencyKey::parse) {
+            Some(key) => Screening::Person(key),
+            None => Screening::Bot("bad_token"),
+        },
         TokenVerdict::Expired => Screening::Expired,
         TokenVerdict::TooFast => Screening::Bot("too_fast"),
         TokenVerdict::Forged => Screening::Bot("bad_token"),

@@ -90,12 +90,17 @@ pub enum Inserted {
     New(SubmissionId),
     /// The same submission (same idempotency key) was stored before: nothing was added.
     AlreadyStored(SubmissionId),
+    /// The key names an earlier submission with other content: nothing was added. A
+    /// served form admits one signup, so the form offers a fresh one instead; the JSON
+    /// API stores the request on its own.
+    KeyTaken(SubmissionId),
 }
 
 impl Inserted {
+    /// The submission stored under the key: this one, or the earlier one it names.
     pub fn id(&self) -> &SubmissionId {
         match self {
-            Inserted::New(id) | Inserted::AlreadyStored(id) => id,
+            Inserted::New(id) | Inserted::AlreadyStored(id) | Inserted::KeyTaken(id) => id,
         }
     }
 }

@@ -108,9 +108,14 @@ async fn a_visitor_whose_form_expired_gets_it_back_with_their_input_and_a_note()
     // A form served three hours ago, signed with this deployment's key.
     let key = hex::decode(&config.vars()["SECRET_KEY"]).unwrap();
     let tokens = FormTokens::new(Some(&key.into()), Duration::ZERO);
-    let old = tokens.issue(time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 3600);
+    let form_id = "a-form-served-three-hours-ago";
+    let old = tokens.issue(
+        time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 3600,
+        form_id,
+    );
     let mut form = valid_form();
     form.push(("form_token", &old));
+    form.push(("form_id", form_id));
 
     let response = app.post_form(&form).await;
 
@@ -124,11 +129,16 @@ async fn a_visitor_whose_form_expired_gets_it_back_with_their_input_and_a_note()
 
     // The visitor sends it straight back: a person, not a bot, even within the minimum
     // fill time (the token config above has FORM_MIN_FILL_SECONDS=0, so set it here).
-    let marker = r#"name="form_token" value=""#;
-    let start = html.find(marker).unwrap() + marker.len();
-    let fresh = &html[start..start + html[start..].find('"').unwrap()];
+    let hidden = |name: &str| {
+        let marker = format!(r#"name="{name}" value=""#);
+        let start = html.find(&marker).unwrap() + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    };
+    let (fresh, id) = (hidden("form_token"), hidden("form_id"));
+    assert_eq!(id, form_id, "still the same form");
     let mut again = valid_form();
-    again.push(("form_token", fresh));
+    again.push(("form_token", &fresh));
+    again.push(("form_id", &id));
     assert_eq!(app.post_form(&again).await.status(), 303);
     assert_eq!(stored(&app).await, 1);
     app.stop().await;
@@ -148,4 +158,37 @@ async fn the_json_api_honours_the_honeypot_too() {
     assert_eq!(stored(&app).await, 0);
     assert_eq!(app.status().await["bots"]["honeypot"], 1);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_bot_posts_is_rate_limited_and_counted_at_once_then_kept_at_shutdown() {
+    let mut config = Config::demo();
+    config.set("RATE_LIMIT_BURST", "3");
+    let app = spawn_app(&config).await;
+    let mut form = valid_form();
+    form.push(("website", "http://spam.example"));
+
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.post_form(&form).await.status().as_u16());
+    }
+    for _ in 0..2 {
+        let json = app
+            .post_json(&serde_json::json!({"email": "a@b.co", "website": "spam"}))
+            .await;
+        statuses.push(json.status().as_u16());
+    }
+
+    // The limiter comes first, bots included: once the burst is spent, nothing more is
+    // screened, counted or written.
+    assert_eq!(statuses, [303, 303, 303, 429, 429, 429, 429, 429]);
+    // Counted in memory, shown at once, before any flush to the database.
+    assert_eq!(app.status().await["bots"]["honeypot"], 3);
+    assert_eq!(stored(&app).await, 0);
+    app.stop().await;
+
+    // Flushed when the service stopped.
+    let restarted = spawn_app(&config).await;
+    assert_eq!(restarted.status().await["bots"]["honeypot"], 3);
+    restarted.stop().await;
 }

@@ -478,3 +478,205 @@ async fn an_internationalised_email_domain_is_stored_searched_and_sent_in_ascii(
     );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
+
+/// The head of a form post from `client_ip` (through the configured `Fly-Client-IP`)
+/// that announces a body of `length` bytes.
+fn post_head(client_ip: &str, length: usize) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nFly-Client-IP: {client_ip}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+/// The whole answer on `stream` until it closes or `within` passes, lower-cased.
+fn read_answer(stream: &mut TcpStream, within: Duration) -> String {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_requests_from_one_address_leave_room_for_every_other_address() {
+    let mut config = Config::demo();
+    config
+        .set("CLIENT_IP_HEADER", "Fly-Client-IP")
+        .set("MAX_CONNECTIONS", "24")
+        .set("MAX_CONNECTIONS_PER_ADDRESS", "4")
+        .set("REQUEST_TIMEOUT_SECONDS", "60");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // Thirty posts from one address that send one byte of their body and then nothing:
+    // more than every connection the service serves at once.
+    let started = Instant::now();
+    let slow: Vec<TcpStream> = (0..30)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            write!(stream, "{}a", post_head("203.0.113.66", 4000)).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            stream
+        })
+        .collect();
+    // Those over the cap are answered at once; each connection is then held a moment
+    // (at most a second) for the client to close it, and the next is accepted.
+    let mut refused = vec![false; slow.len()];
+    while refused.iter().filter(|r| **r).count() < 26 && started.elapsed() < Duration::from_secs(4)
+    {
+        for (stream, refused) in slow.iter().zip(refused.iter_mut()) {
+            let mut head = [0u8; 12];
+            if !*refused && (&*stream).read(&mut head).is_ok_and(|n| n > 0) {
+                assert_eq!(&head, b"HTTP/1.1 429");
+                *refused = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        refused.iter().filter(|r| **r).count(),
+        26,
+        "four are in flight"
+    );
+    // The refused connections, which their client does not close, are let go when their
+    // second runs out.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // While those four still hold their places (their bodies' grace has not run out),
+    // one more from that address is refused at once, and another address is served.
+    let one_more = {
+        let address = address.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut stream = TcpStream::connect(address).unwrap();
+            write!(stream, "{}a", post_head("203.0.113.66", 4000)).unwrap();
+            let mut first = [0u8; 1];
+            stream
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            stream.read_exact(&mut first).unwrap();
+            let answered_after = started.elapsed();
+            let rest = read_answer(&mut stream, Duration::from_secs(3));
+            (
+                format!("{}{rest}", first[0] as char).to_lowercase(),
+                answered_after,
+            )
+        })
+    };
+    let bystander = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let fields = crate::helpers::with_hidden_fields(&bystander, &app.address, &valid_form()).await;
+    let signed_up = Instant::now();
+    let signup = bystander
+        .post(app.url("/"))
+        .header("Fly-Client-IP", "198.51.100.2")
+        .form(&fields)
+        .send()
+        .await;
+    let bystander_took = signed_up.elapsed();
+    let (answer, one_more_took) = one_more.await.unwrap();
+    let all_took = started.elapsed();
+    drop(slow);
+
+    assert_eq!(signup.expect("another address is served").status(), 303);
+    assert!(
+        bystander_took < Duration::from_secs(1),
+        "{bystander_took:?}"
+    );
+    assert!(answer.starts_with("http/1.1 429"), "{answer:?}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer:?}");
+    assert!(answer.contains("connection: close\r\n"), "{answer:?}");
+    assert!(
+        one_more_took < Duration::from_millis(500),
+        "{one_more_took:?}"
+    );
+    assert!(
+        all_took < Duration::from_secs(5),
+        "the slow ones were cut meanwhile: {all_took:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_slower_than_a_kibibyte_a_second_is_cut_within_seconds() {
+    let mut config = Config::demo();
+    config.set("REQUEST_TIMEOUT_SECONDS", "60");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let (answer, took) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .write_all(post_head("192.0.2.1", 4000).as_bytes())
+            .unwrap();
+        // One byte every 500 ms: 2 bytes a second, where a person's browser sends
+        // thousands.
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buffer = [0u8; 64];
+        loop {
+            if stream.write_all(b"a").is_err() {
+                return (String::new(), started.elapsed());
+            }
+            if let Ok(read) = stream.read(&mut buffer) {
+                return (
+                    String::from_utf8_lossy(&buffer[..read]).into_owned(),
+                    started.elapsed(),
+                );
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                return (String::new(), started.elapsed());
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "{answer:?} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(9), "held for {took:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_body_sent_at_a_steady_pace_is_not_cut() {
+    let mut config = Config::demo();
+    config.set("REQUEST_TIMEOUT_SECONDS", "60");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let fields = crate::helpers::with_hidden_fields(&app.client, &app.address, &valid_form()).await;
+    let mut body = serde_urlencoded::to_string(&fields).unwrap();
+    body.push_str("&padding=");
+    body.push_str(&"a".repeat(20 * 1024 - body.len()));
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .write_all(post_head("192.0.2.2", body.len()).as_bytes())
+            .unwrap();
+        // 20 KiB over six seconds, longer than any grace: about 3.4 KiB a second.
+        for chunk in body.as_bytes().chunks(1024) {
+            stream.write_all(chunk).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        read_answer(&mut stream, Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+
+    assert!(answer.starts_with("http/1.1 303"), "{answer:?}");
+    app.stop().await;
+}

@@ -292,27 +292,32 @@ async fn malformed_requests_are_logged_as_warnings_never_as_errors() {
         let requests = [
             // A chunked body that lies about its sizes.
             format!(
-                "POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nTransfer-Encoding: chunked\r\n\r\n\
+                "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}\r\nTransfer-Encoding: chunked\r\n\r\n\
                  fffffff\r\nabc\r\n0\r\n\r\n"
             ),
             // A head larger than the server reads.
             format!(
-                "GET / HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: {}\r\n\r\n",
                 "h".repeat(40_000)
             ),
             // A form body that is not one, JSON that is not JSON, a body over the limit.
-            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 9\r\n\r\n%ZZ=%E0%A"),
-            "POST /api/signups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+            format!(
+                "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}\r\nContent-Length: 9\r\n\r\n%ZZ=%E0%A"
+            ),
+            "POST /api/signups HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
              Content-Length: 9\r\n\r\n{\"email\":["
                 .to_owned(),
-            format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 1000000\r\n\r\n"),
+            format!(
+                "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}\r\nContent-Length: 1000000\r\n\r\n"
+            ),
             "NOT HTTP AT ALL\r\n\r\n".to_owned(),
         ];
         for request in requests {
             send_raw(&address, request.as_bytes(), Duration::ZERO);
         }
         // A body that stops arriving: cut off at the request deadline.
-        let slow = format!("POST / HTTP/1.1\r\nHost: x\r\n{form}\r\nContent-Length: 100\r\n\r\na");
+        let slow =
+            format!("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}\r\nContent-Length: 100\r\n\r\na");
         send_raw(&address, slow.as_bytes(), Duration::from_millis(1500));
     })
     .await

@@ -214,26 +214,121 @@ async fn the_json_api_refuses_what_is_not_json() {
     app.stop().await;
 }
 
+/// The value of the hidden input `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden input {name}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+async fn stored(app: &crate::helpers::TestApp) -> usize {
+    app.status().await["recent"].as_array().unwrap().len()
+}
+
 #[tokio::test]
 async fn a_double_clicked_form_is_stored_once() {
     let app = spawn_app(&Config::demo()).await;
     let html = app.get("/").await.text().await.unwrap();
-    let marker = r#"name="form_id" value=""#;
-    let start = html.find(marker).expect("a form_id hidden input") + marker.len();
-    let form_id = &html[start..start + 36];
+    let (token, form_id) = (hidden(&html, "form_token"), hidden(&html, "form_id"));
     let mut form = valid_form();
-    form.push(("form_id", form_id));
+    form.push(("form_token", &token));
+    form.push(("form_id", &form_id));
 
     let first = app.post_form(&form).await;
     let second = app.post_form(&form).await;
 
     assert_eq!(first.status(), 303);
     assert_eq!(second.status(), 303);
-    let status = app.status().await;
-    assert_eq!(status["recent"].as_array().unwrap().len(), 1);
+    assert_eq!(stored(&app).await, 1);
     // Another render gets another id.
     let again = app.get("/").await.text().await.unwrap();
-    assert!(!again.contains(form_id));
+    assert!(!again.contains(&form_id));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_served_form_stores_one_signup_and_offers_a_fresh_one_for_another() {
+    let app = spawn_app(&Config::demo()).await;
+    let html = app.get("/?lang=fr").await.text().await.unwrap();
+    let (token, form_id) = (hidden(&html, "form_token"), hidden(&html, "form_id"));
+    let with = |email: &'static str| {
+        let mut form = valid_form();
+        form.retain(|(name, _)| *name != "email");
+        form.extend([
+            ("email", email),
+            ("form_token", token.as_str()),
+            ("form_id", form_id.as_str()),
+        ]);
+        form
+    };
+    let post = |fields: Vec<(&'static str, &str)>| {
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        app.client.post(app.url("/?lang=fr")).form(&fields).send()
+    };
+
+    let first = post(with("ada@example.com")).await.unwrap();
+    let second = post(with("friend@example.com")).await.unwrap();
+    let third = post(with("third@example.com")).await.unwrap();
+
+    assert_eq!(first.status(), 303);
+    assert_eq!(second.status(), 200, "the form again, not a signup");
+    assert_eq!(third.status(), 200);
+    assert_eq!(stored(&app).await, 1, "one served form, one signup");
+    let page = second.text().await.unwrap();
+    assert!(
+        page.contains("Ce formulaire a déjà été envoyé"),
+        "a notice in the visitor's language: {page}"
+    );
+    assert!(page.contains(r#"value="friend@example.com""#), "input kept");
+    let (fresh_token, fresh_id) = (hidden(&page, "form_token"), hidden(&page, "form_id"));
+    assert_ne!(fresh_token, token);
+    assert_ne!(fresh_id, form_id);
+
+    // The fresh form signs the friend up, once.
+    let mut friend = valid_form();
+    friend.retain(|(name, _)| *name != "email");
+    friend.extend([
+        ("email", "friend@example.com"),
+        ("form_token", fresh_token.as_str()),
+        ("form_id", fresh_id.as_str()),
+    ]);
+    assert_eq!(post(friend.clone()).await.unwrap().status(), 303);
+    assert_eq!(post(friend).await.unwrap().status(), 303, "a resend");
+    assert_eq!(stored(&app).await, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_id_not_served_with_its_token_is_a_bot() {
+    let app = spawn_app(&Config::demo()).await;
+    let one = app.get("/").await.text().await.unwrap();
+    let other = app.get("/").await.text().await.unwrap();
+    let token = hidden(&one, "form_token");
+    let foreign_id = hidden(&other, "form_id");
+
+    let mut swapped = valid_form();
+    swapped.extend([
+        ("form_token", token.as_str()),
+        ("form_id", foreign_id.as_str()),
+    ]);
+    let mut missing = valid_form();
+    missing.push(("form_token", token.as_str()));
+    let missing: Vec<(String, String)> = missing
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+
+    assert_eq!(app.post_form(&swapped).await.status(), 303);
+    let without_id = app.client.post(app.url("/")).form(&missing).send();
+    assert_eq!(without_id.await.unwrap().status(), 303);
+    assert_eq!(stored(&app).await, 0);
+    assert_eq!(app.status().await["bots"]["bad_token"], 2);
     app.stop().await;
 }
 

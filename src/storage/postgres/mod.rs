@@ -287,13 +287,14 @@ impl Store for PostgresStore {
         Ok(CredentialLock::holding(Box::new(session)))
     }
 
-    async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError> {
+    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
         self.client()
             .await?
             .execute(
-                "INSERT INTO bot_counts (reason, count) VALUES ($1, 1)
-                 ON CONFLICT (reason) DO UPDATE SET count = bot_counts.count + 1",
-                &[&reason],
+                "INSERT INTO bot_counts (reason, count) VALUES ($1, $2)
+                 ON CONFLICT (reason) DO UPDATE SET count = bot_counts.count + excluded.count",
+                &[&reason, &count],
             )
             .await?;
         Ok(())

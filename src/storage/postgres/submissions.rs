@@ -47,7 +47,7 @@ async fn insert_one(
     let last_name = signup.last_name.as_ref().map(AsRef::<str>::as_ref);
     let email: &str = signup.email.as_ref();
     let phone = signup.phone.as_ref().map(AsRef::<str>::as_ref);
-    let mut key = key.as_ref().map(AsRef::<str>::as_ref);
+    let key = key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key {
         let earlier = tx
             .query_opt(
@@ -70,9 +70,9 @@ async fn insert_one(
             Some((earlier_id, true)) => {
                 return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
             }
-            // The same key with other content (a corrected resend, or another client's
-            // key): a submission of its own, never silently dropped.
-            Some((_, false)) => key = None,
+            // The same key with other content (a second signup from one served form, or
+            // an API client's corrected resend): the caller says what becomes of it.
+            Some((earlier_id, false)) => return Ok(Inserted::KeyTaken(SubmissionId(earlier_id))),
             None => {}
         }
     }

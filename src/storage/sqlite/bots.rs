@@ -1,12 +1,13 @@
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
-pub(super) fn count(connection: &mut Connection, reason: &str) -> rusqlite::Result<()> {
+pub(super) fn add(connection: &mut Connection, reason: &str, count: u64) -> rusqlite::Result<()> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
     connection.execute(
-        "INSERT INTO bot_counts (reason, count) VALUES (?1, 1)
-         ON CONFLICT (reason) DO UPDATE SET count = count + 1",
-        [reason],
+        "INSERT INTO bot_counts (reason, count) VALUES (?1, ?2)
+         ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+        params![reason, count],
     )?;
     Ok(())
 }

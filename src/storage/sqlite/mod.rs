@@ -261,8 +261,8 @@ impl Store for SqliteStore {
         Ok(CredentialLock::within_process())
     }
 
-    async fn count_bot(&self, reason: &'static str) -> Result<(), StorageError> {
-        self.run(move |c| bots::count(c, reason)).await
+    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
+        self.run(move |c| bots::add(c, reason, count)).await
     }
 
     async fn admin_session_generation(&self) -> Result<u64, StorageError> {

@@ -19,7 +19,7 @@ pub(super) fn insert_one(
     let id = SubmissionId::random();
     let details = SignupDetails::of(signup).to_column();
     let now = now_ms();
-    let mut key = key.as_ref().map(AsRef::<str>::as_ref);
+    let key = key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key {
         // `IS` compares NULLs as equal: an absent phone matches an absent phone.
         let earlier: Option<(String, bool)> = connection
@@ -44,9 +44,9 @@ pub(super) fn insert_one(
             Some((earlier_id, true)) => {
                 return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
             }
-            // The same key with other content (a corrected resend, or another client's
-            // key): a submission of its own, never silently dropped.
-            Some((_, false)) => key = None,
+            // The same key with other content (a second signup from one served form, or
+            // an API client's corrected resend): the caller says what becomes of it.
+            Some((earlier_id, false)) => return Ok(Inserted::KeyTaken(SubmissionId(earlier_id))),
             None => {}
         }
     }
