@@ -134,3 +134,26 @@ async fn a_flood_is_answered_cheaply_and_others_are_still_served() {
     assert_eq!(post_from(&app, "198.51.100.20").await.status(), 303);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_visitor_correcting_mistakes_is_not_taken_for_a_flood() {
+    let app = spawn_app(&limited_config()).await;
+    let mut wrong = valid_form();
+    wrong.retain(|(name, _)| *name != "email");
+    wrong.push(("email", "ada@"));
+    for _ in 0..4 {
+        let fields = crate::helpers::with_hidden_fields(&app.client, &app.address, &wrong).await;
+        let answer = app
+            .client
+            .post(app.url("/"))
+            .header("Fly-Client-IP", "198.51.100.9")
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 422, "a mistake was refused as too many");
+    }
+
+    assert_eq!(post_from(&app, "198.51.100.9").await.status(), 303);
+    app.stop().await;
+}
