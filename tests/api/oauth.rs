@@ -11,10 +11,9 @@ async fn connect(app: &TestApp) -> String {
     connect_browser(&app.client, &app.address).await
 }
 
-/// What a merchant's browser does: the admin's "Connect Clover", Clover's page (the fake
-/// approves at once), and the redirect back, against the service at `address`. Returns
-/// the callback URL Clover sent.
-pub async fn connect_browser(browser: &reqwest::Client, address: &str) -> String {
+/// The admin's "Connect Clover" and Clover's page (the fake approves at once), stopping
+/// short of the redirect back: the callback URL Clover sent the browser to.
+pub async fn approve(browser: &reqwest::Client, address: &str) -> String {
     let start = browser
         .get(format!("{address}/oauth/connect"))
         .bearer_auth(TEST_ADMIN_TOKEN)
@@ -29,7 +28,18 @@ pub async fn connect_browser(browser: &reqwest::Client, address: &str) -> String
         302,
         "Clover refused the authorize request"
     );
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    approved.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// [`approve`] in the app's own browser.
+pub async fn approved_callback(app: &TestApp) -> String {
+    approve(&app.client, &app.address).await
+}
+
+/// What a merchant's browser does: [`approve`], then the redirect back, against the
+/// service at `address`. Returns the callback URL Clover sent.
+pub async fn connect_browser(browser: &reqwest::Client, address: &str) -> String {
+    let callback = approve(browser, address).await;
     let done = browser.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), 200);
     let page = done.text().await.unwrap();
@@ -446,16 +456,7 @@ async fn without_a_configured_merchant_the_launch_path_cannot_make_the_first_con
 async fn a_callback_naming_another_merchant_than_its_token_opens_is_refused() {
     let fake = FakeClover::start().await;
     let app = spawn_app(&Config::oauth(&fake, true)).await;
-    let start = app
-        .client
-        .get(app.url("/oauth/connect"))
-        .bearer_auth(TEST_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = app.client.get(&authorize).send().await.unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap();
+    let callback = approved_callback(&app).await;
     let edited = callback.replace(fake_clover::MERCHANT_ID, "VICTIMMERCHNT");
 
     let response = app.client.get(&edited).send().await.unwrap();
@@ -758,16 +759,7 @@ async fn a_connect_attempt_lives_in_the_browser_not_in_the_server() {
     let fake = FakeClover::start().await;
     let config = Config::oauth(&fake, false);
     let app = spawn_app(&config).await;
-    let start = app
-        .client
-        .get(app.url("/oauth/connect"))
-        .bearer_auth(TEST_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = app.client.get(&authorize).send().await.unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let callback = approved_callback(&app).await;
     let browser = app.client.clone();
     app.stop().await;
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::admin::replace_token;
 use crate::helpers::{Config, TEST_ADMIN_TOKEN, TestApp, spawn_app, valid_form};
-use crate::oauth::connect_browser;
+use crate::oauth::{approved_callback, connect_browser};
 use crate::support::fake_clover::{
     self, CUSTOMERS_R, CUSTOMERS_W, Endpoint, FakeClover, Fault, NewFakeCustomer,
 };
@@ -124,16 +124,7 @@ async fn the_merchants_name_is_shown_when_the_app_may_read_it() {
     let fake = FakeClover::start().await;
     fake.set_app_permissions(&[fake_clover::MERCHANT_R, CUSTOMERS_R, CUSTOMERS_W]);
     let app = spawn_app(&Config::oauth(&fake, true)).await;
-    let start = app
-        .client
-        .get(app.url("/oauth/connect"))
-        .bearer_auth(TEST_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = app.client.get(&authorize).send().await.unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let callback = approved_callback(&app).await;
     let page = app
         .client
         .get(&callback)
@@ -413,16 +404,7 @@ async fn an_oauth_connection_that_cannot_read_email_addresses_is_refused_and_not
         ..NewFakeCustomer::default()
     });
     let app = spawn_app(&Config::oauth(&fake, true)).await;
-    let start = app
-        .client
-        .get(app.url("/oauth/connect"))
-        .bearer_auth(TEST_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    let approved = app.client.get(&authorize).send().await.unwrap();
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let callback = approved_callback(&app).await;
 
     let refused = app.client.get(&callback).send().await.unwrap();
 
