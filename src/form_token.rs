@@ -1,9 +1,12 @@
 //! Signed form tokens: every served form carries one, so a submission proves it came from
 //! a form this service served, when, and (with `FORM_MIN_FILL_SECONDS`) that a person had
-//! time to fill it in. The token is `issued.mac`: issue time in Unix seconds and an
-//! HMAC-SHA256, with a key derived from `SECRET_KEY`, over that time and the form's id
-//! (its hidden `form_id`). Binding the id makes one served form one signup: the id is the
-//! stored submission's idempotency key, and a token is worth nothing with any other id.
+//! time to fill it in. The token is `issued.form_id.mac`: issue time in Unix seconds, the
+//! form's id (its hidden `form_id`) and an HMAC-SHA256, with a key derived from
+//! `SECRET_KEY`, over the two. Binding the id makes one served form one signup: the id is
+//! the stored submission's idempotency key, and a token is worth nothing with any other
+//! id. The layout is the one tokens had before they were bound (`issued.nonce.mac`, a
+//! random nonce where the id now is), so instances of either version, side by side during
+//! a rolling deploy, accept each other's forms.
 
 use std::time::Duration;
 
@@ -40,9 +43,9 @@ pub struct FormTokens {
     min_fill: Duration,
 }
 
-/// Sets the MAC of these tokens apart from that of the earlier kind (`issued.nonce`,
-/// which starts with a digit), so that neither can pass for the other.
-const BOUND_TO_FORM_ID: &[u8] = b"form v2\0";
+/// The random nonce of a token served before ids were bound: 16 bytes, 22 characters of
+/// base64url. Form ids are never that long (the service serves UUIDs, 36).
+const EARLIER_NONCE_LEN: usize = 22;
 
 impl FormTokens {
     /// Without `SECRET_KEY` (demo mode) a random key is used: forms served before a restart
@@ -67,12 +70,14 @@ impl FormTokens {
 
     /// The token of a form served at `now_secs` with the id `form_id`.
     pub fn issue(&self, now_secs: i64, form_id: &str) -> String {
-        let issued = now_secs.to_string();
-        let mac = self.mac(&issued, form_id).finalize().into_bytes();
-        let mut token = String::with_capacity(64);
-        token.push_str(&issued);
+        let mut token = String::with_capacity(96);
+        token.push_str(&now_secs.to_string());
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(mac, &mut token);
+        token.push_str(form_id);
+        let mut mac = self.keyed.clone();
+        mac.update(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut token);
         token
     }
 
@@ -94,23 +99,31 @@ impl FormTokens {
             return TokenVerdict::Forged;
         };
         let mut parts = token.split('.');
-        let (Some(issued), Some(second), third, None) =
+        let (Some(issued), Some(nonce), Some(mac), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return TokenVerdict::Forged;
         };
-        let Ok(issued_secs) = issued.parse::<i64>() else {
+        let (Ok(issued_secs), Ok(mac)) = (issued.parse::<i64>(), URL_SAFE_NO_PAD.decode(mac))
+        else {
             return TokenVerdict::Forged;
         };
-        let mac = match third {
-            Some(mac) => return self.verify_earlier_kind(issued, second, mac),
-            None => second,
-        };
-        let (Some(form_id), Ok(mac)) = (form_id, URL_SAFE_NO_PAD.decode(mac)) else {
-            return TokenVerdict::Forged;
-        };
+        let mut expected = self.keyed.clone();
+        expected.update(issued.as_bytes());
+        expected.update(b".");
+        expected.update(nonce.as_bytes());
         // Constant-time comparison inside verify_slice.
-        if self.mac(issued, form_id).verify_slice(&mac).is_err() {
+        if expected.verify_slice(&mac).is_err() {
+            return TokenVerdict::Forged;
+        }
+        if nonce.len() == EARLIER_NONCE_LEN {
+            // Served before ids were bound: genuine, but it names no form. Its visitor gets
+            // the form back with their input and a bound token, as from a tab left open,
+            // rather than thanks for a signup that was not kept. This can go once no page
+            // served before the upgrade can still be open, two hours after its deploy.
+            return TokenVerdict::Expired;
+        }
+        if form_id != Some(nonce) {
             return TokenVerdict::Forged;
         }
         let age = now_secs - issued_secs;
@@ -122,35 +135,6 @@ impl FormTokens {
             TokenVerdict::TooFast
         } else {
             TokenVerdict::Valid
-        }
-    }
-
-    /// The MAC state over a token's issue time and its form's id, ready to finalize.
-    fn mac(&self, issued: &str, form_id: &str) -> Hmac<Sha256> {
-        let mut mac = self.keyed.clone();
-        mac.update(BOUND_TO_FORM_ID);
-        mac.update(issued.as_bytes());
-        mac.update(b"\0");
-        mac.update(form_id.as_bytes());
-        mac
-    }
-
-    /// A token of the kind served before form ids were bound (`issued.nonce.mac`, the MAC
-    /// over `issued.nonce`): [`TokenVerdict::Expired`] when genuine, so a visitor whose
-    /// page was open across the upgrade gets the form back with their input and a bound
-    /// token; nothing is stored from it. It gives no more than `GET /` does (a fresh
-    /// form), for a post that counts against the rate limit. This can go once no page
-    /// served before the upgrade can still be open, two hours after its deploy.
-    fn verify_earlier_kind(&self, issued: &str, nonce: &str, mac: &str) -> TokenVerdict {
-        let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else {
-            return TokenVerdict::Forged;
-        };
-        let mut expected = self.keyed.clone();
-        expected.update(format!("{issued}.{nonce}").as_bytes());
-        // Constant-time comparison inside verify_slice.
-        match expected.verify_slice(&mac) {
-            Ok(()) => TokenVerdict::Expired,
-            Err(_) => TokenVerdict::Forged,
         }
     }
 }
@@ -180,7 +164,7 @@ mod tests {
     fn altered_missing_or_foreign_tokens_are_forged() {
         let tokens = tokens();
         let token = tokens.issue(1_000, ID);
-        let older = token.replacen("1000", "900", 1);
+        let older = token.replacen("1000", "0900", 1);
         let foreign = FormTokens::new(Some(&vec![8u8; 32].into()), Duration::ZERO).issue(1_000, ID);
         let extended = format!("{token}.x");
         for bad in [
@@ -203,7 +187,12 @@ mod tests {
     fn a_token_is_worth_nothing_with_another_form_id_or_none() {
         let tokens = tokens();
         let token = tokens.issue(1_000, ID);
-        for other in [Some("another-form-id-0001"), Some(""), None] {
+        for other in [
+            Some("another-form-id-0001"),
+            Some("1b7e1c52-9a0f-4c3e-8d6e-2f4a1b9c7d31"),
+            Some(""),
+            None,
+        ] {
             assert_eq!(
                 tokens.verify(Some(&token), other, 1_010),
                 TokenVerdict::Forged,
@@ -227,9 +216,9 @@ mod tests {
         let tokens = tokens();
         // `issued.nonce.mac`, the MAC over `issued.nonce` alone, as served before.
         let mut mac = tokens.keyed.clone();
-        mac.update(b"1000.bm9uY2Vub25jZW5vbmNl");
+        mac.update(b"1000.bm9uY2Vub25jZW5vbmNlQQ");
         let earlier = format!(
-            "1000.bm9uY2Vub25jZW5vbmNl.{}",
+            "1000.bm9uY2Vub25jZW5vbmNlQQ.{}",
             URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         );
         let tampered = earlier.replacen("1000", "1001", 1);
@@ -241,6 +230,23 @@ mod tests {
         assert_eq!(
             tokens.verify(Some(&tampered), Some(ID), 1_010),
             TokenVerdict::Forged
+        );
+    }
+
+    #[test]
+    fn a_bound_token_has_the_layout_earlier_versions_verify() {
+        // An instance of the earlier version checks `issued.nonce.mac` with the MAC over
+        // `issued.nonce`: a bound token must pass it, with the form id as the nonce.
+        let tokens = tokens();
+        let token = tokens.issue(1_000, ID);
+        let (signed, mac) = token.rsplit_once('.').unwrap();
+        assert_eq!(signed, format!("1000.{ID}"));
+        let mut expected = tokens.keyed.clone();
+        expected.update(signed.as_bytes());
+        assert!(
+            expected
+                .verify_slice(&URL_SAFE_NO_PAD.decode(mac).unwrap())
+                .is_ok()
         );
     }
 }

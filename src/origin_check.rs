@@ -63,6 +63,19 @@ fn host_name(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
+/// The host the client asked for: `Host`, or the authority of an HTTP/2 request. Never
+/// `X-Forwarded-Host` or `Forwarded` (which actix's connection info prefers): a page can
+/// set those on its own requests, as a browser forbids it to set `Host`.
+fn requested_host(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default()
+}
+
 /// Answers `421` to a request for a host this service is not for. Health checks are
 /// exempt: a platform may probe by address, and they reveal nothing.
 pub async fn check_host(
@@ -73,7 +86,7 @@ pub async fn check_host(
     let allowed = probe
         || request
             .app_data::<web::Data<TrustedOrigins>>()
-            .is_none_or(|trusted| trusted.host_allowed(request.connection_info().host()));
+            .is_none_or(|trusted| trusted.host_allowed(&requested_host(&request)));
     if !allowed {
         tracing::warn!("a request for another host was refused");
         let response = HttpResponse::build(StatusCode::MISDIRECTED_REQUEST)

@@ -125,10 +125,20 @@ impl Application {
             logo_origin: origin_of(&branding.logo_url),
             redirect_origin: origin_of(&branding.success_redirect_url),
         }));
+        // The loopback names are this machine's own: answered when listening there, or
+        // when PUBLIC_URL itself is on loopback (a container reached as localhost).
+        let public_on_loopback = public_url_on_loopback(&settings.server.public_url);
+        if !settings.server.host.is_loopback() && public_on_loopback {
+            tracing::warn!(
+                "PUBLIC_URL is {}: requests for any other host name are refused (421); set \
+                 PUBLIC_URL to the address visitors use",
+                settings.server.public_url
+            );
+        }
         let trusted = web::Data::new(TrustedOrigins::new(
             &settings.server.public_url,
             &settings.server.allowed_origins,
-            settings.server.host.is_loopback().then_some(port),
+            (settings.server.host.is_loopback() || public_on_loopback).then_some(port),
         ));
         let api_origins = settings.server.allowed_origins.clone();
         let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
@@ -235,6 +245,16 @@ impl Application {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Whether `url` names this machine by a loopback name or address.
+fn public_url_on_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -423,6 +443,9 @@ async fn token_credential(
         .context("SECRET_KEY is required in token mode")?;
     let cipher = SecretCipher::from_secret_key(secret_key);
     let env_digest = env_token_digest(secret_key, api_token.as_ref());
+    db.upgrade_env_digest(&cipher, api_token.as_ref(), &env_digest)
+        .await
+        .context("cannot upgrade the stored API token's record")?;
     let stored = db
         .load_credential(CredentialKind::ApiToken, &cipher)
         .await

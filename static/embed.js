@@ -11,9 +11,48 @@
   }
   var script = document.currentScript;
   var listed = (script && script.getAttribute("data-parent-origins")) || "'self'";
-  var origins = listed.split(" ").filter(Boolean).map(function (origin) {
-    return origin === "'self'" ? window.location.origin : origin;
+  var origins = [];
+  listed.split(" ").filter(Boolean).forEach(function (origin) {
+    if (origin === "'self'") {
+      origins.push(window.location.origin);
+    } else if (origin.indexOf("://*.") === -1) {
+      origins.push(origin);
+    } else {
+      // A wildcard (https://*.example.com) is no address to post to: the page that
+      // frames this one is, when it is one of those the wildcard allows.
+      var parent = framingOrigin();
+      if (parent && matches(origin, parent)) {
+        origins.push(parent);
+      }
+    }
   });
+
+  // The origin of the page this one is framed in, as the browser reports it.
+  function framingOrigin() {
+    var ancestors = window.location.ancestorOrigins;
+    if (ancestors && ancestors.length > 0) {
+      return ancestors[0];
+    }
+    try {
+      return document.referrer ? new URL(document.referrer).origin : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  // Whether `origin` is one `pattern` (scheme://*.domain[:port]) allows.
+  function matches(pattern, origin) {
+    var wanted = pattern.split("://*.");
+    var found;
+    try {
+      found = new URL(origin);
+    } catch (e) {
+      return false;
+    }
+    return found.protocol === wanted[0] + ":" &&
+      ("." + found.host).slice(-(wanted[1].length + 1)) === "." + wanted[1] &&
+      found.host.length > wanted[1].length;
+  }
 
   // A parent on another origin does not receive what is addressed to one of the others.
   function tell(message) {

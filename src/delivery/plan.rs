@@ -55,15 +55,19 @@ pub fn plan_delivery(
     let existing = found.first().filter(|_| policy != DuplicatePolicy::Create);
     match (existing, policy) {
         (Some(customer), DuplicatePolicy::Update) => complete(customer, delivery),
+        // Link only: whoever types an address has not proven it is theirs, so under
+        // `skip` nothing of theirs reaches an existing customer, consent included (it is
+        // kept in this service's record of the submission).
         (Some(customer), _) => Plan::Link {
             customer_id: customer.id.clone(),
-            add_note: note_for(customer, delivery),
+            add_note: None,
         },
         (None, _) => Plan::Create(draft(delivery)),
     }
 }
 
-/// The consent line for an existing customer, only if its note was read and is empty:
+/// The consent line for an existing customer being updated, only if its note was read
+/// and is empty:
 /// Clover may replace a whole note through its metadata endpoint (it does not say), and a
 /// merchant's note must never be lost. Otherwise the consent stays in this service's own
 /// record of the submission.
@@ -308,24 +312,35 @@ mod tests {
     fn an_existing_customer_without_a_note_is_given_the_consent_line_without_our_reference() {
         let mut customer = existing("C1");
         customer.note = None;
-        for policy in [DuplicatePolicy::Skip, DuplicatePolicy::Update] {
-            let plan = plan_delivery(&delivery(), std::slice::from_ref(&customer), policy);
-            let (Plan::Link { add_note, .. } | Plan::Complete { add_note, .. }) = plan else {
-                panic!("expected a link or completion, got {plan:?}")
-            };
-            let note = add_note.expect("a consent line");
-            assert!(
-                note.contains("Marketing consent: yes (unverified: "),
-                "{note}"
-            );
-            assert!(note.contains("(\"Send me news.\")"), "{note}");
-            assert!(!note.contains("ref "), "{note}");
-        }
+        let plan = plan_delivery(
+            &delivery(),
+            std::slice::from_ref(&customer),
+            DuplicatePolicy::Update,
+        );
+        let (Plan::Link { add_note, .. } | Plan::Complete { add_note, .. }) = plan else {
+            panic!("expected a link or completion, got {plan:?}")
+        };
+        let note = add_note.expect("a consent line");
+        assert!(
+            note.contains("Marketing consent: yes (unverified: "),
+            "{note}"
+        );
+        assert!(note.contains("(\"Send me news.\")"), "{note}");
+        assert!(!note.contains("ref "), "{note}");
+        // Under `skip` nothing reaches the customer, the consent line neither.
+        assert!(matches!(
+            plan_delivery(
+                &delivery(),
+                std::slice::from_ref(&customer),
+                DuplicatePolicy::Skip
+            ),
+            Plan::Link { add_note: None, .. }
+        ));
         // Given the line, it is not taken for a customer this service created.
         customer.note = Some(consent_line(&delivery()));
         assert!(matches!(
-            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Skip),
-            Plan::Link { add_note: None, .. }
+            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Update),
+            Plan::Link { add_note: None, .. } | Plan::Complete { add_note: None, .. }
         ));
     }
 
@@ -351,8 +366,8 @@ mod tests {
         customer.note = None;
         customer.metadata_read = false;
         assert!(matches!(
-            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Skip),
-            Plan::Link { add_note: None, .. }
+            plan_delivery(&delivery(), &[customer], DuplicatePolicy::Update),
+            Plan::Link { add_note: None, .. } | Plan::Complete { add_note: None, .. }
         ));
     }
 

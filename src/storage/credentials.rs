@@ -78,9 +78,9 @@ pub struct SealedCredential {
 pub fn env_token_digest(secret_key: &SecretSlice<u8>, token: Option<&SecretString>) -> String {
     use hmac::{Hmac, Mac};
     use secrecy::ExposeSecret;
-    use sha2::{Digest, Sha256};
+    use sha2::Sha256;
     let Some(token) = token else {
-        return hex::encode(Sha256::digest(b"clover-signup env token:"));
+        return env_token_digest_of_none();
     };
     // A key of its own, apart from SECRET_KEY's other uses (sessions, encryption).
     let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret_key.expose_secret())
@@ -91,6 +91,26 @@ pub fn env_token_digest(secret_key: &SecretSlice<u8>, token: Option<&SecretStrin
     mac.update(token.expose_secret().as_bytes());
     format!("hmac1:{}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// The digest of "no token in the environment", as every version has stored it.
+fn env_token_digest_of_none() -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(b"clover-signup env token:"))
+}
+
+/// The bare hash earlier versions stored for an environment token: only to upgrade a
+/// stored record to [`env_token_digest`] (see [`Database::upgrade_env_digest`]).
+fn legacy_env_token_digest(token: &SecretString) -> String {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(
+        format!("clover-signup env token:{}", token.expose_secret()).as_bytes(),
+    ))
+}
+
+/// Stands where a bare hash of a token no longer in the environment was: it matches no
+/// digest, and confirms nothing to whoever copies the database.
+const SUPERSEDED_DIGEST: &str = "superseded";
 
 /// The columns' names double as the purpose each value is encrypted for.
 const ACCESS: &str = "access_token";
@@ -131,6 +151,39 @@ impl CredentialLock {
 }
 
 impl Database {
+    /// Rewrites the bare hash an earlier version stored for the environment's token: as
+    /// today's keyed digest when it is this token's (the token entered on the admin page
+    /// over it keeps applying), else as a value that matches nothing (it was entered
+    /// over a token the environment no longer has, so it could never apply again). Either
+    /// way a copy of the database no longer confirms a guessed token.
+    pub async fn upgrade_env_digest(
+        &self,
+        cipher: &SecretCipher,
+        env_token: Option<&SecretString>,
+        env_digest: &str,
+    ) -> Result<(), StorageError> {
+        let Some(mut stored) = self
+            .load_credential(CredentialKind::ApiToken, cipher)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(digest) = stored.replaces_env_digest.as_deref() else {
+            return Ok(());
+        };
+        let bare_hash = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        let no_token = env_token_digest_of_none();
+        if !bare_hash || digest == no_token {
+            return Ok(());
+        }
+        let upgraded = match env_token {
+            Some(token) if digest == legacy_env_token_digest(token) => env_digest.to_owned(),
+            _ => SUPERSEDED_DIGEST.to_owned(),
+        };
+        stored.replaces_env_digest = Some(upgraded);
+        self.save_credential(&stored, cipher).await
+    }
+
     /// The stored credential of `kind`, if there is one.
     pub async fn load_credential(
         &self,

@@ -427,3 +427,73 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_rest
     assert_eq!(restarted.get("/admin").await.status(), 200);
     restarted.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_gone() {
+    use clover_signup::storage::{CredentialKind, Database, SecretCipher, StoredCredential};
+    use sha2::Digest;
+    let fake = FakeClover::start().await;
+    fake.add_api_token("entered-on-the-admin-page", &[]);
+    fake.set_api_token_permissions(
+        "entered-on-the-admin-page",
+        &[
+            crate::support::fake_clover::CUSTOMERS_R,
+            crate::support::fake_clover::CUSTOMERS_W,
+        ],
+    );
+    let config = Config::token(&fake);
+    // As an earlier version kept it: the admin's token over the environment's, with the
+    // bare hash of the environment's token.
+    let bare_hash = hex::encode(sha2::Sha256::digest(
+        format!(
+            "clover-signup env token:{}",
+            crate::support::fake_clover::API_TOKEN
+        )
+        .as_bytes(),
+    ));
+    {
+        let settings = config.settings();
+        let db = Database::open(&settings.database).await.unwrap();
+        let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
+        let entered = StoredCredential {
+            kind: CredentialKind::ApiToken,
+            merchant_id: crate::support::fake_clover::MERCHANT_ID.into(),
+            access_token: "entered-on-the-admin-page".to_owned().into(),
+            access_expires_at: None,
+            refresh_token: None,
+            refresh_expires_at: None,
+            previous_refresh_token: None,
+            last_refresh_at: None,
+            needs_authorization: None,
+            replaces_env_digest: Some(bare_hash.clone()),
+            recovery_pending: false,
+        };
+        db.save_credential(&entered, &cipher).await.unwrap();
+    }
+
+    let app = spawn_app(&config).await;
+    app.post_form(&valid_form()).await;
+    app.wait_for_delivered(1, std::time::Duration::from_secs(10))
+        .await;
+    app.stop().await;
+
+    let create = &fake.requests_to(crate::support::fake_clover::Endpoint::CreateCustomer)[0];
+    assert_eq!(
+        create.header("authorization"),
+        Some("Bearer entered-on-the-admin-page")
+    );
+    let settings = config.settings();
+    let db = Database::open(&settings.database).await.unwrap();
+    let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
+    let kept = db
+        .load_credential(CredentialKind::ApiToken, &cipher)
+        .await
+        .unwrap()
+        .unwrap();
+    let digest = kept.replaces_env_digest.unwrap();
+    assert_ne!(
+        digest, bare_hash,
+        "the bare hash of the environment's token is kept"
+    );
+    assert!(digest.starts_with("hmac1:"), "{digest}");
+}

@@ -351,15 +351,27 @@ async fn a_bad_configuration_stops_start_up_naming_every_problem() {
         .env("CLOVER_API_TOKEN", "super-secret-token")
         .env("PORT", "http")
         .env("CLOVER_REGION", "mars")
+        .env("ADMIN_TOKEN", "guessable-1234")
         .output()
         .unwrap();
 
     assert!(!output.status.success());
     let text = String::from_utf8_lossy(&output.stderr);
-    for name in ["PORT", "CLOVER_REGION", "CLOVER_MERCHANT_ID", "SECRET_KEY"] {
+    for name in [
+        "PORT",
+        "CLOVER_REGION",
+        "CLOVER_MERCHANT_ID",
+        "SECRET_KEY",
+        "ADMIN_TOKEN",
+    ] {
         assert!(text.contains(name), "{name} not named in: {text}");
     }
+    assert!(
+        text.contains("openssl rand -hex 32"),
+        "how to make a long enough admin token: {text}"
+    );
     assert!(!text.contains("super-secret-token"));
+    assert!(!text.contains("guessable-1234"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

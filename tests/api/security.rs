@@ -192,6 +192,21 @@ async fn a_page_on_a_rebound_name_cannot_read_or_drive_the_open_demo_admin() {
     assert_eq!(read.status(), 421);
     assert!(!read.text().await.unwrap().contains("Signup status"));
     assert_eq!(drive.status(), 421);
+    // A page may set forwarding headers on its own requests: they name no host here.
+    for (name, value) in [
+        ("X-Forwarded-Host", format!("localhost:{port}")),
+        ("Forwarded", format!("host=localhost:{port}")),
+    ] {
+        let forwarded = app
+            .client
+            .get(app.url("/admin/status.json"))
+            .header("Host", rebound.as_str())
+            .header(name, value.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forwarded.status(), 421, "{name}: {value}");
+    }
     // The machine's own names still work, and health checks answer whatever the name.
     for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
         let page = app
@@ -289,5 +304,26 @@ async fn the_embedded_pages_tell_only_the_configured_frame_ancestors() {
             || html.contains(r#"data-parent-origins="&#39;self&#39;""#),
         "{html}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_container_listening_on_every_interface_still_answers_its_loopback_names() {
+    // As the Docker image runs by default: HOST=0.0.0.0, PUBLIC_URL left on loopback.
+    let mut config = Config::demo();
+    config.set("HOST", "0.0.0.0");
+    let app = spawn_app(&config).await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let page = app
+            .client
+            .get(app.url("/"))
+            .header("Host", host.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{host}");
+    }
     app.stop().await;
 }
