@@ -73,8 +73,9 @@ pub struct ServerSettings {
     pub frame_ancestors: String,
     /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
     pub max_connections: usize,
-    /// `MAX_CONNECTIONS_PER_ADDRESS`: requests from one visitor address (as the rate
-    /// limit tells addresses apart) in flight at once; more are refused at once.
+    /// `MAX_CONNECTIONS_PER_ADDRESS`: without `CLIENT_IP_HEADER`, connections open at
+    /// once from one TCP peer address (IPv6 by /64); with it, requests in flight at once
+    /// from one visitor address as the header names it. More are refused at once.
     pub max_connections_per_address: usize,
     /// `REQUEST_TIMEOUT_SECONDS`: the deadline of a whole request, body included.
     pub request_timeout: Duration,

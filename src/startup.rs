@@ -24,7 +24,9 @@ use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings,
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
 use crate::origin_check::{TrustedOrigins, check_host, check_origin};
-use crate::rate_limit::{InFlightLimit, PRUNE_INTERVAL, SubmissionLimiter, limit_in_flight};
+use crate::rate_limit::{
+    ConnectionLimit, InFlightLimit, PRUNE_INTERVAL, SubmissionLimiter, limit_per_address,
+};
 use crate::request_deadline::{RequestDeadline, enforce_deadline};
 use crate::routes::{
     self, AdminAccess, AppState, ClientAuth, OAuthConnector, ServiceInfo, SessionGeneration,
@@ -142,17 +144,27 @@ impl Application {
         ));
         let api_origins = settings.server.allowed_origins.clone();
         let deadline = web::Data::new(RequestDeadline(settings.server.request_timeout));
-        let in_flight = web::Data::new(InFlightLimit::new(
-            settings.server.max_connections_per_address,
-            Arc::clone(&limiter),
-        ));
+        // MAX_CONNECTIONS_PER_ADDRESS: behind a proxy every connection is the proxy's, so
+        // the cap is on each visitor's requests in flight (the proxy bounds connections);
+        // without one, on each peer address's open connections.
+        let per_address = settings.server.max_connections_per_address;
+        let (in_flight, connections) = match settings.server.client_ip_header {
+            Some(_) => (
+                Some(web::Data::new(InFlightLimit::new(
+                    per_address,
+                    Arc::clone(&limiter),
+                ))),
+                None,
+            ),
+            None => (None, Some(Arc::new(ConnectionLimit::new(per_address)))),
+        };
         // MAX_CONNECTIONS is for the whole process; actix counts per worker.
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .wrap(from_fn(enforce_deadline))
-                .wrap(from_fn(limit_in_flight))
+                .wrap(from_fn(limit_per_address))
                 .wrap(from_fn(check_origin))
                 .wrap(from_fn(check_host))
                 .wrap(from_fn(add_security_headers))
@@ -162,9 +174,18 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
                 .app_data(trusted.clone())
-                .app_data(deadline.clone())
-                .app_data(in_flight.clone())
-                .configure(|cfg| routes::configure(cfg, &api_origins))
+                .app_data(deadline.clone());
+            match &in_flight {
+                Some(in_flight) => app.app_data(in_flight.clone()),
+                None => app,
+            }
+            .configure(|cfg| routes::configure(cfg, &api_origins))
+        })
+        // Before `listen`: a listener takes the callback in force when it is added.
+        .on_connect(move |connection, extensions| {
+            if let Some(connections) = &connections {
+                connections.on_connect(connection, extensions);
+            }
         })
         .listen(listener)?
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)

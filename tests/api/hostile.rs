@@ -680,3 +680,138 @@ async fn a_large_body_sent_at_a_steady_pace_is_not_cut() {
     assert!(answer.starts_with("http/1.1 303"), "{answer:?}");
     app.stop().await;
 }
+
+/// Writes `request` on `stream` and reads its whole answer (by its `Content-Length`),
+/// leaving the connection open; lower-cased.
+fn exchange(stream: &mut TcpStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return text,
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
+const KEEP_ALIVE_GET: &str = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_proxy_one_address_holds_no_more_connections_than_its_cap() {
+    let mut config = Config::demo();
+    config.set("MAX_CONNECTIONS_PER_ADDRESS", "4");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let (fifth, fifth_took, silent_held_for, after) = tokio::task::spawn_blocking(move || {
+        // Four idle keep-alive connections, each after one request: as a client that
+        // sends a tiny request every few seconds on each would keep them.
+        let held: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut stream = TcpStream::connect(&address).unwrap();
+                let answer = exchange(&mut stream, KEEP_ALIVE_GET);
+                assert!(answer.starts_with("http/1.1 200"), "{answer:?}");
+                assert!(!answer.contains("connection: close"), "{answer:?}");
+                stream
+            })
+            .collect();
+
+        // A fifth is answered at once, and closed.
+        let started = Instant::now();
+        let mut fifth = TcpStream::connect(&address).unwrap();
+        fifth.write_all(KEEP_ALIVE_GET.as_bytes()).unwrap();
+        fifth
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut first = [0u8; 1];
+        fifth.read_exact(&mut first).unwrap();
+        let fifth_took = started.elapsed();
+        let rest = read_answer(&mut fifth, Duration::from_secs(3));
+        let fifth = format!("{}{rest}", first[0] as char).to_lowercase();
+
+        // One that sends nothing is let go within a second or so, not after the 5 s a
+        // request head has.
+        let started = Instant::now();
+        let mut silent = TcpStream::connect(&address).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(6)))
+            .unwrap();
+        let _ = silent.read(&mut [0u8; 64]);
+        let silent_held_for = started.elapsed();
+
+        // Once the four are closed, the address is served again.
+        drop(held);
+        let started = Instant::now();
+        let after = loop {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            let answer = exchange(&mut stream, KEEP_ALIVE_GET);
+            if answer.starts_with("http/1.1 200") || started.elapsed() > Duration::from_secs(2) {
+                break answer;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (fifth, fifth_took, silent_held_for, after)
+    })
+    .await
+    .unwrap();
+
+    assert!(fifth.starts_with("http/1.1 429"), "{fifth:?}");
+    assert!(fifth.contains("retry-after: 1\r\n"), "{fifth:?}");
+    assert!(fifth.contains("connection: close\r\n"), "{fifth:?}");
+    assert!(fifth_took < Duration::from_millis(500), "{fifth_took:?}");
+    assert!(
+        silent_held_for < Duration::from_millis(2500),
+        "a silent connection over the cap was held {silent_held_for:?}"
+    );
+    assert!(after.starts_with("http/1.1 200"), "{after:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_proxy_its_connections_are_not_capped_by_its_address() {
+    let mut config = Config::demo();
+    config
+        .set("CLIENT_IP_HEADER", "Fly-Client-IP")
+        .set("MAX_CONNECTIONS_PER_ADDRESS", "4");
+    let app = spawn_app(&config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let answers = tokio::task::spawn_blocking(move || {
+        // Every connection comes from the proxy's address, each for another visitor.
+        let mut streams: Vec<TcpStream> = (0..8)
+            .map(|_| TcpStream::connect(&address).unwrap())
+            .collect();
+        let mut answers = Vec::new();
+        for round in 0..2 {
+            for (n, stream) in streams.iter_mut().enumerate() {
+                let request = format!(
+                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nFly-Client-IP: 198.51.100.{n}\r\n\r\n"
+                );
+                let answer = exchange(stream, &request);
+                answers.push(format!("round {round}, connection {n}: {answer}"));
+            }
+        }
+        answers
+    })
+    .await
+    .unwrap();
+
+    for answer in answers {
+        assert!(answer.contains(": http/1.1 200"), "{answer:?}");
+    }
+    app.stop().await;
+}
