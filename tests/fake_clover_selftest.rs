@@ -1,7 +1,7 @@
 mod support;
 
-// Checks that the fake Clover is as strict as Clover's published rules, so tests of the
-// app that pass against it mean something.
+// Checks that the fake Clover enforces the facts of docs/clover-api.md at least as strictly
+// as Clover does, so tests of the app that pass against it mean something.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};

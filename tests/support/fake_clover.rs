@@ -2,14 +2,13 @@
 //! v2 OAuth endpoints, served on loopback.
 //!
 //! The tests never reach Clover, so the fake is the only place where the
-//! client meets Clover's rules. It follows Clover's published reference, its
-//! Android SDK models and integrators' reports from Clover's sandbox, each
-//! cited where it applies, and is deliberately at least as strict: where
-//! Clover's behaviour is not published, the fake takes the reading that is
-//! hardest on the client. Every
-//! breach is answered the way Clover would answer and is also written to
-//! [`FakeClover::violations`], so a test can simply assert that the list is
-//! empty.
+//! client meets Clover's rules. It enforces the facts written down in
+//! `docs/clover-api.md`, which gives each one's source and how sure it is;
+//! the comments below cite that document by section (§). Where Clover's
+//! behaviour is not published, the fake takes the reading that is hardest on
+//! the client. Every breach is answered the way Clover would answer and is
+//! also written to [`FakeClover::violations`], so a test can simply assert
+//! that the list is empty.
 //!
 //! Violation strings start with a stable prefix so tests can match on it:
 //! `user-agent:`, `rate:`, `concurrency:`, `early retry:`, `content-type:`,
@@ -21,15 +20,15 @@
 //! client was told about is (`refresh: reuse ...`), because a correct client
 //! never does it.
 //!
-//! Permissions (Clover's permissions page, Clover's 401-unauthorized page): every token carries a set of permission names
+//! Permissions (§4): every token carries a set of permission names
 //! ([`MERCHANT_R`], [`CUSTOMERS_R`], [`CUSTOMERS_W`] and Europe's field-level
 //! ones). A token lacking the permission of an endpoint gets the same 401 as a
-//! bad token, because Clover's 401-unauthorized page says the API "does not
-//! distinguish" the two. Tokens start with Customers read/write only, which is
-//! what the project's README tells merchants to grant: `GET /v3/merchants/{mId}`
-//! needs Merchant read and is therefore refused by default.
+//! bad token, because Clover's API "does not distinguish" the two (§4.2).
+//! Tokens start with Customers read/write only, which is what the project's
+//! README tells merchants to grant: `GET /v3/merchants/{mId}` needs Merchant
+//! read and is therefore refused by default.
 //!
-//! OAuth (Clover's OAuth pages): the one fake server plays both Clover hosts. The merchant's
+//! OAuth (§7): the one fake server plays both Clover hosts (§1). The merchant's
 //! browser calls `GET /oauth/v2/authorize` on [`FakeClover::web_base_url`] and
 //! the merchant approves at once; the app calls `/oauth/v2/token`,
 //! `/oauth/v2/refresh`, `/oauth/v2/recovery` and `/oauth/token/migrate_v2` on
@@ -61,10 +60,10 @@ pub const APP_SECRET: &str = "fake-app-secret-9d2e";
 pub const LEGACY_TOKEN: &str = "fake-legacy-v1-token-77aa";
 
 // Permission names as in the `Permission` values of Clover's Android SDK
-// (Clover's permissions page). The field-level ones are Europe's (Clover's EU customers permissions page); their exact spelling is
+// (§4.1). The field-level ones are Europe's (§4.3); their exact spelling is
 // only partly published, so these follow the integrators who use them.
 
-/// Merchant read: `GET /v3/merchants/{mId}` (Clover's permissions page).
+/// Merchant read: `GET /v3/merchants/{mId}` (§4.1).
 pub const MERCHANT_R: &str = "MERCHANT_R";
 /// Customers read: search and get.
 pub const CUSTOMERS_R: &str = "CUSTOMERS_R";
@@ -100,16 +99,17 @@ const DEFAULT_PERMISSIONS: &[&str] = &[CUSTOMERS_R, CUSTOMERS_W];
 
 /// The employee who approves every authorization.
 const EMPLOYEE_ID: &str = "EMP0000000001";
-/// Authorization codes (from authorize or migrate_v2) are valid this long.
+/// Authorization codes (from authorize or migrate_v2) are valid this long;
+/// Clover publishes no lifetime (§7.3).
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// Default access-token lifetime ("often quoted ~30 min", Clover's refresh-token page).
+/// Default access-token lifetime: "within minutes", about 30 as integrators report (§7.8).
 const ACCESS_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// Refresh tokens last about a year (Clover's refresh-token page).
+/// Refresh tokens last about a year (§7.8).
 const REFRESH_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Recovery works for two weeks after the current refresh token was made (Clover's high-trust OAuth page).
+/// Recovery works for two weeks after the current refresh token was made (§7.6).
 const RECOVERY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Parameters `/oauth/v2/authorize` understands. `merchant_id` skips the merchant
-/// chooser (Clover's OAuth introduction); the fake's one login sees only [`MERCHANT_ID`].
+/// chooser (§7.1); the fake's one login sees only [`MERCHANT_ID`].
 const AUTHORIZE_PARAMS: &[&str] = &[
     "client_id",
     "redirect_uri",
@@ -120,10 +120,10 @@ const AUTHORIZE_PARAMS: &[&str] = &[
     "merchant_id",
 ];
 
-/// Per-token limits from Clover's rate-limit page.
+/// Clover's per-token limits (§5.1).
 const RATE_LIMIT: usize = 16;
 const CONCURRENCY_LIMIT: usize = 5;
-/// Clover echoes the filterable fields of the collection in this header (Clover's filtering and paging pages);
+/// Clover names the filterable fields of the collection in this header (§3.1);
 /// the default of [`FakeClover::set_allowed_filter_fields`].
 const ALLOWED_FILTER_FIELDS: &str = "customerSince,firstName,lastName,emailAddress,phoneNumber,marketingAllowed,fullName,id,deletedTime";
 /// The subset of those fields the fake can actually evaluate.
@@ -139,11 +139,11 @@ const CUSTOMER_KEYS: &[&str] = &[
     "customerSince",
     "marketingAllowed",
 ];
-/// Nested collections are capped at 100 items (Clover's paging page).
+/// Nested collections are capped at 100 items (§2.2, §3.4).
 const MAX_NESTED: usize = 100;
-/// "Limit expansions to a maximum of three fields per API call" (Clover's expanding-fields page).
+/// At most three fields may be expanded per call (§3.3).
 const MAX_EXPANSIONS: usize = 3;
-/// `customerSince` is epoch milliseconds; anything below this is seconds sent by mistake.
+/// `customerSince` is epoch milliseconds (§2.2); anything below this is seconds sent by mistake.
 const MIN_EPOCH_MILLIS: i64 = 1_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -369,12 +369,12 @@ impl FakeClover {
 
     /// The OAuth app's permissions. Only access tokens minted from now on get
     /// them: tokens already issued keep theirs, because with Clover a changed
-    /// app permission needs a new token (Clover's permissions page).
+    /// app permission needs a new token (§4.4).
     pub fn set_app_permissions(&self, permissions: &[&str]) {
         self.lock().oauth.app_permissions = permission_set(permissions);
     }
 
-    /// Europe's field-level permissions (Clover's permissions page, Clover's EU customers permissions page), default off. When on,
+    /// Europe's field-level permissions (§4.3), default off. When on,
     /// customers come back without `emailAddresses`, `phoneNumbers` or
     /// `addresses`, even when expanded, unless the token has
     /// [`CUSTOMERS_EMAIL_R`], [`CUSTOMERS_PHONE_R`] or [`CUSTOMERS_ADDRESS_R`];
@@ -386,7 +386,7 @@ impl FakeClover {
     }
 
     /// Whether `filter=emailAddress=` matches case-sensitively (default true).
-    /// Clover does not publish which (nothing is published), and customers typed at the
+    /// Clover does not publish which (§3.2), and customers typed at the
     /// register keep their case, so the strict reading is the default: a
     /// client searching only for the lower-cased address misses `Ada@Example.com`.
     pub fn set_email_filter_exact(&self, exact: bool) {
@@ -394,7 +394,7 @@ impl FakeClover {
     }
 
     /// Whether deleted customers stay visible (default true). `deletedTime`
-    /// being a filter field suggests soft deletes (Clover's customer filter list): a deleted customer
+    /// being a filter field suggests soft deletes (§2.5): a deleted customer
     /// is still returned by search and GET, with `deletedTime` set. When off,
     /// a deleted customer is gone: 404 on GET, absent from search.
     pub fn set_soft_deletes(&self, on: bool) {
@@ -666,7 +666,7 @@ impl Stored {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             customer_since: self.customer_since,
-            // Clover ignores marketingAllowed from third-party apps (Clover's create-customer reference).
+            // Clover ignores marketingAllowed from third-party apps (§2.2).
             marketing_allowed: false,
             addresses: self.addresses.clone(),
             metadata: self.metadata.clone(),
@@ -674,7 +674,7 @@ impl Stored {
         }
     }
 
-    /// Customer JSON; nested collections only when expanded, in the wrapped form.
+    /// Customer JSON; nested collections only when expanded, in the wrapped form (§2.3).
     fn to_json(&self, expand: &Expand) -> Value {
         let mut o = Map::new();
         o.insert("id".into(), json!(self.id));
@@ -779,7 +779,7 @@ impl State {
 
     /// Looks up the customer a write targets. A soft-deleted one is still
     /// written (Clover probably answers 200), but a correct client never
-    /// touches a customer whose `deletedTime` is set (Clover's customer filter list).
+    /// touches a customer whose `deletedTime` is set (§2.5).
     fn write_target(&mut self, id: &str, inc: &Incoming) -> Option<usize> {
         let i = self.visible_index(id)?;
         if self.customers[i].deleted_time.is_some() {
@@ -792,7 +792,7 @@ impl State {
     }
 }
 
-/// Clover ids are 13 uppercase alphanumerics (Clover's API overview; `ID_MAX_LEN` in its Android SDK models).
+/// Clover ids are 13 uppercase alphanumerics (§1.4).
 fn random_id() -> String {
     const CHARS: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut rng = rand::rng();
@@ -1009,7 +1009,7 @@ impl Reply {
         Reply::error(401, "Invalid refresh token", None)
     }
 
-    /// A status with no body (Clover's answer to a DELETE is not published).
+    /// A status with no body (Clover's answer to a DELETE is not published, §2.5).
     fn empty(status: u16) -> Reply {
         let mut reply = Reply::json(status, Value::Null);
         reply.body = String::new();
@@ -1138,7 +1138,7 @@ impl State {
             Err(reply) => return (reply, None),
         };
         inc.permissions = permissions;
-        // Clover answers 401 for a foreign merchant too (no 403, Clover's 401-unauthorized page).
+        // Clover answers 401 for a foreign merchant too (no 403, §4.2).
         if inc.merchant.as_deref().is_some_and(|m| m != MERCHANT_ID) {
             return (Reply::unauthorized(), None);
         }
@@ -1147,7 +1147,7 @@ impl State {
         if let Some(reply) = self.check_limits(&token, inc) {
             return (reply, Some(token));
         }
-        // A missing permission is the same 401 as a bad token (Clover's 401-unauthorized page, Clover's 401-unauthorized page),
+        // A missing permission is the same 401 as a bad token (§4.2),
         // and not a violation: the merchant decides what to grant. It comes
         // before faults, so a queued fault waits for a permitted request.
         if let Some(needed) = inc.endpoint.permission() {
@@ -1215,7 +1215,7 @@ impl State {
         }
     }
 
-    /// Counts the arrival and applies Clover's rate limits; `Some` is the 429 to send.
+    /// Counts the arrival and applies Clover's rate limits (§5); `Some` is the 429 to send.
     fn check_limits(&mut self, token: &str, inc: &Incoming) -> Option<Reply> {
         let now = Instant::now();
         let l = self.limits.entry(token.to_owned()).or_default();
@@ -1307,7 +1307,7 @@ enum Contact {
     Address,
 }
 
-/// Europe's field-level permissions (Clover's permissions page, Clover's EU customers permissions page): customer key, read, write.
+/// Europe's field-level permissions (§4.3): customer key, read, write.
 const FIELD_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("emailAddresses", CUSTOMERS_EMAIL_R, CUSTOMERS_EMAIL_W),
     ("phoneNumbers", CUSTOMERS_PHONE_R, CUSTOMERS_PHONE_W),
@@ -1403,7 +1403,7 @@ impl State {
         }
     }
 
-    /// "Only specified fields are overwritten" (Clover's customers reference); contacts have their own endpoints.
+    /// Only the fields present are overwritten; contacts have their own endpoints (§2.1, §2.2).
     fn update(&mut self, id: &str, inc: &Incoming) -> Reply {
         let body = match self.json_body(inc, "update") {
             Ok(b) => b,
@@ -1496,10 +1496,10 @@ impl State {
         Reply::json(200, answer)
     }
 
-    /// `POST .../customers/{id}/metadata` "creates note, birthday, business
-    /// name" (Clover's customers reference); whether it merges or replaces is unpublished (Clover's customer metadata reference), so
-    /// the fake takes the worse reading: the body REPLACES the stored
-    /// metadata, and wiping out a note the merchant wrote is a violation.
+    /// `POST .../customers/{id}/metadata` creates a note, birthday or business
+    /// name; whether it merges or replaces is unpublished (§2.4), so the fake
+    /// takes the worse reading: the body REPLACES the stored metadata, and
+    /// wiping out a note the merchant wrote is a violation.
     fn update_metadata(&mut self, id: &str, inc: &Incoming) -> Reply {
         let body = match self.json_body(inc, "metadata") {
             Ok(b) => b,
@@ -1554,8 +1554,8 @@ impl State {
     }
 
     /// `expand=a,b` (possibly repeated). More than three distinct names is
-    /// refused (Clover's expanding-fields page); an unknown name is a violation and ignored. In Europe
-    /// a contact list the token may not read is left out without a word.
+    /// refused (§3.3); an unknown name is a violation and ignored. In Europe a
+    /// contact list the token may not read is left out without a word (§4.3).
     fn expand(&mut self, inc: &Incoming) -> Result<Expand, Reply> {
         let mut names: Vec<String> = Vec::new();
         for name in inc
@@ -1726,7 +1726,7 @@ impl State {
         self.with_fault(inc, run)
     }
 
-    /// The merchant approves at once; answers the redirect with a fresh code.
+    /// The merchant approves at once; answers the redirect with a fresh code (§7.1, §7.2).
     fn authorize(&mut self, inc: &Incoming) -> Reply {
         let mut params: HashMap<&str, &str> = HashMap::new();
         for (key, value) in &inc.query {
@@ -1818,7 +1818,7 @@ impl State {
         Reply::redirect(location.into())
     }
 
-    /// `POST /oauth/v2/token`: a code for a token pair, by secret or by PKCE.
+    /// `POST /oauth/v2/token`: a code for a token pair, by secret or by PKCE (§7.3, §7.4).
     fn token(&mut self, inc: &Incoming) -> Reply {
         let mut no_refresh = false;
         for (key, value) in &inc.query {
@@ -1909,7 +1909,7 @@ impl State {
         Reply::json(200, pair)
     }
 
-    /// `POST /oauth/v2/refresh`: single-use refresh token for a new pair.
+    /// `POST /oauth/v2/refresh`: single-use refresh token for a new pair (§7.5).
     fn refresh(&mut self, inc: &Incoming) -> Reply {
         let body = match self.oauth_body(inc, "refresh") {
             Ok(b) => b,
@@ -1943,7 +1943,7 @@ impl State {
                 );
             }
             let mut reply = Reply::invalid_refresh_token();
-            // Some integrators see this header when recovery would succeed (integrators' reports).
+            // Some integrators see this header when recovery would succeed (§7.5).
             if self.recoverable(grant, at) {
                 self.oauth.stats.refused_with_recovery_available += 1;
                 reply = reply.header("X-Clover-Recovery-Available", "true".into());
@@ -1968,7 +1968,7 @@ impl State {
 
     /// Whether the refresh token at `at` would buy a new pair from
     /// `/oauth/v2/recovery`: it minted the grant's current pair, which is
-    /// unspent, unrevoked and at most two weeks old (Clover's high-trust OAuth page, Clover's high-trust OAuth page).
+    /// unspent, unrevoked and at most two weeks old (§7.6).
     fn recoverable(&self, grant: usize, at: usize) -> bool {
         let chain = &self.oauth.grants[grant];
         let current = chain.len() - 1;
@@ -1982,8 +1982,8 @@ impl State {
 
     /// `POST /oauth/v2/recovery`: the refresh token spent to mint the current
     /// pair buys a new pair, as long as the current one is still unspent.
-    /// The body is `client_id`, `client_secret` and `recovery_token` (Clover's high-trust OAuth page,
-    /// integrators' sandbox reports); `refresh_token` in its place is refused.
+    /// The body is `client_id`, `client_secret` and `recovery_token` (§7.6);
+    /// `refresh_token` in its place is refused.
     fn recovery(&mut self, inc: &Incoming) -> Reply {
         let body = match self.oauth_body(inc, "recovery") {
             Ok(b) => b,
@@ -2014,7 +2014,7 @@ impl State {
         Reply::json(200, self.mint_pair(grant))
     }
 
-    /// `POST /oauth/token/migrate_v2`: a v1 token for a v2 authorization code.
+    /// `POST /oauth/token/migrate_v2`: a v1 token for a v2 authorization code (§7.7).
     fn migrate(&mut self, inc: &Incoming) -> Reply {
         let body = match self.oauth_body(inc, "migrate") {
             Ok(b) => b,
@@ -2125,7 +2125,7 @@ fn string_fields(
     }
 }
 
-/// base64url(SHA-256(verifier)) without padding: a 43-character S256 challenge.
+/// base64url(SHA-256(verifier)) without padding: a 43-character S256 challenge (§7.4).
 fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -2151,7 +2151,8 @@ fn check_verifier(verifier: &str) -> Result<(), String> {
 
 // ----------------------------------------------------------- validation --
 
-/// Field rules of Clover's create-customer reference and its Android SDK models. `null` is accepted as "not given".
+/// Field rules of Clover's create-customer reference and its Android SDK models (§2.2).
+/// `null` is accepted as "not given".
 fn validate_customer(body: &Map<String, Value>) -> Result<(), String> {
     only_keys(body, CUSTOMER_KEYS, "customer")?;
     for (key, value) in body.iter().filter(|(_, v)| !v.is_null()) {
