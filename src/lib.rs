@@ -19,5 +19,6 @@ pub mod routes;
 pub mod security_headers;
 pub mod startup;
 pub mod storage;
+pub mod tasks;
 pub mod telemetry;
 pub mod templates;

@@ -34,6 +34,7 @@ use crate::routes::{
 };
 use crate::security_headers::{PagePolicy, SecurityHeaders, add_security_headers};
 use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
+use crate::tasks::spawn_periodic;
 use crate::telemetry;
 
 /// The largest request body accepted. A usual signup is a few hundred bytes; the longest
@@ -225,17 +226,23 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
         let limiters = self.limiters.clone();
-        let pruner = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
-            loop {
-                ticks.tick().await;
-                limiters.iter().for_each(|limiter| limiter.prune());
-            }
+        let pruner = spawn_periodic("rate limit pruning", PRUNE_INTERVAL, move || {
+            limiters.iter().for_each(|limiter| limiter.prune());
+            std::future::ready(())
         });
-        let retention = tokio::spawn(erase_old_personal_data(self.db.clone(), self.retention));
-        let sessions = tokio::spawn(follow_admin_sessions(self.db.clone(), self.sessions));
-        let (end_bot_counts, server_stopped) = tokio::sync::oneshot::channel();
-        let bot_counts = tokio::spawn(flush_bot_counts(self.db.clone(), server_stopped));
+        let retention = spawn_periodic("retention", RETENTION_SWEEP, {
+            let (db, retention) = (self.db.clone(), self.retention);
+            move || erase_old_personal_data(db.clone(), retention)
+        });
+        let sessions = spawn_periodic("admin sessions", SESSION_GENERATION_POLL, {
+            let (db, sessions) = (self.db.clone(), self.sessions);
+            move || follow_admin_sessions(db.clone(), sessions.clone())
+        });
+        // A flush, once begun, is never cut off: it has taken the counts it writes.
+        let bot_counts = spawn_periodic("bot counts", BOT_COUNT_FLUSH, {
+            let db = self.db.clone();
+            move || flush_bot_counts(db.clone())
+        });
         // The worker winds down beside the server, from the signal on, not after it: the
         // two graces together must fit in the platform's kill timeout.
         let stop = Arc::new(stop);
@@ -250,10 +257,8 @@ impl Application {
         });
         let served = self.server.await;
         // Every request has been answered: the last bots counted are written now.
-        let _ = end_bot_counts.send(());
-        if bot_counts.await.is_err() {
-            tracing::error!("the task that stores bot counts panicked");
-        }
+        bot_counts.stop().await;
+        flush_bot_counts(self.db.clone()).await;
         retention.abort();
         sessions.abort();
         on_signal.abort();
@@ -306,13 +311,9 @@ const SESSION_GENERATION_POLL: Duration = Duration::from_secs(5);
 
 /// Takes up sign-outs made on other instances (the generation they moved on).
 async fn follow_admin_sessions(db: Database, sessions: SessionGeneration) {
-    let mut ticks = tokio::time::interval(SESSION_GENERATION_POLL);
-    loop {
-        ticks.tick().await;
-        match db.admin_session_generation().await {
-            Ok(generation) => sessions.advance_to(generation),
-            Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
-        }
+    match db.admin_session_generation().await {
+        Ok(generation) => sessions.advance_to(generation),
+        Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
     }
 }
 
@@ -321,21 +322,9 @@ const BOT_COUNT_FLUSH: Duration = Duration::from_secs(5);
 
 /// Every few seconds, and once more when the server has stopped: writes the bots counted
 /// in memory. A write per bot let a flood slow every visitor's signup down.
-async fn flush_bot_counts(db: Database, mut server_stopped: tokio::sync::oneshot::Receiver<()>) {
-    let mut ticks = tokio::time::interval(BOT_COUNT_FLUSH);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        // A flush, once begun, is never cancelled: it has taken the counts it writes.
-        let stopping = tokio::select! {
-            _ = ticks.tick() => false,
-            _ = &mut server_stopped => true,
-        };
-        if let Err(error) = db.flush_bot_counts().await {
-            tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
-        }
-        if stopping {
-            return;
-        }
+async fn flush_bot_counts(db: Database) {
+    if let Err(error) = db.flush_bot_counts().await {
+        tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
     }
 }
 
@@ -345,15 +334,11 @@ const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 /// At start, then hourly: erase the personal data of submissions delivered longer ago
 /// than the retention period. Clover keeps the customer; this service keeps no copy.
 async fn erase_old_personal_data(db: Database, retention: Duration) {
-    let mut ticks = tokio::time::interval(RETENTION_SWEEP);
-    loop {
-        ticks.tick().await;
-        let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
-        match db.erase_delivered_before(cutoff).await {
-            Ok(0) => {}
-            Ok(erased) => tracing::info!(erased, "personal data past its retention was erased"),
-            Err(error) => tracing::error!(%error, "could not erase old personal data"),
-        }
+    let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
+    match db.erase_delivered_before(cutoff).await {
+        Ok(0) => {}
+        Ok(erased) => tracing::info!(erased, "personal data past its retention was erased"),
+        Err(error) => tracing::error!(%error, "could not erase old personal data"),
     }
 }
 

@@ -16,13 +16,14 @@ use crate::domain::DuplicatePolicy;
 use crate::storage::{
     Database, DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms,
 };
+use crate::tasks::{retry, spawn_periodic};
 
 /// Submissions delivered at once. Each is a short sequence of requests; the client's pacer
 /// keeps the total within Clover's 5 in flight.
 const CONCURRENT_DELIVERIES: usize = 4;
 /// The longest the worker sleeps without looking at the queue.
 const IDLE_POLL: Duration = Duration::from_secs(30);
-/// Waits before each new try at writing a delivery's result.
+/// Waits between tries at writing a delivery's result.
 const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_millis(200),
     Duration::from_secs(1),
@@ -85,25 +86,6 @@ impl Drop for UnderWay {
             .unwrap_or_else(|p| p.into_inner());
         under_way.remove(&self.id);
     }
-}
-
-/// Runs `tick` every `period`, from now, until aborted; a panic in one tick is logged
-/// and the next runs all the same.
-fn every<F, Fut>(period: Duration, tick: F) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if AssertUnwindSafe(tick()).catch_unwind().await.is_err() {
-                tracing::error!("a periodic task of the delivery worker panicked");
-            }
-        }
-    })
 }
 
 /// How an attempt ended, short of an error from Clover.
@@ -179,7 +161,7 @@ impl DeliveryWorker {
         // loop waiting on the database must not let the claims of deliveries under way
         // run out. The stored credential is watched by another, as reading it may wait
         // for another instance's refresh.
-        let heartbeat = every(beat_every, {
+        let heartbeat = spawn_periodic("delivery claims", beat_every, {
             let worker = Arc::clone(&worker);
             move || {
                 let worker = Arc::clone(&worker);
@@ -188,7 +170,7 @@ impl DeliveryWorker {
                 }
             }
         });
-        let credential = every(beat_every, {
+        let credential = spawn_periodic("stored credential", beat_every, {
             let directory = worker.directory.clone();
             move || {
                 let directory = directory.clone();
@@ -347,24 +329,22 @@ impl DeliveryWorker {
                 tracing::error!(submission = %id, %error, "could not reschedule a delivery");
             }
         } else {
-            for wait in RESULT_WRITE_RETRIES {
-                let written = match &attempt {
-                    Ok(Attempted::Delivered(customer_id, outcome)) => {
-                        self.db.mark_delivered(&id, customer_id, *outcome).await
+            // If it never lands, the submission is still claimed; the first heartbeat
+            // after this delivery ends releases the claim, and it is due again.
+            let _ = retry(
+                &RESULT_WRITE_RETRIES,
+                || async {
+                    match &attempt {
+                        Ok(Attempted::Delivered(customer_id, outcome)) => {
+                            self.db.mark_delivered(&id, customer_id, *outcome).await
+                        }
+                        Ok(Attempted::ClaimLost) => Ok(()),
+                        Err(error) => self.record_failure(&delivery, error).await,
                     }
-                    Ok(Attempted::ClaimLost) => Ok(()),
-                    Err(error) => self.record_failure(&delivery, error).await,
-                };
-                match written {
-                    Ok(()) => break,
-                    Err(error) => {
-                        // Still claimed; the first heartbeat after this delivery ends
-                        // releases the claim, and the submission is due again.
-                        tracing::error!(submission = %id, %error, "could not record a delivery result");
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            }
+                },
+                |error| tracing::error!(submission = %id, %error, "could not record a delivery result"),
+            )
+            .await;
         }
         if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
             tracing::info!(submission = %id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");

@@ -14,12 +14,19 @@ use crate::clover::{
     Access, AuthSnapshot, AuthState, CloverError, Credential, MerchantId, UnauthorizedAction,
 };
 use crate::storage::{CredentialKind, CredentialLock, Database, SecretCipher, StoredCredential};
+use crate::tasks::retry;
 
 /// How long a refresh waits for another instance's to finish: a refresh is one or two
 /// requests to Clover, each with its own timeout, and a few seconds to store the result.
 const REFRESH_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// A new connection waits less: the merchant's browser is waiting for the page.
 const CONNECT_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Waits between tries at storing a pair, while the caller holds the lock.
+const SAVE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
 /// A reload storing an unsaved pair does not hold up anything waiting on it.
 const RELOAD_LOCK_WAIT: Duration = Duration::from_secs(5);
 
@@ -275,13 +282,12 @@ impl OAuthCredential {
     /// database stays away, the pair lives on in memory, and the next refresh or reload
     /// stores it (see [`superseded`]).
     async fn save_with_retries(&self, pair: &StoredCredential) {
-        for wait in [0, 200, 1_000, 3_000] {
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            match self.db.save_credential(pair, &self.cipher).await {
-                Ok(()) => return,
-                Err(error) => tracing::error!(%error, "could not store the refreshed Clover pair"),
-            }
-        }
+        let _ = retry(
+            &SAVE_RETRIES,
+            || self.db.save_credential(pair, &self.cipher),
+            |error| tracing::error!(%error, "could not store the refreshed Clover pair"),
+        )
+        .await;
     }
 
     /// Recovery, when the app has its secret; without it a lost answer cannot be repaired
