@@ -1051,7 +1051,7 @@ mod tests {
             });
         }
         let env_example = include_str!("../.env.example");
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/configuration.md");
         // Set by the platform, not by the operator.
         let platform = ["FLY_APP_NAME"];
         for name in read.into_inner().unwrap() {

@@ -578,7 +578,7 @@ async fn permissions_are_per_token_and_refused_like_a_bad_token() {
     let merchant = merchant_url(&fake);
     let customers = customers_url(&fake);
 
-    // By default a token has what the README asks for: Customers read/write.
+    // By default a token has what docs/connecting-to-clover.md asks for: Customers read/write.
     let refused = get(&http, &merchant).await;
     assert_eq!(refused.status(), 401);
     assert_eq!(

@@ -38,13 +38,22 @@ async fn bodies_over_32_kib_are_refused_with_413() {
 }
 
 #[tokio::test]
-async fn the_readme_states_the_body_limit_that_is_enforced() {
-    let readme = include_str!("../../README.md");
-    assert!(
-        readme.contains("bodies are limited to 32 KiB"),
-        "the README does not state the limit"
-    );
-    assert!(!readme.contains("4 KiB"), "the README states another limit");
+async fn the_docs_state_the_body_limit_that_is_enforced() {
+    // The configuration reference (beside MAX_CONNECTIONS) and the security page both
+    // state the limit.
+    for (doc, text) in [
+        (
+            "docs/configuration.md",
+            include_str!("../../docs/configuration.md"),
+        ),
+        ("docs/security.md", include_str!("../../docs/security.md")),
+    ] {
+        assert!(
+            text.contains("bodies are limited to 32 KiB"),
+            "{doc} does not state the limit"
+        );
+        assert!(!text.contains("4 KiB"), "{doc} states another limit");
+    }
     let app = spawn_app(&Config::demo()).await;
     let body_of = |len: usize| format!("note={}", "a".repeat(len - "note=".len()));
 

@@ -24,8 +24,8 @@
 //! ([`MERCHANT_R`], [`CUSTOMERS_R`], [`CUSTOMERS_W`] and Europe's field-level
 //! ones). A token lacking the permission of an endpoint gets the same 401 as a
 //! bad token, because Clover's API "does not distinguish" the two (§4.2).
-//! Tokens start with Customers read/write only, which is what the project's
-//! README tells merchants to grant: `GET /v3/merchants/{mId}` needs Merchant
+//! Tokens start with Customers read/write only, which is what
+//! docs/connecting-to-clover.md tells merchants to grant: `GET /v3/merchants/{mId}` needs Merchant
 //! read and is therefore refused by default.
 //!
 //! OAuth (§7): the one fake server plays both Clover hosts (§1). The merchant's
@@ -93,8 +93,8 @@ const KNOWN_PERMISSIONS: &[&str] = &[
     CUSTOMERS_ADDRESS_R,
     CUSTOMERS_ADDRESS_W,
 ];
-/// What a token has unless a test says otherwise: what the README asks the
-/// merchant to tick (Customers read + write), and nothing more.
+/// What a token has unless a test says otherwise: what docs/connecting-to-clover.md
+/// asks the merchant to tick (Customers read + write), and nothing more.
 const DEFAULT_PERMISSIONS: &[&str] = &[CUSTOMERS_R, CUSTOMERS_W];
 
 /// The employee who approves every authorization.

@@ -429,7 +429,7 @@ async fn the_form_fits_a_320_pixel_screen_and_200_percent_zoom() {
 async fn the_embedded_form_resizes_its_iframe_and_passes_axe() {
     crate::require_browser!();
     let fake = FakeClover::start().await;
-    // The merchant's page, on another origin, with the README's snippet.
+    // The merchant's page, on another origin, with the snippet of docs/form.md.
     let shop = ShopPage::start().await;
     let mut config = branded(&fake);
     // Messages go to each origin listed; the shop's is not the first.
@@ -508,7 +508,7 @@ async fn screenshots_and_axe_of_the_form_at_both_widths() {
 }
 
 /// The merchant's own page, served from another loopback port: an iframe of the form
-/// with the resize listener from the README.
+/// with the resize listener from docs/form.md.
 struct ShopPage {
     origin: String,
     form_url: std::sync::Arc<std::sync::Mutex<String>>,
