@@ -7,6 +7,7 @@ mod cipher;
 mod credentials;
 pub mod inspection;
 mod location;
+mod migrations;
 mod postgres;
 mod records;
 mod sqlite;
@@ -50,6 +51,8 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
     #[error("the commit of a batch of submissions failed: {0}")]

@@ -72,7 +72,7 @@ impl PostgresStore {
             .build()
             .map_err(|error| StorageError::Connection(error.to_string()))?;
         let mut client = pool.get().await?;
-        schema::migrate(&mut client).await?;
+        schema::migrate(&mut client, SESSION_LIMITS).await?;
         Ok(Self { pool, config, tls })
     }
 

@@ -1,114 +1,28 @@
-//! The PostgreSQL schema: the SQLite one's final shape, in PostgreSQL's types.
+//! The PostgreSQL schema: the migrations in `migrations/postgres` (the SQLite schema's final
+//! shape, in PostgreSQL's types), run by refinery under an advisory lock.
 
+use refinery::Runner;
 use tokio_postgres::Client;
+
+use crate::storage::StorageError;
+use crate::storage::migrations;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
 
 /// Taken while migrating, so that instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x636c_6f76_6572_0001;
 
-/// Each entry moves the schema one version forward; table `schema_version` records how far
-/// a database has come. Entries are never edited once released, only appended.
-const MIGRATIONS: &[&str] = &[
-    r#"
-    CREATE TABLE submissions (
-        id                 TEXT PRIMARY KEY,
-        -- Arrival order among submissions received in the same millisecond.
-        seq                BIGINT GENERATED ALWAYS AS IDENTITY,
-        received_at        BIGINT NOT NULL,
-        source             TEXT NOT NULL CHECK (source IN ('form', 'api')),
-        first_name         TEXT,
-        last_name          TEXT,
-        email              TEXT NOT NULL,
-        phone              TEXT,
-        marketing_consent  BOOLEAN NOT NULL,
-        consent_text       TEXT NOT NULL,
-        state              TEXT NOT NULL DEFAULT 'pending'
-                           CHECK (state IN ('pending', 'delivered', 'failed')),
-        attempts           INTEGER NOT NULL DEFAULT 0,
-        last_error         TEXT,
-        clover_customer_id TEXT,
-        outcome            TEXT CHECK (outcome IN ('created', 'updated', 'linked')),
-        delivered_at       BIGINT,
-        -- The key a form render or an API client sends, so a retry is stored once.
-        idempotency_key    TEXT,
-        -- Birthday, address and the visitor's note as one JSON object (SignupDetails).
-        details            TEXT
-    );
-    CREATE INDEX submissions_by_received_at ON submissions (received_at);
-    CREATE INDEX submissions_by_state ON submissions (state);
-    CREATE UNIQUE INDEX submissions_by_idempotency_key
-        ON submissions (idempotency_key) WHERE idempotency_key IS NOT NULL;
-
-    -- One row per submission still to be delivered (the transactional outbox). A claim
-    -- names the instance holding it and runs out at lease_until unless renewed.
-    CREATE TABLE delivery_queue (
-        submission_id   TEXT PRIMARY KEY REFERENCES submissions (id),
-        next_attempt_at BIGINT NOT NULL,
-        claimed_by      TEXT,
-        lease_until     BIGINT
-    );
-    CREATE INDEX delivery_queue_by_due ON delivery_queue (next_attempt_at);
-    CREATE INDEX delivery_queue_by_lease ON delivery_queue (lease_until)
-        WHERE lease_until IS NOT NULL;
-    CREATE INDEX delivery_queue_by_holder ON delivery_queue (claimed_by)
-        WHERE claimed_by IS NOT NULL;
-
-    -- Instances of the service and when each was last seen: they share Clover's budget.
-    CREATE TABLE instances (
-        id        TEXT PRIMARY KEY,
-        last_seen BIGINT NOT NULL
-    );
-
-    -- The merchant's Clover credential, one row; tokens encrypted (storage::cipher).
-    CREATE TABLE clover_credentials (
-        id                     INTEGER PRIMARY KEY CHECK (id = 1),
-        kind                   TEXT NOT NULL CHECK (kind IN ('oauth', 'api_token')),
-        merchant_id            TEXT NOT NULL,
-        access_token           BYTEA NOT NULL,
-        access_expires_at      BIGINT,
-        refresh_token          BYTEA,
-        refresh_expires_at     BIGINT,
-        previous_refresh_token BYTEA,
-        last_refresh_at        BIGINT,
-        needs_authorization    TEXT,
-        replaces_env_digest    TEXT,
-        recovery_pending       BOOLEAN NOT NULL DEFAULT FALSE,
-        updated_at             BIGINT NOT NULL
-    );
-
-    -- Submissions turned away as bots, by reason: counted, never stored.
-    CREATE TABLE bot_counts (
-        reason TEXT PRIMARY KEY,
-        count  BIGINT NOT NULL
-    );
-
-    -- Customers of the demo stand-in for Clover.
-    CREATE TABLE demo_customers (
-        id             TEXT PRIMARY KEY,
-        seq            BIGINT GENERATED ALWAYS AS IDENTITY,
-        first_name     TEXT,
-        last_name      TEXT,
-        emails         TEXT[] NOT NULL DEFAULT '{}',
-        phones         TEXT[] NOT NULL DEFAULT '{}',
-        note           TEXT,
-        customer_since BIGINT
-    );
-"#,
-    r#"
-    -- The admin sessions' generation: a session signed under an older one is over.
-    CREATE TABLE admin_sessions (
-        id         INTEGER PRIMARY KEY CHECK (id = 1),
-        generation BIGINT NOT NULL
-    );
-    INSERT INTO admin_sessions (id, generation) VALUES (1, 0);
-"#,
-];
-
 /// The version [`migrate`] brings a database to.
 pub(super) fn latest_version() -> usize {
-    MIGRATIONS.len()
+    migrations::latest(&embedded::migrations::runner())
 }
 
 /// The version recorded, 0 when the service never migrated this database; reads only.
+/// Table `schema_version` keeps mirroring it, as it recorded it alone before the
+/// migrations moved to refinery: that is how an older version of the service, rolled
+/// back to, sees that the database is newer than it knows.
 pub(super) async fn found_version(client: &Client) -> Result<usize, tokio_postgres::Error> {
     let exists: bool = client
         .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
@@ -124,34 +38,79 @@ pub(super) async fn found_version(client: &Client) -> Result<usize, tokio_postgr
     Ok(version.and_then(|v| usize::try_from(v).ok()).unwrap_or(0))
 }
 
-pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+/// Brings the schema up to date, one instance at a time. The session's limits are lifted
+/// meanwhile (a migration may take longer than an ordinary statement may, and an instance
+/// starting beside another waits for its migration) and `restore` is run afterwards.
+pub(super) async fn migrate(client: &mut Client, restore: &str) -> Result<(), StorageError> {
+    client
+        .batch_execute("SET statement_timeout = 0; SET lock_timeout = 0")
+        .await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let migrated = migrate_locked(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let restored = client.batch_execute(restore).await;
+    migrated?;
+    unlocked?;
+    restored?;
+    Ok(())
+}
+
+async fn migrate_locked(client: &mut Client) -> Result<(), StorageError> {
+    let runner = embedded::migrations::runner();
+    let latest = migrations::latest(&runner);
+    let found = found_version(client).await?;
+    crate::storage::note_newer_schema(found, latest);
+    if found > latest {
+        // Migrated by a newer version: nothing here to apply, and its history names
+        // migrations this version does not have.
+        return Ok(());
+    }
+    adopt(client, &runner, found).await?;
+    runner
+        .run_async(client)
+        .await
+        .map_err(|error| StorageError::Migration(error.to_string()))?;
+    let latest = i32::try_from(latest).expect("few migrations");
     let tx = client.transaction().await?;
-    // A migration may take longer than the pool's limits on ordinary statements, and an
-    // instance starting beside another waits for its migration to finish.
-    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
-        .await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .await?;
-    let current: i32 = match tx
-        .query_opt("SELECT version FROM schema_version", &[])
+    tx.execute("DELETE FROM schema_version", &[]).await?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        &[&latest],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A database migrated before refinery ran its migrations has only `schema_version`: its
+/// first `found` migrations are recorded as applied, as refinery would have recorded them.
+async fn adopt(client: &mut Client, runner: &Runner, found: usize) -> Result<(), StorageError> {
+    let history: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&migrations::HISTORY_TABLE],
+        )
         .await?
-    {
-        Some(row) => row.get(0),
-        None => {
-            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])
-                .await?;
-            0
-        }
-    };
-    let current = usize::try_from(current).unwrap_or(0);
-    crate::storage::note_newer_schema(current, MIGRATIONS.len());
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        tx.batch_execute(sql).await?;
-        let version = i32::try_from(version + 1).expect("few migrations");
-        tx.execute("UPDATE schema_version SET version = $1", &[&version])
-            .await?;
+        .get(0);
+    if history || found == 0 {
+        return Ok(());
     }
-    tx.commit().await
+    let tx = client.transaction().await?;
+    tx.batch_execute(migrations::HISTORY_DDL).await?;
+    for row in migrations::adopted(runner, found)? {
+        tx.execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES ($1, $2, $3, $4)",
+            &[&row.version, &row.name, &row.applied_on, &row.checksum],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
