@@ -1,10 +1,11 @@
 use maud::{Markup, html};
 
 use super::layout::{PageContext, visitor_layout};
+use super::messages::{Notice, error_messages, field_message};
 use crate::captcha::TURNSTILE_ORIGIN;
 use crate::domain::{
-    Birthday, EmailAddress, Field, FieldError, FormErrors, FormRules, IdempotencyKey, Input,
-    PersonName, PhoneNumber, PostalAddress, SignupForm, VisitorNote,
+    Birthday, EmailAddress, Field, FieldError, FormErrors, FormRules, Input, PersonName,
+    PhoneNumber, PostalAddress, SignupForm, VisitorNote,
 };
 use crate::i18n::Arg;
 
@@ -17,7 +18,9 @@ pub struct FormView<'a> {
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording.
     pub consent_text: Option<&'a str>,
     /// A message above the form that is not about one field (such as a rate limit).
-    pub notice: Option<&'a str>,
+    pub notice: Option<Notice>,
+    /// The id of this rendered form (an `IdempotencyKey`), kept across corrections.
+    pub form_id: &'a str,
     /// The signed token this rendering carries.
     pub form_token: &'a str,
     /// Turnstile's site key, when the CAPTCHA is on.
@@ -32,7 +35,7 @@ impl FormView<'_> {
     /// The message for `error` about `input`, as the server would give it: the script in
     /// the page shows the very same words.
     fn message(&self, input: Input, error: FieldError) -> String {
-        error.message(input, self.context.language)
+        field_message(input, &error, self.context.language)
     }
 }
 
@@ -86,7 +89,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                 h1 lang=[title_lang] { (heading) }
                 p class="lead" lang=[intro_lang] { (intro) }
                 @if let Some(notice) = view.notice {
-                    div class="notice" role="alert" tabindex="-1" { p { (notice) } }
+                    div class="notice" role="alert" tabindex="-1" { p { (notice.text(context.language)) } }
                 }
                 @if !view.errors.is_empty() { (error_summary(view)) }
                 form class="signup-form" method="post" action=(context.localized(action)) novalidate
@@ -99,7 +102,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     data-msg-sending=(view.t("sending")) {
                     // One id per rendered form, kept across corrections, so that a
                     // double-click stores the signup once.
-                    input type="hidden" name="form_id" value=(form_id(view.values));
+                    input type="hidden" name="form_id" value=(view.form_id);
                     input type="hidden" name="form_token" value=(view.form_token);
                     (honeypot(view))
                     @for field in &view.rules.fields {
@@ -271,7 +274,7 @@ fn described_by(name: &str, has_hint: bool, has_error: bool) -> Option<String> {
 fn text_input(view: &FormView<'_>, spec: TextInput<'_>) -> Markup {
     let name = spec.input.name();
     let language = view.context.language;
-    let messages = view.errors.messages(spec.input, language);
+    let messages = error_messages(view.errors, spec.input, language);
     let invalid = !messages.is_empty();
     let too_long = spec
         .max_len
@@ -318,7 +321,7 @@ fn field_error(view: &FormView<'_>, name: &str, messages: &[String]) -> Markup {
 fn birthday_group(view: &FormView<'_>, required: bool) -> Markup {
     let values = view.values;
     let language = view.context.language;
-    let messages = view.errors.messages(Input::Birthday, language);
+    let messages = error_messages(view.errors, Input::Birthday, language);
     let invalid = !messages.is_empty();
     let this_year = Birthday::latest_year();
     let year_error = FieldError::BirthdayYear {
@@ -436,7 +439,7 @@ fn address_group(view: &FormView<'_>, required: bool) -> Markup {
 
 fn note_area(view: &FormView<'_>, required: bool) -> Markup {
     let language = view.context.language;
-    let messages = view.errors.messages(Input::Note, language);
+    let messages = error_messages(view.errors, Input::Note, language);
     let invalid = !messages.is_empty();
     let max = VisitorNote::MAX_LEN;
     let hint = language.text_with("hint-note", &[("max", Arg::count(max))]);
@@ -473,16 +476,6 @@ fn honeypot(view: &FormView<'_>) -> Markup {
     }
 }
 
-fn form_id(values: &SignupForm) -> String {
-    values
-        .form_id
-        .as_deref()
-        .and_then(IdempotencyKey::parse)
-        .unwrap_or_else(IdempotencyKey::random)
-        .as_ref()
-        .to_owned()
-}
-
 /// The list of problems at the top, each linking to its field. `autofocus` moves focus
 /// (and a screen reader) straight to it when the page comes back with errors.
 fn error_summary(view: &FormView<'_>) -> Markup {
@@ -492,7 +485,7 @@ fn error_summary(view: &FormView<'_>) -> Markup {
             h2 id="error-summary-title" { (view.t("error-summary-title")) }
             ul {
                 @for input in view.errors.inputs_in_form_order(view.rules) {
-                    @for message in view.errors.messages(input, language) {
+                    @for message in error_messages(view.errors, input, language) {
                         li { a href={ "#" (input.anchor()) } { (message) } }
                     }
                 }
@@ -507,9 +500,7 @@ fn consent_checkbox(view: &FormView<'_>) -> Markup {
         &view.values.marketing_consent,
         Some(answer) if answer.is_yes()
     );
-    let messages = view
-        .errors
-        .messages(Input::MarketingConsent, view.context.language);
+    let messages = error_messages(view.errors, Input::MarketingConsent, view.context.language);
     let consent_lang = view.consent_text.and_then(|_| view.context.merchant_lang());
     let consent = view
         .consent_text
