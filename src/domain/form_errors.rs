@@ -37,6 +37,12 @@ pub enum FieldError {
 pub struct FormErrors(BTreeMap<Input, Vec<FieldError>>);
 
 impl FormErrors {
+    /// No problems at all, for a form shown before anything was sent.
+    pub fn none() -> &'static FormErrors {
+        static NONE: FormErrors = FormErrors(BTreeMap::new());
+        &NONE
+    }
+
     pub fn add(&mut self, input: Input, error: FieldError) {
         self.0.entry(input).or_default().push(error);
     }

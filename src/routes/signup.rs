@@ -63,15 +63,8 @@ fn render_form(
     // The page carries the birthday's latest year: a new year renders it again.
     let year = Birthday::latest_year();
     let cached = state.form_pages.get(key, year, |token, form_id| {
-        let page = FormPage {
-            context,
-            values: &SignupForm::default(),
-            form_id,
-            errors: &FormErrors::default(),
-            notice: None,
-            token,
-        };
-        page.markup(state).into_string()
+        let empty = SignupForm::default();
+        signup_page(&form_view(state, context, &empty, form_id, token)).into_string()
     });
     let form_id = IdempotencyKey::random();
     let token = state.form_tokens.issue(unix_now(), form_id.as_ref());
@@ -151,33 +144,31 @@ fn respond(
         .as_deref()
         .and_then(IdempotencyKey::parse)
         .unwrap_or_else(IdempotencyKey::random);
-    let again = FormPage {
-        context,
-        values: &body.fields,
-        form_id: form_id.as_ref(),
-        errors: &FormErrors::default(),
-        notice: None,
-        token: body.form_token.as_deref().unwrap_or_default(),
-    };
-    let with_notice = |notice| FormPage {
+    let token = body.form_token.as_deref().unwrap_or_default();
+    let again = form_view(state, context, &body.fields, form_id.as_ref(), token);
+    let with_notice = |notice| FormView {
         notice: Some(notice),
         ..again
     };
     match outcome {
         // A bot gets the same answer as a person, so it learns nothing.
         Outcome::Stored(_) | Outcome::Bot(_) => see_other(&success_url(&context)),
-        Outcome::Invalid(errors) => FormPage {
-            errors: &errors,
-            ..again
+        Outcome::Invalid(errors) => {
+            let view = FormView {
+                errors: &errors,
+                ..again
+            };
+            html(StatusCode::UNPROCESSABLE_ENTITY, signup_page(&view))
         }
-        .respond(StatusCode::UNPROCESSABLE_ENTITY, state),
-        Outcome::TooMany(refused) => refusal(refused, again, state),
-        Outcome::CaptchaFailed => {
-            with_notice(Notice::CaptchaFailed).respond(StatusCode::UNPROCESSABLE_ENTITY, state)
-        }
-        Outcome::CaptchaUnavailable => {
-            with_notice(Notice::CaptchaUnavailable).respond(StatusCode::SERVICE_UNAVAILABLE, state)
-        }
+        Outcome::TooMany(refused) => refusal(refused, again),
+        Outcome::CaptchaFailed => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            signup_page(&with_notice(Notice::CaptchaFailed)),
+        ),
+        Outcome::CaptchaUnavailable => html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            signup_page(&with_notice(Notice::CaptchaUnavailable)),
+        ),
         Outcome::Expired(form_id) => offer_again(again, &form_id, Notice::Expired, state),
         // A second signup (a friend's, say) needs a form of its own: the input comes back
         // in a fresh form, ready to send.
@@ -187,17 +178,17 @@ fn respond(
 
 /// The answer to a post over the per-address limit: the form again with the visitor's
 /// input and when to come back, or, for a flood, a line of text.
-fn refusal(refused: TooManyRequests, page: FormPage<'_>, state: &AppState) -> HttpResponse {
+fn refusal(refused: TooManyRequests, view: FormView<'_>) -> HttpResponse {
     let retry_after_secs = refused.retry_after_secs;
     let notice = Notice::RateLimited { retry_after_secs };
     if refused.flooding {
-        return flood_refusal(notice.text(page.context.language), retry_after_secs);
+        return flood_refusal(notice.text(view.context.language), retry_after_secs);
     }
-    let page = FormPage {
+    let view = FormView {
         notice: Some(notice),
-        ..page
+        ..view
     };
-    let mut response = page.respond(StatusCode::TOO_MANY_REQUESTS, state);
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, signup_page(&view));
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, retry_after_secs.into());
@@ -208,19 +199,19 @@ fn refusal(refused: TooManyRequests, page: FormPage<'_>, state: &AppState) -> Ht
 /// notice. Its token is backdated by the minimum fill time: the visitor has filled the
 /// form in already, and sending it straight back must not read as a bot.
 fn offer_again(
-    page: FormPage<'_>,
+    view: FormView<'_>,
     form_id: &IdempotencyKey,
     notice: Notice,
     state: &AppState,
 ) -> HttpResponse {
     let token = state.form_tokens.issue_filled(unix_now(), form_id.as_ref());
-    let page = FormPage {
+    let view = FormView {
         form_id: form_id.as_ref(),
         notice: Some(notice),
-        token: &token,
-        ..page
+        form_token: &token,
+        ..view
     };
-    page.respond(StatusCode::OK, state)
+    html(StatusCode::OK, signup_page(&view))
 }
 
 /// The answer to a visitor still sending after several refusals: a line of text and a
@@ -250,34 +241,24 @@ fn failure_page(
     html(status, visitor_error_page(&context, error, id.as_deref()))
 }
 
-/// The form page in one of its states.
-#[derive(Clone, Copy)]
-struct FormPage<'a> {
+/// The form as this deployment shows it, with these values, id and token, no errors and
+/// no notice.
+fn form_view<'a>(
+    state: &'a AppState,
     context: PageContext<'a>,
     values: &'a SignupForm,
     form_id: &'a str,
-    errors: &'a FormErrors,
-    notice: Option<Notice>,
-    token: &'a str,
-}
-
-impl FormPage<'_> {
-    fn respond(&self, status: StatusCode, state: &AppState) -> HttpResponse {
-        html(status, self.markup(state))
-    }
-
-    fn markup(&self, state: &AppState) -> maud::Markup {
-        let view = FormView {
-            context: self.context,
-            values: self.values,
-            errors: self.errors,
-            rules: &state.form.rules,
-            consent_text: state.form.consent_text.as_deref(),
-            notice: self.notice,
-            form_id: self.form_id,
-            form_token: self.token,
-            captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
-        };
-        signup_page(&view)
+    form_token: &'a str,
+) -> FormView<'a> {
+    FormView {
+        context,
+        values,
+        errors: FormErrors::none(),
+        rules: &state.form.rules,
+        consent_text: state.form.consent_text.as_deref(),
+        notice: None,
+        form_id,
+        form_token,
+        captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
     }
 }

@@ -6,6 +6,7 @@ mod layout;
 mod messages;
 mod pages;
 mod signup;
+mod signup_fields;
 mod theme;
 
 pub use admin::{admin_login_page, admin_page};
