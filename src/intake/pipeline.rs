@@ -65,14 +65,11 @@ impl Intake<'_> {
     /// Counts one post against the visitor's allowance. A flood's refusal is held back by
     /// [`FLOOD_DELAY`]: waiting costs nothing, and a flooder that waits sends far less.
     pub async fn limit(&self, client_ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
-        let refused = match self.limiter.check_address(client_ip) {
-            Ok(()) => return Ok(()),
-            Err(refused) => refused,
-        };
-        if refused.flooding {
+        let checked = self.limiter.check_address(client_ip);
+        if checked.is_err_and(|refused| refused.flooding) {
             tokio::time::sleep(FLOOD_DELAY).await;
         }
-        Err(refused)
+        checked
     }
 
     /// Screens, parses, limits, asks the CAPTCHA, then stores durably: the visitor is
@@ -96,7 +93,9 @@ impl Intake<'_> {
         if let Some(refused) = self.check_captcha(&submission).await {
             return Ok(refused);
         }
-        self.store(signup, &submission, key).await
+        let stored = self.store(signup, &submission, key).await;
+        // The visitor must be told, not thanked; the operator must be told why.
+        stored.inspect_err(|error| tracing::error!(%error, "a submission could not be stored"))
     }
 
     /// A form's post counts here, once it is one to store or to count; an API post

@@ -9,7 +9,7 @@ use super::wire::SignupBody;
 use super::{AppState, intake, request_language};
 use crate::domain::{FormErrors, IdempotencyKey};
 use crate::i18n::Language;
-use crate::intake::{Channel, Outcome, Submission};
+use crate::intake::{Channel, Outcome};
 use crate::rate_limit::TooManyRequests;
 use crate::storage::StorageError;
 use crate::templates::error_map;
@@ -56,14 +56,7 @@ pub async fn create_signup(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .and_then(IdempotencyKey::parse);
-    let submission = Submission {
-        fields: &body.fields,
-        channel: Channel::Api { key },
-        honeypot: body.website.as_deref(),
-        captcha_response: body.captcha_response.as_deref(),
-        client_ip,
-        language,
-    };
+    let submission = body.submission(Channel::Api { key }, client_ip, language);
     let id = match intake.take(submission).await.map_err(ApiError::Storage)? {
         Outcome::Stored(id) => id.to_string(),
         // The same answer as for a person, with an id that names nothing.
@@ -146,8 +139,7 @@ impl ResponseError for ApiError {
                     "error": self.to_string(),
                     "retry_after": limit.retry_after_secs,
                 })),
-            Self::Storage(error) => {
-                tracing::error!(%error, "a submission could not be stored");
+            Self::Storage(_) => {
                 response.json(json!({"error": "the submission could not be stored; try again"}))
             }
             Self::Captcha => response.json(json!({"errors": {"captcha": [self.to_string()]}})),

@@ -8,7 +8,7 @@ use super::wire::SignupBody;
 use super::{AppState, html, html_text, intake, page_context, request_id, see_other};
 use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::unix_now;
-use crate::intake::{Channel, Outcome, Submission};
+use crate::intake::{Channel, Outcome};
 use crate::rate_limit::TooManyRequests;
 use crate::templates::{
     FormView, Notice, PageContext, VisitorError, signup_page, success_url, thanks_page,
@@ -110,24 +110,15 @@ async fn submit(
         // Not a form at all: a broken client or a bot.
         return failure_page(request, context, VisitorError::Malformed);
     };
-    let submission = Submission {
-        fields: &body.fields,
-        channel: Channel::Form {
-            form_id: body.form_id.as_deref(),
-            form_token: body.form_token.as_deref(),
-        },
-        honeypot: body.website.as_deref(),
-        captcha_response: body.captcha_response.as_deref(),
-        client_ip: state.limiter.client_ip(request),
-        language: context.language,
+    let channel = Channel::Form {
+        form_id: body.form_id.as_deref(),
+        form_token: body.form_token.as_deref(),
     };
+    let client_ip = state.limiter.client_ip(request);
+    let submission = body.submission(channel, client_ip, context.language);
     match intake(state).take(submission).await {
         Ok(outcome) => respond(outcome, &body, context, state),
-        Err(error) => {
-            // The visitor must be told, not thanked.
-            tracing::error!(%error, "a submission could not be stored");
-            failure_page(request, context, VisitorError::Storage)
-        }
+        Err(_) => failure_page(request, context, VisitorError::Storage),
     }
 }
 

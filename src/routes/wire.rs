@@ -1,9 +1,13 @@
 //! The bodies of a signup post, as the form and the JSON API send them: what the visitor
 //! typed, and what the page (or the client) sends along to prove where it came from.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use crate::domain::SignupForm;
+use crate::i18n::Language;
+use crate::intake::{Channel, Submission};
 
 /// A signup post, urlencoded from the form or JSON from the API. Unknown keys are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,6 +26,25 @@ pub(super) struct SignupBody {
     /// The CAPTCHA widget's answer, when Turnstile is on.
     #[serde(default, rename = "cf-turnstile-response")]
     pub captcha_response: Option<String>,
+}
+
+impl SignupBody {
+    /// The submission this body makes, come in by `channel`.
+    pub fn submission<'a>(
+        &'a self,
+        channel: Channel<'a>,
+        client_ip: Option<IpAddr>,
+        language: Language,
+    ) -> Submission<'a> {
+        Submission {
+            fields: &self.fields,
+            channel,
+            honeypot: self.website.as_deref(),
+            captcha_response: self.captcha_response.as_deref(),
+            client_ip,
+            language,
+        }
+    }
 }
 
 #[cfg(test)]
