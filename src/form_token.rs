@@ -36,6 +36,11 @@ pub enum TokenVerdict {
     Forged,
 }
 
+/// Now, in the seconds tokens count in.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 pub struct FormTokens {
     /// HMAC keyed once: cloning the keyed state skips the key's two block compressions
     /// on every form served and every form checked.

@@ -1,8 +1,9 @@
 //! clover-signup: a signup form for a merchant's website that turns every visitor into a
 //! customer in the merchant's Clover account.
 //!
-//! The flow, module by module: [`routes`] take the form, [`domain`] parses it, [`storage`]
-//! commits it with its queue row, and the [`delivery`] worker hands it to [`clover`].
+//! The flow, module by module: [`routes`] take the form, [`intake`] screens it, has
+//! [`domain`] parse it and [`storage`] commit it with its queue row, and the [`delivery`]
+//! worker hands it to [`clover`].
 
 pub mod captcha;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod delivery;
 pub mod domain;
 pub mod form_token;
 pub mod i18n;
+pub mod intake;
 pub mod origin_check;
 pub mod rate_limit;
 pub mod request_deadline;

@@ -10,13 +10,15 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::{Method, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, HttpRequest, HttpResponse, web};
 
-use crate::routes::{AppState, html, page_context};
-use crate::templates::visitor_error_page;
+/// How a refused post to a visitor page is answered: a page in the visitor's language,
+/// which the routes render (they know the merchant's look), so that this layer, which
+/// runs before them, needs nothing of theirs. Without it, a short text.
+#[derive(Clone, Copy)]
+pub struct ForbiddenPage(pub fn(&HttpRequest) -> HttpResponse);
 
 /// The hosts and origins requests may name.
 #[derive(Clone, Default)]
@@ -115,20 +117,11 @@ pub async fn check_origin(
         let visitor_page = !["/api/", "/admin", "/oauth"]
             .iter()
             .any(|prefix| path.starts_with(prefix));
-        let response = match request.app_data::<web::Data<AppState>>() {
+        let response = match request.app_data::<web::Data<ForbiddenPage>>() {
             _ if path.starts_with("/api/") => HttpResponse::Forbidden().json(serde_json::json!({
                 "error": "this origin may not post here; add it to ALLOWED_ORIGINS"
             })),
-            Some(state) if visitor_page => {
-                let context = page_context(state, request.request(), false, "/");
-                let page = visitor_error_page(
-                    &context,
-                    "error-forbidden-title",
-                    "error-forbidden-message",
-                    None,
-                );
-                html(StatusCode::FORBIDDEN, page)
-            }
+            Some(page) if visitor_page => (page.0)(request.request()),
             _ => HttpResponse::Forbidden()
                 .content_type("text/plain; charset=utf-8")
                 .body("This form can only be sent from its own site."),

@@ -90,7 +90,12 @@ impl SubmissionLimiter {
 
     /// Counts one submission from the request's visitor.
     pub fn check(&self, request: &HttpRequest) -> Result<(), TooManyRequests> {
-        let key = limit_key(self.client_ip(request));
+        self.check_address(self.client_ip(request))
+    }
+
+    /// Counts one submission from a visitor at `ip` (from [`SubmissionLimiter::client_ip`]).
+    pub fn check_address(&self, ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
+        let key = limit_key(ip);
         self.limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             self.refused_until

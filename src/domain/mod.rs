@@ -4,6 +4,8 @@
 mod birthday;
 mod duplicate_policy;
 mod email_address;
+mod form_errors;
+mod form_rules;
 mod idempotency_key;
 mod person_name;
 mod phone_number;
@@ -14,13 +16,13 @@ mod visitor_note;
 pub use birthday::Birthday;
 pub use duplicate_policy::DuplicatePolicy;
 pub use email_address::{EmailAddress, mask_email};
+pub use form_errors::{FieldError, FormErrors};
+pub use form_rules::{Field, FormRules, Input};
 pub use idempotency_key::IdempotencyKey;
 pub use person_name::PersonName;
 pub use phone_number::PhoneNumber;
 pub use postal_address::{AddressParts, PostalAddress};
-pub use signup::{
-    ConsentAnswer, Field, FieldError, FormErrors, FormRules, Input, NewSignup, SignupForm,
-};
+pub use signup::{ConsentAnswer, NewSignup, SignupForm};
 pub use visitor_note::VisitorNote;
 
 /// A random (version 4) UUID from the thread's cryptographic generator: ids are made on

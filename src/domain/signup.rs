@@ -1,291 +1,13 @@
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-
 use serde::Deserialize;
 
 use super::{
-    AddressParts, Birthday, EmailAddress, PersonName, PhoneNumber, PostalAddress, VisitorNote,
+    AddressParts, Birthday, EmailAddress, Field, FieldError, FormErrors, FormRules, Input,
+    PersonName, PhoneNumber, PostalAddress, VisitorNote,
 };
-use crate::i18n::{Arg, Language};
 
-/// A field a merchant may put on the form (`FORM_FIELDS`), in the order of the default form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    FirstName,
-    LastName,
-    Email,
-    Phone,
-    Birthday,
-    Address,
-    Note,
-}
-
-impl Field {
-    pub const ALL: [Field; 7] = [
-        Field::FirstName,
-        Field::LastName,
-        Field::Email,
-        Field::Phone,
-        Field::Birthday,
-        Field::Address,
-        Field::Note,
-    ];
-
-    /// The name used by `FORM_FIELDS` and `FORM_REQUIRED`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::FirstName => "first_name",
-            Field::LastName => "last_name",
-            Field::Email => "email",
-            Field::Phone => "phone",
-            Field::Birthday => "birthday",
-            Field::Address => "address",
-            Field::Note => "note",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|field| field.name() == name)
-    }
-
-    /// The inputs of this field, in the order the form shows them.
-    pub fn inputs(self) -> &'static [Input] {
-        match self {
-            Field::FirstName => &[Input::FirstName],
-            Field::LastName => &[Input::LastName],
-            Field::Email => &[Input::Email],
-            Field::Phone => &[Input::Phone],
-            Field::Birthday => &[Input::Birthday],
-            Field::Address => &[
-                Input::Address1,
-                Input::Address2,
-                Input::City,
-                Input::State,
-                Input::Zip,
-                Input::Country,
-            ],
-            Field::Note => &[Input::Note],
-        }
-    }
-}
-
-/// Something a visitor fills in that can be wrong on its own: a field, or one part of the
-/// address. Errors are reported per input, in the order the form shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Input {
-    FirstName,
-    LastName,
-    Email,
-    Phone,
-    /// The day, month and year boxes together: a date is right or wrong as a whole.
-    Birthday,
-    Address1,
-    Address2,
-    City,
-    State,
-    Zip,
-    Country,
-    Note,
-    MarketingConsent,
-}
-
-impl Input {
-    /// The name of the form input and of the JSON API key (for the birthday, the key of
-    /// its errors; its boxes are `birthday_day`, `birthday_month` and `birthday_year`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Input::FirstName => "first_name",
-            Input::LastName => "last_name",
-            Input::Email => "email",
-            Input::Phone => "phone",
-            Input::Birthday => "birthday",
-            Input::Address1 => "address1",
-            Input::Address2 => "address2",
-            Input::City => "city",
-            Input::State => "state",
-            Input::Zip => "zip",
-            Input::Country => "country",
-            Input::Note => "note",
-            Input::MarketingConsent => "marketing_consent",
-        }
-    }
-
-    /// The id of the element an error links to and focus moves to.
-    pub fn anchor(self) -> &'static str {
-        match self {
-            Input::Birthday => "birthday_day",
-            other => other.name(),
-        }
-    }
-
-    /// The message id of the input's label in the catalogues.
-    pub fn label_id(self) -> String {
-        format!("label-{}", self.name())
-    }
-}
-
-/// Why a value was refused. The message, from the visitor's catalogue, says how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldError {
-    Required,
-    TooLong {
-        max: usize,
-    },
-    ControlCharacters,
-    /// Format characters or line/paragraph separators (see [`super::has_invisible_characters`]).
-    InvisibleCharacters,
-    InvalidEmail,
-    InvalidPhone,
-    PhoneDigits {
-        min: usize,
-        max: usize,
-    },
-    InvalidConsent,
-    BirthdayNumbers,
-    BirthdayDate,
-    BirthdayYear {
-        min: u16,
-        max: u16,
-    },
-    InvalidCountry,
-}
-
-impl FieldError {
-    pub fn message(&self, input: Input, language: Language) -> String {
-        match self {
-            FieldError::Required => {
-                language.text_with("error-required", &[("input", Arg::Text(input.name()))])
-            }
-            FieldError::TooLong { max } => {
-                let label = language.text(&input.label_id());
-                language.text_with(
-                    "error-too-long",
-                    &[("label", Arg::Text(&label)), ("max", Arg::count(*max))],
-                )
-            }
-            FieldError::ControlCharacters => {
-                let label = language.text(&input.label_id());
-                language.text_with("error-control-characters", &[("label", Arg::Text(&label))])
-            }
-            FieldError::InvisibleCharacters => {
-                let label = language.text(&input.label_id());
-                language.text_with(
-                    "error-invisible-characters",
-                    &[("label", Arg::Text(&label))],
-                )
-            }
-            FieldError::InvalidEmail => language.text("error-email"),
-            FieldError::InvalidPhone => language.text("error-phone"),
-            FieldError::PhoneDigits { min, max } => language.text_with(
-                "error-phone-digits",
-                &[("min", Arg::count(*min)), ("max", Arg::count(*max))],
-            ),
-            FieldError::InvalidConsent => language.text("error-consent"),
-            FieldError::BirthdayNumbers => language.text("error-birthday-numbers"),
-            FieldError::BirthdayDate => language.text("error-birthday-date"),
-            FieldError::BirthdayYear { min, max } => language.text_with(
-                "error-birthday-year",
-                &[
-                    ("min", Arg::Number((*min).into())),
-                    ("max", Arg::Number((*max).into())),
-                ],
-            ),
-            FieldError::InvalidCountry => language.text("error-country"),
-        }
-    }
-}
-
-/// Every problem with a submission, by input, so the form is shown once with all of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FormErrors(BTreeMap<Input, Vec<FieldError>>);
-
-impl FormErrors {
-    pub fn add(&mut self, input: Input, error: FieldError) {
-        self.0.entry(input).or_default().push(error);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn has(&self, input: Input) -> bool {
-        self.0.contains_key(&input)
-    }
-
-    /// The messages about one input, in the visitor's language.
-    pub fn messages(&self, input: Input, language: Language) -> Vec<String> {
-        self.0
-            .get(&input)
-            .map(|errors| errors.iter().map(|e| e.message(input, language)).collect())
-            .unwrap_or_default()
-    }
-
-    /// Inputs with errors, in the default form's order.
-    pub fn inputs(&self) -> impl Iterator<Item = Input> + '_ {
-        self.0.keys().copied()
-    }
-
-    /// Inputs with errors in the order `rules` shows them (`FORM_FIELDS` may reorder),
-    /// the consent box last.
-    pub fn inputs_in_form_order(&self, rules: &FormRules) -> Vec<Input> {
-        rules
-            .fields
-            .iter()
-            .flat_map(|field| field.inputs().iter().copied())
-            .chain([Input::MarketingConsent])
-            .filter(|input| self.has(*input))
-            .collect()
-    }
-
-    /// The `{"field": ["message", ...]}` map of the JSON API.
-    pub fn to_map(&self, language: Language) -> BTreeMap<&'static str, Vec<String>> {
-        self.inputs()
-            .map(|input| (input.name(), self.messages(input, language)))
-            .collect()
-    }
-}
-
-impl fmt::Display for FormErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<_> = self.0.keys().map(|input| input.name()).collect();
-        write!(f, "invalid fields: {}", names.join(", "))
-    }
-}
-
-/// Which fields the form shows, in which order (`FORM_FIELDS`), and which of them a visitor
-/// must fill (`FORM_REQUIRED`). Email is always shown and required.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormRules {
-    pub fields: Vec<Field>,
-    pub required: BTreeSet<Field>,
-}
-
-impl Default for FormRules {
-    fn default() -> Self {
-        Self {
-            fields: vec![
-                Field::FirstName,
-                Field::LastName,
-                Field::Email,
-                Field::Phone,
-            ],
-            required: [Field::FirstName, Field::LastName, Field::Email].into(),
-        }
-    }
-}
-
-impl FormRules {
-    pub fn is_required(&self, field: Field) -> bool {
-        self.required.contains(&field)
-    }
-
-    pub fn is_shown(&self, field: Field) -> bool {
-        self.fields.contains(&field)
-    }
-}
-
-/// The signup exactly as it arrived, from the form or as JSON. Every field may be missing;
-/// unknown fields (such as the form's hidden inputs) are ignored here.
+/// The signup exactly as the visitor typed it, from the form or as JSON. Every field may
+/// be missing; unknown fields are ignored here (the form's hidden inputs are the routes'
+/// to read).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SignupForm {
     #[serde(default)]
@@ -319,18 +41,6 @@ pub struct SignupForm {
     /// The checkbox sends `on` when ticked and nothing otherwise; the JSON API sends a boolean.
     #[serde(default)]
     pub marketing_consent: Option<ConsentAnswer>,
-    /// The hidden input that names one rendered form (see `IdempotencyKey`).
-    #[serde(default)]
-    pub form_id: Option<String>,
-    /// The signed token of the served form (see `form_token`).
-    #[serde(default)]
-    pub form_token: Option<String>,
-    /// The honeypot: a field people never see or reach, so only bots fill it.
-    #[serde(default)]
-    pub website: Option<String>,
-    /// The CAPTCHA widget's answer, when Turnstile is on.
-    #[serde(default, rename = "cf-turnstile-response")]
-    pub captcha_response: Option<String>,
 }
 
 /// The JSON API may send the birthday's numbers as numbers; the form sends text.
@@ -576,10 +286,7 @@ mod tests {
         let mut rules = FormRules::default();
         rules.required.insert(Field::Phone);
         let errors = blank_phone.parse(&rules).unwrap_err();
-        assert_eq!(
-            errors.messages(Input::Phone, Language::reference()),
-            ["Enter your phone number."]
-        );
+        assert_eq!(errors.of(Input::Phone), [FieldError::Required]);
     }
 
     #[test]
@@ -595,7 +302,7 @@ mod tests {
         let errors = SignupForm::default()
             .parse(&FormRules::default())
             .unwrap_err();
-        assert_eq!(errors.to_map(Language::reference()).len(), 3);
+        assert_eq!(errors.inputs().count(), 3);
     }
 
     #[test]
@@ -639,16 +346,5 @@ mod tests {
                 Input::Country
             ]
         );
-    }
-
-    #[test]
-    fn the_messages_speak_the_visitors_language() {
-        let errors = form("", "Lovelace", "nope", "")
-            .parse(&FormRules::default())
-            .unwrap_err();
-        let spanish = Language::from_tag("es").unwrap();
-        let english = errors.messages(Input::Email, Language::reference());
-        assert_ne!(errors.messages(Input::Email, spanish), english);
-        assert_eq!(english, ["Enter an email address like name@example.com."]);
     }
 }

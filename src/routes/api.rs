@@ -1,13 +1,18 @@
+//! The JSON API: the same signup for sites that post from their own page. It reads the
+//! body, hands it to the intake, and words the outcome as JSON.
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use super::{AppState, request_language};
-use crate::captcha::CaptchaVerdict;
-use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
+use super::wire::SignupBody;
+use super::{AppState, intake, request_language};
+use crate::domain::{FormErrors, IdempotencyKey};
 use crate::i18n::Language;
+use crate::intake::{Channel, Outcome};
 use crate::rate_limit::TooManyRequests;
-use crate::storage::{Inserted, Source, StorageError};
+use crate::storage::StorageError;
+use crate::templates::error_map;
 
 /// CORS for the sites allowed to post from their own pages: a preflight from one of them
 /// is answered; from anywhere else it is refused, and the browser sends nothing.
@@ -33,16 +38,45 @@ pub async fn create_signup(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let intake = intake(&state);
+    let client_ip = state.limiter.client_ip(&request);
     // The limit comes first, for every request, bots included: one over it is answered
     // before anything of it is read, screened, counted or written, so a flood costs
     // next to nothing.
-    if let Err(refused) = state.limiter.check(&request) {
-        if refused.flooding {
-            tokio::time::sleep(crate::rate_limit::FLOOD_DELAY).await;
-        }
-        return Err(ApiError::TooMany(refused));
+    intake.limit(client_ip).await.map_err(ApiError::TooMany)?;
+    if !is_json(&request) {
+        return Err(ApiError::NotJson);
     }
-    let is_json = request
+    let body: SignupBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    // Messages in the language the page asks for (`?lang=` or `Accept-Language`).
+    let language = request_language(&state, &request);
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .and_then(IdempotencyKey::parse);
+    let submission = body.submission(Channel::Api { key }, client_ip, language);
+    let id = match intake.take(submission).await.map_err(ApiError::Storage)? {
+        Outcome::Stored(id) => id.to_string(),
+        // The same answer as for a person, with an id that names nothing.
+        Outcome::Bot(_) => crate::domain::random_uuid().to_string(),
+        Outcome::Invalid(errors) => return Err(ApiError::Invalid(errors, language)),
+        Outcome::TooMany(refused) => return Err(ApiError::TooMany(refused)),
+        Outcome::CaptchaFailed => return Err(ApiError::Captcha),
+        Outcome::CaptchaUnavailable => return Err(ApiError::CaptchaUnavailable),
+        // Only a served form expires or is used up, and the API has none: these do not
+        // happen here, and would be a request that is not a signup of the API's.
+        Outcome::Expired(_) | Outcome::FormUsed => {
+            return Err(ApiError::Malformed("not a signup of this API".into()));
+        }
+    };
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})))
+}
+
+/// Whether the body is declared as JSON, with or without parameters.
+fn is_json(request: &HttpRequest) -> bool {
+    request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -52,71 +86,7 @@ pub async fn create_signup(
                 .unwrap_or("")
                 .trim()
                 .eq_ignore_ascii_case("application/json")
-        });
-    if !is_json {
-        return Err(ApiError::NotJson);
-    }
-    let form: SignupForm =
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
-    if form
-        .website
-        .as_deref()
-        .is_some_and(|v| !v.trim().is_empty())
-    {
-        // The honeypot, for pages that copy it into their own form: answer as for a
-        // person, keep nothing but a count, in memory until the next flush.
-        state.db.count_bot("honeypot");
-        let id = crate::domain::random_uuid().to_string();
-        return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
-    }
-    // Messages in the language the page asks for (`?lang=` or `Accept-Language`).
-    let language = request_language(&state, &request);
-    let signup = form
-        .parse(&state.form.rules)
-        .map_err(|errors| ApiError::Invalid(errors, language))?;
-    if let Some(captcha) = &state.captcha {
-        let ip = state.limiter.client_ip(&request).map(|ip| ip.to_string());
-        match captcha
-            .verify(form.captcha_response.as_deref(), ip.as_deref())
-            .await
-        {
-            CaptchaVerdict::Passed => {}
-            CaptchaVerdict::Failed => return Err(ApiError::Captcha),
-            CaptchaVerdict::Unavailable => return Err(ApiError::CaptchaUnavailable),
-        }
-    }
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .and_then(IdempotencyKey::parse);
-    let consent_text = state
-        .form
-        .consent_text
-        .clone()
-        .unwrap_or_else(|| language.text("consent-default"));
-    // A reused key with other content is stored on its own, as the API has always done
-    // (a corrected resend, or another client's key): only a served form is one signup.
-    let retry = key
-        .is_some()
-        .then(|| (signup.clone(), consent_text.clone()));
-    let mut inserted = state
-        .db
-        .insert_submission(signup, Source::Api, consent_text, key)
-        .await
-        .map_err(ApiError::Storage)?;
-    if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
-        inserted = state
-            .db
-            .insert_submission(signup, Source::Api, consent_text, None)
-            .await
-            .map_err(ApiError::Storage)?;
-    }
-    if let Inserted::New(id) = &inserted {
-        tracing::info!(submission = %id, source = "api", "signup stored and queued");
-        state.delivery.wake();
-    }
-    Ok(HttpResponse::Accepted().json(json!({"id": inserted.id(), "status": "queued"})))
+        })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +123,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         match self {
             Self::Invalid(errors, language) => {
-                response.json(json!({"errors": errors.to_map(*language)}))
+                response.json(json!({"errors": error_map(errors, *language)}))
             }
             Self::TooMany(limit) if limit.flooding => response
                 .insert_header((header::RETRY_AFTER, limit.retry_after_secs))
@@ -169,8 +139,7 @@ impl ResponseError for ApiError {
                     "error": self.to_string(),
                     "retry_after": limit.retry_after_secs,
                 })),
-            Self::Storage(error) => {
-                tracing::error!(%error, "a submission could not be stored");
+            Self::Storage(_) => {
                 response.json(json!({"error": "the submission could not be stored; try again"}))
             }
             Self::Captcha => response.json(json!({"errors": {"captcha": [self.to_string()]}})),

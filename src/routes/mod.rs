@@ -9,6 +9,7 @@ mod form_cache;
 mod health;
 mod oauth;
 mod signup;
+mod wire;
 
 use std::sync::Arc;
 
@@ -22,10 +23,12 @@ use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
 use crate::form_token::FormTokens;
 use crate::i18n::Language;
+use crate::intake::Intake;
+use crate::origin_check::ForbiddenPage;
 use crate::rate_limit::SubmissionLimiter;
 use crate::storage::Database;
 use crate::telemetry::RequestId;
-use crate::templates::{PageContext, not_found_page};
+use crate::templates::{PageContext, VisitorError, not_found_page, visitor_error_page};
 
 pub use admin::{AdminAccess, AuthReport, SessionGeneration, StatusReport};
 pub use connection::{ClientAuth, TokenAdmin};
@@ -66,6 +69,19 @@ impl ThemeStylesheet {
             version: crate::templates::content_version(&body),
             body,
         }
+    }
+}
+
+/// The intake, with what it needs of the service.
+fn intake(state: &AppState) -> Intake<'_> {
+    Intake {
+        db: &state.db,
+        limiter: &state.limiter,
+        form_tokens: &state.form_tokens,
+        captcha: state.captcha.as_ref(),
+        delivery: &state.delivery,
+        rules: &state.form.rules,
+        consent_text: state.form.consent_text.as_deref(),
     }
 }
 
@@ -120,39 +136,40 @@ pub struct ServiceInfo {
 /// `api_origins`: the sites (`ALLOWED_ORIGINS`) whose pages may call the JSON API from
 /// the browser; they get CORS answers, everyone else none.
 pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
-    cfg.service(
-        web::resource("/api/signups")
-            .wrap(api::cors(api_origins))
-            .route(web::post().to(api::create_signup)),
-    )
-    .route("/", web::get().to(signup::show_form))
-    .route("/", web::post().to(signup::submit_form))
-    .route("/thanks", web::get().to(signup::thanks))
-    .route("/embed", web::get().to(signup::show_embedded_form))
-    .route("/embed", web::post().to(signup::submit_embedded_form))
-    .route("/embed/thanks", web::get().to(signup::embedded_thanks))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/admin", web::get().to(admin::status_page))
-    .route("/admin/status.json", web::get().to(admin::status_json))
-    .route("/admin/login", web::get().to(admin::login_form))
-    .route("/admin/login", web::post().to(admin::login))
-    .route("/admin/logout", web::post().to(admin::logout))
-    .route("/admin/retry", web::post().to(admin::retry))
-    .route("/admin/token", web::post().to(connection::replace_token))
-    .route("/admin/migrate", web::post().to(connection::migrate_legacy))
-    .route("/oauth/connect", web::get().to(oauth::connect))
-    .route("/oauth/launch", web::get().to(oauth::launch))
-    .route("/oauth/callback", web::get().to(oauth::callback))
-    // Only the static files are compressed: they are the larger answers, and browsers
-    // cache them for a year. A form page is 3–4 KiB, and compressing it on every view
-    // would cost more CPU than its bytes cost on the wire.
-    .service(
-        web::resource("/static/{file}")
-            .wrap(actix_web::middleware::Compress::default())
-            .route(web::get().to(assets::serve)),
-    )
-    .default_service(web::to(not_found));
+    cfg.app_data(web::Data::new(ForbiddenPage(forbidden_page)))
+        .service(
+            web::resource("/api/signups")
+                .wrap(api::cors(api_origins))
+                .route(web::post().to(api::create_signup)),
+        )
+        .route("/", web::get().to(signup::show_form))
+        .route("/", web::post().to(signup::submit_form))
+        .route("/thanks", web::get().to(signup::thanks))
+        .route("/embed", web::get().to(signup::show_embedded_form))
+        .route("/embed", web::post().to(signup::submit_embedded_form))
+        .route("/embed/thanks", web::get().to(signup::embedded_thanks))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/admin", web::get().to(admin::status_page))
+        .route("/admin/status.json", web::get().to(admin::status_json))
+        .route("/admin/login", web::get().to(admin::login_form))
+        .route("/admin/login", web::post().to(admin::login))
+        .route("/admin/logout", web::post().to(admin::logout))
+        .route("/admin/retry", web::post().to(admin::retry))
+        .route("/admin/token", web::post().to(connection::replace_token))
+        .route("/admin/migrate", web::post().to(connection::migrate_legacy))
+        .route("/oauth/connect", web::get().to(oauth::connect))
+        .route("/oauth/launch", web::get().to(oauth::launch))
+        .route("/oauth/callback", web::get().to(oauth::callback))
+        // Only the static files are compressed: they are the larger answers, and browsers
+        // cache them for a year. A form page is 3–4 KiB, and compressing it on every view
+        // would cost more CPU than its bytes cost on the wire.
+        .service(
+            web::resource("/static/{file}")
+                .wrap(actix_web::middleware::Compress::default())
+                .route(web::get().to(assets::serve)),
+        )
+        .default_service(web::to(not_found));
 }
 
 /// Anything else: a page in the visitor's language that offers the way to the form, or a
@@ -164,6 +181,17 @@ async fn not_found(request: HttpRequest, state: web::Data<AppState>) -> HttpResp
     }
     let context = page_context(&state, &request, false, "/");
     html(status, not_found_page(&context))
+}
+
+/// A cross-site post to a visitor page, refused before any route: in the visitor's
+/// language, with the way back to the form.
+fn forbidden_page(request: &HttpRequest) -> HttpResponse {
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return HttpResponse::Forbidden().finish();
+    };
+    let context = page_context(state, request, false, "/");
+    let page = visitor_error_page(&context, VisitorError::Forbidden, None);
+    html(actix_web::http::StatusCode::FORBIDDEN, page)
 }
 
 /// An HTML response with any status (maud's own responder always answers 200).

@@ -1,6 +1,7 @@
 use maud::{Markup, html};
 
 use super::layout::{PageContext, layout, visitor_layout};
+use super::messages::VisitorError;
 use crate::i18n::Arg;
 
 /// After a signup: in the visitor's language, with the merchant's name when there is one.
@@ -30,10 +31,10 @@ pub fn thanks_page(context: &PageContext<'_>) -> Markup {
 /// request id so that support can find it.
 pub fn visitor_error_page(
     context: &PageContext<'_>,
-    title_id: &str,
-    message_id: &str,
+    error: VisitorError,
     request_id: Option<&str>,
 ) -> Markup {
+    let (title_id, message_id) = error.message_ids();
     let title = context.t(title_id);
     let form = context.form_path();
     visitor_layout(

@@ -1,0 +1,200 @@
+use std::net::IpAddr;
+
+use super::Outcome;
+use super::screening::{BotReason, Screening, screen};
+use crate::captcha::{Captcha, CaptchaVerdict};
+use crate::delivery::DeliveryHandle;
+use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
+use crate::form_token::{FormTokens, unix_now};
+use crate::i18n::Language;
+use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
+use crate::storage::{Database, Inserted, Source, StorageError};
+
+/// What the intake needs of the service, borrowed for one submission.
+pub struct Intake<'a> {
+    pub db: &'a Database,
+    pub limiter: &'a SubmissionLimiter,
+    pub form_tokens: &'a FormTokens,
+    /// Present when Turnstile is configured.
+    pub captcha: Option<&'a Captcha>,
+    pub delivery: &'a DeliveryHandle,
+    pub rules: &'a FormRules,
+    /// `CONSENT_TEXT`, or `None` for the catalogue's wording in the visitor's language.
+    pub consent_text: Option<&'a str>,
+}
+
+/// The door a submission came in by, with what that door proves about it.
+#[derive(Debug)]
+pub enum Channel<'a> {
+    /// A form served here (the page or the embed), with its hidden inputs as sent back.
+    Form {
+        form_id: Option<&'a str>,
+        form_token: Option<&'a str>,
+    },
+    /// The JSON API, with the client's `Idempotency-Key`. Its post was counted against the
+    /// limit at the door, before its body was read (see [`Intake::limit`]).
+    Api { key: Option<IdempotencyKey> },
+}
+
+impl Channel<'_> {
+    fn source(&self) -> Source {
+        match self {
+            Channel::Form { .. } => Source::Form,
+            Channel::Api { .. } => Source::Api,
+        }
+    }
+}
+
+/// A submission as its door read it.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    /// What the visitor typed.
+    pub fields: &'a SignupForm,
+    pub channel: Channel<'a>,
+    /// The honeypot field (`website`), which only bots fill.
+    pub honeypot: Option<&'a str>,
+    /// The CAPTCHA widget's answer (`cf-turnstile-response`).
+    pub captcha_response: Option<&'a str>,
+    /// The visitor's address, by [`SubmissionLimiter::client_ip`].
+    pub client_ip: Option<IpAddr>,
+    /// The visitor's language: the consent wording they saw is the one stored.
+    pub language: Language,
+}
+
+impl Intake<'_> {
+    /// Counts one post against the visitor's allowance. A flood's refusal is held back by
+    /// [`FLOOD_DELAY`]: waiting costs nothing, and a flooder that waits sends far less.
+    pub async fn limit(&self, client_ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
+        let checked = self.limiter.check_address(client_ip);
+        if checked.is_err_and(|refused| refused.flooding) {
+            tokio::time::sleep(FLOOD_DELAY).await;
+        }
+        checked
+    }
+
+    /// Screens, parses, limits, asks the CAPTCHA, then stores durably: the visitor is
+    /// answered only after the commit, and Clover is never called here.
+    pub async fn take(&self, submission: Submission<'_>) -> Result<Outcome, StorageError> {
+        let key = match screen(self.form_tokens, &submission, unix_now()) {
+            Screening::Person(key) => key,
+            Screening::Bot(reason) => return Ok(self.turn_away(&submission, reason).await),
+            Screening::Expired(form_id) => return Ok(Outcome::Expired(form_id)),
+        };
+        let signup = match submission.fields.parse(self.rules) {
+            Ok(signup) => signup,
+            Err(errors) => return Ok(Outcome::Invalid(errors)),
+        };
+        // A person's mistakes, answered above, write nothing and cost nothing of the
+        // limit: someone correcting a form three times is not a flood. What would be
+        // stored is limited before anything else is done with it.
+        if let Err(refused) = self.count(&submission).await {
+            return Ok(Outcome::TooMany(refused));
+        }
+        if let Some(refused) = self.check_captcha(&submission).await {
+            return Ok(refused);
+        }
+        let stored = self.store(signup, &submission, key).await;
+        // The visitor must be told, not thanked; the operator must be told why.
+        stored.inspect_err(|error| tracing::error!(%error, "a submission could not be stored"))
+    }
+
+    /// A form's post counts here, once it is one to store or to count; an API post
+    /// counted at the door.
+    async fn count(&self, submission: &Submission<'_>) -> Result<(), TooManyRequests> {
+        match submission.channel {
+            Channel::Form { .. } => self.limit(submission.client_ip).await,
+            Channel::Api { .. } => Ok(()),
+        }
+    }
+
+    /// Limited like any signup before it is counted, so a flood of bots is answered as
+    /// cheaply as any other; then nothing is kept but a count, in memory until the next
+    /// flush.
+    async fn turn_away(&self, submission: &Submission<'_>, reason: BotReason) -> Outcome {
+        if let Err(refused) = self.count(submission).await {
+            return Outcome::TooMany(refused);
+        }
+        let source = source_name(submission.channel.source());
+        tracing::info!(
+            reason = reason.as_str(),
+            source,
+            "a bot submission was turned away"
+        );
+        self.db.count_bot(reason.as_str());
+        Outcome::Bot(reason)
+    }
+
+    async fn check_captcha(&self, submission: &Submission<'_>) -> Option<Outcome> {
+        let captcha = self.captcha?;
+        let ip = submission.client_ip.map(|ip| ip.to_string());
+        match captcha
+            .verify(submission.captcha_response, ip.as_deref())
+            .await
+        {
+            CaptchaVerdict::Passed => None,
+            CaptchaVerdict::Failed => Some(Outcome::CaptchaFailed),
+            CaptchaVerdict::Unavailable => Some(Outcome::CaptchaUnavailable),
+        }
+    }
+
+    async fn store(
+        &self,
+        signup: NewSignup,
+        submission: &Submission<'_>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Outcome, StorageError> {
+        // The wording the visitor saw is what they agreed to: record it in their language.
+        let consent_text = self.consent_text.map_or_else(
+            || submission.language.text("consent-default"),
+            str::to_owned,
+        );
+        let source = submission.channel.source();
+        // Only a served form is one signup. A reused API key with other content (a
+        // corrected resend, or another client's key) is stored on its own, as the API has
+        // always done: keep what a second insert needs.
+        let retry = (source == Source::Api && key.is_some())
+            .then(|| (signup.clone(), consent_text.clone()));
+        let mut inserted = self
+            .db
+            .insert_submission(signup, source, consent_text, key)
+            .await?;
+        if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
+            inserted = self
+                .db
+                .insert_submission(signup, source, consent_text, None)
+                .await?;
+        }
+        Ok(self.acknowledge(inserted, source))
+    }
+
+    fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {
+        let source = source_name(source);
+        match inserted {
+            Inserted::New(id) => {
+                tracing::info!(submission = %id, source, "signup stored and queued");
+                self.delivery.wake();
+                Outcome::Stored(id)
+            }
+            Inserted::AlreadyStored(id) => {
+                tracing::info!(submission = %id, source, "the same signup was sent again");
+                Outcome::Stored(id)
+            }
+            Inserted::KeyTaken(id) => {
+                tracing::info!(
+                    submission = %id,
+                    source,
+                    "a used form was sent with another signup; a fresh form was offered"
+                );
+                Outcome::FormUsed
+            }
+        }
+    }
+}
+
+/// How logs name a door, as the stored `source` column does.
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Form => "form",
+        Source::Api => "api",
+    }
+}
