@@ -5,7 +5,6 @@ mod admin;
 mod layout;
 mod pages;
 mod signup;
-mod theme;
 
 pub use admin::{admin_login_page, admin_page};
 pub use layout::{
@@ -13,4 +12,3 @@ pub use layout::{
 };
 pub use pages::{error_page, not_found_page, notice_page, thanks_page, visitor_error_page};
 pub use signup::{FormView, form_title, signup_page, success_url};
-pub use theme::{Color, Theme};
