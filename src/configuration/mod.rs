@@ -1,8 +1,8 @@
 //! Typed settings read from the environment (or a `.env` file loaded by `main`).
 //!
-//! Each area's file owns its variables, their documentation and their checks: [`server`],
-//! [`database`], [`clover`], [`form`] with its [`brand`], [`delivery`] and [`security`].
-//! Every variable is read through one [`Reader`](reader::Reader), which collects problems
+//! Each area's file owns its variables, their documentation and their checks: `server`,
+//! `database`, `clover`, `form` with its `brand` and `theme`, `delivery` and `security`.
+//! Every variable is read through one `reader::Reader`, which collects problems
 //! instead of stopping at the first: a bad configuration stops start-up with a single
 //! message that names every offending variable and what it expects. Values of secret
 //! variables are never echoed.
@@ -72,29 +72,15 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let demo = matches!(&clover, Ok(c) if matches!(c.auth, CloverAuthSettings::Demo));
     let admin = security::read_admin(env);
     let secret_key = security::read_secret_key(env, demo);
-    let client_ip_header = security::read_client_ip_header(env);
-    let frame_ancestors = security::read_frame_ancestors(env);
-    let allowed_origins = security::read_allowed_origins(env);
-    let limits = server::read_limits(env);
+    let server = server::read(env, address);
     let rate_limit = security::read_rate_limit(env);
-    let form = form::read(env, frame_ancestors.as_deref().map_err(|r| *r));
+    let frame_ancestors = server.as_ref().map(|s| s.frame_ancestors.as_str());
+    let form = form::read(env, frame_ancestors.map_err(|r| *r));
     let clover_timeout = clover.as_ref().ok().map(|c| c.request_timeout);
     let delivery = delivery::read(env, clover_timeout);
     let log_format = server::read_log_format(env);
-
-    let (address, limits) = (address?, limits?);
     Ok(Settings {
-        server: ServerSettings {
-            host: address.host,
-            port: address.port,
-            public_url: address.public_url,
-            client_ip_header: client_ip_header?,
-            frame_ancestors: frame_ancestors?,
-            max_connections: limits.max_connections,
-            max_connections_per_address: limits.max_connections_per_address,
-            request_timeout: limits.request_timeout,
-            allowed_origins: allowed_origins?,
-        },
+        server: server?,
         database: database?,
         clover: clover?,
         admin: admin?,

@@ -9,6 +9,7 @@ use actix_web::http::header::HeaderName;
 use url::Url;
 
 use super::reader::{Read, Reader};
+use super::security;
 
 /// Requests in flight from one address: far more than a person's browser (or a shop's
 /// handful of staff behind one router) keeps open, far fewer than `MAX_CONNECTIONS`.
@@ -22,11 +23,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// `PUBLIC_URL`: the address visitors use.
     pub public_url: Url,
-    /// `CLIENT_IP_HEADER`: the header a trusted proxy puts the visitor's address in
-    /// (read with the other security settings).
+    /// `CLIENT_IP_HEADER`: the header a trusted proxy puts the visitor's address in.
     pub client_ip_header: Option<HeaderName>,
-    /// `FRAME_ANCESTORS`: the CSP `frame-ancestors` sources allowed to embed the pages
-    /// (read with the other security settings).
+    /// `FRAME_ANCESTORS`: the CSP `frame-ancestors` sources allowed to embed the pages.
     pub frame_ancestors: String,
     /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
     pub max_connections: usize,
@@ -37,8 +36,7 @@ pub struct ServerSettings {
     /// `REQUEST_TIMEOUT_SECONDS`: the deadline of a whole request, body included.
     pub request_timeout: Duration,
     /// `ALLOWED_ORIGINS`: other sites whose pages may post signups here (CORS for the JSON
-    /// API, and the Origin check of every POST). Serialized origins, no trailing slash
-    /// (read with the other security settings).
+    /// API, and the Origin check of every POST). Serialized origins, no trailing slash.
     pub allowed_origins: Vec<String>,
 }
 
@@ -50,9 +48,9 @@ pub enum LogFormat {
 
 /// `HOST`, `PORT` and `PUBLIC_URL`: where the service listens and the address visitors use.
 pub(super) struct Address {
-    pub(super) host: IpAddr,
-    pub(super) port: u16,
-    pub(super) public_url: Url,
+    host: IpAddr,
+    port: u16,
+    public_url: Url,
 }
 
 pub(super) fn read_address(env: &mut Reader<'_>) -> Read<Address> {
@@ -80,15 +78,14 @@ fn loopback_url(port: u16) -> Url {
     Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback address parses")
 }
 
-/// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_ADDRESS` and `REQUEST_TIMEOUT_SECONDS`.
-pub(super) struct Limits {
-    pub(super) max_connections: usize,
-    pub(super) max_connections_per_address: usize,
-    pub(super) request_timeout: Duration,
-}
-
-pub(super) fn read_limits(env: &mut Reader<'_>) -> Read<Limits> {
+/// The rest of the server's settings: the connection-level security settings (read by
+/// `security`), then `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_ADDRESS` and
+/// `REQUEST_TIMEOUT_SECONDS`.
+pub(super) fn read(env: &mut Reader<'_>, address: Read<Address>) -> Read<ServerSettings> {
     const AT_LEAST_ONE: &str = "a whole number of at least 1";
+    let client_ip_header = security::read_client_ip_header(env);
+    let frame_ancestors = security::read_frame_ancestors(env);
+    let allowed_origins = security::read_allowed_origins(env);
     let max_connections = env.parsed::<usize>("MAX_CONNECTIONS", AT_LEAST_ONE);
     let per_address = match env.parsed::<usize>("MAX_CONNECTIONS_PER_ADDRESS", AT_LEAST_ONE) {
         // Zero would refuse every request.
@@ -98,10 +95,21 @@ pub(super) fn read_limits(env: &mut Reader<'_>) -> Read<Limits> {
         other => other,
     };
     let request_timeout = env.parsed::<u64>("REQUEST_TIMEOUT_SECONDS", "a whole number of seconds");
-    Ok(Limits {
+    let Address {
+        host,
+        port,
+        public_url,
+    } = address?;
+    Ok(ServerSettings {
+        host,
+        port,
+        public_url,
+        client_ip_header: client_ip_header?,
+        frame_ancestors: frame_ancestors?,
         max_connections: max_connections?.unwrap_or(2_000).max(1),
         max_connections_per_address: per_address?.unwrap_or(DEFAULT_PER_ADDRESS),
         request_timeout: Duration::from_secs(request_timeout?.unwrap_or(30).max(1)),
+        allowed_origins: allowed_origins?,
     })
 }
 
