@@ -63,7 +63,7 @@ pub struct ThemeStylesheet {
 }
 
 impl ThemeStylesheet {
-    pub fn new(theme: &crate::templates::Theme) -> Self {
+    pub fn new(theme: &crate::configuration::Theme) -> Self {
         let body = theme.css();
         Self {
             version: crate::templates::content_version(&body),

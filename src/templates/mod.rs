@@ -7,7 +7,6 @@ mod messages;
 mod pages;
 mod signup;
 mod signup_fields;
-mod theme;
 
 pub use admin::{admin_login_page, admin_page};
 pub use layout::{
@@ -16,4 +15,3 @@ pub use layout::{
 pub use messages::{Notice, VisitorError, error_map};
 pub use pages::{error_page, not_found_page, notice_page, thanks_page, visitor_error_page};
 pub use signup::{FormView, form_title, signup_page, success_url};
-pub use theme::{Color, Theme};
