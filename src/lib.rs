@@ -4,6 +4,7 @@
 //! The flow, module by module: [`routes`] take the form, [`domain`] parses it, [`storage`]
 //! commits it with its queue row, and the [`delivery`] worker hands it to [`clover`].
 
+pub mod admin;
 pub mod captcha;
 pub mod check;
 pub mod clover;
@@ -12,6 +13,7 @@ pub mod delivery;
 pub mod domain;
 pub mod form_token;
 pub mod i18n;
+pub mod intake;
 pub mod origin_check;
 pub mod rate_limit;
 pub mod request_deadline;

@@ -3,8 +3,10 @@
 
 mod backoff;
 mod plan;
+pub mod queue;
 mod worker;
 
 pub use backoff::Backoff;
 pub use plan::{Plan, consent_line, consent_note, plan_delivery};
+pub use queue::Queue;
 pub use worker::{DeliveryHandle, DeliveryWorker};

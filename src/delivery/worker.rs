@@ -9,13 +9,12 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::Queue;
 use super::{Backoff, Plan, plan_delivery};
 use crate::clover::{AuthState, CloverError, CustomerDirectory, sent_before};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
-use crate::storage::{
-    Database, DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms,
-};
+use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
 use crate::tasks::{retry, spawn_periodic};
 
 /// Submissions delivered at once. Each is a short sequence of requests; the client's pacer
@@ -104,7 +103,7 @@ struct AuthGate {
 }
 
 pub struct DeliveryWorker {
-    db: Database,
+    queue: Arc<dyn Queue>,
     directory: CustomerDirectory,
     policy: DuplicatePolicy,
     backoff: Backoff,
@@ -122,14 +121,14 @@ pub struct DeliveryWorker {
 
 impl DeliveryWorker {
     pub fn new(
-        db: Database,
+        queue: Arc<dyn Queue>,
         directory: CustomerDirectory,
         settings: &DeliverySettings,
         request_timeout: Duration,
         handle: DeliveryHandle,
     ) -> Self {
         Self {
-            db,
+            queue,
             directory,
             policy: settings.duplicate_policy,
             backoff: Backoff {
@@ -181,7 +180,7 @@ impl DeliveryWorker {
         let mut gate = AuthGate::default();
         while !*stop.borrow() {
             let capacity = worker.capacity(running.len(), &mut gate);
-            let claimed = match worker.db.claim_due(capacity, worker.lease).await {
+            let claimed = match worker.claim(capacity).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     // Submissions stay safely queued; try again shortly.
@@ -229,7 +228,7 @@ impl DeliveryWorker {
         }
         heartbeat.abort();
         credential.abort();
-        if let Err(error) = worker.db.leave(&cut_off).await {
+        if let Err(error) = worker.queue.leave(&cut_off).await {
             tracing::error!(%error, "could not hand over this instance's deliveries");
         }
         Ok(())
@@ -239,7 +238,11 @@ impl DeliveryWorker {
     /// keeps to its share of Clover's budget among the instances alive. Returns how many
     /// there are.
     async fn beat(&self) -> usize {
-        match self.db.heartbeat(self.lease, &self.under_way_now()).await {
+        match self
+            .queue
+            .heartbeat(self.lease, &self.under_way_now())
+            .await
+        {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);
                 if previous != instances {
@@ -257,6 +260,14 @@ impl DeliveryWorker {
                 self.instances.load(Ordering::SeqCst)
             }
         }
+    }
+
+    /// Claims up to `capacity` due submissions; with no room, asks the queue nothing.
+    async fn claim(&self, capacity: usize) -> Result<Vec<QueuedDelivery>, StorageError> {
+        if capacity == 0 {
+            return Ok(Vec::new());
+        }
+        self.queue.claim_due(capacity, self.lease).await
     }
 
     fn under_way_now(&self) -> Vec<SubmissionId> {
@@ -301,7 +312,7 @@ impl DeliveryWorker {
         if capacity == 0 {
             return IDLE_POLL;
         }
-        match self.db.next_due_at_ms().await {
+        match self.queue.next_due_at_ms().await {
             Ok(Some(due)) => {
                 Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(IDLE_POLL)
             }
@@ -325,7 +336,7 @@ impl DeliveryWorker {
             // A no-op unless this instance still holds it (the database could not say, or
             // the claim was too short): then it waits like any attempt that did not land.
             let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
-            if let Err(error) = self.db.reschedule(&id, next, "claim running out").await {
+            if let Err(error) = self.queue.reschedule(&id, next, "claim running out").await {
                 tracing::error!(submission = %id, %error, "could not reschedule a delivery");
             }
         } else {
@@ -336,7 +347,7 @@ impl DeliveryWorker {
                 || async {
                     match &attempt {
                         Ok(Attempted::Delivered(customer_id, outcome)) => {
-                            self.db.mark_delivered(&id, customer_id, *outcome).await
+                            self.queue.mark_delivered(&id, customer_id, *outcome).await
                         }
                         Ok(Attempted::ClaimLost) => Ok(()),
                         Err(error) => self.record_failure(&delivery, error).await,
@@ -442,7 +453,7 @@ impl DeliveryWorker {
     /// gone or too short, or the database cannot say: the delivery is then left to
     /// whoever holds the submission, or to the next attempt, which searches first.
     async fn write_deadline(&self, delivery: &QueuedDelivery) -> Option<Instant> {
-        match self.db.claim_left(&delivery.id).await {
+        match self.queue.claim_left(&delivery.id).await {
             Ok(Some(left)) if left > self.request_timeout + WRITE_MARGIN => {
                 Some(Instant::now() + (left - self.request_timeout))
             }
@@ -463,16 +474,18 @@ impl DeliveryWorker {
         match error {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
-                self.db.mark_failed(id, &error.to_string()).await
+                self.queue.mark_failed(id, &error.to_string()).await
             }
             CloverError::Unauthorized => {
                 tracing::warn!(submission = %id, "delivery paused: Clover refused the credential");
-                self.db.reschedule(id, now_ms(), &error.to_string()).await
+                self.queue
+                    .reschedule(id, now_ms(), &error.to_string())
+                    .await
             }
             CloverError::MissingPermission(missing) => {
                 // A setup problem, not this signup's: it waits, due, for the permission.
                 tracing::warn!(submission = %id, permission = missing.code(), "delivery parked on a missing permission");
-                self.db
+                self.queue
                     .reschedule(id, now_ms(), missing.explanation())
                     .await
             }
@@ -483,13 +496,13 @@ impl DeliveryWorker {
                     .max(retry_after.unwrap_or_default());
                 tracing::warn!(submission = %id, attempt = delivery.attempts, retry_in_ms = wait.as_millis() as u64, %error, "delivery will be retried");
                 let next = now_ms() + wait.as_millis() as i64;
-                self.db.reschedule(id, next, &error.to_string()).await
+                self.queue.reschedule(id, next, &error.to_string()).await
             }
             CloverError::UnexpectedResponse(_) | CloverError::Storage(_) => {
                 let wait = self.backoff.delay(delivery.attempts);
                 tracing::error!(submission = %id, %error, "delivery will be retried");
                 let next = now_ms() + wait.as_millis() as i64;
-                self.db.reschedule(id, next, &error.to_string()).await
+                self.queue.reschedule(id, next, &error.to_string()).await
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::i18n::Language;
 use crate::rate_limit::TooManyRequests;
-use crate::storage::{Inserted, Source, StorageError};
+use crate::storage::{Inserted, NewSubmission, Source, StorageError};
 
 /// CORS for the sites allowed to post from their own pages: a preflight from one of them
 /// is answered; from anywhere else it is refused, and the browser sends nothing.
@@ -65,7 +65,7 @@ pub async fn create_signup(
     {
         // The honeypot, for pages that copy it into their own form: answer as for a
         // person, keep nothing but a count, in memory until the next flush.
-        state.db.count_bot("honeypot");
+        state.bots.count("honeypot");
         let id = crate::domain::random_uuid().to_string();
         return Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})));
     }
@@ -100,15 +100,24 @@ pub async fn create_signup(
     let retry = key
         .is_some()
         .then(|| (signup.clone(), consent_text.clone()));
-    let mut inserted = state
-        .db
-        .insert_submission(signup, Source::Api, consent_text, key)
+    let submissions = state.db.submissions();
+    let mut inserted = submissions
+        .insert(NewSubmission {
+            signup,
+            source: Source::Api,
+            consent_text,
+            key,
+        })
         .await
         .map_err(ApiError::Storage)?;
     if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
-        inserted = state
-            .db
-            .insert_submission(signup, Source::Api, consent_text, None)
+        inserted = submissions
+            .insert(NewSubmission {
+                signup,
+                source: Source::Api,
+                consent_text,
+                key: None,
+            })
             .await
             .map_err(ApiError::Storage)?;
     }

@@ -22,8 +22,9 @@ use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
 use crate::form_token::FormTokens;
 use crate::i18n::Language;
+use crate::intake::store::BotTally;
 use crate::rate_limit::SubmissionLimiter;
-use crate::storage::Database;
+use crate::storage::Storage;
 use crate::telemetry::RequestId;
 use crate::templates::{PageContext, not_found_page};
 
@@ -33,7 +34,9 @@ pub use oauth::OAuthConnector;
 
 /// What every handler may need, built once and shared by all workers.
 pub struct AppState {
-    pub db: Database,
+    pub db: Storage,
+    /// Bots turned away, counted in memory until the next flush.
+    pub bots: BotTally,
     pub form: FormSettings,
     pub limiter: Arc<SubmissionLimiter>,
     /// Sign-in attempts at `/admin/login`, per visitor address.

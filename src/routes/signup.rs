@@ -7,7 +7,7 @@ use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
 use crate::rate_limit::{FLOOD_DELAY, TooManyRequests};
-use crate::storage::{Inserted, Source, StorageError};
+use crate::storage::{Inserted, NewSubmission, Source, StorageError};
 use crate::templates::{
     FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
 };
@@ -130,7 +130,7 @@ async fn submit(
                 return Ok(refusal(refused, body, context, state).await);
             }
             tracing::info!(reason, "a bot submission was turned away");
-            state.db.count_bot(reason);
+            state.bots.count(reason);
             return Ok(see_other(&success_url(&context)));
         }
         Screening::Expired => {
@@ -197,7 +197,13 @@ async fn submit(
         .unwrap_or_else(|| context.t("consent-default"));
     let inserted = state
         .db
-        .insert_submission(signup, Source::Form, consent_text, Some(key))
+        .submissions()
+        .insert(NewSubmission {
+            signup,
+            source: Source::Form,
+            consent_text,
+            key: Some(key),
+        })
         .await
         .map_err(FormFailure::Storage)?;
     match inserted {

@@ -23,7 +23,7 @@ pub struct SignupDetails {
 }
 
 impl SignupDetails {
-    pub(super) fn of(signup: &NewSignup) -> Self {
+    pub(crate) fn of(signup: &NewSignup) -> Self {
         let typed = signup.email.as_typed();
         Self {
             birthday: signup.birthday,
@@ -34,7 +34,7 @@ impl SignupDetails {
     }
 
     /// The column's value: `NULL` when there is nothing to keep.
-    pub(super) fn to_column(&self) -> Option<String> {
+    pub(crate) fn to_column(&self) -> Option<String> {
         (*self != Self::default())
             .then(|| serde_json::to_string(self).expect("plain data serializes"))
     }
@@ -233,16 +233,4 @@ impl QueuedDelivery {
             .as_deref()
             .unwrap_or(&self.email)
     }
-}
-
-/// A customer of the demo stand-in for Clover, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DemoCustomer {
-    pub id: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub emails: Vec<String>,
-    pub phones: Vec<String>,
-    pub note: Option<String>,
-    pub customer_since: Option<i64>,
 }
