@@ -16,7 +16,7 @@ mod wire;
 pub use auth::{
     Access, AuthSnapshot, AuthState, Credential, EnteredTokens, StaticToken, UnauthorizedAction,
 };
-pub use client::{CloverClient, Verification, sent_before};
+pub use client::{CloverClient, Verification};
 pub use demo::{DemoClover, DemoCustomer, DemoCustomers};
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};
 pub use error::{CloverError, MissingPermission};

@@ -2,6 +2,7 @@
 //! stand-in), one customer per visitor, within Clover's limits, surviving restarts.
 
 mod backoff;
+pub mod lease;
 mod plan;
 pub mod queue;
 mod worker;

@@ -1,14 +1,15 @@
 //! The delivery queue as the worker sees it: submissions claimed by one instance at a
 //! time under a lease, and what became of each. Implemented for SQLite and PostgreSQL in
 //! `storage`; the contract tests are `tests/storage/queue.rs`. A queue is bound to the
-//! instance it claims for (see [`crate::storage::Storage::instance`]).
+//! instance it claims for (see [`crate::storage::Storage::instance`]); the arithmetic of
+//! its leases is in [`super::lease`].
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
+use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId};
 
 #[async_trait]
 pub trait Queue: Send + Sync {
@@ -78,25 +79,4 @@ pub fn one_per_email(due: Vec<QueuedDelivery>) -> Vec<QueuedDelivery> {
     due.into_iter()
         .filter(|delivery| emails.insert(delivery.email.to_lowercase()))
         .collect()
-}
-
-/// When a lease taken or renewed at `now_ms` runs out, in the stored unit.
-pub fn lease_until(now_ms: i64, lease: Duration) -> i64 {
-    now_ms.saturating_add(millis(lease))
-}
-
-/// Instances last seen before this, a lease ago, no longer count as alive.
-pub fn alive_since(now_ms: i64, lease: Duration) -> i64 {
-    now_ms.saturating_sub(millis(lease))
-}
-
-/// What is left until `lease_until` (milliseconds since the epoch), if anything.
-pub fn time_left(lease_until: Option<i64>) -> Option<Duration> {
-    let left = lease_until?.checked_sub(now_ms())?;
-    (left > 0).then(|| Duration::from_millis(left.unsigned_abs()))
-}
-
-/// A duration in the unit timestamps are stored in.
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

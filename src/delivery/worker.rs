@@ -10,8 +10,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Queue;
+use super::lease::{heartbeat_interval, send_writes_by};
 use super::{Backoff, Plan, plan_delivery};
-use crate::clover::{AuthState, CloverError, CustomerDirectory, sent_before};
+use crate::clover::{AuthState, CloverError, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
 use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
@@ -28,8 +29,6 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
 ];
-/// Time a write needs beyond the request's own timeout before the claim runs out.
-const WRITE_MARGIN: Duration = Duration::from_secs(1);
 /// The shortest wait between looks at the queue when the last look claimed nothing.
 const MIN_POLL: Duration = Duration::from_millis(250);
 /// Pause after the database failed to answer the worker.
@@ -147,7 +146,7 @@ impl DeliveryWorker {
     /// Delivers until `stop` turns true, then lets deliveries under way finish.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), StorageError> {
         let worker = Arc::new(self);
-        let beat_every = worker.lease / 3;
+        let beat_every = heartbeat_interval(worker.lease);
         if worker.beat().await > 1 {
             // The instances already running slow down to their new share at their next
             // heartbeat, a little after which Clover's budget is no longer all theirs.
@@ -372,25 +371,24 @@ impl DeliveryWorker {
             .await?;
         let plan = plan_delivery(delivery, &found, self.policy);
         let outcome = plan.outcome();
-        let deadline = match plan {
-            Plan::Adopt { .. } | Plan::Link { add_note: None, .. } => None,
-            Plan::Link { .. } | Plan::Complete { .. } | Plan::Create(_) => {
-                match self.write_deadline(delivery).await {
-                    Some(deadline) => Some(deadline),
-                    None => return Ok(Attempted::ClaimLost),
-                }
+        let customer_id = match plan {
+            Plan::Adopt { customer_id }
+            | Plan::Link {
+                customer_id,
+                add_note: None,
+            } => customer_id,
+            writes => {
+                let Some(send_by) = self.write_deadline(delivery).await else {
+                    return Ok(Attempted::ClaimLost);
+                };
+                self.carry_out(writes, send_by).await?
             }
-        };
-        let writes = self.carry_out(plan);
-        let customer_id = match deadline {
-            Some(deadline) => sent_before(deadline, writes).await?,
-            None => writes.await?,
         };
         Ok(Attempted::Delivered(customer_id, outcome))
     }
 
-    /// The plan's writes to Clover, if any; the customer's id.
-    async fn carry_out(&self, plan: Plan) -> Result<String, CloverError> {
+    /// The plan's writes to Clover, none sent after `send_by`; the customer's id.
+    async fn carry_out(&self, plan: Plan, send_by: Instant) -> Result<String, CloverError> {
         let customer_id = match plan {
             Plan::Adopt { customer_id } => customer_id,
             Plan::Link {
@@ -398,7 +396,7 @@ impl DeliveryWorker {
                 add_note,
             } => {
                 if let Some(note) = add_note {
-                    self.add_consent_note(&customer_id, &note)
+                    self.add_consent_note(&customer_id, &note, send_by)
                         .await
                         .map_err(deleted_meanwhile)?;
                 }
@@ -413,22 +411,29 @@ impl DeliveryWorker {
             } => {
                 let completed = async {
                     if let Some(phone) = add_phone {
-                        self.directory.add_phone(&customer_id, &phone).await?;
+                        self.directory
+                            .add_phone(&customer_id, &phone, send_by)
+                            .await?;
                     }
                     if first_name.is_some() || last_name.is_some() {
                         self.directory
-                            .set_names(&customer_id, first_name.as_deref(), last_name.as_deref())
+                            .set_names(
+                                &customer_id,
+                                first_name.as_deref(),
+                                last_name.as_deref(),
+                                send_by,
+                            )
                             .await?;
                     }
                     if let Some(note) = add_note {
-                        self.add_consent_note(&customer_id, &note).await?;
+                        self.add_consent_note(&customer_id, &note, send_by).await?;
                     }
                     Ok(())
                 };
                 completed.await.map_err(deleted_meanwhile)?;
                 customer_id
             }
-            Plan::Create(draft) => self.directory.create(&draft).await?,
+            Plan::Create(draft) => self.directory.create(&draft, send_by).await?,
         };
         Ok(customer_id)
     }
@@ -437,8 +442,13 @@ impl DeliveryWorker {
     /// this service's own record anyway, so a refusal that retrying cannot mend (Clover's
     /// metadata endpoint is little documented) is logged and the delivery goes on; a
     /// missing permission, a deleted customer or an outage still stop it.
-    async fn add_consent_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
-        match self.directory.add_note(customer_id, note).await {
+    async fn add_consent_note(
+        &self,
+        customer_id: &str,
+        note: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
+        match self.directory.add_note(customer_id, note, send_by).await {
             Err(CloverError::Rejected { status, message }) if status != 404 => {
                 tracing::warn!(status, %message, clover_customer_id = %customer_id, "Clover refused the consent note; the consent stays in this service's record");
                 Ok(())
@@ -447,17 +457,14 @@ impl DeliveryWorker {
         }
     }
 
-    /// Until when this instance may send the delivery's writes to Clover: while its claim
-    /// lasts, less one request's timeout, so that every write has landed (or failed)
-    /// before another instance could take the submission over. `None` when the claim is
-    /// gone or too short, or the database cannot say: the delivery is then left to
-    /// whoever holds the submission, or to the next attempt, which searches first.
+    /// Until when this instance may send the delivery's writes to Clover (see
+    /// [`send_writes_by`]). `None` when the claim is gone or too short, or the database
+    /// cannot say: the delivery is then left to whoever holds the submission, or to the
+    /// next attempt, which searches first.
     async fn write_deadline(&self, delivery: &QueuedDelivery) -> Option<Instant> {
         match self.queue.claim_left(&delivery.id).await {
-            Ok(Some(left)) if left > self.request_timeout + WRITE_MARGIN => {
-                Some(Instant::now() + (left - self.request_timeout))
-            }
-            Ok(_) => None,
+            Ok(Some(left)) => send_writes_by(left, self.request_timeout),
+            Ok(None) => None,
             Err(error) => {
                 tracing::error!(submission = %delivery.id, %error, "could not check a delivery's claim");
                 None

@@ -30,17 +30,17 @@ use crate::clover::vault::CredentialKind;
 /// is shared by every instance.
 const POOL_SIZE: usize = 10;
 /// How long a query waits for a free connection, or for a new one to open.
-pub(super) const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 /// Advisory lock keys, per database.
 const CLAIM_LOCK: i64 = 0x636c_6f76_6572_0002;
-pub(super) const CREDENTIAL_LOCK: i64 = 0x636c_6f76_6572_0003;
+const CREDENTIAL_LOCK: i64 = 0x636c_6f76_6572_0003;
 
 pub(super) struct PostgresStore {
     /// The name of this instance in delivery claims.
     pub(super) instance: Arc<str>,
     pool: Pool,
-    pub(super) config: tokio_postgres::Config,
-    pub(super) tls: MakeRustlsConnect,
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
 }
 
 impl PostgresStore {

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use tokio_postgres::{Client, Transaction};
 
 use super::{CLAIM_LOCK, PostgresStore};
-use crate::delivery::queue::{Queue, alive_since, lease_until, one_per_email, time_left};
+use crate::delivery::lease::{alive_since, lease_until, time_left};
+use crate::delivery::queue::{Queue, one_per_email};
 use crate::storage::records::SignupDetails;
 use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
 

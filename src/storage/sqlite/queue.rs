@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use super::SqliteStore;
-use crate::delivery::queue::{Queue, alive_since, lease_until, one_per_email, time_left};
+use crate::delivery::lease::{alive_since, lease_until, time_left};
+use crate::delivery::queue::{Queue, one_per_email};
 use crate::storage::records::SignupDetails;
 use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
 
