@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId};
+use serde::Serialize;
+
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 #[async_trait]
 pub trait Queue: Send + Sync {
@@ -67,6 +69,57 @@ pub trait Queue: Send + Sync {
     /// and Clover customer id stay, so the admin page still adds up. Pending and failed
     /// submissions are kept whole until they are resolved. Returns how many were erased.
     async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
+}
+
+/// A submission claimed for delivery, with everything needed to deliver it.
+#[derive(Debug, Clone)]
+pub struct QueuedDelivery {
+    pub id: SubmissionId,
+    pub received_at_ms: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Lower-cased: the key deliveries of one person are kept in order by.
+    pub email: String,
+    pub phone: Option<String>,
+    /// Birthday, address and note, when the form asked for them.
+    pub details: SignupDetails,
+    pub marketing_consent: bool,
+    pub consent_text: String,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+impl QueuedDelivery {
+    /// The email address as the visitor typed it: what Clover is searched with first, and
+    /// what a new customer is given.
+    pub fn email_as_typed(&self) -> &str {
+        self.details
+            .email_as_typed
+            .as_deref()
+            .unwrap_or(&self.email)
+    }
+}
+
+/// What delivering a submission did in Clover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// A new customer was created.
+    Created,
+    /// An existing customer gained the email, phone or names they lacked.
+    Updated,
+    /// An existing customer was left as it was and the submission linked to it.
+    Linked,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Linked => "linked",
+        }
+    }
 }
 
 /// Of the due submissions a claim found (in queue order, none of them sharing an email

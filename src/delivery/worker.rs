@@ -12,10 +12,11 @@ use tokio::time::Instant;
 use super::Queue;
 use super::lease::{heartbeat_interval, send_writes_by};
 use super::{Backoff, Plan, plan_delivery};
+use super::{DeliveryOutcome, QueuedDelivery};
 use crate::clover::{AuthState, CloverError, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 use crate::tasks::{retry, spawn_periodic};
 
 /// Submissions delivered at once. Each is a short sequence of requests; the client's pacer

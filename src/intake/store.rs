@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::storage::{Inserted, NewSubmission, SignupDetails, StorageError, SubmissionId};
+use crate::domain::{IdempotencyKey, NewSignup};
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 #[async_trait]
 pub trait SubmissionStore: Send + Sync {
@@ -19,6 +20,53 @@ pub trait SubmissionStore: Send + Sync {
     /// Adds `count` submissions turned away as bots for `reason`, in one statement;
     /// nothing else of them is kept. See [`BotTally`].
     async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError>;
+}
+
+/// A valid signup on its way to the database.
+pub struct NewSubmission {
+    pub signup: NewSignup,
+    pub source: Source,
+    pub consent_text: String,
+    pub key: Option<IdempotencyKey>,
+}
+
+/// What storing a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored and queued now.
+    New(SubmissionId),
+    /// The same submission (same idempotency key) was stored before: nothing was added.
+    AlreadyStored(SubmissionId),
+    /// The key names an earlier submission with other content: nothing was added. A
+    /// served form admits one signup, so the form offers a fresh one instead; the JSON
+    /// API stores the request on its own.
+    KeyTaken(SubmissionId),
+}
+
+impl Inserted {
+    /// The submission stored under the key: this one, or the earlier one it names.
+    pub fn id(&self) -> &SubmissionId {
+        match self {
+            Inserted::New(id) | Inserted::AlreadyStored(id) | Inserted::KeyTaken(id) => id,
+        }
+    }
+}
+
+/// Where a submission came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Form,
+    Api,
+}
+
+impl Source {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Form => "form",
+            Source::Api => "api",
+        }
+    }
 }
 
 /// What of a submission tells a resend from another signup under the same key: all the

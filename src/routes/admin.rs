@@ -14,9 +14,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{AppState, html, see_other};
+use crate::admin::{QueueCounts, SubmissionState};
 use crate::domain::mask_email;
 use crate::rate_limit::SubmissionLimiter;
-use crate::storage::{QueueCounts, StorageError, SubmissionState};
+use crate::storage::StorageError;
 use crate::templates::{admin_login_page, admin_page};
 
 const SESSION_COOKIE: &str = "admin_session";

@@ -6,8 +6,9 @@ use super::{AppState, request_language};
 use crate::captcha::CaptchaVerdict;
 use crate::domain::{FormErrors, IdempotencyKey, SignupForm};
 use crate::i18n::Language;
+use crate::intake::store::{Inserted, NewSubmission, Source};
 use crate::rate_limit::TooManyRequests;
-use crate::storage::{Inserted, NewSubmission, Source, StorageError};
+use crate::storage::StorageError;
 
 /// CORS for the sites allowed to post from their own pages: a preflight from one of them
 /// is answered; from anywhere else it is refused, and the browser sends nothing.

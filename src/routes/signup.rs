@@ -6,8 +6,9 @@ use crate::captcha::CaptchaVerdict;
 use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::TokenVerdict;
 use crate::i18n::Arg;
+use crate::intake::store::{Inserted, NewSubmission, Source};
 use crate::rate_limit::{FLOOD_DELAY, TooManyRequests};
-use crate::storage::{Inserted, NewSubmission, Source, StorageError};
+use crate::storage::StorageError;
 use crate::templates::{
     FormView, PageContext, signup_page, success_url, thanks_page, visitor_error_page,
 };

@@ -19,10 +19,7 @@ use std::sync::Arc;
 
 pub use cipher::{DecryptError, SecretCipher};
 pub use location::{DatabaseLocation, PostgresUrl};
-pub use records::{
-    DeliveryOutcome, Inserted, NewSubmission, QueueCounts, QueuedDelivery, SignupDetails, Source,
-    SubmissionId, SubmissionState, SubmissionSummary,
-};
+pub use records::{SignupDetails, SubmissionId};
 
 use crate::admin::{AdminSessions, Statistics};
 use crate::clover::DemoCustomers;

@@ -1,7 +1,8 @@
 //! The intake's submission store (`clover_signup::intake::store`).
 
 use clover_signup::domain::IdempotencyKey;
-use clover_signup::storage::{Inserted, Source, Storage};
+use clover_signup::intake::store::{Inserted, Source};
+use clover_signup::storage::Storage;
 
 use crate::{LEASE, TestStore, store_one, submission};
 

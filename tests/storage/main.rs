@@ -9,9 +9,8 @@ mod support;
 use std::time::Duration;
 
 use clover_signup::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
-use clover_signup::storage::{
-    DatabaseLocation, Inserted, NewSubmission, Source, Storage, SubmissionId,
-};
+use clover_signup::intake::store::{Inserted, NewSubmission, Source};
+use clover_signup::storage::{DatabaseLocation, Storage, SubmissionId};
 
 use support::postgres;
 

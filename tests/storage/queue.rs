@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use clover_signup::storage::{DeliveryOutcome, SubmissionState, now_ms};
+use clover_signup::admin::SubmissionState;
+use clover_signup::delivery::DeliveryOutcome;
+use clover_signup::storage::now_ms;
 
 use crate::{LEASE, NOTHING, TestStore, store_one, submit};
 

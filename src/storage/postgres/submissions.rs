@@ -5,9 +5,11 @@ use tokio_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 
 use super::PostgresStore;
-use crate::intake::store::{KeyedContent, SubmissionStore, resend_verdict};
+use crate::intake::store::{
+    Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
+};
 use crate::storage::records::SignupDetails;
-use crate::storage::{Inserted, NewSubmission, StorageError, SubmissionId, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 
 #[async_trait]
 impl SubmissionStore for PostgresStore {

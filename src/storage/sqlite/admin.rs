@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::SqliteStore;
-use crate::admin::{AdminSessions, Statistics};
+use crate::admin::{AdminSessions, QueueCounts, Statistics, SubmissionSummary};
 use crate::storage::records::{parse_outcome, parse_state};
-use crate::storage::{QueueCounts, StorageError, SubmissionId, SubmissionSummary};
+use crate::storage::{StorageError, SubmissionId};
 
 #[async_trait]
 impl Statistics for SqliteStore {

@@ -9,9 +9,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use super::SqliteStore;
 use crate::delivery::lease::{alive_since, lease_until, time_left};
-use crate::delivery::queue::{Queue, one_per_email};
+use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, one_per_email};
 use crate::storage::records::SignupDetails;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 
 #[async_trait]
 impl Queue for SqliteStore {

@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::intake::store::{KeyedContent, SubmissionStore, resend_verdict};
+use crate::intake::store::{
+    Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
+};
 use crate::storage::records::SignupDetails;
-use crate::storage::{Inserted, NewSubmission, StorageError, SubmissionId, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 
 #[async_trait]
 impl SubmissionStore for SqliteStore {
