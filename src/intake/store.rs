@@ -69,8 +69,8 @@ impl Source {
     }
 }
 
-/// What of a submission tells a resend from another signup under the same key: all the
-/// visitor entered, as stored (`details` in its column's form).
+/// All the visitor entered, in the columns' form (`details` as its JSON column): what the
+/// stores write, and what tells a resend from another signup under the same key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedContent {
     pub first_name: Option<String>,
@@ -107,9 +107,9 @@ impl KeyedContent {
 pub fn resend_verdict(
     earlier: SubmissionId,
     earlier_content: &KeyedContent,
-    submission: &NewSubmission,
+    content: &KeyedContent,
 ) -> Inserted {
-    if *earlier_content == KeyedContent::of(submission) {
+    if earlier_content == content {
         Inserted::AlreadyStored(earlier)
     } else {
         Inserted::KeyTaken(earlier)

@@ -8,7 +8,6 @@ use super::PostgresStore;
 use crate::intake::store::{
     Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
 };
-use crate::storage::records::SignupDetails;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 
 #[async_trait]
@@ -59,25 +58,15 @@ async fn insert_one(
     tx: &Transaction<'_>,
     submission: &NewSubmission,
 ) -> Result<Inserted, tokio_postgres::Error> {
-    let NewSubmission {
-        signup,
-        source,
-        consent_text,
-        key,
-    } = submission;
+    let content = KeyedContent::of(submission);
+    let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key {
-        if let Some((earlier, content)) = keyed(tx, given.as_ref()).await? {
-            return Ok(resend_verdict(earlier, &content, submission));
+        if let Some((earlier, stored)) = keyed(tx, given).await? {
+            return Ok(resend_verdict(earlier, &stored, &content));
         }
     }
     let id = SubmissionId::random();
-    let details = SignupDetails::of(signup).to_column();
     let now = now_ms();
-    let first_name = signup.first_name.as_ref().map(AsRef::<str>::as_ref);
-    let last_name = signup.last_name.as_ref().map(AsRef::<str>::as_ref);
-    let email: &str = signup.email.as_ref();
-    let phone = signup.phone.as_ref().map(AsRef::<str>::as_ref);
-    let key = key.as_ref().map(AsRef::<str>::as_ref);
     tx.execute(
         "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
              phone, marketing_consent, consent_text, idempotency_key, details)
@@ -85,15 +74,15 @@ async fn insert_one(
         &[
             &id.0,
             &now,
-            &source.as_str(),
-            &first_name,
-            &last_name,
-            &email,
-            &phone,
-            &signup.marketing_consent,
-            consent_text,
+            &submission.source.as_str(),
+            &content.first_name,
+            &content.last_name,
+            &content.email,
+            &content.phone,
+            &content.marketing_consent,
+            &submission.consent_text,
             &key,
-            &details,
+            &content.details,
         ],
     )
     .await?;

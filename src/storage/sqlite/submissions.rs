@@ -7,7 +7,6 @@ use super::SqliteStore;
 use crate::intake::store::{
     Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
 };
-use crate::storage::records::SignupDetails;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 
 #[async_trait]
@@ -35,21 +34,15 @@ pub(super) fn insert_one(
     connection: &Connection,
     submission: &NewSubmission,
 ) -> rusqlite::Result<Inserted> {
-    let NewSubmission {
-        signup,
-        source,
-        consent_text,
-        key,
-    } = submission;
+    let content = KeyedContent::of(submission);
+    let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key {
-        if let Some((earlier, content)) = keyed(connection, given.as_ref())? {
-            return Ok(resend_verdict(earlier, &content, submission));
+        if let Some((earlier, stored)) = keyed(connection, given)? {
+            return Ok(resend_verdict(earlier, &stored, &content));
         }
     }
     let id = SubmissionId::random();
-    let details = SignupDetails::of(signup).to_column();
     let now = now_ms();
-    let key = key.as_ref().map(AsRef::<str>::as_ref);
     connection.execute(
         "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
              phone, marketing_consent, consent_text, idempotency_key, details)
@@ -57,15 +50,15 @@ pub(super) fn insert_one(
         params![
             id.0,
             now,
-            source.as_str(),
-            signup.first_name.as_ref().map(AsRef::<str>::as_ref),
-            signup.last_name.as_ref().map(AsRef::<str>::as_ref),
-            signup.email.as_ref(),
-            signup.phone.as_ref().map(AsRef::<str>::as_ref),
-            signup.marketing_consent,
-            consent_text,
+            submission.source.as_str(),
+            content.first_name,
+            content.last_name,
+            content.email,
+            content.phone,
+            content.marketing_consent,
+            submission.consent_text,
             key,
-            details,
+            content.details,
         ],
     )?;
     connection.execute(
