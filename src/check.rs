@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::clover::vault::{CredentialKind, StoredCredential, env_token_digest};
 use crate::clover::{
     Access, CloverClient, CloverError, MerchantId, MissingPermission, StaticToken, Verification,
 };
 use crate::configuration::{CloverAuthSettings, Settings};
+use crate::storage::SecretCipher;
 use crate::storage::inspection::{Inspection, SchemaState, inspect};
-use crate::storage::{CredentialKind, SecretCipher, StoredCredential, env_token_digest};
 
 /// Refresh tokens this close to their end are worth a reconnect now.
 const REFRESH_WARNING_DAYS: i64 = 14;

@@ -5,6 +5,7 @@
 //! [`domain`] parse it and [`storage`] commit it with its queue row, and the [`delivery`]
 //! worker hands it to [`clover`].
 
+pub mod admin;
 pub mod captcha;
 pub mod check;
 pub mod clover;

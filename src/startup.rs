@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::captcha::Captcha;
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
+use crate::clover::vault::{CredentialKind, env_token_digest};
 use crate::clover::{
     Access, CloverClient, Credential, CustomerDirectory, DemoClover, EnteredTokens, MerchantId,
     StaticToken,
@@ -23,6 +24,7 @@ use crate::clover::{
 use crate::configuration::{CloverAuthSettings, OAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
+use crate::intake::store::BotTally;
 use crate::origin_check::{TrustedOrigins, check_host, check_origin};
 use crate::rate_limit::{
     ConnectionLimit, InFlightLimit, PRUNE_INTERVAL, SubmissionLimiter, limit_per_address,
@@ -33,7 +35,7 @@ use crate::routes::{
     ThemeStylesheet, TokenAdmin,
 };
 use crate::security_headers::{PagePolicy, SecurityHeaders, add_security_headers};
-use crate::storage::{CredentialKind, Database, SecretCipher, env_token_digest};
+use crate::storage::{SecretCipher, Storage};
 use crate::tasks::spawn_periodic;
 use crate::telemetry;
 
@@ -59,7 +61,11 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: DeliveryWorker,
-    db: Database,
+    db: Storage,
+    /// Bots turned away, counted in memory by the routes and written by a periodic flush.
+    bots: BotTally,
+    /// The demo stand-in, whose customers are erased with the retention period too.
+    demo: Option<DemoClover>,
     retention: Duration,
     /// Submissions and admin sign-ins, pruned together.
     limiters: [Arc<SubmissionLimiter>; 2],
@@ -72,19 +78,24 @@ impl Application {
     /// until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         announce_mode(&settings);
-        let db = Database::open(&settings.database)
+        let db = Storage::open(&settings.database)
             .await
             .with_context(|| format!("cannot open the {}", settings.database))?;
         let (directory, connection) = clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
         let worker = DeliveryWorker::new(
-            db.clone(),
+            db.queue(),
             directory.clone(),
             &settings.delivery,
             settings.clover.request_timeout,
             handle.clone(),
         );
         let retention_db = db.clone();
+        let bots = BotTally::new(db.submissions());
+        let demo = match &directory {
+            CustomerDirectory::Demo(demo) => Some(demo.clone()),
+            CustomerDirectory::Clover(_) => None,
+        };
         let limiter = Arc::new(SubmissionLimiter::new(
             &settings.rate_limit,
             settings.server.client_ip_header.clone(),
@@ -100,14 +111,15 @@ impl Application {
             None => None,
         };
         let sessions = SessionGeneration::new(
-            db.admin_session_generation()
+            db.admin_sessions()
+                .generation()
                 .await
                 .context("cannot read the admin sessions' generation")?,
         );
         let state = web::Data::new(app_state(
             captcha,
             &settings,
-            db,
+            (db, bots.clone()),
             (directory, connection),
             handle,
             [&limiter, &login_limiter],
@@ -205,6 +217,8 @@ impl Application {
             server,
             worker,
             db: retention_db,
+            bots,
+            demo,
             retention: settings.delivery.retention,
             limiters: [limiter, login_limiter],
             sessions,
@@ -231,8 +245,8 @@ impl Application {
             std::future::ready(())
         });
         let retention = spawn_periodic("retention", RETENTION_SWEEP, {
-            let (db, retention) = (self.db.clone(), self.retention);
-            move || erase_old_personal_data(db.clone(), retention)
+            let (db, demo, retention) = (self.db.clone(), self.demo.clone(), self.retention);
+            move || erase_old_personal_data(db.clone(), demo.clone(), retention)
         });
         let sessions = spawn_periodic("admin sessions", SESSION_GENERATION_POLL, {
             let (db, sessions) = (self.db.clone(), self.sessions);
@@ -240,8 +254,8 @@ impl Application {
         });
         // A flush, once begun, is never cut off: it has taken the counts it writes.
         let bot_counts = spawn_periodic("bot counts", BOT_COUNT_FLUSH, {
-            let db = self.db.clone();
-            move || flush_bot_counts(db.clone())
+            let bots = self.bots.clone();
+            move || flush_bot_counts(bots.clone())
         });
         // The worker winds down beside the server, from the signal on, not after it: the
         // two graces together must fit in the platform's kill timeout.
@@ -258,7 +272,7 @@ impl Application {
         let served = self.server.await;
         // Every request has been answered: the last bots counted are written now.
         bot_counts.stop().await;
-        flush_bot_counts(self.db.clone()).await;
+        flush_bot_counts(self.bots.clone()).await;
         retention.abort();
         sessions.abort();
         on_signal.abort();
@@ -310,8 +324,8 @@ async fn stop_signal() -> bool {
 const SESSION_GENERATION_POLL: Duration = Duration::from_secs(5);
 
 /// Takes up sign-outs made on other instances (the generation they moved on).
-async fn follow_admin_sessions(db: Database, sessions: SessionGeneration) {
-    match db.admin_session_generation().await {
+async fn follow_admin_sessions(db: Storage, sessions: SessionGeneration) {
+    match db.admin_sessions().generation().await {
         Ok(generation) => sessions.advance_to(generation),
         Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
     }
@@ -322,8 +336,8 @@ const BOT_COUNT_FLUSH: Duration = Duration::from_secs(5);
 
 /// Every few seconds, and once more when the server has stopped: writes the bots counted
 /// in memory. A write per bot let a flood slow every visitor's signup down.
-async fn flush_bot_counts(db: Database) {
-    if let Err(error) = db.flush_bot_counts().await {
+async fn flush_bot_counts(bots: BotTally) {
+    if let Err(error) = bots.flush().await {
         tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
     }
 }
@@ -332,10 +346,20 @@ async fn flush_bot_counts(db: Database) {
 const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
 /// At start, then hourly: erase the personal data of submissions delivered longer ago
-/// than the retention period. Clover keeps the customer; this service keeps no copy.
-async fn erase_old_personal_data(db: Database, retention: Duration) {
+/// than the retention period. Clover keeps the customer; this service keeps no copy. The
+/// demo stand-in's customers made before the cutoff go too: unlike Clover's, they are
+/// this service's own copy of visitors' data.
+async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retention: Duration) {
     let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
-    match db.erase_delivered_before(cutoff).await {
+    let erased = async {
+        let customers = match &demo {
+            Some(demo) => demo.erase_before(cutoff).await?,
+            None => 0,
+        };
+        let submissions = db.queue().erase_delivered_before(cutoff).await?;
+        Ok::<_, crate::storage::StorageError>(customers + submissions)
+    };
+    match erased.await {
         Ok(0) => {}
         Ok(erased) => tracing::info!(erased, "personal data past its retention was erased"),
         Err(error) => tracing::error!(%error, "could not erase old personal data"),
@@ -378,7 +402,7 @@ fn announce_mode(settings: &Settings) {
 /// The way to Clover the configuration chose, and what the admin needs to change it.
 async fn clover_connection(
     settings: &Settings,
-    db: &Database,
+    db: &Storage,
 ) -> anyhow::Result<(CustomerDirectory, ClientAuth)> {
     let clover = &settings.clover;
     let client = |credential: Arc<dyn Credential>| {
@@ -392,7 +416,7 @@ async fn clover_connection(
     };
     match &clover.auth {
         CloverAuthSettings::Demo => Ok((
-            CustomerDirectory::Demo(DemoClover::new(db.clone())),
+            CustomerDirectory::Demo(DemoClover::new(db.demo_customers())),
             ClientAuth::Demo,
         )),
         CloverAuthSettings::Token {
@@ -441,7 +465,7 @@ async fn token_credential(
     settings: &Settings,
     merchant_id: &Option<MerchantId>,
     api_token: &Option<SecretString>,
-    db: &Database,
+    db: &Storage,
 ) -> anyhow::Result<(Arc<StaticToken>, SecretCipher, String)> {
     let secret_key = settings
         .secret_key
@@ -449,11 +473,13 @@ async fn token_credential(
         .context("SECRET_KEY is required in token mode")?;
     let cipher = SecretCipher::from_secret_key(secret_key);
     let env_digest = env_token_digest(secret_key, api_token.as_ref());
-    db.upgrade_env_digest(&cipher, api_token.as_ref(), &env_digest)
+    let vault = db.credentials();
+    vault
+        .upgrade_env_digest(&cipher, api_token.as_ref(), &env_digest)
         .await
         .context("cannot upgrade the stored API token's record")?;
-    let stored = db
-        .load_credential(CredentialKind::ApiToken, &cipher)
+    let stored = vault
+        .load(CredentialKind::ApiToken, &cipher)
         .await
         .context("cannot read the stored API token")?;
     let from_admin = stored
@@ -470,7 +496,7 @@ async fn token_credential(
         .map(|(merchant_id, token)| Access { merchant_id, token });
     let credential = Arc::new(
         StaticToken::new(from_admin.or(from_env)).with_entered_tokens(EnteredTokens {
-            db: db.clone(),
+            vault,
             cipher: cipher.clone(),
             env_digest: env_digest.clone(),
         }),
@@ -481,7 +507,7 @@ async fn token_credential(
 async fn oauth_credential(
     settings: &Settings,
     oauth: &OAuthSettings,
-    db: &Database,
+    db: &Storage,
 ) -> anyhow::Result<Arc<OAuthCredential>> {
     let clover = &settings.clover;
     let secret_key = settings
@@ -504,7 +530,7 @@ async fn oauth_credential(
         .context("cannot build the HTTP client for Clover's OAuth")?;
     let credential = OAuthCredential::load(
         api,
-        db.clone(),
+        db.credentials(),
         SecretCipher::from_secret_key(secret_key),
         oauth.refresh_margin,
     )
@@ -527,7 +553,7 @@ async fn oauth_credential(
 fn app_state(
     captcha: Option<Captcha>,
     settings: &Settings,
-    db: Database,
+    (db, bots): (Storage, BotTally),
     (directory, connection): (CustomerDirectory, ClientAuth),
     delivery: DeliveryHandle,
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
@@ -537,6 +563,7 @@ fn app_state(
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
     AppState {
         db,
+        bots,
         form: settings.form.clone(),
         limiter: Arc::clone(limiter),
         login_limiter: Arc::clone(login_limiter),

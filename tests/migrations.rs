@@ -7,7 +7,7 @@
 #[path = "support/postgres.rs"]
 mod postgres;
 
-use clover_signup::storage::{Database, DatabaseLocation};
+use clover_signup::storage::{DatabaseLocation, Storage};
 
 const SQLITE_BEFORE: &str = include_str!("fixtures/sqlite-before-refinery.sql");
 const POSTGRES_BEFORE: &str = include_str!("fixtures/postgres-before-refinery.sql");
@@ -54,10 +54,10 @@ async fn a_sqlite_file_from_before_is_adopted_with_its_data_and_migrated() {
         .unwrap();
     let location = DatabaseLocation::Sqlite(path.clone());
 
-    drop(Database::open(&location).await.expect("the old file opens"));
+    drop(Storage::open(&location).await.expect("the old file opens"));
     // Opened again: the history written by the adoption is what refinery checks.
     drop(
-        Database::open(&location)
+        Storage::open(&location)
             .await
             .expect("the file opens again"),
     );
@@ -84,7 +84,7 @@ async fn a_sqlite_file_from_before_is_adopted_with_its_data_and_migrated() {
 async fn a_sqlite_file_whose_released_migration_was_edited_does_not_open() {
     let dir = tempfile::tempdir().unwrap();
     let location = DatabaseLocation::Sqlite(dir.path().join("signups.db"));
-    drop(Database::open(&location).await.unwrap());
+    drop(Storage::open(&location).await.unwrap());
     let DatabaseLocation::Sqlite(path) = &location else {
         unreachable!()
     };
@@ -96,7 +96,7 @@ async fn a_sqlite_file_whose_released_migration_was_edited_does_not_open() {
         )
         .unwrap();
 
-    let error = Database::open(&location).await.err().expect("refused");
+    let error = Storage::open(&location).await.err().expect("refused");
     assert!(error.to_string().contains("migrat"), "{error}");
 }
 
@@ -113,11 +113,11 @@ async fn a_postgres_database_from_before_is_adopted_with_its_data_and_migrated()
     let location = DatabaseLocation::parse(&url).unwrap();
 
     drop(
-        Database::open(&location)
+        Storage::open(&location)
             .await
             .expect("the old database opens"),
     );
-    drop(Database::open(&location).await.expect("it opens again"));
+    drop(Storage::open(&location).await.expect("it opens again"));
 
     for (sql, expected) in EXPECTED_ROWS {
         let sql = format!("SELECT ({sql})::text");

@@ -1,4 +1,4 @@
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -6,7 +6,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{CloverError, MerchantId, MissingPermission};
-use crate::storage::{CredentialKind, Database, SecretCipher};
+use crate::clover::vault::{CredentialKind, CredentialVault};
+use crate::storage::SecretCipher;
 
 /// Whether Clover currently accepts the service's credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -111,12 +112,12 @@ pub struct StaticToken {
 /// Tokens entered on the admin page, in the database every instance shares: one entered
 /// on any instance is taken up by all (see [`Credential::reload`]).
 pub struct EnteredTokens {
-    pub db: Database,
+    pub vault: Arc<dyn CredentialVault>,
     pub cipher: SecretCipher,
     /// The environment's token this instance started with (see [`env_token_digest`]):
     /// a token entered over another environment's token does not apply here.
     ///
-    /// [`env_token_digest`]: crate::storage::env_token_digest
+    /// [`env_token_digest`]: crate::clover::vault::env_token_digest
     pub env_digest: String,
 }
 
@@ -216,8 +217,8 @@ impl Credential for StaticToken {
             return;
         };
         let stored = match entered
-            .db
-            .load_credential(CredentialKind::ApiToken, &entered.cipher)
+            .vault
+            .load(CredentialKind::ApiToken, &entered.cipher)
             .await
         {
             Ok(stored) => stored,

@@ -51,19 +51,10 @@ pub struct Verification {
 struct Request<'a> {
     path: &'a [&'a str],
     query: &'a [(&'a str, &'a str)],
-}
-
-tokio::task_local! {
-    /// See [`sent_before`].
-    static SEND_BY: Instant;
-}
-
-/// Runs `work`, whose requests to Clover are refused (as `Unavailable`, sent nowhere)
-/// once `deadline` has passed. A delivery writes only while its claim lasts: a request
-/// that waited for its turn past that point could race with the instance that took the
-/// submission over.
-pub async fn sent_before<F: std::future::Future>(deadline: Instant, work: F) -> F::Output {
-    SEND_BY.scope(deadline, work).await
+    /// A write is refused (as `Unavailable`, sent nowhere) once this has passed. A
+    /// delivery writes only while its claim lasts: a request that waited for its turn
+    /// past that point could race with the instance that took the submission over.
+    send_by: Option<Instant>,
 }
 
 /// The Clover REST API for the credential's merchant, paced within the token's limits.
@@ -134,6 +125,7 @@ impl CloverClient {
         let search = Request {
             path: &["customers"],
             query: &[("limit", "1"), ("expand", EXPAND)],
+            send_by: None,
         };
         let response = self.send_checked(candidate, &search).await?;
         let filter_fields = response
@@ -171,6 +163,7 @@ impl CloverClient {
         let merchant = Request {
             path: &[],
             query: &[],
+            send_by: None,
         };
         let merchant_name = match self.send_checked(candidate, &merchant).await {
             Ok(response) if response.status().is_success() => response
@@ -245,6 +238,7 @@ impl CloverClient {
         let request = Request {
             path: &["customers"],
             query: &[("filter", &filter), ("expand", EXPAND), ("limit", "100")],
+            send_by: None,
         };
         let body = self.call::<()>(Method::GET, &request, None).await?;
         let list: CustomerList = parse(&body)?;
@@ -292,10 +286,16 @@ impl CloverClient {
         CloverError::MissingPermission(missing)
     }
 
-    pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
+    /// Creates a customer, if the request can leave by `send_by` (see [`Request`]).
+    pub async fn create(
+        &self,
+        draft: &CustomerDraft,
+        send_by: Instant,
+    ) -> Result<String, CloverError> {
         let request = Request {
             path: &["customers"],
             query: &[("expand", EXPAND)],
+            send_by: Some(send_by),
         };
         let body = CreateCustomerRequest::from(draft);
         let answer = self.call(Method::POST, &request, Some(&body)).await?;
@@ -304,20 +304,32 @@ impl CloverClient {
     }
 
     /// Writes the note of a customer that has none (see [`NoteBody`]).
-    pub async fn add_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+    pub async fn add_note(
+        &self,
+        customer_id: &str,
+        note: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
         let request = Request {
             path: &["customers", customer_id, "metadata"],
             query: &[],
+            send_by: Some(send_by),
         };
         self.call(Method::POST, &request, Some(&NoteBody { note }))
             .await
             .map(drop)
     }
 
-    pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
+    pub async fn add_phone(
+        &self,
+        customer_id: &str,
+        phone: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
         let request = Request {
             path: &["customers", customer_id, "phone_numbers"],
             query: &[],
+            send_by: Some(send_by),
         };
         let body = PhoneNumberBody {
             phone_number: phone,
@@ -332,10 +344,12 @@ impl CloverClient {
         customer_id: &str,
         first_name: Option<&str>,
         last_name: Option<&str>,
+        send_by: Instant,
     ) -> Result<(), CloverError> {
         let request = Request {
             path: &["customers", customer_id],
             query: &[],
+            send_by: Some(send_by),
         };
         let body = UpdateNamesRequest {
             first_name,
@@ -380,7 +394,10 @@ impl CloverClient {
             self.credential.access().await?;
             let permit = self.pacer.turn().await;
             let access = self.credential.access().await?;
-            if SEND_BY.try_with(|deadline| Instant::now() >= *deadline) == Ok(true) {
+            if request
+                .send_by
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
                 return Err(CloverError::unavailable(
                     "the delivery's claim was running out before the request could be sent",
                 ));
@@ -484,6 +501,7 @@ impl CloverClient {
         let probe = Request {
             path: &["customers"],
             query: &[("limit", "1")],
+            send_by: None,
         };
         match self.send_checked(access, &probe).await {
             Ok(response) if response.status().is_success() => Probe::Reads,

@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::{AuthSnapshot, CloverClient, CloverError, DemoClover};
 use crate::domain::{Birthday, PostalAddress};
 
@@ -40,6 +42,8 @@ pub struct CustomerDraft {
 
 /// Where customers are delivered: the merchant's Clover account, or the demo stand-in.
 /// Both answer the same questions, so the delivery worker does not know which it has.
+/// Writes take the moment after which they must not be sent (`send_by`, while the
+/// delivery's claim is sure to outlast them); the stand-in, in this process, never waits.
 #[derive(Clone)]
 pub enum CustomerDirectory {
     Clover(Arc<CloverClient>),
@@ -57,23 +61,37 @@ impl CustomerDirectory {
     }
 
     /// Creates a customer and returns its id.
-    pub async fn create(&self, draft: &CustomerDraft) -> Result<String, CloverError> {
+    pub async fn create(
+        &self,
+        draft: &CustomerDraft,
+        send_by: Instant,
+    ) -> Result<String, CloverError> {
         match self {
-            Self::Clover(client) => client.create(draft).await,
+            Self::Clover(client) => client.create(draft, send_by).await,
             Self::Demo(demo) => demo.create(draft).await,
         }
     }
     /// Gives a customer without a note this one.
-    pub async fn add_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
+    pub async fn add_note(
+        &self,
+        customer_id: &str,
+        note: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
         match self {
-            Self::Clover(client) => client.add_note(customer_id, note).await,
+            Self::Clover(client) => client.add_note(customer_id, note, send_by).await,
             Self::Demo(demo) => demo.add_note(customer_id, note).await,
         }
     }
 
-    pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
+    pub async fn add_phone(
+        &self,
+        customer_id: &str,
+        phone: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
         match self {
-            Self::Clover(client) => client.add_phone(customer_id, phone).await,
+            Self::Clover(client) => client.add_phone(customer_id, phone, send_by).await,
             Self::Demo(demo) => demo.add_phone(customer_id, phone).await,
         }
     }
@@ -84,9 +102,14 @@ impl CustomerDirectory {
         customer_id: &str,
         first_name: Option<&str>,
         last_name: Option<&str>,
+        send_by: Instant,
     ) -> Result<(), CloverError> {
         match self {
-            Self::Clover(client) => client.set_names(customer_id, first_name, last_name).await,
+            Self::Clover(client) => {
+                client
+                    .set_names(customer_id, first_name, last_name, send_by)
+                    .await
+            }
             Self::Demo(demo) => demo.set_names(customer_id, first_name, last_name).await,
         }
     }

@@ -27,7 +27,8 @@ pub enum CloverError {
     /// Clover answered 2xx with something we could not read.
     #[error("unexpected answer from Clover: {0}")]
     UnexpectedResponse(String),
-    /// The demo stand-in's database failed.
+    /// The service's own records failed it: the demo stand-in's database, or a stored
+    /// credential that cannot be used. Retried like an unexpected answer.
     #[error("demo storage failed: {0}")]
     Storage(String),
 }

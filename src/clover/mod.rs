@@ -10,13 +10,14 @@ mod error;
 mod hosts;
 pub mod oauth;
 mod pacing;
+pub mod vault;
 mod wire;
 
 pub use auth::{
     Access, AuthSnapshot, AuthState, Credential, EnteredTokens, StaticToken, UnauthorizedAction,
 };
-pub use client::{CloverClient, Verification, sent_before};
-pub use demo::DemoClover;
+pub use client::{CloverClient, Verification};
+pub use demo::{DemoClover, DemoCustomer, DemoCustomers};
 pub use directory::{CustomerDirectory, CustomerDraft, ExistingCustomer};
 pub use error::{CloverError, MissingPermission};
 pub use hosts::{CloverEnvironment, CloverRegion, MerchantId};

@@ -2,9 +2,12 @@
 //! stand-in), one customer per visitor, within Clover's limits, surviving restarts.
 
 mod backoff;
+pub mod lease;
 mod plan;
+pub mod queue;
 mod worker;
 
 pub use backoff::Backoff;
 pub use plan::{Plan, consent_line, consent_note, plan_delivery};
+pub use queue::{DeliveryOutcome, Queue, QueuedDelivery};
 pub use worker::{DeliveryHandle, DeliveryWorker};

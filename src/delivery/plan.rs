@@ -1,9 +1,9 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use super::{DeliveryOutcome, QueuedDelivery};
 use crate::clover::{CustomerDraft, ExistingCustomer};
 use crate::domain::DuplicatePolicy;
-use crate::storage::{DeliveryOutcome, QueuedDelivery};
 
 /// What to do in Clover for one submission, decided from what a search by email found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,13 +9,14 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::Queue;
+use super::lease::{heartbeat_interval, send_writes_by};
 use super::{Backoff, Plan, plan_delivery};
-use crate::clover::{AuthState, CloverError, CustomerDirectory, sent_before};
+use super::{DeliveryOutcome, QueuedDelivery};
+use crate::clover::{AuthState, CloverError, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
-use crate::storage::{
-    Database, DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, now_ms,
-};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 use crate::tasks::{retry, spawn_periodic};
 
 /// Submissions delivered at once. Each is a short sequence of requests; the client's pacer
@@ -29,8 +30,6 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
 ];
-/// Time a write needs beyond the request's own timeout before the claim runs out.
-const WRITE_MARGIN: Duration = Duration::from_secs(1);
 /// The shortest wait between looks at the queue when the last look claimed nothing.
 const MIN_POLL: Duration = Duration::from_millis(250);
 /// Pause after the database failed to answer the worker.
@@ -104,7 +103,7 @@ struct AuthGate {
 }
 
 pub struct DeliveryWorker {
-    db: Database,
+    queue: Arc<dyn Queue>,
     directory: CustomerDirectory,
     policy: DuplicatePolicy,
     backoff: Backoff,
@@ -122,14 +121,14 @@ pub struct DeliveryWorker {
 
 impl DeliveryWorker {
     pub fn new(
-        db: Database,
+        queue: Arc<dyn Queue>,
         directory: CustomerDirectory,
         settings: &DeliverySettings,
         request_timeout: Duration,
         handle: DeliveryHandle,
     ) -> Self {
         Self {
-            db,
+            queue,
             directory,
             policy: settings.duplicate_policy,
             backoff: Backoff {
@@ -148,7 +147,7 @@ impl DeliveryWorker {
     /// Delivers until `stop` turns true, then lets deliveries under way finish.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), StorageError> {
         let worker = Arc::new(self);
-        let beat_every = worker.lease / 3;
+        let beat_every = heartbeat_interval(worker.lease);
         if worker.beat().await > 1 {
             // The instances already running slow down to their new share at their next
             // heartbeat, a little after which Clover's budget is no longer all theirs.
@@ -181,7 +180,7 @@ impl DeliveryWorker {
         let mut gate = AuthGate::default();
         while !*stop.borrow() {
             let capacity = worker.capacity(running.len(), &mut gate);
-            let claimed = match worker.db.claim_due(capacity, worker.lease).await {
+            let claimed = match worker.claim(capacity).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     // Submissions stay safely queued; try again shortly.
@@ -229,7 +228,7 @@ impl DeliveryWorker {
         }
         heartbeat.abort();
         credential.abort();
-        if let Err(error) = worker.db.leave(&cut_off).await {
+        if let Err(error) = worker.queue.leave(&cut_off).await {
             tracing::error!(%error, "could not hand over this instance's deliveries");
         }
         Ok(())
@@ -239,7 +238,11 @@ impl DeliveryWorker {
     /// keeps to its share of Clover's budget among the instances alive. Returns how many
     /// there are.
     async fn beat(&self) -> usize {
-        match self.db.heartbeat(self.lease, &self.under_way_now()).await {
+        match self
+            .queue
+            .heartbeat(self.lease, &self.under_way_now())
+            .await
+        {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);
                 if previous != instances {
@@ -257,6 +260,14 @@ impl DeliveryWorker {
                 self.instances.load(Ordering::SeqCst)
             }
         }
+    }
+
+    /// Claims up to `capacity` due submissions; with no room, asks the queue nothing.
+    async fn claim(&self, capacity: usize) -> Result<Vec<QueuedDelivery>, StorageError> {
+        if capacity == 0 {
+            return Ok(Vec::new());
+        }
+        self.queue.claim_due(capacity, self.lease).await
     }
 
     fn under_way_now(&self) -> Vec<SubmissionId> {
@@ -301,7 +312,7 @@ impl DeliveryWorker {
         if capacity == 0 {
             return IDLE_POLL;
         }
-        match self.db.next_due_at_ms().await {
+        match self.queue.next_due_at_ms().await {
             Ok(Some(due)) => {
                 Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(IDLE_POLL)
             }
@@ -325,7 +336,7 @@ impl DeliveryWorker {
             // A no-op unless this instance still holds it (the database could not say, or
             // the claim was too short): then it waits like any attempt that did not land.
             let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
-            if let Err(error) = self.db.reschedule(&id, next, "claim running out").await {
+            if let Err(error) = self.queue.reschedule(&id, next, "claim running out").await {
                 tracing::error!(submission = %id, %error, "could not reschedule a delivery");
             }
         } else {
@@ -336,7 +347,7 @@ impl DeliveryWorker {
                 || async {
                     match &attempt {
                         Ok(Attempted::Delivered(customer_id, outcome)) => {
-                            self.db.mark_delivered(&id, customer_id, *outcome).await
+                            self.queue.mark_delivered(&id, customer_id, *outcome).await
                         }
                         Ok(Attempted::ClaimLost) => Ok(()),
                         Err(error) => self.record_failure(&delivery, error).await,
@@ -361,25 +372,24 @@ impl DeliveryWorker {
             .await?;
         let plan = plan_delivery(delivery, &found, self.policy);
         let outcome = plan.outcome();
-        let deadline = match plan {
-            Plan::Adopt { .. } | Plan::Link { add_note: None, .. } => None,
-            Plan::Link { .. } | Plan::Complete { .. } | Plan::Create(_) => {
-                match self.write_deadline(delivery).await {
-                    Some(deadline) => Some(deadline),
-                    None => return Ok(Attempted::ClaimLost),
-                }
+        let customer_id = match plan {
+            Plan::Adopt { customer_id }
+            | Plan::Link {
+                customer_id,
+                add_note: None,
+            } => customer_id,
+            writes => {
+                let Some(send_by) = self.write_deadline(delivery).await else {
+                    return Ok(Attempted::ClaimLost);
+                };
+                self.carry_out(writes, send_by).await?
             }
-        };
-        let writes = self.carry_out(plan);
-        let customer_id = match deadline {
-            Some(deadline) => sent_before(deadline, writes).await?,
-            None => writes.await?,
         };
         Ok(Attempted::Delivered(customer_id, outcome))
     }
 
-    /// The plan's writes to Clover, if any; the customer's id.
-    async fn carry_out(&self, plan: Plan) -> Result<String, CloverError> {
+    /// The plan's writes to Clover, none sent after `send_by`; the customer's id.
+    async fn carry_out(&self, plan: Plan, send_by: Instant) -> Result<String, CloverError> {
         let customer_id = match plan {
             Plan::Adopt { customer_id } => customer_id,
             Plan::Link {
@@ -387,7 +397,7 @@ impl DeliveryWorker {
                 add_note,
             } => {
                 if let Some(note) = add_note {
-                    self.add_consent_note(&customer_id, &note)
+                    self.add_consent_note(&customer_id, &note, send_by)
                         .await
                         .map_err(deleted_meanwhile)?;
                 }
@@ -402,22 +412,29 @@ impl DeliveryWorker {
             } => {
                 let completed = async {
                     if let Some(phone) = add_phone {
-                        self.directory.add_phone(&customer_id, &phone).await?;
+                        self.directory
+                            .add_phone(&customer_id, &phone, send_by)
+                            .await?;
                     }
                     if first_name.is_some() || last_name.is_some() {
                         self.directory
-                            .set_names(&customer_id, first_name.as_deref(), last_name.as_deref())
+                            .set_names(
+                                &customer_id,
+                                first_name.as_deref(),
+                                last_name.as_deref(),
+                                send_by,
+                            )
                             .await?;
                     }
                     if let Some(note) = add_note {
-                        self.add_consent_note(&customer_id, &note).await?;
+                        self.add_consent_note(&customer_id, &note, send_by).await?;
                     }
                     Ok(())
                 };
                 completed.await.map_err(deleted_meanwhile)?;
                 customer_id
             }
-            Plan::Create(draft) => self.directory.create(&draft).await?,
+            Plan::Create(draft) => self.directory.create(&draft, send_by).await?,
         };
         Ok(customer_id)
     }
@@ -426,8 +443,13 @@ impl DeliveryWorker {
     /// this service's own record anyway, so a refusal that retrying cannot mend (Clover's
     /// metadata endpoint is little documented) is logged and the delivery goes on; a
     /// missing permission, a deleted customer or an outage still stop it.
-    async fn add_consent_note(&self, customer_id: &str, note: &str) -> Result<(), CloverError> {
-        match self.directory.add_note(customer_id, note).await {
+    async fn add_consent_note(
+        &self,
+        customer_id: &str,
+        note: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
+        match self.directory.add_note(customer_id, note, send_by).await {
             Err(CloverError::Rejected { status, message }) if status != 404 => {
                 tracing::warn!(status, %message, clover_customer_id = %customer_id, "Clover refused the consent note; the consent stays in this service's record");
                 Ok(())
@@ -436,17 +458,14 @@ impl DeliveryWorker {
         }
     }
 
-    /// Until when this instance may send the delivery's writes to Clover: while its claim
-    /// lasts, less one request's timeout, so that every write has landed (or failed)
-    /// before another instance could take the submission over. `None` when the claim is
-    /// gone or too short, or the database cannot say: the delivery is then left to
-    /// whoever holds the submission, or to the next attempt, which searches first.
+    /// Until when this instance may send the delivery's writes to Clover (see
+    /// [`send_writes_by`]). `None` when the claim is gone or too short, or the database
+    /// cannot say: the delivery is then left to whoever holds the submission, or to the
+    /// next attempt, which searches first.
     async fn write_deadline(&self, delivery: &QueuedDelivery) -> Option<Instant> {
-        match self.db.claim_left(&delivery.id).await {
-            Ok(Some(left)) if left > self.request_timeout + WRITE_MARGIN => {
-                Some(Instant::now() + (left - self.request_timeout))
-            }
-            Ok(_) => None,
+        match self.queue.claim_left(&delivery.id).await {
+            Ok(Some(left)) => send_writes_by(left, self.request_timeout),
+            Ok(None) => None,
             Err(error) => {
                 tracing::error!(submission = %delivery.id, %error, "could not check a delivery's claim");
                 None
@@ -463,16 +482,18 @@ impl DeliveryWorker {
         match error {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
-                self.db.mark_failed(id, &error.to_string()).await
+                self.queue.mark_failed(id, &error.to_string()).await
             }
             CloverError::Unauthorized => {
                 tracing::warn!(submission = %id, "delivery paused: Clover refused the credential");
-                self.db.reschedule(id, now_ms(), &error.to_string()).await
+                self.queue
+                    .reschedule(id, now_ms(), &error.to_string())
+                    .await
             }
             CloverError::MissingPermission(missing) => {
                 // A setup problem, not this signup's: it waits, due, for the permission.
                 tracing::warn!(submission = %id, permission = missing.code(), "delivery parked on a missing permission");
-                self.db
+                self.queue
                     .reschedule(id, now_ms(), missing.explanation())
                     .await
             }
@@ -483,13 +504,13 @@ impl DeliveryWorker {
                     .max(retry_after.unwrap_or_default());
                 tracing::warn!(submission = %id, attempt = delivery.attempts, retry_in_ms = wait.as_millis() as u64, %error, "delivery will be retried");
                 let next = now_ms() + wait.as_millis() as i64;
-                self.db.reschedule(id, next, &error.to_string()).await
+                self.queue.reschedule(id, next, &error.to_string()).await
             }
             CloverError::UnexpectedResponse(_) | CloverError::Storage(_) => {
                 let wait = self.backoff.delay(delivery.attempts);
                 tracing::error!(submission = %id, %error, "delivery will be retried");
                 let next = now_ms() + wait.as_millis() as i64;
-                self.db.reschedule(id, next, &error.to_string()).await
+                self.queue.reschedule(id, next, &error.to_string()).await
             }
         }
     }

@@ -7,6 +7,7 @@
 mod outcome;
 mod pipeline;
 mod screening;
+pub mod store;
 
 pub use outcome::Outcome;
 pub use pipeline::{Channel, Intake, Submission};

@@ -1,18 +1,22 @@
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::Outcome;
 use super::screening::{BotReason, Screening, screen};
+use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
 use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
-use crate::storage::{Database, Inserted, Source, StorageError};
+use crate::storage::StorageError;
 
 /// What the intake needs of the service, borrowed for one submission.
 pub struct Intake<'a> {
-    pub db: &'a Database,
+    pub submissions: Arc<dyn SubmissionStore>,
+    /// Bots turned away, counted in memory until the next flush.
+    pub bots: &'a BotTally,
     pub limiter: &'a SubmissionLimiter,
     pub form_tokens: &'a FormTokens,
     /// Present when Turnstile is configured.
@@ -114,13 +118,13 @@ impl Intake<'_> {
         if let Err(refused) = self.count(submission).await {
             return Outcome::TooMany(refused);
         }
-        let source = source_name(submission.channel.source());
+        let source = Source::as_str(submission.channel.source());
         tracing::info!(
             reason = reason.as_str(),
             source,
             "a bot submission was turned away"
         );
-        self.db.count_bot(reason.as_str());
+        self.bots.count(reason.as_str());
         Outcome::Bot(reason)
     }
 
@@ -155,20 +159,30 @@ impl Intake<'_> {
         let retry = (source == Source::Api && key.is_some())
             .then(|| (signup.clone(), consent_text.clone()));
         let mut inserted = self
-            .db
-            .insert_submission(signup, source, consent_text, key)
+            .submissions
+            .insert(NewSubmission {
+                signup,
+                source,
+                consent_text,
+                key,
+            })
             .await?;
         if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
             inserted = self
-                .db
-                .insert_submission(signup, source, consent_text, None)
+                .submissions
+                .insert(NewSubmission {
+                    signup,
+                    source,
+                    consent_text,
+                    key: None,
+                })
                 .await?;
         }
         Ok(self.acknowledge(inserted, source))
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {
-        let source = source_name(source);
+        let source = Source::as_str(source);
         match inserted {
             Inserted::New(id) => {
                 tracing::info!(submission = %id, source, "signup stored and queued");
@@ -188,13 +202,5 @@ impl Intake<'_> {
                 Outcome::FormUsed
             }
         }
-    }
-}
-
-/// How logs name a door, as the stored `source` column does.
-fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Form => "form",
-        Source::Api => "api",
     }
 }

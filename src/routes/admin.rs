@@ -14,9 +14,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{AppState, html, see_other};
+use crate::admin::{QueueCounts, SubmissionState};
 use crate::domain::mask_email;
 use crate::rate_limit::SubmissionLimiter;
-use crate::storage::{QueueCounts, StorageError, SubmissionState};
+use crate::storage::StorageError;
 use crate::templates::{admin_login_page, admin_page};
 
 const SESSION_COOKIE: &str = "admin_session";
@@ -289,9 +290,10 @@ pub struct RecentSubmission {
 }
 
 pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
-    let queue = state.db.queue_counts().await?;
-    let recent = state.db.recent_submissions(RECENT_SUBMISSIONS).await?;
-    let bots = state.db.bot_counts().await?;
+    let statistics = state.db.statistics();
+    let queue = statistics.queue_counts().await?;
+    let recent = statistics.recent_submissions(RECENT_SUBMISSIONS).await?;
+    let bots = state.bots.with_stored(statistics.bot_counts()).await?;
     let auth = state.directory.auth();
     Ok(StatusReport {
         mode: state.info.mode,
@@ -465,7 +467,7 @@ pub async fn logout(
     }
     // Every session ends, here and on every instance, not only this browser's: a cookie
     // copied before the sign-out must not outlive it.
-    match state.db.end_admin_sessions().await {
+    match state.db.admin_sessions().end_all().await {
         Ok(generation) => {
             state.admin.generation.advance_to(generation);
             tracing::info!("the admin signed out; every admin session has ended");
@@ -500,13 +502,12 @@ pub async fn retry(
     {
         return Ok(refusal);
     }
-    let requeued = state
-        .db
+    let queue = state.db.queue();
+    let requeued = queue
         .retry_failed()
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    state
-        .db
+    queue
         .make_all_due()
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;

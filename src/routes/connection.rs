@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::admin::status_report;
 use super::{AppState, OAuthConnector, html, see_other};
+use crate::clover::vault::{CredentialKind, StoredCredential};
 use crate::clover::{Access, CloverClient, CloverError, MerchantId, StaticToken};
-use crate::storage::{CredentialKind, SecretCipher, StoredCredential};
+use crate::storage::SecretCipher;
 use crate::templates::admin_page;
 
 /// How this deployment reaches Clover, with what the admin needs to change it.
@@ -105,7 +106,7 @@ pub async fn replace_token(
         replaces_env_digest: Some(admin.env_digest.clone()),
         recovery_pending: false,
     };
-    if let Err(error) = state.db.save_credential(&stored, &admin.cipher).await {
+    if let Err(error) = state.db.credentials().save(&stored, &admin.cipher).await {
         tracing::error!(%error, "could not store the new API token");
         let message = "The token works but could not be saved. Please try again.";
         return page_with(&state, &request, StatusCode::INTERNAL_SERVER_ERROR, message).await;

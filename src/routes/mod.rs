@@ -24,9 +24,10 @@ use crate::delivery::DeliveryHandle;
 use crate::form_token::FormTokens;
 use crate::i18n::Language;
 use crate::intake::Intake;
+use crate::intake::store::BotTally;
 use crate::origin_check::ForbiddenPage;
 use crate::rate_limit::SubmissionLimiter;
-use crate::storage::Database;
+use crate::storage::Storage;
 use crate::telemetry::RequestId;
 use crate::templates::{PageContext, VisitorError, not_found_page, visitor_error_page};
 
@@ -36,7 +37,9 @@ pub use oauth::OAuthConnector;
 
 /// What every handler may need, built once and shared by all workers.
 pub struct AppState {
-    pub db: Database,
+    pub db: Storage,
+    /// Bots turned away, counted in memory until the next flush.
+    pub bots: BotTally,
     pub form: FormSettings,
     pub limiter: Arc<SubmissionLimiter>,
     /// Sign-in attempts at `/admin/login`, per visitor address.
@@ -75,7 +78,8 @@ impl ThemeStylesheet {
 /// The intake, with what it needs of the service.
 fn intake(state: &AppState) -> Intake<'_> {
     Intake {
-        db: &state.db,
+        submissions: state.db.submissions(),
+        bots: &state.bots,
         limiter: &state.limiter,
         form_tokens: &state.form_tokens,
         captcha: state.captcha.as_ref(),

@@ -1,11 +1,8 @@
 //! A look at the database that changes nothing in it, for `clover-signup check`: it may run
 //! beside a serving instance, whose claims and credential it must leave alone.
 
-use super::credentials::unseal;
-use super::{
-    CredentialKind, DatabaseLocation, SealedCredential, SecretCipher, StorageError,
-    StoredCredential, postgres, sqlite,
-};
+use super::{DatabaseLocation, SecretCipher, StorageError, postgres, sqlite};
+use crate::clover::vault::{CredentialKind, SealedCredential, StoredCredential, unseal};
 
 /// How far the database's schema is from this version's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

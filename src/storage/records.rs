@@ -1,10 +1,13 @@
-//! What the stores keep and hand back, the same whichever database holds it.
+//! What every port shares, the same whichever database holds it: a submission's id and
+//! the column its optional details are kept in; and how stored states read back.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Birthday, IdempotencyKey, NewSignup, PostalAddress};
+use crate::admin::SubmissionState;
+use crate::delivery::DeliveryOutcome;
+use crate::domain::{Birthday, NewSignup, PostalAddress};
 
 /// What a signup carries beyond names, email and phone, kept as one JSON column: fields
 /// only some merchants collect, read and written together.
@@ -23,7 +26,7 @@ pub struct SignupDetails {
 }
 
 impl SignupDetails {
-    pub(super) fn of(signup: &NewSignup) -> Self {
+    pub(crate) fn of(signup: &NewSignup) -> Self {
         let typed = signup.email.as_typed();
         Self {
             birthday: signup.birthday,
@@ -34,7 +37,7 @@ impl SignupDetails {
     }
 
     /// The column's value: `NULL` when there is nothing to keep.
-    pub(super) fn to_column(&self) -> Option<String> {
+    pub(crate) fn to_column(&self) -> Option<String> {
         (*self != Self::default())
             .then(|| serde_json::to_string(self).expect("plain data serializes"))
     }
@@ -83,112 +86,6 @@ impl fmt::Display for SubmissionId {
     }
 }
 
-/// What storing a submission did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted {
-    /// Stored and queued now.
-    New(SubmissionId),
-    /// The same submission (same idempotency key) was stored before: nothing was added.
-    AlreadyStored(SubmissionId),
-    /// The key names an earlier submission with other content: nothing was added. A
-    /// served form admits one signup, so the form offers a fresh one instead; the JSON
-    /// API stores the request on its own.
-    KeyTaken(SubmissionId),
-}
-
-impl Inserted {
-    /// The submission stored under the key: this one, or the earlier one it names.
-    pub fn id(&self) -> &SubmissionId {
-        match self {
-            Inserted::New(id) | Inserted::AlreadyStored(id) | Inserted::KeyTaken(id) => id,
-        }
-    }
-}
-
-/// Where a submission came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Form,
-    Api,
-}
-
-impl Source {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Source::Form => "form",
-            Source::Api => "api",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubmissionState {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl fmt::Display for SubmissionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SubmissionState::Pending => "pending",
-            SubmissionState::Delivered => "delivered",
-            SubmissionState::Failed => "failed",
-        })
-    }
-}
-
-/// What delivering a submission did in Clover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryOutcome {
-    /// A new customer was created.
-    Created,
-    /// An existing customer gained the email, phone or names they lacked.
-    Updated,
-    /// An existing customer was left as it was and the submission linked to it.
-    Linked,
-}
-
-impl DeliveryOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Updated => "updated",
-            Self::Linked => "linked",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct QueueCounts {
-    pub pending: u64,
-    pub delivered: u64,
-    pub failed: u64,
-}
-
-/// One line of the admin page. Holds the stored email: mask it before showing it.
-#[derive(Debug, Clone)]
-pub struct SubmissionSummary {
-    pub id: SubmissionId,
-    pub received_at_ms: i64,
-    pub email: String,
-    pub state: SubmissionState,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub clover_customer_id: Option<String>,
-    pub outcome: Option<DeliveryOutcome>,
-}
-
-/// A valid signup on its way to the database.
-pub struct NewSubmission {
-    pub signup: NewSignup,
-    pub source: Source,
-    pub consent_text: String,
-    pub key: Option<IdempotencyKey>,
-}
-
 pub(super) fn parse_state(text: &str) -> SubmissionState {
     match text {
         "delivered" => SubmissionState::Delivered,
@@ -204,45 +101,4 @@ pub(super) fn parse_outcome(text: &str) -> Option<DeliveryOutcome> {
         "linked" => Some(DeliveryOutcome::Linked),
         _ => None,
     }
-}
-
-/// A submission claimed for delivery, with everything needed to deliver it.
-#[derive(Debug, Clone)]
-pub struct QueuedDelivery {
-    pub id: SubmissionId,
-    pub received_at_ms: i64,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    /// Lower-cased: the key deliveries of one person are kept in order by.
-    pub email: String,
-    pub phone: Option<String>,
-    /// Birthday, address and note, when the form asked for them.
-    pub details: SignupDetails,
-    pub marketing_consent: bool,
-    pub consent_text: String,
-    /// Attempts so far, this one included.
-    pub attempts: u32,
-}
-
-impl QueuedDelivery {
-    /// The email address as the visitor typed it: what Clover is searched with first, and
-    /// what a new customer is given.
-    pub fn email_as_typed(&self) -> &str {
-        self.details
-            .email_as_typed
-            .as_deref()
-            .unwrap_or(&self.email)
-    }
-}
-
-/// A customer of the demo stand-in for Clover, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DemoCustomer {
-    pub id: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub emails: Vec<String>,
-    pub phones: Vec<String>,
-    pub note: Option<String>,
-    pub customer_since: Option<i64>,
 }

@@ -182,8 +182,8 @@ pub fn admin_login_page(error: Option<&str>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::QueueCounts;
     use crate::routes::{AuthReport, StatusReport};
-    use crate::storage::QueueCounts;
 
     fn report(refresh_expires_soon: bool) -> StatusReport {
         StatusReport {

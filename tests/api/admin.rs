@@ -430,7 +430,8 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_rest
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_gone() {
-    use clover_signup::storage::{CredentialKind, Database, SecretCipher, StoredCredential};
+    use clover_signup::clover::vault::{CredentialKind, StoredCredential};
+    use clover_signup::storage::{SecretCipher, Storage};
     use sha2::Digest;
     let fake = FakeClover::start().await;
     fake.add_api_token("entered-on-the-admin-page", &[]);
@@ -453,7 +454,7 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
     ));
     {
         let settings = config.settings();
-        let db = Database::open(&settings.database).await.unwrap();
+        let db = Storage::open(&settings.database).await.unwrap();
         let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
         let entered = StoredCredential {
             kind: CredentialKind::ApiToken,
@@ -468,7 +469,7 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
             replaces_env_digest: Some(bare_hash.clone()),
             recovery_pending: false,
         };
-        db.save_credential(&entered, &cipher).await.unwrap();
+        db.credentials().save(&entered, &cipher).await.unwrap();
     }
 
     let app = spawn_app(&config).await;
@@ -483,10 +484,11 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
         Some("Bearer entered-on-the-admin-page")
     );
     let settings = config.settings();
-    let db = Database::open(&settings.database).await.unwrap();
+    let db = Storage::open(&settings.database).await.unwrap();
     let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
     let kept = db
-        .load_credential(CredentialKind::ApiToken, &cipher)
+        .credentials()
+        .load(CredentialKind::ApiToken, &cipher)
         .await
         .unwrap()
         .unwrap();

@@ -283,7 +283,7 @@ async fn a_write_due_after_its_deadline_is_never_sent() {
     use std::sync::Arc;
 
     use clover_signup::clover::{
-        Access, CloverClient, CloverError, CustomerDraft, MerchantId, StaticToken, sent_before,
+        Access, CloverClient, CloverError, CustomerDraft, MerchantId, StaticToken,
     };
 
     let fake = FakeClover::start().await;
@@ -309,7 +309,7 @@ async fn a_write_due_after_its_deadline_is_never_sent() {
     };
 
     let passed = tokio::time::Instant::now() - Duration::from_millis(1);
-    let late = sent_before(passed, client.create(&draft)).await;
+    let late = client.create(&draft, passed).await;
     assert!(
         matches!(late, Err(CloverError::Unavailable { .. })),
         "{late:?}"
@@ -317,6 +317,6 @@ async fn a_write_due_after_its_deadline_is_never_sent() {
     assert!(fake.customers().is_empty(), "a late write reached Clover");
 
     let in_time = tokio::time::Instant::now() + Duration::from_secs(30);
-    sent_before(in_time, client.create(&draft)).await.unwrap();
+    client.create(&draft, in_time).await.unwrap();
     assert_eq!(fake.customers().len(), 1);
 }

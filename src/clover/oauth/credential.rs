@@ -1,6 +1,7 @@
 //! The OAuth pair as a [`Credential`]: kept in the database (encrypted), refreshed before
 //! it expires, one refresh at a time, and never spending a refresh token twice.
 
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
@@ -10,10 +11,11 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::api::{OAuthApi, TokenError, TokenPair, pkce_pair};
+use crate::clover::vault::{CredentialKind, CredentialLock, CredentialVault, StoredCredential};
 use crate::clover::{
     Access, AuthSnapshot, AuthState, CloverError, Credential, MerchantId, UnauthorizedAction,
 };
-use crate::storage::{CredentialKind, CredentialLock, Database, SecretCipher, StoredCredential};
+use crate::storage::SecretCipher;
 use crate::tasks::retry;
 
 /// How long a refresh waits for another instance's to finish: a refresh is one or two
@@ -41,7 +43,7 @@ pub enum MigrateError {
 
 pub struct OAuthCredential {
     api: OAuthApi,
-    db: Database,
+    vault: Arc<dyn CredentialVault>,
     cipher: SecretCipher,
     /// Refresh when the access token has less than this left.
     margin: Duration,
@@ -56,14 +58,14 @@ impl OAuthCredential {
     /// Loads the stored pair, if the merchant has connected before.
     pub async fn load(
         api: OAuthApi,
-        db: Database,
+        vault: Arc<dyn CredentialVault>,
         cipher: SecretCipher,
         margin: Duration,
     ) -> Result<Self, crate::storage::StorageError> {
-        let stored = db.load_credential(CredentialKind::OAuth, &cipher).await?;
+        let stored = vault.load(CredentialKind::OAuth, &cipher).await?;
         let credential = Self {
             api,
-            db,
+            vault,
             cipher,
             margin,
             snapshot: StdMutex::new(snapshot_of(stored.as_ref())),
@@ -99,7 +101,7 @@ impl OAuthCredential {
         // Not while another instance refreshes the old pair: its result would replace this.
         // A new authorization outranks the lock, though: were it dropped, the merchant
         // would have to connect again.
-        let _refreshing = match self.db.lock_credential(CONNECT_LOCK_WAIT).await {
+        let _refreshing = match self.vault.lock(CONNECT_LOCK_WAIT).await {
             Ok(lock) => Some(lock),
             Err(error) => {
                 tracing::warn!(%error, "storing the new Clover connection without the lock");
@@ -107,7 +109,7 @@ impl OAuthCredential {
             }
         };
         let stored = stored_from(merchant_id.to_string(), pair, None);
-        self.db.save_credential(&stored, &self.cipher).await?;
+        self.vault.save(&stored, &self.cipher).await?;
         self.publish(Some(&stored));
         *current = Some(stored);
         Ok(())
@@ -143,19 +145,15 @@ impl OAuthCredential {
         current: &mut Option<StoredCredential>,
         force: bool,
     ) -> Result<(), CloverError> {
-        let refreshing = self
-            .db
-            .lock_credential(REFRESH_LOCK_WAIT)
-            .await
-            .map_err(|error| {
-                CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
-            })?;
+        let refreshing = self.vault.lock(REFRESH_LOCK_WAIT).await.map_err(|error| {
+            CloverError::unavailable(format!("cannot refresh the Clover connection: {error}"))
+        })?;
         // Under the lock the stored pair is the truth: another instance (or a reconnect)
         // may have replaced ours, or begun a refresh and stopped. A pair replaced since
         // ours is used rather than spending the refresh token we hold, now stale.
         let stored = self
-            .db
-            .load_credential(CredentialKind::OAuth, &self.cipher)
+            .vault
+            .load(CredentialKind::OAuth, &self.cipher)
             .await
             .map_err(|error| {
                 CloverError::unavailable(format!("cannot read the Clover connection: {error}"))
@@ -284,7 +282,7 @@ impl OAuthCredential {
     async fn save_with_retries(&self, pair: &StoredCredential) {
         let _ = retry(
             &SAVE_RETRIES,
-            || self.db.save_credential(pair, &self.cipher),
+            || self.vault.save(pair, &self.cipher),
             |error| tracing::error!(%error, "could not store the refreshed Clover pair"),
         )
         .await;
@@ -316,7 +314,7 @@ impl OAuthCredential {
             return false;
         };
         held.recovery_pending = pending;
-        match self.db.save_credential(held, &self.cipher).await {
+        match self.vault.save(held, &self.cipher).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(%error, "could not record whether a refresh is under way");
@@ -333,7 +331,7 @@ impl OAuthCredential {
         tracing::error!("Clover connection needs the merchant: {reason}");
         if let Some(held) = current.as_mut() {
             held.needs_authorization = Some(reason.to_owned());
-            if let Err(error) = self.db.save_credential(held, &self.cipher).await {
+            if let Err(error) = self.vault.save(held, &self.cipher).await {
                 tracing::error!(%error, "could not record that the connection needs authorization");
             }
         }
@@ -473,11 +471,7 @@ impl Credential for OAuthCredential {
         let Ok(mut current) = self.current.try_lock() else {
             return;
         };
-        match self
-            .db
-            .load_credential(CredentialKind::OAuth, &self.cipher)
-            .await
-        {
+        match self.vault.load(CredentialKind::OAuth, &self.cipher).await {
             Ok(Some(stored))
                 if current
                     .as_ref()
@@ -485,13 +479,13 @@ impl Credential for OAuthCredential {
             {
                 // Ours is newer but was never stored: store it, under the lock, unless
                 // another instance replaced the stored pair meanwhile.
-                let Ok(lock) = self.db.lock_credential(RELOAD_LOCK_WAIT).await else {
+                let Ok(lock) = self.vault.lock(RELOAD_LOCK_WAIT).await else {
                     return;
                 };
                 let held = current.as_ref().expect("matched above");
                 let still = self
-                    .db
-                    .load_credential(CredentialKind::OAuth, &self.cipher)
+                    .vault
+                    .load(CredentialKind::OAuth, &self.cipher)
                     .await
                     .ok()
                     .flatten()

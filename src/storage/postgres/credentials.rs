@@ -1,6 +1,78 @@
+//! The credential vault: see [`crate::clover::vault`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
 use tokio_postgres::Client;
 
-use crate::storage::{CredentialKind, SealedCredential, StorageError, now_ms};
+use super::{CONNECTION_WAIT, CREDENTIAL_LOCK, PostgresStore};
+use crate::clover::vault::{
+    CredentialKind, CredentialLock, CredentialVault, HeldLock, SealedCredential,
+};
+use crate::storage::{StorageError, now_ms};
+
+/// How long the session holding the credential lock has to show it is still there.
+const LOCK_CHECK_WAIT: Duration = Duration::from_secs(2);
+
+#[async_trait]
+impl CredentialVault for PostgresStore {
+    async fn load_sealed(
+        &self,
+        kind: CredentialKind,
+    ) -> Result<Option<SealedCredential>, StorageError> {
+        load(&*self.client().await?, kind).await
+    }
+
+    async fn save_sealed(&self, credential: SealedCredential) -> Result<(), StorageError> {
+        save(&*self.client().await?, &credential).await
+    }
+
+    async fn lock(&self, wait: Duration) -> Result<CredentialLock, StorageError> {
+        let (client, connection) =
+            tokio::time::timeout(CONNECTION_WAIT, self.config.connect(self.tls.clone()))
+                .await
+                .map_err(|_| StorageError::Connection("timed out connecting".to_owned()))??;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%error, "the session holding the credential lock ended");
+            }
+        });
+        let session = CredentialSession { client };
+        tokio::time::timeout(
+            wait,
+            session
+                .client
+                .execute("SELECT pg_advisory_lock($1)", &[&CREDENTIAL_LOCK]),
+        )
+        .await
+        .map_err(|_| {
+            StorageError::Connection(
+                "another instance has been refreshing the Clover connection for too long"
+                    .to_owned(),
+            )
+        })??;
+        Ok(CredentialLock::holding(Box::new(session)))
+    }
+}
+
+/// A connection of its own holding the credential lock: if this process dies, PostgreSQL
+/// closes the session and the lock goes with it, so no instance waits on a dead one.
+/// Dropping it ends the session, which releases the lock.
+struct CredentialSession {
+    client: tokio_postgres::Client,
+}
+
+#[async_trait]
+impl HeldLock for CredentialSession {
+    async fn still_held(&self) -> bool {
+        // A session that ended (a network failure, a database restart) took the lock with
+        // it, and one that does not answer may have: another instance may be refreshing.
+        !self.client.is_closed()
+            && tokio::time::timeout(LOCK_CHECK_WAIT, self.client.simple_query("SELECT 1"))
+                .await
+                .is_ok_and(|answer| answer.is_ok())
+    }
+}
 
 pub(super) async fn load(
     client: &Client,
@@ -30,7 +102,7 @@ pub(super) async fn load(
     }))
 }
 
-pub(super) async fn save(client: &Client, c: &SealedCredential) -> Result<(), StorageError> {
+async fn save(client: &Client, c: &SealedCredential) -> Result<(), StorageError> {
     client
         .execute(
             "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,

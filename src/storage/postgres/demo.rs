@@ -1,15 +1,48 @@
-//! Customers of the demo stand-in for Clover; emails and phones are text arrays.
+//! Customers of the demo stand-in for Clover (see [`crate::clover::DemoCustomers`]), in a
+//! table of their own; emails and phones are text arrays.
 
+use async_trait::async_trait;
 use tokio_postgres::{Client, Row};
 
-use crate::storage::{DemoCustomer, StorageError};
+use super::PostgresStore;
+use crate::clover::{DemoCustomer, DemoCustomers};
+use crate::storage::StorageError;
+
+#[async_trait]
+impl DemoCustomers for PostgresStore {
+    async fn with_email(&self, email: &str) -> Result<Vec<DemoCustomer>, StorageError> {
+        with_email(&*self.client().await?, email).await
+    }
+
+    async fn add(&self, customer: DemoCustomer) -> Result<(), StorageError> {
+        add(&*self.client().await?, &customer).await
+    }
+
+    async fn add_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError> {
+        add_phone(&*self.client().await?, id, phone).await
+    }
+
+    async fn set_empty_note(&self, id: &str, note: &str) -> Result<bool, StorageError> {
+        set_empty_note(&*self.client().await?, id, note).await
+    }
+
+    async fn set_names(
+        &self,
+        id: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        set_names(&*self.client().await?, id, first_name, last_name).await
+    }
+
+    async fn erase_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        erase_before(&*self.client().await?, cutoff_ms).await
+    }
+}
 
 const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
 
-pub(super) async fn with_email(
-    client: &Client,
-    email: &str,
-) -> Result<Vec<DemoCustomer>, StorageError> {
+async fn with_email(client: &Client, email: &str) -> Result<Vec<DemoCustomer>, StorageError> {
     let rows = client
         .query(
             &format!(
@@ -23,7 +56,7 @@ pub(super) async fn with_email(
     Ok(rows.iter().map(customer_from_row).collect())
 }
 
-pub(super) async fn add(client: &Client, customer: &DemoCustomer) -> Result<(), StorageError> {
+async fn add(client: &Client, customer: &DemoCustomer) -> Result<(), StorageError> {
     client
         .execute(
             &format!("INSERT INTO demo_customers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
@@ -41,11 +74,7 @@ pub(super) async fn add(client: &Client, customer: &DemoCustomer) -> Result<(), 
     Ok(())
 }
 
-pub(super) async fn add_phone(
-    client: &Client,
-    id: &str,
-    phone: &str,
-) -> Result<bool, StorageError> {
+async fn add_phone(client: &Client, id: &str, phone: &str) -> Result<bool, StorageError> {
     let changed = client
         .execute(
             "UPDATE demo_customers SET phones = array_append(phones, $2) WHERE id = $1",
@@ -55,11 +84,7 @@ pub(super) async fn add_phone(
     Ok(changed > 0)
 }
 
-pub(super) async fn set_empty_note(
-    client: &Client,
-    id: &str,
-    note: &str,
-) -> Result<bool, StorageError> {
+async fn set_empty_note(client: &Client, id: &str, note: &str) -> Result<bool, StorageError> {
     let changed = client
         .execute(
             "UPDATE demo_customers
@@ -71,7 +96,7 @@ pub(super) async fn set_empty_note(
     Ok(changed > 0)
 }
 
-pub(super) async fn set_names(
+async fn set_names(
     client: &Client,
     id: &str,
     first_name: Option<&str>,
@@ -91,7 +116,7 @@ pub(super) async fn set_names(
 /// of the signup that made them), for `DATA_RETENTION_DAYS`: the stand-in is this
 /// service's own copy of visitors' data, unlike Clover's. One without a date (none is
 /// made so) goes too, since its age cannot be told. Demo data is small: one statement.
-pub(super) async fn erase_before(client: &Client, cutoff_ms: i64) -> Result<usize, StorageError> {
+async fn erase_before(client: &Client, cutoff_ms: i64) -> Result<usize, StorageError> {
     let erased = client
         .execute(
             "DELETE FROM demo_customers WHERE customer_since IS NULL OR customer_since < $1",

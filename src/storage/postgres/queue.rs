@@ -1,13 +1,81 @@
-//! The delivery queue shared by every instance.
+//! The delivery queue shared by every instance (see [`crate::delivery::queue`]).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio_postgres::{Client, Transaction};
 
-use super::CLAIM_LOCK;
+use super::{CLAIM_LOCK, PostgresStore};
+use crate::delivery::lease::{alive_since, lease_until, time_left};
+use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, one_per_email};
 use crate::storage::records::SignupDetails;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, StorageError, SubmissionId, millis, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
+
+#[async_trait]
+impl Queue for PostgresStore {
+    async fn claim_due(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<QueuedDelivery>, StorageError> {
+        claim_due(&mut self.client().await?, &self.instance, limit, lease).await
+    }
+
+    async fn heartbeat(
+        &self,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError> {
+        heartbeat(&mut self.client().await?, &self.instance, lease, running).await
+    }
+
+    async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError> {
+        claim_left(&*self.client().await?, &self.instance, id).await
+    }
+
+    async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError> {
+        leave(&mut self.client().await?, &self.instance, running).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: &SubmissionId,
+        customer_id: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StorageError> {
+        mark_delivered(&mut self.client().await?, id, customer_id, outcome).await
+    }
+
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
+        mark_failed(&mut self.client().await?, &self.instance, id, reason).await
+    }
+
+    async fn reschedule(
+        &self,
+        id: &SubmissionId,
+        next_attempt_at_ms: i64,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let mut client = self.client().await?;
+        reschedule(&mut client, &self.instance, id, next_attempt_at_ms, reason).await
+    }
+
+    async fn next_due_at_ms(&self) -> Result<Option<i64>, StorageError> {
+        next_due_at_ms(&*self.client().await?).await
+    }
+
+    async fn make_all_due(&self) -> Result<usize, StorageError> {
+        make_all_due(&*self.client().await?).await
+    }
+
+    async fn retry_failed(&self) -> Result<usize, StorageError> {
+        retry_failed(&*self.client().await?).await
+    }
+
+    async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        erase_delivered_before(&*self.client().await?, cutoff_ms).await
+    }
+}
 
 fn count(rows: u64) -> usize {
     usize::try_from(rows).unwrap_or(usize::MAX)
@@ -17,7 +85,7 @@ fn count(rows: u64) -> usize {
 /// taken one instance at a time (a transaction advisory lock, held for milliseconds):
 /// otherwise two instances could each claim a different submission of the same email, both
 /// unseen as claimed by the other, and create that visitor twice.
-pub(super) async fn claim_due(
+async fn claim_due(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     limit: usize,
@@ -44,11 +112,9 @@ pub(super) async fn claim_due(
             &[&now, &i64::try_from(limit).unwrap_or(i64::MAX)],
         )
         .await?;
-    let mut emails = HashSet::new();
-    let mut claimed = Vec::new();
-    for row in rows {
+    let due = rows.into_iter().map(|row| {
         let id: String = row.get(0);
-        let delivery = QueuedDelivery {
+        QueuedDelivery {
             details: SignupDetails::from_column(row.get(9), &id),
             id: SubmissionId::from_stored(id),
             received_at_ms: row.get(1),
@@ -59,13 +125,11 @@ pub(super) async fn claim_due(
             marketing_consent: row.get(6),
             consent_text: row.get(7),
             attempts: u32::try_from(row.get::<_, i32>(8)).unwrap_or(0),
-        };
-        if emails.insert(delivery.email.to_lowercase()) {
-            claimed.push(delivery);
         }
-    }
+    });
+    let claimed = one_per_email(due.collect());
     let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_ref()).collect();
-    let lease_until = now.saturating_add(millis(lease));
+    let lease_until = lease_until(now, lease);
     tx.execute(
         "UPDATE delivery_queue SET claimed_by = $2, lease_until = $3
          WHERE submission_id = ANY($1)",
@@ -81,14 +145,13 @@ pub(super) async fn claim_due(
     Ok(claimed)
 }
 
-pub(super) async fn heartbeat(
+async fn heartbeat(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     lease: Duration,
     running: &[SubmissionId],
 ) -> Result<usize, StorageError> {
     let now = now_ms();
-    let lease = millis(lease);
     let running: Vec<&str> = running.iter().map(AsRef::as_ref).collect();
     let tx = client.transaction().await?;
     tx.execute(
@@ -100,7 +163,7 @@ pub(super) async fn heartbeat(
     tx.execute(
         "UPDATE delivery_queue SET lease_until = $3
          WHERE claimed_by = $1 AND submission_id = ANY($2)",
-        &[&instance, &running, &now.saturating_add(lease)],
+        &[&instance, &running, &lease_until(now, lease)],
     )
     .await?;
     // Rows another instance's heartbeat is deleting are skipped, not waited for: two
@@ -108,7 +171,7 @@ pub(super) async fn heartbeat(
     tx.execute(
         "DELETE FROM instances WHERE id IN (
              SELECT id FROM instances WHERE last_seen < $1 FOR UPDATE SKIP LOCKED)",
-        &[&now.saturating_sub(lease)],
+        &[&alive_since(now, lease)],
     )
     .await?;
     let alive: i64 = tx
@@ -133,7 +196,7 @@ async fn release_all_but(
     .await
 }
 
-pub(super) async fn claim_left(
+async fn claim_left(
     client: &Client,
     instance: &str,
     id: &SubmissionId,
@@ -146,10 +209,10 @@ pub(super) async fn claim_left(
             &[&id, &instance],
         )
         .await?;
-    Ok(crate::storage::time_left(row.and_then(|row| row.get(0))))
+    Ok(time_left(row.and_then(|row| row.get(0))))
 }
 
-pub(super) async fn leave(
+async fn leave(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     running: &[SubmissionId],
@@ -163,7 +226,7 @@ pub(super) async fn leave(
     Ok(())
 }
 
-pub(super) async fn mark_delivered(
+async fn mark_delivered(
     client: &mut deadpool_postgres::Client,
     id: &SubmissionId,
     customer_id: &str,
@@ -187,7 +250,7 @@ pub(super) async fn mark_delivered(
     Ok(())
 }
 
-pub(super) async fn mark_failed(
+async fn mark_failed(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     id: &SubmissionId,
@@ -212,7 +275,7 @@ pub(super) async fn mark_failed(
     Ok(())
 }
 
-pub(super) async fn reschedule(
+async fn reschedule(
     client: &mut deadpool_postgres::Client,
     instance: &str,
     id: &SubmissionId,
@@ -240,7 +303,7 @@ pub(super) async fn reschedule(
     Ok(())
 }
 
-pub(super) async fn next_due_at_ms(client: &Client) -> Result<Option<i64>, StorageError> {
+async fn next_due_at_ms(client: &Client) -> Result<Option<i64>, StorageError> {
     let row = client
         .query_one(
             "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at
@@ -252,7 +315,7 @@ pub(super) async fn next_due_at_ms(client: &Client) -> Result<Option<i64>, Stora
     Ok(row.get(0))
 }
 
-pub(super) async fn make_all_due(client: &Client) -> Result<usize, StorageError> {
+async fn make_all_due(client: &Client) -> Result<usize, StorageError> {
     let now = now_ms();
     let changed = client
         .execute(
@@ -262,4 +325,47 @@ pub(super) async fn make_all_due(client: &Client) -> Result<usize, StorageError>
         )
         .await?;
     Ok(count(changed))
+}
+
+/// Submissions erased per statement: a backlog of years is erased in many short
+/// statements, each well within the sessions' statement timeout.
+const ERASE_BATCH: i64 = 500;
+
+async fn erase_delivered_before(client: &Client, cutoff_ms: i64) -> Result<usize, StorageError> {
+    // PostgreSQL keeps the old row versions until VACUUM reclaims them (autovacuum does,
+    // soon after a change this size); the README says so.
+    let mut erased = 0;
+    loop {
+        let batch = client
+            .execute(
+                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+                     phone = NULL, idempotency_key = NULL, details = NULL
+                 WHERE id IN (
+                     SELECT id FROM submissions
+                     WHERE state = 'delivered' AND delivered_at < $1 AND email != ''
+                     LIMIT $2)",
+                &[&cutoff_ms, &ERASE_BATCH],
+            )
+            .await?;
+        erased += usize::try_from(batch).unwrap_or(usize::MAX);
+        if batch < ERASE_BATCH.unsigned_abs() {
+            return Ok(erased);
+        }
+    }
+}
+
+async fn retry_failed(client: &Client) -> Result<usize, StorageError> {
+    // One statement: a submission failed by another instance meanwhile is either in both
+    // changes or in neither, never pending without a queue row.
+    let count = client
+        .execute(
+            "WITH retried AS (
+                 UPDATE submissions SET state = 'pending' WHERE state = 'failed' RETURNING id
+             )
+             INSERT INTO delivery_queue (submission_id, next_attempt_at)
+             SELECT id, $1 FROM retried",
+            &[&now_ms()],
+        )
+        .await?;
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }

@@ -1,15 +1,39 @@
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Transaction};
+//! The intake's submission store: see [`crate::intake::store`].
 
-use crate::storage::records::{SignupDetails, parse_outcome, parse_state};
-use crate::storage::{
-    Inserted, NewSubmission, QueueCounts, StorageError, SubmissionId, SubmissionSummary, now_ms,
+use async_trait::async_trait;
+use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
+
+use super::PostgresStore;
+use crate::intake::store::{
+    Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
 };
+use crate::storage::{StorageError, SubmissionId, now_ms};
+
+#[async_trait]
+impl SubmissionStore for PostgresStore {
+    async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
+        insert(&mut self.client().await?, &submission).await
+    }
+
+    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO bot_counts (reason, count) VALUES ($1, $2)
+                 ON CONFLICT (reason) DO UPDATE SET count = bot_counts.count + excluded.count",
+                &[&reason, &count],
+            )
+            .await?;
+        Ok(())
+    }
+}
 
 /// Stores one submission and queues its delivery in one transaction. Two requests with
 /// the same idempotency key may race on different instances: the loser's insert breaks
 /// the key's unique index, and a second try finds the winner's row.
-pub(super) async fn insert(
+async fn insert(
     client: &mut deadpool_postgres::Client,
     submission: &NewSubmission,
 ) -> Result<Inserted, StorageError> {
@@ -34,48 +58,15 @@ async fn insert_one(
     tx: &Transaction<'_>,
     submission: &NewSubmission,
 ) -> Result<Inserted, tokio_postgres::Error> {
-    let NewSubmission {
-        signup,
-        source,
-        consent_text,
-        key,
-    } = submission;
-    let id = SubmissionId::random();
-    let details = SignupDetails::of(signup).to_column();
-    let now = now_ms();
-    let first_name = signup.first_name.as_ref().map(AsRef::<str>::as_ref);
-    let last_name = signup.last_name.as_ref().map(AsRef::<str>::as_ref);
-    let email: &str = signup.email.as_ref();
-    let phone = signup.phone.as_ref().map(AsRef::<str>::as_ref);
-    let key = key.as_ref().map(AsRef::<str>::as_ref);
+    let content = KeyedContent::of(submission);
+    let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key {
-        let earlier = tx
-            .query_opt(
-                "SELECT id, first_name IS NOT DISTINCT FROM $2 AND last_name IS NOT DISTINCT FROM $3
-                            AND email = $4 AND phone IS NOT DISTINCT FROM $5
-                            AND marketing_consent = $6 AND details IS NOT DISTINCT FROM $7
-                 FROM submissions WHERE idempotency_key = $1",
-                &[
-                    &given,
-                    &first_name,
-                    &last_name,
-                    &email,
-                    &phone,
-                    &signup.marketing_consent,
-                    &details,
-                ],
-            )
-            .await?;
-        match earlier.map(|row| (row.get::<_, String>(0), row.get::<_, bool>(1))) {
-            Some((earlier_id, true)) => {
-                return Ok(Inserted::AlreadyStored(SubmissionId(earlier_id)));
-            }
-            // The same key with other content (a second signup from one served form, or
-            // an API client's corrected resend): the caller says what becomes of it.
-            Some((earlier_id, false)) => return Ok(Inserted::KeyTaken(SubmissionId(earlier_id))),
-            None => {}
+        if let Some((earlier, stored)) = keyed(tx, given).await? {
+            return Ok(resend_verdict(earlier, &stored, &content));
         }
     }
+    let id = SubmissionId::random();
+    let now = now_ms();
     tx.execute(
         "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
              phone, marketing_consent, consent_text, idempotency_key, details)
@@ -83,15 +74,15 @@ async fn insert_one(
         &[
             &id.0,
             &now,
-            &source.as_str(),
-            &first_name,
-            &last_name,
-            &email,
-            &phone,
-            &signup.marketing_consent,
-            consent_text,
+            &submission.source.as_str(),
+            &content.first_name,
+            &content.last_name,
+            &content.email,
+            &content.phone,
+            &content.marketing_consent,
+            &submission.consent_text,
             &key,
-            &details,
+            &content.details,
         ],
     )
     .await?;
@@ -103,94 +94,29 @@ async fn insert_one(
     Ok(Inserted::New(id))
 }
 
-pub(super) async fn queue_counts(client: &Client) -> Result<QueueCounts, StorageError> {
-    let rows = client
-        .query(
-            "SELECT state, COUNT(*) FROM submissions GROUP BY state",
-            &[],
+/// The submission stored under `key`, if any, with what tells a resend apart.
+async fn keyed(
+    tx: &Transaction<'_>,
+    key: &str,
+) -> Result<Option<(SubmissionId, KeyedContent)>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            "SELECT id, first_name, last_name, email, phone, marketing_consent, details
+             FROM submissions WHERE idempotency_key = $1",
+            &[&key],
         )
         .await?;
-    let mut counts = QueueCounts::default();
-    for row in rows {
-        let count = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
-        match row.get::<_, &str>(0) {
-            "pending" => counts.pending = count,
-            "delivered" => counts.delivered = count,
-            _ => counts.failed = count,
-        }
-    }
-    Ok(counts)
-}
-
-pub(super) async fn recent(
-    client: &Client,
-    limit: u32,
-) -> Result<Vec<SubmissionSummary>, StorageError> {
-    let rows = client
-        .query(
-            "SELECT id, received_at, email, state, attempts, last_error, clover_customer_id,
-                    outcome
-             FROM submissions ORDER BY received_at DESC, seq DESC LIMIT $1",
-            &[&i64::from(limit)],
+    Ok(row.map(|row| {
+        (
+            SubmissionId::from_stored(row.get(0)),
+            KeyedContent {
+                first_name: row.get(1),
+                last_name: row.get(2),
+                email: row.get(3),
+                phone: row.get(4),
+                marketing_consent: row.get(5),
+                details: row.get(6),
+            },
         )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| SubmissionSummary {
-            id: SubmissionId(row.get(0)),
-            received_at_ms: row.get(1),
-            email: row.get(2),
-            state: parse_state(row.get(3)),
-            attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
-            last_error: row.get(5),
-            clover_customer_id: row.get(6),
-            outcome: row.get::<_, Option<&str>>(7).and_then(parse_outcome),
-        })
-        .collect())
-}
-
-/// Submissions erased per statement: a backlog of years is erased in many short
-/// statements, each well within the sessions' statement timeout.
-const ERASE_BATCH: i64 = 500;
-
-pub(super) async fn erase_delivered_before(
-    client: &Client,
-    cutoff_ms: i64,
-) -> Result<usize, StorageError> {
-    // PostgreSQL keeps the old row versions until VACUUM reclaims them (autovacuum does,
-    // soon after a change this size); the README says so.
-    let mut erased = 0;
-    loop {
-        let batch = client
-            .execute(
-                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
-                     phone = NULL, idempotency_key = NULL, details = NULL
-                 WHERE id IN (
-                     SELECT id FROM submissions
-                     WHERE state = 'delivered' AND delivered_at < $1 AND email != ''
-                     LIMIT $2)",
-                &[&cutoff_ms, &ERASE_BATCH],
-            )
-            .await?;
-        erased += usize::try_from(batch).unwrap_or(usize::MAX);
-        if batch < ERASE_BATCH.unsigned_abs() {
-            return Ok(erased);
-        }
-    }
-}
-
-pub(super) async fn retry_failed(client: &Client) -> Result<usize, StorageError> {
-    // One statement: a submission failed by another instance meanwhile is either in both
-    // changes or in neither, never pending without a queue row.
-    let count = client
-        .execute(
-            "WITH retried AS (
-                 UPDATE submissions SET state = 'pending' WHERE state = 'failed' RETURNING id
-             )
-             INSERT INTO delivery_queue (submission_id, next_attempt_at)
-             SELECT id, $1 FROM retried",
-            &[&now_ms()],
-        )
-        .await?;
-    Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }))
 }

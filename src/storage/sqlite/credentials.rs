@@ -1,6 +1,32 @@
+//! The credential vault: see [`crate::clover::vault`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::storage::{CredentialKind, SealedCredential, now_ms};
+use super::SqliteStore;
+use crate::clover::vault::{CredentialKind, CredentialLock, CredentialVault, SealedCredential};
+use crate::storage::{StorageError, now_ms};
+
+#[async_trait]
+impl CredentialVault for SqliteStore {
+    async fn load_sealed(
+        &self,
+        kind: CredentialKind,
+    ) -> Result<Option<SealedCredential>, StorageError> {
+        self.run(move |c| load(c, kind)).await
+    }
+
+    async fn save_sealed(&self, credential: SealedCredential) -> Result<(), StorageError> {
+        self.run(move |c| save(c, &credential)).await
+    }
+
+    async fn lock(&self, _wait: Duration) -> Result<CredentialLock, StorageError> {
+        // One process owns the file; the credential's own mutex keeps its refreshes apart.
+        Ok(CredentialLock::within_process())
+    }
+}
 
 pub(super) fn load(
     connection: &mut Connection,
@@ -32,7 +58,7 @@ pub(super) fn load(
         .optional()
 }
 
-pub(super) fn save(connection: &mut Connection, c: &SealedCredential) -> rusqlite::Result<()> {
+fn save(connection: &mut Connection, c: &SealedCredential) -> rusqlite::Result<()> {
     connection.execute(
         "INSERT INTO clover_credentials (id, kind, merchant_id, access_token,
              access_expires_at, refresh_token, refresh_expires_at,

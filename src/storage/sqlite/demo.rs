@@ -1,15 +1,61 @@
-//! Customers of the demo stand-in for Clover; emails and phones are JSON lists.
+//! Customers of the demo stand-in for Clover (see [`crate::clover::DemoCustomers`]), in a
+//! table of their own; emails and phones are JSON lists.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 
-use crate::storage::DemoCustomer;
+use super::SqliteStore;
+use crate::clover::{DemoCustomer, DemoCustomers};
+use crate::storage::StorageError;
+
+#[async_trait]
+impl DemoCustomers for SqliteStore {
+    async fn with_email(&self, email: &str) -> Result<Vec<DemoCustomer>, StorageError> {
+        let email = email.to_owned();
+        self.run(move |c| with_email(c, &email)).await
+    }
+
+    async fn add(&self, customer: DemoCustomer) -> Result<(), StorageError> {
+        self.run(move |c| add(c, &customer)).await
+    }
+
+    async fn add_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError> {
+        let (id, phone) = (id.to_owned(), phone.to_owned());
+        self.run(move |c| add_phone(c, &id, &phone)).await
+    }
+
+    async fn set_empty_note(&self, id: &str, note: &str) -> Result<bool, StorageError> {
+        let (id, note) = (id.to_owned(), note.to_owned());
+        self.run(move |c| set_empty_note(c, &id, &note)).await
+    }
+
+    async fn set_names(
+        &self,
+        id: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let id = id.to_owned();
+        let (first, last) = (first_name.map(str::to_owned), last_name.map(str::to_owned));
+        self.run(move |c| set_names(c, &id, first.as_deref(), last.as_deref()))
+            .await
+    }
+
+    async fn erase_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.run(move |c| {
+            let erased = erase_before(c, cutoff_ms)?;
+            if erased > 0 {
+                super::truncate_log(c)?;
+            }
+            Ok(erased)
+        })
+        .await
+    }
+}
 
 const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
 
-pub(super) fn with_email(
-    connection: &mut Connection,
-    email: &str,
-) -> rusqlite::Result<Vec<DemoCustomer>> {
+fn with_email(connection: &mut Connection, email: &str) -> rusqlite::Result<Vec<DemoCustomer>> {
     let mut statement = connection.prepare(&format!(
         "SELECT {COLUMNS} FROM demo_customers c WHERE EXISTS
              (SELECT 1 FROM json_each(c.emails) WHERE lower(value) = lower(?1))
@@ -19,7 +65,7 @@ pub(super) fn with_email(
     rows.collect()
 }
 
-pub(super) fn add(connection: &mut Connection, customer: &DemoCustomer) -> rusqlite::Result<()> {
+fn add(connection: &mut Connection, customer: &DemoCustomer) -> rusqlite::Result<()> {
     connection.execute(
         &format!("INSERT INTO demo_customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         params![
@@ -35,11 +81,7 @@ pub(super) fn add(connection: &mut Connection, customer: &DemoCustomer) -> rusql
     Ok(())
 }
 
-pub(super) fn add_phone(
-    connection: &mut Connection,
-    id: &str,
-    phone: &str,
-) -> rusqlite::Result<bool> {
+fn add_phone(connection: &mut Connection, id: &str, phone: &str) -> rusqlite::Result<bool> {
     let changed = connection.execute(
         "UPDATE demo_customers SET phones = json_insert(phones, '$[#]', ?2) WHERE id = ?1",
         params![id, phone],
@@ -47,11 +89,7 @@ pub(super) fn add_phone(
     Ok(changed > 0)
 }
 
-pub(super) fn set_empty_note(
-    connection: &mut Connection,
-    id: &str,
-    note: &str,
-) -> rusqlite::Result<bool> {
+fn set_empty_note(connection: &mut Connection, id: &str, note: &str) -> rusqlite::Result<bool> {
     let changed = connection.execute(
         "UPDATE demo_customers
              SET note = CASE WHEN trim(coalesce(note, '')) = '' THEN ?2 ELSE note END
@@ -61,7 +99,7 @@ pub(super) fn set_empty_note(
     Ok(changed > 0)
 }
 
-pub(super) fn set_names(
+fn set_names(
     connection: &mut Connection,
     id: &str,
     first_name: Option<&str>,
@@ -75,11 +113,7 @@ pub(super) fn set_names(
     Ok(changed > 0)
 }
 
-/// Deletes the stand-in's customers made before `cutoff_ms` (`customer_since`, the time
-/// of the signup that made them), for `DATA_RETENTION_DAYS`: the stand-in is this
-/// service's own copy of visitors' data, unlike Clover's. One without a date (none is
-/// made so) goes too, since its age cannot be told.
-pub(super) fn erase_before(connection: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+fn erase_before(connection: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
     connection.execute(
         "DELETE FROM demo_customers WHERE customer_since IS NULL OR customer_since < ?1",
         [cutoff_ms],

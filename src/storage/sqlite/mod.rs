@@ -3,7 +3,11 @@
 //! once acknowledged. One process owns the file: its delivery claims need no other
 //! instance's consent, and whatever a crash left claimed is released at open.
 
-mod bots;
+//!
+//! Each port has its file: `submissions` (the intake's), `queue`, `credentials`, `admin`
+//! and `demo`, each the twin of the same file in `postgres`.
+
+mod admin;
 mod checkpoint;
 mod credentials;
 mod demo;
@@ -13,19 +17,14 @@ mod schema;
 mod submissions;
 mod writer;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::Connection;
 
-use super::{
-    CredentialKind, CredentialLock, DeliveryOutcome, DemoCustomer, Inserted, NewSubmission,
-    QueueCounts, QueuedDelivery, SealedCredential, StorageError, Store, SubmissionId,
-    SubmissionSummary,
-};
+use super::StorageError;
+use crate::clover::vault::CredentialKind;
 
 /// How long a statement waits for a lock held by another connection (backups, the CLI).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +75,8 @@ fn read_only(path: &Path, known: usize) -> Result<crate::storage::inspection::Fo
 /// One connection serves the whole process: SQLite allows one writer at a time anyway,
 /// and the traffic of a signup form is small.
 pub(super) struct SqliteStore {
+    /// The name of this instance in delivery claims.
+    pub(super) instance: Arc<str>,
     connection: Arc<Mutex<Connection>>,
     /// New submissions go through one writer that commits them in batches.
     writer: writer::SubmissionWriter,
@@ -87,7 +88,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and its folder, and brings the schema
     /// up to date. Blocks: call it off the async workers. The folder it creates and the
     /// files are readable by this user only (see [`private_files`]).
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
+    pub fn open(path: &Path, instance: Arc<str>) -> Result<Self, StorageError> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             private_files::create_folder(folder)?;
         }
@@ -113,10 +114,15 @@ impl SqliteStore {
         let checkpointer = checkpoint::Checkpointer::start(path)?;
         let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
+            instance,
             writer: writer::SubmissionWriter::start(Arc::clone(&connection))?,
             connection,
             _checkpointer: checkpointer,
         })
+    }
+
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 
     /// Runs `work` on the connection on a blocking thread, off the async workers.
@@ -138,198 +144,10 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StorageError> {
-        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
-    }
-
-    async fn insert_submission(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
-        self.writer.insert(submission).await
-    }
-
-    async fn queue_counts(&self) -> Result<QueueCounts, StorageError> {
-        self.run(submissions::queue_counts).await
-    }
-
-    async fn recent_submissions(&self, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError> {
-        self.run(move |c| submissions::recent(c, limit)).await
-    }
-
-    async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
-        self.run(move |c| submissions::erase_delivered_before(c, cutoff_ms))
-            .await
-    }
-
-    async fn retry_failed(&self) -> Result<usize, StorageError> {
-        self.run(submissions::retry_failed).await
-    }
-
-    async fn claim_due(
-        &self,
-        instance: &str,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<QueuedDelivery>, StorageError> {
-        let instance = instance.to_owned();
-        self.run(move |c| queue::claim_due(c, &instance, limit, lease))
-            .await
-    }
-
-    async fn heartbeat(
-        &self,
-        instance: &str,
-        lease: Duration,
-        running: &[SubmissionId],
-    ) -> Result<usize, StorageError> {
-        let (instance, running) = (instance.to_owned(), running.to_vec());
-        self.run(move |c| queue::heartbeat(c, &instance, lease, &running))
-            .await
-    }
-
-    async fn claim_left(
-        &self,
-        instance: &str,
-        id: &SubmissionId,
-    ) -> Result<Option<Duration>, StorageError> {
-        let (instance, id) = (instance.to_owned(), id.clone());
-        self.run(move |c| queue::claim_left(c, &instance, &id))
-            .await
-    }
-
-    async fn leave(&self, instance: &str, running: &[SubmissionId]) -> Result<(), StorageError> {
-        let (instance, running) = (instance.to_owned(), running.to_vec());
-        self.run(move |c| queue::leave(c, &instance, &running))
-            .await
-    }
-
-    async fn mark_delivered(
-        &self,
-        id: &SubmissionId,
-        customer_id: &str,
-        outcome: DeliveryOutcome,
-    ) -> Result<(), StorageError> {
-        let (id, customer_id) = (id.clone(), customer_id.to_owned());
-        self.run(move |c| queue::mark_delivered(c, &id, &customer_id, outcome))
-            .await
-    }
-
-    async fn mark_failed(
-        &self,
-        instance: &str,
-        id: &SubmissionId,
-        reason: &str,
-    ) -> Result<(), StorageError> {
-        let (instance, id, reason) = (instance.to_owned(), id.clone(), reason.to_owned());
-        self.run(move |c| queue::mark_failed(c, &instance, &id, &reason))
-            .await
-    }
-
-    async fn reschedule(
-        &self,
-        instance: &str,
-        id: &SubmissionId,
-        next_attempt_at_ms: i64,
-        reason: &str,
-    ) -> Result<(), StorageError> {
-        let (instance, id, reason) = (instance.to_owned(), id.clone(), reason.to_owned());
-        self.run(move |c| queue::reschedule(c, &instance, &id, next_attempt_at_ms, &reason))
-            .await
-    }
-
-    async fn next_due_at_ms(&self) -> Result<Option<i64>, StorageError> {
-        self.run(queue::next_due_at_ms).await
-    }
-
-    async fn make_all_due(&self) -> Result<usize, StorageError> {
-        self.run(queue::make_all_due).await
-    }
-
-    async fn load_credential(
-        &self,
-        kind: CredentialKind,
-    ) -> Result<Option<SealedCredential>, StorageError> {
-        self.run(move |c| credentials::load(c, kind)).await
-    }
-
-    async fn save_credential(&self, credential: SealedCredential) -> Result<(), StorageError> {
-        self.run(move |c| credentials::save(c, &credential)).await
-    }
-
-    async fn lock_credential(&self, _wait: Duration) -> Result<CredentialLock, StorageError> {
-        // One process owns the file; the credential's own mutex keeps its refreshes apart.
-        Ok(CredentialLock::within_process())
-    }
-
-    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
-        self.run(move |c| bots::add(c, reason, count)).await
-    }
-
-    async fn admin_session_generation(&self) -> Result<u64, StorageError> {
-        self.run(|c| {
-            c.query_row(
-                "SELECT generation FROM admin_sessions WHERE id = 1",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|generation| generation.unsigned_abs())
-    }
-
-    async fn end_admin_sessions(&self) -> Result<u64, StorageError> {
-        self.run(|c| {
-            c.query_row(
-                "UPDATE admin_sessions SET generation = generation + 1 WHERE id = 1
-                 RETURNING generation",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|generation| generation.unsigned_abs())
-    }
-
-    async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError> {
-        self.run(bots::counts).await
-    }
-
-    async fn demo_customers_with_email(
-        &self,
-        email: &str,
-    ) -> Result<Vec<DemoCustomer>, StorageError> {
-        let email = email.to_owned();
-        self.run(move |c| demo::with_email(c, &email)).await
-    }
-
-    async fn add_demo_customer(&self, customer: DemoCustomer) -> Result<(), StorageError> {
-        self.run(move |c| demo::add(c, &customer)).await
-    }
-
-    async fn add_demo_phone(&self, id: &str, phone: &str) -> Result<bool, StorageError> {
-        let (id, phone) = (id.to_owned(), phone.to_owned());
-        self.run(move |c| demo::add_phone(c, &id, &phone)).await
-    }
-
-    async fn set_empty_demo_note(&self, id: &str, note: &str) -> Result<bool, StorageError> {
-        let (id, note) = (id.to_owned(), note.to_owned());
-        self.run(move |c| demo::set_empty_note(c, &id, &note)).await
-    }
-
-    async fn set_demo_names(
-        &self,
-        id: &str,
-        first_name: Option<&str>,
-        last_name: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        let values = (
-            id.to_owned(),
-            first_name.map(str::to_owned),
-            last_name.map(str::to_owned),
-        );
-        self.run(move |c| demo::set_names(c, &values.0, values.1.as_deref(), values.2.as_deref()))
-            .await
-    }
+/// After personal data was erased: the write-ahead log still holds the old pages, so fold
+/// it into the file and empty it.
+fn truncate_log(connection: &Connection) -> rusqlite::Result<()> {
+    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }
 
 #[cfg(test)]
@@ -339,7 +157,8 @@ mod tests {
     #[test]
     fn the_database_runs_in_wal_mode_with_full_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("nested/folder/test.db")).unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("nested/folder/test.db"), "test".into()).unwrap();
         let connection = store.connection.lock().unwrap();
 
         let journal: String = connection
@@ -362,7 +181,7 @@ mod tests {
         let path = folder.join("test.db");
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let _store = SqliteStore::open(&path).unwrap();
+        let _store = SqliteStore::open(&path, "test".into()).unwrap();
 
         assert_eq!(mode(&folder), 0o700);
         for suffix in ["", "-wal", "-shm"] {

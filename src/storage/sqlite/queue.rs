@@ -1,15 +1,97 @@
-//! The delivery queue: claims with leases, as in the PostgreSQL store, although here one
-//! process is the only one claiming.
+//! The delivery queue (see [`crate::delivery::queue`]): claims with leases, as in the
+//! PostgreSQL store, although here one process is the only one claiming.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
+use super::SqliteStore;
+use crate::delivery::lease::{alive_since, lease_until, time_left};
+use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, one_per_email};
 use crate::storage::records::SignupDetails;
-use crate::storage::{DeliveryOutcome, QueuedDelivery, SubmissionId, millis, now_ms};
+use crate::storage::{StorageError, SubmissionId, now_ms};
 
-pub(super) fn claim_due(
+#[async_trait]
+impl Queue for SqliteStore {
+    async fn claim_due(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<QueuedDelivery>, StorageError> {
+        let instance = Arc::clone(&self.instance);
+        self.run(move |c| claim_due(c, &instance, limit, lease))
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        lease: Duration,
+        running: &[SubmissionId],
+    ) -> Result<usize, StorageError> {
+        let (instance, running) = (Arc::clone(&self.instance), running.to_vec());
+        self.run(move |c| heartbeat(c, &instance, lease, &running))
+            .await
+    }
+
+    async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError> {
+        let (instance, id) = (Arc::clone(&self.instance), id.clone());
+        self.run(move |c| claim_left(c, &instance, &id)).await
+    }
+
+    async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError> {
+        let (instance, running) = (Arc::clone(&self.instance), running.to_vec());
+        self.run(move |c| leave(c, &instance, &running)).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: &SubmissionId,
+        customer_id: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StorageError> {
+        let (id, customer_id) = (id.clone(), customer_id.to_owned());
+        self.run(move |c| mark_delivered(c, &id, &customer_id, outcome))
+            .await
+    }
+
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
+        let (instance, id, reason) = (Arc::clone(&self.instance), id.clone(), reason.to_owned());
+        self.run(move |c| mark_failed(c, &instance, &id, &reason))
+            .await
+    }
+
+    async fn reschedule(
+        &self,
+        id: &SubmissionId,
+        next_attempt_at_ms: i64,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let (instance, id, reason) = (Arc::clone(&self.instance), id.clone(), reason.to_owned());
+        self.run(move |c| reschedule(c, &instance, &id, next_attempt_at_ms, &reason))
+            .await
+    }
+
+    async fn next_due_at_ms(&self) -> Result<Option<i64>, StorageError> {
+        self.run(next_due_at_ms).await
+    }
+
+    async fn make_all_due(&self) -> Result<usize, StorageError> {
+        self.run(make_all_due).await
+    }
+
+    async fn retry_failed(&self) -> Result<usize, StorageError> {
+        self.run(retry_failed).await
+    }
+
+    async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.run(move |c| erase_delivered_before(c, cutoff_ms))
+            .await
+    }
+}
+
+fn claim_due(
     connection: &mut Connection,
     instance: &str,
     limit: usize,
@@ -44,17 +126,9 @@ pub(super) fn claim_due(
                 attempts: row.get(8)?,
             })
         })?;
-        let mut emails = HashSet::new();
-        let mut claimed = Vec::new();
-        for row in rows {
-            let delivery = row?;
-            if emails.insert(delivery.email.to_lowercase()) {
-                claimed.push(delivery);
-            }
-        }
-        claimed
+        one_per_email(rows.collect::<rusqlite::Result<_>>()?)
     };
-    let lease_until = now.saturating_add(millis(lease));
+    let lease_until = lease_until(now, lease);
     for delivery in &claimed {
         let id = delivery.id.as_ref();
         tx.execute(
@@ -71,14 +145,13 @@ pub(super) fn claim_due(
     Ok(claimed)
 }
 
-pub(super) fn heartbeat(
+fn heartbeat(
     connection: &mut Connection,
     instance: &str,
     lease: Duration,
     running: &[SubmissionId],
 ) -> rusqlite::Result<usize> {
     let now = now_ms();
-    let lease = millis(lease);
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO instances (id, last_seen) VALUES (?1, ?2)
@@ -89,12 +162,12 @@ pub(super) fn heartbeat(
         tx.execute(
             "UPDATE delivery_queue SET lease_until = ?3
              WHERE submission_id = ?1 AND claimed_by = ?2",
-            params![id.as_ref(), instance, now.saturating_add(lease)],
+            params![id.as_ref(), instance, lease_until(now, lease)],
         )?;
     }
     tx.execute(
         "DELETE FROM instances WHERE last_seen < ?1",
-        [now.saturating_sub(lease)],
+        [alive_since(now, lease)],
     )?;
     let alive: i64 = tx.query_row("SELECT COUNT(*) FROM instances", [], |row| row.get(0))?;
     tx.commit()?;
@@ -116,7 +189,7 @@ fn release_all_but(
     connection.execute(&sql, params_from_iter(values))
 }
 
-pub(super) fn claim_left(
+fn claim_left(
     connection: &mut Connection,
     instance: &str,
     id: &SubmissionId,
@@ -130,10 +203,10 @@ pub(super) fn claim_left(
         )
         .optional()?
         .flatten();
-    Ok(crate::storage::time_left(lease_until))
+    Ok(time_left(lease_until))
 }
 
-pub(super) fn leave(
+fn leave(
     connection: &mut Connection,
     instance: &str,
     running: &[SubmissionId],
@@ -153,7 +226,7 @@ pub(super) fn release_every_claim(connection: &Connection) -> rusqlite::Result<(
     )
 }
 
-pub(super) fn mark_delivered(
+fn mark_delivered(
     connection: &mut Connection,
     id: &SubmissionId,
     customer_id: &str,
@@ -173,7 +246,7 @@ pub(super) fn mark_delivered(
     tx.commit()
 }
 
-pub(super) fn mark_failed(
+fn mark_failed(
     connection: &mut Connection,
     instance: &str,
     id: &SubmissionId,
@@ -193,7 +266,7 @@ pub(super) fn mark_failed(
     tx.commit()
 }
 
-pub(super) fn reschedule(
+fn reschedule(
     connection: &mut Connection,
     instance: &str,
     id: &SubmissionId,
@@ -215,7 +288,7 @@ pub(super) fn reschedule(
     tx.commit()
 }
 
-pub(super) fn next_due_at_ms(connection: &mut Connection) -> rusqlite::Result<Option<i64>> {
+fn next_due_at_ms(connection: &mut Connection) -> rusqlite::Result<Option<i64>> {
     connection
         .query_row(
             "SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at
@@ -228,11 +301,42 @@ pub(super) fn next_due_at_ms(connection: &mut Connection) -> rusqlite::Result<Op
         .map(Option::flatten)
 }
 
-pub(super) fn make_all_due(connection: &mut Connection) -> rusqlite::Result<usize> {
+fn make_all_due(connection: &mut Connection) -> rusqlite::Result<usize> {
     let now = now_ms();
     connection.execute(
         "UPDATE delivery_queue SET next_attempt_at = ?1
          WHERE lease_until IS NULL OR lease_until < ?1",
         [now],
     )
+}
+
+fn erase_delivered_before(connection: &mut Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let erased = tx.execute(
+        "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+             phone = NULL, idempotency_key = NULL, details = NULL
+         WHERE state = 'delivered' AND delivered_at < ?1 AND email != ''",
+        [cutoff_ms],
+    )?;
+    tx.commit()?;
+    if erased > 0 {
+        super::truncate_log(connection)?;
+    }
+    Ok(erased)
+}
+
+fn retry_failed(connection: &mut Connection) -> rusqlite::Result<usize> {
+    let now = now_ms();
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO delivery_queue (submission_id, next_attempt_at)
+         SELECT id, ?1 FROM submissions WHERE state = 'failed'",
+        [now],
+    )?;
+    let count = tx.execute(
+        "UPDATE submissions SET state = 'pending' WHERE state = 'failed'",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(count)
 }

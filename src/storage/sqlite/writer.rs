@@ -15,7 +15,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::submissions::insert_one;
-use crate::storage::{Inserted, NewSubmission, StorageError};
+use crate::intake::store::{Inserted, NewSubmission};
+use crate::storage::StorageError;
 
 /// The most submissions in one commit: bounds the time the connection is held.
 const MAX_BATCH: usize = 256;

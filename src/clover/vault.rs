@@ -1,10 +1,29 @@
-//! The merchant's Clover credential: encrypted before it reaches a store, opened after.
+//! The credential vault: where the merchant's Clover credential is kept, encrypted before
+//! it reaches the database and opened after. [`CredentialVault`] is implemented for SQLite
+//! and PostgreSQL in `storage`; the contract tests are `tests/storage/credentials.rs`.
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use secrecy::{SecretSlice, SecretString};
 
-use super::{Database, SecretCipher, StorageError};
+use crate::storage::{SecretCipher, StorageError};
+
+/// The stored credential rows, sealed, and the lock that keeps refreshes of the OAuth
+/// pair to one instance at a time. The methods on `dyn CredentialVault` seal and open.
+#[async_trait]
+pub trait CredentialVault: Send + Sync {
+    async fn load_sealed(
+        &self,
+        kind: CredentialKind,
+    ) -> Result<Option<SealedCredential>, StorageError>;
+    /// Replaces the stored credential of its kind; durable once this returns.
+    async fn save_sealed(&self, credential: SealedCredential) -> Result<(), StorageError>;
+    /// Waits (up to `wait`) until no other instance is refreshing the OAuth pair, and
+    /// keeps them out until the lock is dropped. Read the stored pair again once it is
+    /// held.
+    async fn lock(&self, wait: Duration) -> Result<CredentialLock, StorageError>;
+}
 
 /// Which credential a stored row holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +35,7 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::OAuth => "oauth",
             Self::ApiToken => "api_token",
@@ -99,7 +118,7 @@ fn env_token_digest_of_none() -> String {
 }
 
 /// The bare hash earlier versions stored for an environment token: only to upgrade a
-/// stored record to [`env_token_digest`] (see [`Database::upgrade_env_digest`]).
+/// stored record to [`env_token_digest`] (see `upgrade_env_digest`).
 fn legacy_env_token_digest(token: &SecretString) -> String {
     use secrecy::ExposeSecret;
     use sha2::{Digest, Sha256};
@@ -126,16 +145,16 @@ pub struct CredentialLock {
 
 /// A lock shared with other instances, which can be lost with its connection.
 #[async_trait::async_trait]
-pub(super) trait HeldLock: Send + Sync {
+pub trait HeldLock: Send + Sync {
     async fn still_held(&self) -> bool;
 }
 
 impl CredentialLock {
-    pub(super) fn within_process() -> Self {
+    pub fn within_process() -> Self {
         Self { held: None }
     }
 
-    pub(super) fn holding(lock: Box<dyn HeldLock>) -> Self {
+    pub fn holding(lock: Box<dyn HeldLock>) -> Self {
         Self { held: Some(lock) }
     }
 
@@ -150,7 +169,7 @@ impl CredentialLock {
     }
 }
 
-impl Database {
+impl dyn CredentialVault {
     /// Rewrites the bare hash an earlier version stored for the environment's token: as
     /// today's keyed digest when it is this token's (the token entered on the admin page
     /// over it keeps applying), else as a value that matches nothing (it was entered
@@ -162,10 +181,7 @@ impl Database {
         env_token: Option<&SecretString>,
         env_digest: &str,
     ) -> Result<(), StorageError> {
-        let Some(mut stored) = self
-            .load_credential(CredentialKind::ApiToken, cipher)
-            .await?
-        else {
+        let Some(mut stored) = self.load(CredentialKind::ApiToken, cipher).await? else {
             return Ok(());
         };
         let Some(digest) = stored.replaces_env_digest.as_deref() else {
@@ -181,16 +197,16 @@ impl Database {
             _ => SUPERSEDED_DIGEST.to_owned(),
         };
         stored.replaces_env_digest = Some(upgraded);
-        self.save_credential(&stored, cipher).await
+        self.save(&stored, cipher).await
     }
 
     /// The stored credential of `kind`, if there is one.
-    pub async fn load_credential(
+    pub async fn load(
         &self,
         kind: CredentialKind,
         cipher: &SecretCipher,
     ) -> Result<Option<StoredCredential>, StorageError> {
-        match self.store.load_credential(kind).await? {
+        match self.load_sealed(kind).await? {
             Some(sealed) => unseal(sealed, cipher).map(Some),
             None => Ok(None),
         }
@@ -198,7 +214,7 @@ impl Database {
 
     /// Replaces the stored credential. Committed (made durable) before this returns, so a
     /// pair Clover just rotated is never only in memory.
-    pub async fn save_credential(
+    pub async fn save(
         &self,
         credential: &StoredCredential,
         cipher: &SecretCipher,
@@ -219,19 +235,12 @@ impl Database {
             replaces_env_digest: credential.replaces_env_digest.clone(),
             recovery_pending: credential.recovery_pending,
         };
-        self.store.save_credential(sealed).await
-    }
-
-    /// Waits (up to `wait`) until no other instance is refreshing the OAuth pair, and
-    /// keeps them out until the lock is dropped. Read the stored pair again once it is
-    /// held.
-    pub async fn lock_credential(&self, wait: Duration) -> Result<CredentialLock, StorageError> {
-        self.store.lock_credential(wait).await
+        self.save_sealed(sealed).await
     }
 }
 
 /// Opens a stored credential's secrets with the key they were sealed with.
-pub(super) fn unseal(
+pub fn unseal(
     sealed: SealedCredential,
     cipher: &SecretCipher,
 ) -> Result<StoredCredential, StorageError> {

@@ -1,0 +1,73 @@
+//! What the merchant's admin pages read and keep: the statistics they show and the
+//! generation admin sessions are signed under. The pages themselves are in
+//! `routes::admin`. Both ports are implemented for SQLite and PostgreSQL in `storage`;
+//! the contract tests are `tests/storage/admin.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+
+use serde::Serialize;
+
+use crate::delivery::DeliveryOutcome;
+use crate::storage::{StorageError, SubmissionId};
+
+/// The admin page's numbers, read only.
+#[async_trait]
+pub trait Statistics: Send + Sync {
+    async fn queue_counts(&self) -> Result<QueueCounts, StorageError>;
+    /// The most recent submissions, newest first.
+    async fn recent_submissions(&self, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError>;
+    /// Bots turned away, by reason, as stored: those counted in memory and not yet
+    /// written are added by [`crate::intake::store::BotTally::with_stored`].
+    async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
+}
+
+/// The generation admin sessions are signed under, shared by every instance: a sign-out
+/// anywhere ends every session.
+#[async_trait]
+pub trait AdminSessions: Send + Sync {
+    async fn generation(&self) -> Result<u64, StorageError>;
+    /// Ends every admin session, on every instance: moves to the next generation and
+    /// returns it.
+    async fn end_all(&self) -> Result<u64, StorageError>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+/// One line of the admin page. Holds the stored email: mask it before showing it.
+#[derive(Debug, Clone)]
+pub struct SubmissionSummary {
+    pub id: SubmissionId,
+    pub received_at_ms: i64,
+    pub email: String,
+    pub state: SubmissionState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub clover_customer_id: Option<String>,
+    pub outcome: Option<DeliveryOutcome>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl fmt::Display for SubmissionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubmissionState::Pending => "pending",
+            SubmissionState::Delivered => "delivered",
+            SubmissionState::Failed => "failed",
+        })
+    }
+}

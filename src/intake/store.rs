@@ -1,0 +1,194 @@
+//! Where the intake keeps what it accepts: each valid signup, durably, with its delivery
+//! queued, and a count of the bots it turned away. Implemented for SQLite and PostgreSQL
+//! in `storage`; the contract tests are `tests/storage/intake.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::domain::{IdempotencyKey, NewSignup};
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
+
+#[async_trait]
+pub trait SubmissionStore: Send + Sync {
+    /// Stores a valid signup and queues its delivery; durable once this returns. Under an
+    /// idempotency key already taken, nothing is stored and [`resend_verdict`] says what
+    /// the earlier submission is to this one.
+    async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError>;
+
+    /// Adds `count` submissions turned away as bots for `reason`, in one statement;
+    /// nothing else of them is kept. See [`BotTally`].
+    async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError>;
+}
+
+/// A valid signup on its way to the database.
+pub struct NewSubmission {
+    pub signup: NewSignup,
+    pub source: Source,
+    pub consent_text: String,
+    pub key: Option<IdempotencyKey>,
+}
+
+/// What storing a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored and queued now.
+    New(SubmissionId),
+    /// The same submission (same idempotency key) was stored before: nothing was added.
+    AlreadyStored(SubmissionId),
+    /// The key names an earlier submission with other content: nothing was added. A
+    /// served form admits one signup, so the form offers a fresh one instead; the JSON
+    /// API stores the request on its own.
+    KeyTaken(SubmissionId),
+}
+
+impl Inserted {
+    /// The submission stored under the key: this one, or the earlier one it names.
+    pub fn id(&self) -> &SubmissionId {
+        match self {
+            Inserted::New(id) | Inserted::AlreadyStored(id) | Inserted::KeyTaken(id) => id,
+        }
+    }
+}
+
+/// Where a submission came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Form,
+    Api,
+}
+
+impl Source {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Form => "form",
+            Source::Api => "api",
+        }
+    }
+}
+
+/// All the visitor entered, in the columns' form (`details` as its JSON column): what the
+/// stores write, and what tells a resend from another signup under the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedContent {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    pub marketing_consent: bool,
+    pub details: Option<String>,
+}
+
+impl KeyedContent {
+    pub fn of(submission: &NewSubmission) -> Self {
+        let signup = &submission.signup;
+        fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {
+            value.as_ref().map(|v| v.as_ref().to_owned())
+        }
+        Self {
+            first_name: text(&signup.first_name),
+            last_name: text(&signup.last_name),
+            email: signup.email.as_ref().to_owned(),
+            phone: text(&signup.phone),
+            marketing_consent: signup.marketing_consent,
+            details: SignupDetails::of(signup).to_column(),
+        }
+    }
+}
+
+/// The idempotent-resend rule, for a submission whose key names an earlier one: the same
+/// content is the same submission sent again (a double click, a retried request), and is
+/// not stored again; other content under the key (a second signup from one served form,
+/// or an API client's corrected resend) is not stored either, and the caller says what
+/// becomes of it. Each store reads the earlier submission and stores the new one in one
+/// transaction, so that the verdict still holds when it is acted on.
+pub fn resend_verdict(
+    earlier: SubmissionId,
+    earlier_content: &KeyedContent,
+    content: &KeyedContent,
+) -> Inserted {
+    if earlier_content == content {
+        Inserted::AlreadyStored(earlier)
+    } else {
+        Inserted::KeyTaken(earlier)
+    }
+}
+
+/// Bots counted in memory, cheap to clone. Counting one must cost a flood nothing: a
+/// write (an fsync with SQLite) per bot let 1,600 bot posts a second slow every visitor's
+/// signup down. [`BotTally::flush`], run every few seconds and when the service stops,
+/// writes them.
+#[derive(Clone)]
+pub struct BotTally {
+    store: Arc<dyn SubmissionStore>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Counted and not yet handed to a flush.
+    unflushed: Mutex<BTreeMap<&'static str, u64>>,
+    /// Held by a flush from taking the counts until they are written (or put back), and
+    /// by [`BotTally::with_stored`] while it adds the stored counts to those in memory:
+    /// so that no count is ever missing from, or twice in, what the admin sees.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl BotTally {
+    pub fn new(store: Arc<dyn SubmissionStore>) -> Self {
+        Self {
+            store,
+            counts: Arc::default(),
+        }
+    }
+
+    fn unflushed(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        // Plain counters: a panic elsewhere cannot leave them half-changed.
+        self.counts
+            .unflushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one submission turned away as a bot, in memory.
+    pub fn count(&self, reason: &'static str) {
+        *self.unflushed().entry(reason).or_default() += 1;
+    }
+
+    /// Writes the bots counted since the last flush, one statement per reason. What
+    /// could not be written is kept for the next flush. Run it to the end: dropped while
+    /// it writes, it would lose the counts it had taken.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let _flushing = self.counts.flushing.lock().await;
+        let mut counts = std::mem::take(&mut *self.unflushed());
+        let mut result = Ok(());
+        while let Some((reason, count)) = counts.pop_first() {
+            if let Err(error) = self.store.add_bots(reason, count).await {
+                counts.insert(reason, count);
+                result = Err(error);
+                break;
+            }
+        }
+        let mut unflushed = self.unflushed();
+        for (reason, count) in counts {
+            *unflushed.entry(reason).or_default() += count;
+        }
+        result
+    }
+
+    /// Bots turned away, by reason: those `stored` (read while no flush runs), with those
+    /// this instance has counted and not written yet.
+    pub async fn with_stored<F>(&self, stored: F) -> Result<BTreeMap<String, u64>, StorageError>
+    where
+        F: Future<Output = Result<BTreeMap<String, u64>, StorageError>>,
+    {
+        let _flushing = self.counts.flushing.lock().await;
+        let mut counts = stored.await?;
+        for (reason, count) in self.unflushed().iter() {
+            *counts.entry((*reason).to_owned()).or_default() += count;
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,75 @@
+//! The admin's statistics and sessions (`clover_signup::admin`), and the bot counts they
+//! show (`clover_signup::intake::store::BotTally`).
+
+use clover_signup::intake::store::BotTally;
+use clover_signup::storage::Storage;
+
+use crate::TestStore;
+
+on_both_stores!(
+    bot_counts_are_added_n_at_a_time,
+    bots_are_counted_in_memory_until_flushed,
+    signing_out_moves_every_instance_to_a_new_session_generation,
+);
+
+async fn bot_counts_are_added_n_at_a_time(store: TestStore) {
+    let bots = store.instance().await.submissions();
+    bots.add_bots("honeypot", 5).await.unwrap();
+    bots.add_bots("honeypot", 2).await.unwrap();
+    bots.add_bots("too_fast", 1).await.unwrap();
+
+    let counts = store.instance().await.statistics().bot_counts().await;
+    let counts = counts.unwrap();
+    assert_eq!(counts.get("honeypot"), Some(&7));
+    assert_eq!(counts.get("too_fast"), Some(&1));
+    assert_eq!(counts.get("bad_token"), None);
+}
+
+async fn bots_are_counted_in_memory_until_flushed(store: TestStore) {
+    let (db, other) = (store.instance().await, store.instance().await);
+    let tally = BotTally::new(db.submissions());
+    let others = BotTally::new(other.submissions());
+    let counts_of = |db: &Storage, tally: &BotTally| {
+        let (statistics, tally) = (db.statistics(), tally.clone());
+        async move { tally.with_stored(statistics.bot_counts()).await.unwrap() }
+    };
+    for _ in 0..3 {
+        tally.count("honeypot");
+    }
+    tally.count("bad_token");
+
+    // Shown at once by the instance that counted them, written by none yet.
+    let counts = counts_of(&db, &tally).await;
+    assert_eq!(counts.get("honeypot"), Some(&3));
+    assert_eq!(counts.get("bad_token"), Some(&1));
+    assert!(counts_of(&other, &others).await.is_empty());
+
+    tally.flush().await.unwrap();
+    tally.count("honeypot");
+    tally.flush().await.unwrap();
+    tally.flush().await.unwrap();
+
+    for (instance, tally) in [(&db, &tally), (&other, &others)] {
+        let counts = counts_of(instance, tally).await;
+        assert_eq!(counts.get("honeypot"), Some(&4), "each counted once");
+        assert_eq!(counts.get("bad_token"), Some(&1));
+    }
+}
+
+async fn signing_out_moves_every_instance_to_a_new_session_generation(store: TestStore) {
+    let here = store.instance().await;
+    let there = store.instance().await;
+    let first = here.admin_sessions().generation().await.unwrap();
+
+    let next = here.admin_sessions().end_all().await.unwrap();
+
+    assert_eq!(next, first + 1);
+    assert_eq!(there.admin_sessions().generation().await.unwrap(), next);
+    assert_eq!(there.admin_sessions().end_all().await.unwrap(), next + 1);
+    drop((here, there));
+    let reopened = store.instance().await;
+    assert_eq!(
+        reopened.admin_sessions().generation().await.unwrap(),
+        next + 1
+    );
+}
