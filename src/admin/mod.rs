@@ -3,6 +3,8 @@
 //! `routes::admin`. Both ports are implemented for SQLite and PostgreSQL in `storage`;
 //! the contract tests are `tests/storage/admin.rs`.
 
+pub mod status;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,15 +6,13 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{AppState, html, see_other};
-use crate::admin::{QueueCounts, SubmissionState};
-use crate::domain::mask_email;
+use crate::admin::status::{StatusReport, status_report};
 use crate::rate_limit::SubmissionLimiter;
 use crate::storage::StorageError;
 use crate::templates::{admin_login_page, admin_page};
@@ -23,9 +20,6 @@ use crate::templates::{admin_login_page, admin_page};
 const SESSION_COOKIE: &str = "admin_session";
 /// How long a sign-in lasts, enforced by the server (the cookie's own expiry is advice).
 const SESSION_SECONDS: i64 = 12 * 3600;
-const RECENT_SUBMISSIONS: u32 = 50;
-/// How long before the refresh token's end the page warns the merchant.
-const REFRESH_WARNING_DAYS: i64 = 14;
 
 /// Who may see `/admin`: anyone holding `ADMIN_TOKEN`, sent as a bearer token or exchanged
 /// for a session cookie at `/admin/login`. Without a token the admin is switched off,
@@ -247,100 +241,16 @@ fn equal(given: &str, expected: &str) -> bool {
     given.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
-/// The status of the service as `/admin/status.json` reports it.
-#[derive(Debug, Serialize)]
-pub struct StatusReport {
-    pub mode: &'static str,
-    pub merchant_id: Option<String>,
-    pub environment: &'static str,
-    pub region: &'static str,
-    pub duplicate_policy: &'static str,
-    pub auth: AuthReport,
-    pub queue: QueueCounts,
-    /// Submissions turned away as bots, by reason (honeypot, bad_token, too_fast).
-    pub bots: BTreeMap<String, u64>,
-    pub recent: Vec<RecentSubmission>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AuthReport {
-    pub state: &'static str,
-    pub reason: Option<String>,
-    pub access_expires_at: Option<String>,
-    pub refresh_expires_at: Option<String>,
-    pub last_refresh_at: Option<String>,
-    /// The refresh token ends within two weeks: the merchant should reconnect before.
-    pub refresh_expires_soon: bool,
-    /// The permission delivery is parked on, when the credential works but lacks one
-    /// (`customers_write`, `customer_email_addresses_read`).
-    pub missing_permission: Option<&'static str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RecentSubmission {
-    pub id: String,
-    pub received_at: String,
-    /// Masked: the admin page is a status page, not a customer list.
-    pub email: String,
-    pub state: SubmissionState,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub clover_customer_id: Option<String>,
-    pub outcome: Option<&'static str>,
-}
-
-pub(super) async fn status_report(state: &AppState) -> Result<StatusReport, StorageError> {
+/// The status report of this service, as the admin pages show it.
+pub(super) async fn report_of(state: &AppState) -> Result<StatusReport, StorageError> {
     let statistics = state.db.statistics();
-    let queue = statistics.queue_counts().await?;
-    let recent = statistics.recent_submissions(RECENT_SUBMISSIONS).await?;
-    let bots = state.bots.with_stored(statistics.bot_counts()).await?;
-    let auth = state.directory.auth();
-    Ok(StatusReport {
-        mode: state.info.mode,
-        merchant_id: auth.merchant_id.clone(),
-        environment: state.info.environment,
-        region: state.info.region,
-        duplicate_policy: state.info.duplicate_policy,
-        auth: AuthReport {
-            state: auth.state.as_str(),
-            reason: auth.reason,
-            access_expires_at: auth.access_expires_at.and_then(rfc3339),
-            refresh_expires_at: auth.refresh_expires_at.and_then(rfc3339),
-            last_refresh_at: auth.last_refresh_at.and_then(rfc3339),
-            refresh_expires_soon: auth.refresh_expires_at.is_some_and(|at| {
-                at - OffsetDateTime::now_utc() < time::Duration::days(REFRESH_WARNING_DAYS)
-            }),
-            missing_permission: auth.missing_permission.map(|missing| missing.code()),
-        },
-        queue,
-        bots,
-        recent: recent
-            .into_iter()
-            .map(|row| RecentSubmission {
-                id: row.id.to_string(),
-                received_at: OffsetDateTime::from_unix_timestamp_nanos(
-                    i128::from(row.received_at_ms) * 1_000_000,
-                )
-                .ok()
-                .and_then(rfc3339)
-                .unwrap_or_default(),
-                email: if row.email.is_empty() {
-                    "(erased)".to_owned()
-                } else {
-                    mask_email(&row.email)
-                },
-                state: row.state,
-                attempts: row.attempts,
-                last_error: row.last_error,
-                clover_customer_id: row.clover_customer_id,
-                outcome: row.outcome.map(|o| o.as_str()),
-            })
-            .collect(),
-    })
-}
-
-fn rfc3339(moment: OffsetDateTime) -> Option<String> {
-    moment.format(&Rfc3339).ok()
+    status_report(
+        &state.info,
+        &*statistics,
+        &state.bots,
+        state.directory.auth(),
+    )
+    .await
 }
 
 pub async fn status_page(
@@ -350,7 +260,7 @@ pub async fn status_page(
     if let Some(refusal) = state.admin.refusal(&request) {
         return Ok(refusal);
     }
-    let report = status_report(&state)
+    let report = report_of(&state)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
     Ok(html(
@@ -373,7 +283,7 @@ pub async fn status_json(
         Access::Limited(wait) => return Ok(too_many_guesses(wait)),
         Access::Disabled => return Ok(disabled()),
     }
-    let report = status_report(&state)
+    let report = report_of(&state)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
     Ok(HttpResponse::Ok()

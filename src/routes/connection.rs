@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::admin::status_report;
+use super::admin::report_of;
 use super::{AppState, OAuthConnector, html, see_other};
 use crate::clover::vault::{CredentialKind, StoredCredential};
 use crate::clover::{Access, CloverClient, CloverError, MerchantId, StaticToken};
@@ -172,7 +172,7 @@ async fn page_with(
     status: StatusCode,
     message: &str,
 ) -> HttpResponse {
-    match status_report(state).await {
+    match report_of(state).await {
         Ok(report) => {
             let csrf = state.admin.csrf_token(request);
             html(status, admin_page(&report, Some(message), &csrf))

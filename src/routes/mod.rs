@@ -31,7 +31,8 @@ use crate::storage::Storage;
 use crate::telemetry::RequestId;
 use crate::templates::{PageContext, VisitorError, not_found_page, visitor_error_page};
 
-pub use admin::{AdminAccess, AuthReport, SessionGeneration, StatusReport};
+pub use crate::admin::status::ServiceInfo;
+pub use admin::{AdminAccess, SessionGeneration};
 pub use connection::{ClientAuth, TokenAdmin};
 pub use oauth::OAuthConnector;
 
@@ -126,15 +127,6 @@ pub(crate) fn page_context<'a>(
         parent_origins: &state.form.parent_origins,
         path,
     }
-}
-
-/// Facts about this deployment shown on the status page.
-#[derive(Debug, Clone)]
-pub struct ServiceInfo {
-    pub mode: &'static str,
-    pub environment: &'static str,
-    pub region: &'static str,
-    pub duplicate_policy: &'static str,
 }
 
 /// `api_origins`: the sites (`ALLOWED_ORIGINS`) whose pages may call the JSON API from

@@ -1,7 +1,7 @@
 use maud::{Markup, html};
 
 use super::layout::layout;
-use crate::routes::StatusReport;
+use crate::admin::status::StatusReport;
 
 /// The merchant's status page: is it working, what is waiting, what failed and why.
 pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str) -> Markup {
@@ -183,7 +183,7 @@ pub fn admin_login_page(error: Option<&str>) -> Markup {
 mod tests {
     use super::*;
     use crate::admin::QueueCounts;
-    use crate::routes::{AuthReport, StatusReport};
+    use crate::admin::status::{AuthReport, StatusReport};
 
     fn report(refresh_expires_soon: bool) -> StatusReport {
         StatusReport {

@@ -1,0 +1,129 @@
+//! What the admin page and `/admin/status.json` show: the deployment, the Clover
+//! connection, the queue, the bots turned away and the latest submissions (emails masked).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{QueueCounts, Statistics, SubmissionState};
+use crate::clover::AuthSnapshot;
+use crate::domain::mask_email;
+use crate::intake::store::BotTally;
+use crate::storage::StorageError;
+
+/// How many submissions the page lists.
+const RECENT_SUBMISSIONS: u32 = 50;
+/// How long before the refresh token's end the page warns the merchant.
+const REFRESH_WARNING_DAYS: i64 = 14;
+
+/// Facts about this deployment shown on the status page.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    pub mode: &'static str,
+    pub environment: &'static str,
+    pub region: &'static str,
+    pub duplicate_policy: &'static str,
+}
+
+/// The status of the service as `/admin/status.json` reports it.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub mode: &'static str,
+    pub merchant_id: Option<String>,
+    pub environment: &'static str,
+    pub region: &'static str,
+    pub duplicate_policy: &'static str,
+    pub auth: AuthReport,
+    pub queue: QueueCounts,
+    /// Submissions turned away as bots, by reason (honeypot, bad_token, too_fast).
+    pub bots: BTreeMap<String, u64>,
+    pub recent: Vec<RecentSubmission>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthReport {
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub access_expires_at: Option<String>,
+    pub refresh_expires_at: Option<String>,
+    pub last_refresh_at: Option<String>,
+    /// The refresh token ends within two weeks: the merchant should reconnect before.
+    pub refresh_expires_soon: bool,
+    /// The permission delivery is parked on, when the credential works but lacks one
+    /// (`customers_write`, `customer_email_addresses_read`).
+    pub missing_permission: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecentSubmission {
+    pub id: String,
+    pub received_at: String,
+    /// Masked: the admin page is a status page, not a customer list.
+    pub email: String,
+    pub state: SubmissionState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub clover_customer_id: Option<String>,
+    pub outcome: Option<&'static str>,
+}
+
+/// The report from the stored numbers, the bots counted in memory, and the credential's
+/// state as it is now.
+pub async fn status_report(
+    info: &ServiceInfo,
+    statistics: &dyn Statistics,
+    bots: &BotTally,
+    auth: AuthSnapshot,
+) -> Result<StatusReport, StorageError> {
+    let queue = statistics.queue_counts().await?;
+    let recent = statistics.recent_submissions(RECENT_SUBMISSIONS).await?;
+    let bots = bots.with_stored(statistics.bot_counts()).await?;
+    Ok(StatusReport {
+        mode: info.mode,
+        merchant_id: auth.merchant_id.clone(),
+        environment: info.environment,
+        region: info.region,
+        duplicate_policy: info.duplicate_policy,
+        auth: AuthReport {
+            state: auth.state.as_str(),
+            reason: auth.reason,
+            access_expires_at: auth.access_expires_at.and_then(rfc3339),
+            refresh_expires_at: auth.refresh_expires_at.and_then(rfc3339),
+            last_refresh_at: auth.last_refresh_at.and_then(rfc3339),
+            refresh_expires_soon: auth.refresh_expires_at.is_some_and(|at| {
+                at - OffsetDateTime::now_utc() < time::Duration::days(REFRESH_WARNING_DAYS)
+            }),
+            missing_permission: auth.missing_permission.map(|missing| missing.code()),
+        },
+        queue,
+        bots,
+        recent: recent
+            .into_iter()
+            .map(|row| RecentSubmission {
+                id: row.id.to_string(),
+                received_at: OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(row.received_at_ms) * 1_000_000,
+                )
+                .ok()
+                .and_then(rfc3339)
+                .unwrap_or_default(),
+                email: if row.email.is_empty() {
+                    "(erased)".to_owned()
+                } else {
+                    mask_email(&row.email)
+                },
+                state: row.state,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                clover_customer_id: row.clover_customer_id,
+                outcome: row.outcome.map(|o| o.as_str()),
+            })
+            .collect(),
+    })
+}
+
+fn rfc3339(moment: OffsetDateTime) -> Option<String> {
+    moment.format(&Rfc3339).ok()
+}
