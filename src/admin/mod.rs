@@ -3,6 +3,7 @@
 //! `routes::admin`. Both ports are implemented for SQLite and PostgreSQL in `storage`;
 //! the contract tests are `tests/storage/admin.rs`.
 
+pub mod access;
 pub mod status;
 
 use std::collections::BTreeMap;

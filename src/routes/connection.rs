@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
@@ -58,7 +59,7 @@ pub async fn replace_token(
         .admin
         .action_refusal(&request, form.csrf_token.as_deref())
     {
-        return refusal;
+        return refusal.error_response();
     }
     let ClientAuth::Token(admin) = &state.connection else {
         return HttpResponse::NotFound().body("Only token mode takes an API token here.");
@@ -134,7 +135,7 @@ pub async fn migrate_legacy(
         .admin
         .action_refusal(&request, form.csrf_token.as_deref())
     {
-        return refusal;
+        return refusal.error_response();
     }
     let Some(oauth) = state.connection.oauth() else {
         return HttpResponse::NotFound().body("Only OAuth mode migrates legacy tokens.");

@@ -31,8 +31,8 @@ use crate::storage::Storage;
 use crate::telemetry::RequestId;
 use crate::templates::{PageContext, VisitorError, not_found_page, visitor_error_page};
 
+pub use crate::admin::access::{AdminAccess, SessionGeneration};
 pub use crate::admin::status::ServiceInfo;
-pub use admin::{AdminAccess, SessionGeneration};
 pub use connection::{ClientAuth, TokenAdmin};
 pub use oauth::OAuthConnector;
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::ResponseError;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -33,7 +34,7 @@ pub struct OAuthConnector {
 /// `GET /oauth/connect`: the signed-in admin starts (or renews) the connection.
 pub async fn connect(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(refusal) = state.admin.refusal(&request) {
-        return refusal;
+        return refusal.error_response();
     }
     match state.connection.oauth() {
         Some(oauth) => begin(oauth, ConnectOrigin::Admin, &request),
