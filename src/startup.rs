@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::captcha::Captcha;
 use crate::clover::oauth::{OAuthApi, OAuthApp, OAuthCredential, PendingConnects};
-use crate::clover::vault::{CredentialKind, env_token_digest};
+use crate::clover::vault::{EnteredToken, env_token_digest};
 use crate::clover::{
     Access, CloverClient, Credential, CustomerDirectory, DemoClover, EnteredTokens, MerchantId,
     StaticToken,
@@ -479,17 +479,12 @@ async fn token_credential(
         .await
         .context("cannot upgrade the stored API token's record")?;
     let stored = vault
-        .load(CredentialKind::ApiToken, &cipher)
+        .load_token(&cipher)
         .await
         .context("cannot read the stored API token")?;
     let from_admin = stored
-        .filter(|s| s.replaces_env_digest.as_deref() == Some(env_digest.as_str()))
-        .and_then(|s| {
-            Some(Access {
-                merchant_id: MerchantId::parse(&s.merchant_id).ok()?,
-                token: s.access_token,
-            })
-        });
+        .filter(|entered| entered.applies_over(&env_digest))
+        .and_then(EnteredToken::access);
     let from_env = merchant_id
         .clone()
         .zip(api_token.clone())

@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{CloverError, MerchantId, MissingPermission};
-use crate::clover::vault::{CredentialKind, CredentialVault};
+use crate::clover::vault::{CredentialVault, EnteredToken};
 use crate::storage::SecretCipher;
 
 /// Whether Clover currently accepts the service's credential.
@@ -216,11 +216,7 @@ impl Credential for StaticToken {
         let Some(entered) = &self.entered else {
             return;
         };
-        let stored = match entered
-            .vault
-            .load(CredentialKind::ApiToken, &entered.cipher)
-            .await
-        {
+        let stored = match entered.vault.load_token(&entered.cipher).await {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::warn!(%error, "could not read the API token entered on the admin page");
@@ -228,11 +224,9 @@ impl Credential for StaticToken {
             }
         };
         let Some(stored) = stored
-            .filter(|s| s.replaces_env_digest.as_deref() == Some(entered.env_digest.as_str()))
+            .filter(|stored| stored.applies_over(&entered.env_digest))
+            .and_then(EnteredToken::access)
         else {
-            return;
-        };
-        let Ok(merchant_id) = MerchantId::parse(&stored.merchant_id) else {
             return;
         };
         let differs = self
@@ -241,15 +235,12 @@ impl Credential for StaticToken {
             .expect("token lock")
             .as_ref()
             .is_none_or(|held| {
-                held.merchant_id != merchant_id
-                    || held.token.expose_secret() != stored.access_token.expose_secret()
+                held.merchant_id != stored.merchant_id
+                    || held.token.expose_secret() != stored.token.expose_secret()
             });
         if differs {
             tracing::info!("using the API token entered on the admin page of another instance");
-            self.replace(Access {
-                merchant_id,
-                token: stored.access_token,
-            });
+            self.replace(stored);
         }
     }
 }

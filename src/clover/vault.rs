@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::{SecretSlice, SecretString};
 
+use crate::clover::{Access, MerchantId};
 use crate::storage::{SecretCipher, StorageError};
 
 /// The stored credential rows, sealed, and the lock that keeps refreshes of the OAuth
@@ -43,31 +44,62 @@ impl CredentialKind {
     }
 }
 
-/// The merchant's Clover credential as kept in the database. Tokens are encrypted at rest;
-/// in memory they stay `SecretString`s. Times are Unix seconds, as Clover sends them.
+/// The merchant's Clover credential as kept in the database: one row, of one of two kinds.
+/// Tokens are encrypted at rest; in memory they stay `SecretString`s.
 #[derive(Debug, Clone)]
-pub struct StoredCredential {
-    pub kind: CredentialKind,
+pub enum StoredCredential {
+    ApiToken(EnteredToken),
+    OAuth(OAuthPair),
+}
+
+/// A merchant API token entered on the admin page.
+#[derive(Debug, Clone)]
+pub struct EnteredToken {
+    pub merchant_id: String,
+    pub token: SecretString,
+    /// A digest of the environment's token at that moment (see [`env_token_digest`]): a
+    /// token set in the environment later wins again. Absent in rows stored before the
+    /// digest was kept.
+    pub replaces_env_digest: Option<String>,
+}
+
+/// An OAuth v2 access/refresh pair. Times are Unix seconds, as Clover sends them.
+#[derive(Debug, Clone)]
+pub struct OAuthPair {
     pub merchant_id: String,
     pub access_token: SecretString,
     pub access_expires_at: Option<i64>,
     pub refresh_token: Option<SecretString>,
     pub refresh_expires_at: Option<i64>,
-    /// The refresh token spent to obtain the current pair, kept for diagnosis.
+    /// The refresh token spent to obtain this pair, kept for diagnosis.
     pub previous_refresh_token: Option<SecretString>,
     pub last_refresh_at: Option<i64>,
     /// Why the merchant must connect again, when Clover refused the pair for good.
     pub needs_authorization: Option<String>,
-    /// For an API token entered on the admin page: a digest of the environment's token
-    /// at that moment (see [`env_token_digest`]).
-    pub replaces_env_digest: Option<String>,
     /// The current refresh token may already have been spent (a refresh got no answer, or
     /// its holder stopped mid-way): it may only go to `/oauth/v2/recovery`, never to
     /// refresh again.
     pub recovery_pending: bool,
 }
 
-/// A [`StoredCredential`] with its tokens sealed: what the stores read and write.
+impl EnteredToken {
+    /// Whether it still applies: it was entered over the token the environment has now
+    /// (`env_digest`, see [`env_token_digest`]), and not replaced there since.
+    pub fn applies_over(&self, env_digest: &str) -> bool {
+        self.replaces_env_digest.as_deref() == Some(env_digest)
+    }
+
+    /// What to send Clover with it; `None` when the stored merchant id is unreadable.
+    pub fn access(self) -> Option<Access> {
+        Some(Access {
+            merchant_id: MerchantId::parse(&self.merchant_id).ok()?,
+            token: self.token,
+        })
+    }
+}
+
+/// A [`StoredCredential`] with its tokens sealed: the row the stores read and write.
+/// Columns that the credential's kind does not have are empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCredential {
     pub kind: CredentialKind,
@@ -181,7 +213,7 @@ impl dyn CredentialVault {
         env_token: Option<&SecretString>,
         env_digest: &str,
     ) -> Result<(), StorageError> {
-        let Some(mut stored) = self.load(CredentialKind::ApiToken, cipher).await? else {
+        let Some(mut stored) = self.load_token(cipher).await? else {
             return Ok(());
         };
         let Some(digest) = stored.replaces_env_digest.as_deref() else {
@@ -197,11 +229,32 @@ impl dyn CredentialVault {
             _ => SUPERSEDED_DIGEST.to_owned(),
         };
         stored.replaces_env_digest = Some(upgraded);
-        self.save(&stored, cipher).await
+        self.save_token(&stored, cipher).await
     }
 
-    /// The stored credential of `kind`, if there is one.
-    pub async fn load(
+    /// The API token entered on the admin page, if there is one.
+    pub async fn load_token(
+        &self,
+        cipher: &SecretCipher,
+    ) -> Result<Option<EnteredToken>, StorageError> {
+        Ok(match self.load(CredentialKind::ApiToken, cipher).await? {
+            Some(StoredCredential::ApiToken(token)) => Some(token),
+            _ => None,
+        })
+    }
+
+    /// The OAuth pair, if the merchant has connected.
+    pub async fn load_pair(
+        &self,
+        cipher: &SecretCipher,
+    ) -> Result<Option<OAuthPair>, StorageError> {
+        Ok(match self.load(CredentialKind::OAuth, cipher).await? {
+            Some(StoredCredential::OAuth(pair)) => Some(pair),
+            _ => None,
+        })
+    }
+
+    async fn load(
         &self,
         kind: CredentialKind,
         cipher: &SecretCipher,
@@ -212,30 +265,53 @@ impl dyn CredentialVault {
         }
     }
 
-    /// Replaces the stored credential. Committed (made durable) before this returns, so a
-    /// pair Clover just rotated is never only in memory.
-    pub async fn save(
+    /// Replaces the stored credential with this token. Committed (made durable) before
+    /// this returns.
+    pub async fn save_token(
         &self,
-        credential: &StoredCredential,
+        entered: &EnteredToken,
+        cipher: &SecretCipher,
+    ) -> Result<(), StorageError> {
+        self.save_sealed(SealedCredential {
+            kind: CredentialKind::ApiToken,
+            merchant_id: entered.merchant_id.clone(),
+            access_token: cipher.seal(ACCESS, &entered.token),
+            access_expires_at: None,
+            refresh_token: None,
+            refresh_expires_at: None,
+            previous_refresh_token: None,
+            last_refresh_at: None,
+            needs_authorization: None,
+            replaces_env_digest: entered.replaces_env_digest.clone(),
+            recovery_pending: false,
+        })
+        .await
+    }
+
+    /// Replaces the stored credential with this pair. Committed (made durable) before this
+    /// returns, so a pair Clover just rotated is never only in memory.
+    pub async fn save_pair(
+        &self,
+        pair: &OAuthPair,
         cipher: &SecretCipher,
     ) -> Result<(), StorageError> {
         let seal = |purpose: &str, secret: &Option<SecretString>| {
             secret.as_ref().map(|s| cipher.seal(purpose, s))
         };
-        let sealed = SealedCredential {
-            kind: credential.kind,
-            merchant_id: credential.merchant_id.clone(),
-            access_token: cipher.seal(ACCESS, &credential.access_token),
-            access_expires_at: credential.access_expires_at,
-            refresh_token: seal(REFRESH, &credential.refresh_token),
-            refresh_expires_at: credential.refresh_expires_at,
-            previous_refresh_token: seal(PREVIOUS, &credential.previous_refresh_token),
-            last_refresh_at: credential.last_refresh_at,
-            needs_authorization: credential.needs_authorization.clone(),
-            replaces_env_digest: credential.replaces_env_digest.clone(),
-            recovery_pending: credential.recovery_pending,
-        };
-        self.save_sealed(sealed).await
+        self.save_sealed(SealedCredential {
+            kind: CredentialKind::OAuth,
+            merchant_id: pair.merchant_id.clone(),
+            access_token: cipher.seal(ACCESS, &pair.access_token),
+            access_expires_at: pair.access_expires_at,
+            refresh_token: seal(REFRESH, &pair.refresh_token),
+            refresh_expires_at: pair.refresh_expires_at,
+            previous_refresh_token: seal(PREVIOUS, &pair.previous_refresh_token),
+            last_refresh_at: pair.last_refresh_at,
+            needs_authorization: pair.needs_authorization.clone(),
+            replaces_env_digest: None,
+            recovery_pending: pair.recovery_pending,
+        })
+        .await
     }
 }
 
@@ -251,20 +327,26 @@ pub fn unseal(
             .transpose()
             .map_err(StorageError::Decrypt)
     };
-    Ok(StoredCredential {
-        kind,
-        merchant_id: sealed.merchant_id,
-        access_token: cipher
-            .open(ACCESS, &sealed.access_token)
-            .map_err(StorageError::Decrypt)?,
-        access_expires_at: sealed.access_expires_at,
-        refresh_token: open(REFRESH, sealed.refresh_token)?,
-        refresh_expires_at: sealed.refresh_expires_at,
-        previous_refresh_token: open(PREVIOUS, sealed.previous_refresh_token)?,
-        last_refresh_at: sealed.last_refresh_at,
-        needs_authorization: sealed.needs_authorization,
-        replaces_env_digest: sealed.replaces_env_digest,
-        recovery_pending: sealed.recovery_pending,
+    let access_token = cipher
+        .open(ACCESS, &sealed.access_token)
+        .map_err(StorageError::Decrypt)?;
+    Ok(match kind {
+        CredentialKind::ApiToken => StoredCredential::ApiToken(EnteredToken {
+            merchant_id: sealed.merchant_id,
+            token: access_token,
+            replaces_env_digest: sealed.replaces_env_digest,
+        }),
+        CredentialKind::OAuth => StoredCredential::OAuth(OAuthPair {
+            merchant_id: sealed.merchant_id,
+            access_token,
+            access_expires_at: sealed.access_expires_at,
+            refresh_token: open(REFRESH, sealed.refresh_token)?,
+            refresh_expires_at: sealed.refresh_expires_at,
+            previous_refresh_token: open(PREVIOUS, sealed.previous_refresh_token)?,
+            last_refresh_at: sealed.last_refresh_at,
+            needs_authorization: sealed.needs_authorization,
+            recovery_pending: sealed.recovery_pending,
+        }),
     })
 }
 

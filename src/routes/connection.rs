@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::admin::report_of;
 use super::{AppState, OAuthConnector, html, see_other};
-use crate::clover::vault::{CredentialKind, StoredCredential};
+use crate::clover::vault::EnteredToken;
 use crate::clover::{Access, CloverClient, CloverError, MerchantId, StaticToken};
 use crate::storage::SecretCipher;
 use crate::templates::admin_page;
@@ -94,20 +94,13 @@ pub async fn replace_token(
             return page_with(&state, &request, StatusCode::BAD_GATEWAY, &message).await;
         }
     }
-    let stored = StoredCredential {
-        kind: CredentialKind::ApiToken,
+    let entered = EnteredToken {
         merchant_id: merchant_id.to_string(),
-        access_token: candidate.token.clone(),
-        access_expires_at: None,
-        refresh_token: None,
-        refresh_expires_at: None,
-        previous_refresh_token: None,
-        last_refresh_at: None,
-        needs_authorization: None,
+        token: candidate.token.clone(),
         replaces_env_digest: Some(admin.env_digest.clone()),
-        recovery_pending: false,
     };
-    if let Err(error) = state.db.credentials().save(&stored, &admin.cipher).await {
+    let vault = state.db.credentials();
+    if let Err(error) = vault.save_token(&entered, &admin.cipher).await {
         tracing::error!(%error, "could not store the new API token");
         let message = "The token works but could not be saved. Please try again.";
         return page_with(&state, &request, StatusCode::INTERNAL_SERVER_ERROR, message).await;

@@ -2,7 +2,7 @@
 //! beside a serving instance, whose claims and credential it must leave alone.
 
 use super::{DatabaseLocation, SecretCipher, StorageError, postgres, sqlite};
-use crate::clover::vault::{CredentialKind, SealedCredential, StoredCredential, unseal};
+use crate::clover::vault::{EnteredToken, OAuthPair, SealedCredential, StoredCredential, unseal};
 
 /// How far the database's schema is from this version's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +43,31 @@ pub struct Inspection {
 }
 
 impl Inspection {
-    /// The stored credential of `kind`, opened with the key.
-    pub fn credential(
-        &self,
-        kind: CredentialKind,
-        cipher: &SecretCipher,
-    ) -> Result<Option<StoredCredential>, StorageError> {
-        let sealed = match kind {
-            CredentialKind::ApiToken => &self.api_token,
-            CredentialKind::OAuth => &self.oauth,
-        };
-        sealed
-            .clone()
-            .map(|sealed| unseal(sealed, cipher))
-            .transpose()
+    /// The API token entered on the admin page, opened with the key.
+    pub fn token(&self, cipher: &SecretCipher) -> Result<Option<EnteredToken>, StorageError> {
+        Ok(match open(&self.api_token, cipher)? {
+            Some(StoredCredential::ApiToken(token)) => Some(token),
+            _ => None,
+        })
     }
+
+    /// The OAuth pair, opened with the key.
+    pub fn pair(&self, cipher: &SecretCipher) -> Result<Option<OAuthPair>, StorageError> {
+        Ok(match open(&self.oauth, cipher)? {
+            Some(StoredCredential::OAuth(pair)) => Some(pair),
+            _ => None,
+        })
+    }
+}
+
+fn open(
+    sealed: &Option<SealedCredential>,
+    cipher: &SecretCipher,
+) -> Result<Option<StoredCredential>, StorageError> {
+    sealed
+        .clone()
+        .map(|sealed| unseal(sealed, cipher))
+        .transpose()
 }
 
 /// Reads the schema's version and the stored credentials, writing nothing: SQLite is

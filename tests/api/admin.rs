@@ -430,7 +430,7 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_rest
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_gone() {
-    use clover_signup::clover::vault::{CredentialKind, StoredCredential};
+    use clover_signup::clover::vault::EnteredToken;
     use clover_signup::storage::{SecretCipher, Storage};
     use sha2::Digest;
     let fake = FakeClover::start().await;
@@ -456,20 +456,15 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
         let settings = config.settings();
         let db = Storage::open(&settings.database).await.unwrap();
         let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
-        let entered = StoredCredential {
-            kind: CredentialKind::ApiToken,
+        let entered = EnteredToken {
             merchant_id: crate::support::fake_clover::MERCHANT_ID.into(),
-            access_token: "entered-on-the-admin-page".to_owned().into(),
-            access_expires_at: None,
-            refresh_token: None,
-            refresh_expires_at: None,
-            previous_refresh_token: None,
-            last_refresh_at: None,
-            needs_authorization: None,
+            token: "entered-on-the-admin-page".to_owned().into(),
             replaces_env_digest: Some(bare_hash.clone()),
-            recovery_pending: false,
         };
-        db.credentials().save(&entered, &cipher).await.unwrap();
+        db.credentials()
+            .save_token(&entered, &cipher)
+            .await
+            .unwrap();
     }
 
     let app = spawn_app(&config).await;
@@ -486,12 +481,7 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
     let settings = config.settings();
     let db = Storage::open(&settings.database).await.unwrap();
     let cipher = SecretCipher::from_secret_key(settings.secret_key.as_ref().unwrap());
-    let kept = db
-        .credentials()
-        .load(CredentialKind::ApiToken, &cipher)
-        .await
-        .unwrap()
-        .unwrap();
+    let kept = db.credentials().load_token(&cipher).await.unwrap().unwrap();
     let digest = kept.replaces_env_digest.unwrap();
     assert_ne!(
         digest, bare_hash,

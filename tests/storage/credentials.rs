@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clover_signup::clover::vault::{CredentialKind, StoredCredential};
+use clover_signup::clover::vault::{EnteredToken, OAuthPair};
 use clover_signup::storage::SecretCipher;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
@@ -13,15 +13,8 @@ on_both_stores!(the_credential_is_stored_encrypted_and_read_back,);
 async fn the_credential_is_stored_encrypted_and_read_back(store: TestStore) {
     let db = store.instance().await;
     let cipher = SecretCipher::from_secret_key(&SecretSlice::from(vec![7u8; 32]));
-    assert!(
-        db.credentials()
-            .load(CredentialKind::OAuth, &cipher)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let pair = StoredCredential {
-        kind: CredentialKind::OAuth,
+    assert!(db.credentials().load_pair(&cipher).await.unwrap().is_none());
+    let pair = OAuthPair {
         merchant_id: "MERCHANT00001".into(),
         access_token: SecretString::from("access-1"),
         access_expires_at: Some(1_800_000_000),
@@ -30,15 +23,14 @@ async fn the_credential_is_stored_encrypted_and_read_back(store: TestStore) {
         previous_refresh_token: None,
         last_refresh_at: Some(1_700_000_000),
         needs_authorization: None,
-        replaces_env_digest: None,
         recovery_pending: true,
     };
-    db.credentials().save(&pair, &cipher).await.unwrap();
+    db.credentials().save_pair(&pair, &cipher).await.unwrap();
 
     let other = store.instance().await;
     let read = other
         .credentials()
-        .load(CredentialKind::OAuth, &cipher)
+        .load_pair(&cipher)
         .await
         .unwrap()
         .unwrap();
@@ -49,7 +41,7 @@ async fn the_credential_is_stored_encrypted_and_read_back(store: TestStore) {
     assert!(
         other
             .credentials()
-            .load(CredentialKind::ApiToken, &cipher)
+            .load_token(&cipher)
             .await
             .unwrap()
             .is_none(),
@@ -57,12 +49,32 @@ async fn the_credential_is_stored_encrypted_and_read_back(store: TestStore) {
     );
     let wrong_key = SecretCipher::from_secret_key(&SecretSlice::from(vec![8u8; 32]));
     assert!(
-        other
-            .credentials()
-            .load(CredentialKind::OAuth, &wrong_key)
-            .await
-            .is_err(),
+        other.credentials().load_pair(&wrong_key).await.is_err(),
         "tokens are encrypted with the secret key"
+    );
+}
+
+on_both_stores!(an_entered_token_replaces_the_pair_and_is_read_back_as_a_token,);
+
+async fn an_entered_token_replaces_the_pair_and_is_read_back_as_a_token(store: TestStore) {
+    let db = store.instance().await;
+    let cipher = SecretCipher::from_secret_key(&SecretSlice::from(vec![7u8; 32]));
+    let vault = db.credentials();
+    let entered = EnteredToken {
+        merchant_id: "MERCHANT00001".into(),
+        token: SecretString::from("entered-token"),
+        replaces_env_digest: Some("hmac1:abc".into()),
+    };
+    vault.save_token(&entered, &cipher).await.unwrap();
+
+    let read = vault.load_token(&cipher).await.unwrap().unwrap();
+    assert_eq!(read.token.expose_secret(), "entered-token");
+    assert_eq!(read.merchant_id, "MERCHANT00001");
+    assert!(read.applies_over("hmac1:abc"));
+    assert!(!read.applies_over("hmac1:other"));
+    assert!(
+        vault.load_pair(&cipher).await.unwrap().is_none(),
+        "the row holds a token, not an OAuth pair"
     );
 }
 

@@ -11,7 +11,10 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::api::{OAuthApi, TokenError, TokenPair, pkce_pair};
-use crate::clover::vault::{CredentialKind, CredentialLock, CredentialVault, StoredCredential};
+use super::refresh_plan::{
+    AfterRefresh, RefreshMove, after_refresh, due_for_refresh, plan_refresh,
+};
+use crate::clover::vault::{CredentialLock, CredentialVault, OAuthPair};
 use crate::clover::{
     Access, AuthSnapshot, AuthState, CloverError, Credential, MerchantId, UnauthorizedAction,
 };
@@ -49,7 +52,7 @@ pub struct OAuthCredential {
     margin: Duration,
     /// The pair in use. Holding this lock *is* the single flight: whoever refreshes holds
     /// it across the call, and everyone after sees the new pair.
-    current: Mutex<Option<StoredCredential>>,
+    current: Mutex<Option<OAuthPair>>,
     /// A copy of the state for the status page, readable without waiting on a refresh.
     snapshot: StdMutex<AuthSnapshot>,
 }
@@ -62,7 +65,7 @@ impl OAuthCredential {
         cipher: SecretCipher,
         margin: Duration,
     ) -> Result<Self, crate::storage::StorageError> {
-        let stored = vault.load(CredentialKind::OAuth, &cipher).await?;
+        let stored = vault.load_pair(&cipher).await?;
         let credential = Self {
             api,
             vault,
@@ -109,7 +112,7 @@ impl OAuthCredential {
             }
         };
         let stored = stored_from(merchant_id.to_string(), pair, None);
-        self.vault.save(&stored, &self.cipher).await?;
+        self.vault.save_pair(&stored, &self.cipher).await?;
         self.publish(Some(&stored));
         *current = Some(stored);
         Ok(())
@@ -142,7 +145,7 @@ impl OAuthCredential {
     /// takes the database's too, so that one instance of the service refreshes at a time.
     async fn refresh_locked(
         &self,
-        current: &mut Option<StoredCredential>,
+        current: &mut Option<OAuthPair>,
         force: bool,
     ) -> Result<(), CloverError> {
         let refreshing = self.vault.lock(REFRESH_LOCK_WAIT).await.map_err(|error| {
@@ -151,13 +154,9 @@ impl OAuthCredential {
         // Under the lock the stored pair is the truth: another instance (or a reconnect)
         // may have replaced ours, or begun a refresh and stopped. A pair replaced since
         // ours is used rather than spending the refresh token we hold, now stale.
-        let stored = self
-            .vault
-            .load(CredentialKind::OAuth, &self.cipher)
-            .await
-            .map_err(|error| {
-                CloverError::unavailable(format!("cannot read the Clover connection: {error}"))
-            })?;
+        let stored = self.vault.load_pair(&self.cipher).await.map_err(|error| {
+            CloverError::unavailable(format!("cannot read the Clover connection: {error}"))
+        })?;
         match (stored, current.as_ref()) {
             (Some(stored), Some(held)) if superseded(&stored, held) => {
                 // Ours replaced the stored pair, but storing it failed: store it now.
@@ -177,21 +176,22 @@ impl OAuthCredential {
             }
             (None, _) => {}
         }
-        let Some(held) = current.as_ref() else {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let recovering = match plan_refresh(current.as_ref(), force, now, self.margin) {
+            RefreshMove::Keep => return Ok(()),
+            RefreshMove::AskMerchant(None) => return Err(CloverError::Unauthorized),
+            RefreshMove::AskMerchant(Some(reason)) => {
+                return self.require_authorization(current, reason).await;
+            }
+            RefreshMove::Recover => true,
+            RefreshMove::Refresh => false,
+        };
+        let Some((merchant_id, spent)) = current
+            .as_ref()
+            .and_then(|held| Some((held.merchant_id.clone(), held.refresh_token.clone()?)))
+        else {
             return Err(CloverError::Unauthorized);
         };
-        if held.needs_authorization.is_some() {
-            return Err(CloverError::Unauthorized);
-        }
-        if !force && !held.recovery_pending && !self.needs_refresh(Some(held)) {
-            return Ok(());
-        }
-        let Some(spent) = held.refresh_token.clone() else {
-            return self
-                .require_authorization(current, "Clover gave no refresh token.")
-                .await;
-        };
-        let merchant_id = held.merchant_id.clone();
         if !refreshing.still_held().await {
             // The database session holding the lock ended: another instance may be
             // refreshing with this very token.
@@ -199,39 +199,12 @@ impl OAuthCredential {
                 "lost the lock on the Clover connection before refreshing it",
             ));
         }
-        let result = if held.recovery_pending {
+        let result = if recovering {
             // An earlier refresh with this token may have rotated the pair, and its answer
             // never arrived: recovery is the only move that cannot spend a token twice.
             self.recover(&spent).await
         } else {
-            // Recorded before the token is spent: if this process dies before the new pair
-            // is stored, the next to try recovers instead of spending the token again.
-            if !self.set_recovery_pending(current, true).await {
-                return Err(CloverError::unavailable(
-                    "the Clover connection could not be updated in the database",
-                ));
-            }
-            match self.api.refresh(&spent).await {
-                Err(TokenError::AnswerLost(reason)) => {
-                    tracing::warn!(%reason, "the answer to a token refresh was lost; recovering");
-                    self.recover(&spent).await
-                }
-                Err(TokenError::SpentButRecoverable) => {
-                    // Clover says this token was spent already, by a refresh whose answer
-                    // was lost somewhere this process could not see, and that the pair it
-                    // made can still be recovered with it.
-                    tracing::warn!(
-                        "Clover says the refresh token was already spent and offers recovery; recovering"
-                    );
-                    self.recover(&spent).await
-                }
-                Err(error @ (TokenError::Unreachable(_) | TokenError::Refused { .. })) => {
-                    // Never carried out: the token is as unspent as before.
-                    self.set_recovery_pending(current, false).await;
-                    Err(error)
-                }
-                other => other,
-            }
+            self.spend(current, &spent).await?
         };
         match result {
             Ok(pair) => {
@@ -255,6 +228,36 @@ impl OAuthCredential {
         }
     }
 
+    /// Spends the refresh token, recording first that it may be spent: if this process
+    /// dies before the new pair is stored, the next to try recovers instead of spending it
+    /// again. The outer error: the record could not be written, and nothing was spent.
+    async fn spend(
+        &self,
+        current: &mut Option<OAuthPair>,
+        spent: &SecretString,
+    ) -> Result<Result<TokenPair, TokenError>, CloverError> {
+        if !self.set_recovery_pending(current, true).await {
+            return Err(CloverError::unavailable(
+                "the Clover connection could not be updated in the database",
+            ));
+        }
+        Ok(match after_refresh(self.api.refresh(spent).await) {
+            AfterRefresh::Adopt(pair) => Ok(pair),
+            AfterRefresh::Recover => {
+                // The answer was lost, or Clover says this token was spent already by a
+                // refresh whose answer was lost somewhere this process could not see: the
+                // pair it made can still be recovered with it.
+                tracing::warn!("a token refresh may have been carried out unseen; recovering");
+                self.recover(spent).await
+            }
+            AfterRefresh::NotSpent(error) | AfterRefresh::Refused(error) => {
+                // Never carried out: the token is as unspent as before.
+                self.set_recovery_pending(current, false).await;
+                Err(error)
+            }
+        })
+    }
+
     /// Uses a new pair at once and commits it; a pair Clover rotated is never dropped
     /// because the database failed (the spent one would be useless anyway). If the lock
     /// was lost meanwhile, another instance may already have recovered a pair that
@@ -262,8 +265,8 @@ impl OAuthCredential {
     /// for recovery) stays the truth.
     async fn adopt(
         &self,
-        current: &mut Option<StoredCredential>,
-        stored: StoredCredential,
+        current: &mut Option<OAuthPair>,
+        stored: OAuthPair,
         lock: &CredentialLock,
     ) {
         self.publish(Some(&stored));
@@ -279,10 +282,10 @@ impl OAuthCredential {
     /// Stores a pair, trying for a few seconds while the caller holds the lock. If the
     /// database stays away, the pair lives on in memory, and the next refresh or reload
     /// stores it (see [`superseded`]).
-    async fn save_with_retries(&self, pair: &StoredCredential) {
+    async fn save_with_retries(&self, pair: &OAuthPair) {
         let _ = retry(
             &SAVE_RETRIES,
-            || self.vault.save(pair, &self.cipher),
+            || self.vault.save_pair(pair, &self.cipher),
             |error| tracing::error!(%error, "could not store the refreshed Clover pair"),
         )
         .await;
@@ -305,16 +308,12 @@ impl OAuthCredential {
 
     /// Records whether the current refresh token may have been spent. Returns whether
     /// that is stored.
-    async fn set_recovery_pending(
-        &self,
-        current: &mut Option<StoredCredential>,
-        pending: bool,
-    ) -> bool {
+    async fn set_recovery_pending(&self, current: &mut Option<OAuthPair>, pending: bool) -> bool {
         let Some(held) = current.as_mut() else {
             return false;
         };
         held.recovery_pending = pending;
-        match self.vault.save(held, &self.cipher).await {
+        match self.vault.save_pair(held, &self.cipher).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(%error, "could not record whether a refresh is under way");
@@ -325,13 +324,13 @@ impl OAuthCredential {
 
     async fn require_authorization(
         &self,
-        current: &mut Option<StoredCredential>,
+        current: &mut Option<OAuthPair>,
         reason: &str,
     ) -> Result<(), CloverError> {
         tracing::error!("Clover connection needs the merchant: {reason}");
         if let Some(held) = current.as_mut() {
             held.needs_authorization = Some(reason.to_owned());
-            if let Err(error) = self.vault.save(held, &self.cipher).await {
+            if let Err(error) = self.vault.save_pair(held, &self.cipher).await {
                 tracing::error!(%error, "could not record that the connection needs authorization");
             }
         }
@@ -339,45 +338,30 @@ impl OAuthCredential {
         Err(CloverError::Unauthorized)
     }
 
-    /// Within the margin of expiry. The margin never exceeds half the token's lifetime,
-    /// so a margin set longer than Clover's tokens live cannot refresh on every request.
-    fn needs_refresh(&self, held: Option<&StoredCredential>) -> bool {
-        let Some(held) = held else {
-            return true;
-        };
-        let Some(expires) = held.access_expires_at else {
-            return true;
-        };
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let lifetime = held
-            .last_refresh_at
-            .map(|issued| expires - issued)
-            .unwrap_or(i64::MAX);
-        let margin = (self.margin.as_secs() as i64).min(lifetime / 2);
-        expires - now <= margin
+    fn needs_refresh(&self, held: Option<&OAuthPair>) -> bool {
+        due_for_refresh(
+            held,
+            OffsetDateTime::now_utc().unix_timestamp(),
+            self.margin,
+        )
     }
 
-    fn publish(&self, stored: Option<&StoredCredential>) {
+    fn publish(&self, stored: Option<&OAuthPair>) {
         *self.snapshot.lock().expect("snapshot lock") = snapshot_of(stored);
     }
 }
 
 /// Whether `stored` is the pair `held` was refreshed from: `held` is newer, and storing it
 /// failed.
-fn superseded(stored: &StoredCredential, held: &StoredCredential) -> bool {
+fn superseded(stored: &OAuthPair, held: &OAuthPair) -> bool {
     match (&stored.refresh_token, &held.previous_refresh_token) {
         (Some(stored), Some(spent)) => stored.expose_secret() == spent.expose_secret(),
         _ => false,
     }
 }
 
-fn stored_from(
-    merchant_id: String,
-    pair: TokenPair,
-    previous: Option<SecretString>,
-) -> StoredCredential {
-    StoredCredential {
-        kind: CredentialKind::OAuth,
+fn stored_from(merchant_id: String, pair: TokenPair, previous: Option<SecretString>) -> OAuthPair {
+    OAuthPair {
         merchant_id,
         access_token: pair.access_token,
         access_expires_at: Some(pair.access_expires_at),
@@ -386,12 +370,11 @@ fn stored_from(
         previous_refresh_token: previous,
         last_refresh_at: Some(OffsetDateTime::now_utc().unix_timestamp()),
         needs_authorization: None,
-        replaces_env_digest: None,
         recovery_pending: false,
     }
 }
 
-fn snapshot_of(stored: Option<&StoredCredential>) -> AuthSnapshot {
+fn snapshot_of(stored: Option<&OAuthPair>) -> AuthSnapshot {
     let time =
         |seconds: Option<i64>| seconds.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
     match stored {
@@ -471,7 +454,7 @@ impl Credential for OAuthCredential {
         let Ok(mut current) = self.current.try_lock() else {
             return;
         };
-        match self.vault.load(CredentialKind::OAuth, &self.cipher).await {
+        match self.vault.load_pair(&self.cipher).await {
             Ok(Some(stored))
                 if current
                     .as_ref()
@@ -485,7 +468,7 @@ impl Credential for OAuthCredential {
                 let held = current.as_ref().expect("matched above");
                 let still = self
                     .vault
-                    .load(CredentialKind::OAuth, &self.cipher)
+                    .load_pair(&self.cipher)
                     .await
                     .ok()
                     .flatten()

@@ -4,6 +4,7 @@
 mod api;
 mod connect;
 mod credential;
+mod refresh_plan;
 
 pub use api::{OAuthApi, OAuthApp, TokenError, TokenPair, pkce_challenge, pkce_pair};
 pub use connect::{

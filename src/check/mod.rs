@@ -3,21 +3,18 @@
 //! does not and how to fix it, storing nothing: it may run beside a serving instance, and
 //! an OAuth refresh here would spend the single-use refresh token the server holds.
 
+mod credential;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::clover::vault::{CredentialKind, StoredCredential, env_token_digest};
 use crate::clover::{
-    Access, CloverClient, CloverError, MerchantId, MissingPermission, StaticToken, Verification,
+    Access, CloverClient, CloverError, MissingPermission, StaticToken, Verification,
 };
 use crate::configuration::{CloverAuthSettings, Settings};
-use crate::storage::SecretCipher;
 use crate::storage::inspection::{Inspection, SchemaState, inspect};
-
-/// Refresh tokens this close to their end are worth a reconnect now.
-const REFRESH_WARNING_DAYS: i64 = 14;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +135,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Report {
             clover.web_base_url
         ),
     );
-    let Some(access) = credential(&settings, inspection.as_ref(), &mut report) else {
+    let Some(access) = credential::credential(&settings, inspection.as_ref(), &mut report) else {
         return report;
     };
     let client = match CloverClient::new(
@@ -197,192 +194,6 @@ async fn check_database(settings: &Settings, report: &mut Report) -> Option<Insp
             None
         }
     }
-}
-
-/// The credential the server would use now, reported; `None` when there is none to check
-/// with.
-fn credential(
-    settings: &Settings,
-    inspection: Option<&Inspection>,
-    report: &mut Report,
-) -> Option<Access> {
-    let cipher = settings
-        .secret_key
-        .as_ref()
-        .map(SecretCipher::from_secret_key);
-    // Why the stored credentials cannot be looked at, when they cannot: a token entered on
-    // the admin page, or the OAuth pair, may be there all the same.
-    let unreadable = match inspection.map(|i| i.schema) {
-        None => Some("the database cannot be read"),
-        Some(SchemaState::Behind { .. }) => Some("the database is not migrated yet"),
-        Some(_) => None,
-    };
-    let stored = |kind| match (inspection, &cipher) {
-        (Some(inspection), Some(cipher)) => inspection.credential(kind, cipher),
-        _ => Ok(None),
-    };
-    match &settings.clover.auth {
-        CloverAuthSettings::Demo => None,
-        CloverAuthSettings::Token {
-            merchant_id,
-            api_token,
-        } => {
-            const SUBJECT: &str = "API token";
-            // Without SECRET_KEY no entered token can be read, so none is compared.
-            let digest = settings
-                .secret_key
-                .as_ref()
-                .map(|key| env_token_digest(key, api_token.as_ref()))
-                .unwrap_or_default();
-            let entered = match stored(CredentialKind::ApiToken) {
-                Ok(stored) => stored
-                    .filter(|s| s.replaces_env_digest.as_deref() == Some(digest.as_str()))
-                    .and_then(|s| {
-                        Some(Access {
-                            merchant_id: MerchantId::parse(&s.merchant_id).ok()?,
-                            token: s.access_token,
-                        })
-                    }),
-                Err(error) => {
-                    report.fails(
-                        SUBJECT,
-                        format!("the token entered on the admin page cannot be read: {error}"),
-                        "set SECRET_KEY to the key the server uses, or enter the token again on the admin page",
-                    );
-                    return None;
-                }
-            };
-            let from_env = merchant_id
-                .clone()
-                .zip(api_token.clone())
-                .map(|(merchant_id, token)| Access { merchant_id, token });
-            let (access, whence) = match (entered, from_env, unreadable) {
-                (Some(access), _, _) => (access, "entered on the admin page".to_owned()),
-                (None, Some(access), None) => (access, "from CLOVER_API_TOKEN".to_owned()),
-                (None, Some(access), Some(why)) => (
-                    access,
-                    format!(
-                        "from CLOVER_API_TOKEN ({why}, so a token entered on the admin page, \
-                         which the server would use instead, was not looked for)"
-                    ),
-                ),
-                (None, None, Some(why)) => {
-                    report.not_checked(
-                        SUBJECT,
-                        format!("{why}: a token entered on the admin page cannot be looked for"),
-                    );
-                    return None;
-                }
-                (None, None, None) => {
-                    report.fails(
-                        SUBJECT,
-                        "none set",
-                        "set CLOVER_MERCHANT_ID and CLOVER_API_TOKEN, or enter them on the admin page",
-                    );
-                    return None;
-                }
-            };
-            report.works(
-                SUBJECT,
-                format!("{whence}, for merchant {}", access.merchant_id),
-            );
-            Some(access)
-        }
-        CloverAuthSettings::OAuth(_) => {
-            const SUBJECT: &str = "OAuth connection";
-            if let Some(why) = unreadable {
-                report.not_checked(
-                    SUBJECT,
-                    format!("{why}: the stored connection cannot be read"),
-                );
-                return None;
-            }
-            let pair = match stored(CredentialKind::OAuth) {
-                Ok(Some(pair)) => pair,
-                Ok(None) => {
-                    report.fails(
-                        SUBJECT,
-                        "not connected yet",
-                        "start the server, open /admin and press Connect to Clover",
-                    );
-                    return None;
-                }
-                Err(error) => {
-                    report.fails(
-                        SUBJECT,
-                        format!("the stored connection cannot be read: {error}"),
-                        "set SECRET_KEY to the key the server uses, or connect again from /admin",
-                    );
-                    return None;
-                }
-            };
-            oauth_pair(&pair, report)
-        }
-    }
-}
-
-/// Reports the stored pair; the access token to check customers with, if it is still
-/// valid (refreshing it here would spend the server's refresh token).
-fn oauth_pair(pair: &StoredCredential, report: &mut Report) -> Option<Access> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    if let Some(reason) = &pair.needs_authorization {
-        report.fails(
-            "OAuth connection",
-            format!(
-                "for merchant {}, needs the merchant: {reason}",
-                pair.merchant_id
-            ),
-            "open /admin and press Connect to Clover",
-        );
-        return None;
-    }
-    match pair.refresh_expires_at {
-        Some(end) if end <= now => {
-            report.fails(
-                "refresh token",
-                format!("expired on {}", date(end)),
-                "open /admin and press Connect to Clover",
-            );
-            return None;
-        }
-        Some(end) => {
-            let days = (end - now) / 86_400;
-            if days < REFRESH_WARNING_DAYS {
-                report.fails(
-                    "refresh token",
-                    format!("expires on {} (in {days} days)", date(end)),
-                    "open /admin and press Connect to Clover before then",
-                );
-            } else {
-                report.works(
-                    "refresh token",
-                    format!("valid until {} ({days} days)", date(end)),
-                );
-            }
-        }
-        None => report.not_checked("refresh token", "Clover gave no expiry"),
-    }
-    let merchant_id = MerchantId::parse(&pair.merchant_id).ok()?;
-    if pair.access_expires_at.is_some_and(|end| end <= now + 5) {
-        report.works(
-            "OAuth connection",
-            format!("for merchant {merchant_id}; its access token has expired"),
-        );
-        report.not_checked(
-            "customers",
-            "the access token has expired and refreshing it here would spend the server's \
-             single-use refresh token: the server refreshes it, then run the check again",
-        );
-        return None;
-    }
-    report.works(
-        "OAuth connection",
-        format!("for merchant {merchant_id}, stored"),
-    );
-    Some(Access {
-        merchant_id,
-        token: pair.access_token.clone(),
-    })
 }
 
 async fn check_customers(client: &CloverClient, access: &Access, report: &mut Report) {
