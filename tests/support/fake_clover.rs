@@ -311,7 +311,12 @@ pub struct FakeClover {
 
 impl FakeClover {
     pub async fn start() -> FakeClover {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Self::start_on(0).await
+    }
+
+    /// On a chosen loopback port (`0`: any free one), for running it by hand.
+    pub async fn start_on(port: u16) -> FakeClover {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let state = Arc::new(Mutex::new(State::new(base_url.clone())));
         let data = web::Data::from(Arc::clone(&state));

@@ -333,7 +333,7 @@ const ERASE_BATCH: i64 = 500;
 
 async fn erase_delivered_before(client: &Client, cutoff_ms: i64) -> Result<usize, StorageError> {
     // PostgreSQL keeps the old row versions until VACUUM reclaims them (autovacuum does,
-    // soon after a change this size); the README says so.
+    // soon after a change this size); docs/operations.md says so.
     let mut erased = 0;
     loop {
         let batch = client
