@@ -22,10 +22,11 @@ RUN mkdir src benches \
     && rm -rf src
 
 # Then the application: the message catalogues (compiled in by build.rs), the static
-# files (compiled in too) and the code. `touch` makes sure cargo rebuilds the crate
+# files and the SQL migrations (compiled in too) and the code. `touch` makes sure cargo rebuilds the crate
 # itself rather than trusting the placeholder's output.
 COPY build.rs ./
 COPY locales ./locales
+COPY migrations ./migrations
 COPY src ./src
 COPY static ./static
 RUN touch src/main.rs src/lib.rs \

@@ -140,3 +140,16 @@ async fn a_postgres_database_from_before_is_adopted_with_its_data_and_migrated()
         .get(0);
     assert_eq!(version, 2);
 }
+
+/// The migrations are compiled into the binary: the image's build must have them, as it
+/// has the code.
+#[test]
+fn the_container_image_is_built_with_the_migrations() {
+    let dockerfile = include_str!("../Dockerfile");
+    assert!(
+        dockerfile
+            .lines()
+            .any(|line| line.trim() == "COPY migrations ./migrations"),
+        "the Dockerfile does not copy migrations/ into the build"
+    );
+}
