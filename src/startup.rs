@@ -576,7 +576,7 @@ fn app_state(
             sessions,
         ),
         info: ServiceInfo {
-            mode: clover.auth.mode_name(),
+            mode: clover.auth.mode(),
             environment: clover.environment.as_str(),
             region: clover.region.as_str(),
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),

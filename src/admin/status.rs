@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{QueueCounts, Statistics, SubmissionState};
-use crate::clover::AuthSnapshot;
+use crate::clover::{AuthSnapshot, AuthState};
+use crate::configuration::AuthMode;
 use crate::domain::mask_email;
 use crate::intake::store::BotTally;
 use crate::storage::StorageError;
@@ -21,7 +22,7 @@ const REFRESH_WARNING_DAYS: i64 = 14;
 /// Facts about this deployment shown on the status page.
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
-    pub mode: &'static str,
+    pub mode: AuthMode,
     pub environment: &'static str,
     pub region: &'static str,
     pub duplicate_policy: &'static str,
@@ -30,7 +31,7 @@ pub struct ServiceInfo {
 /// The status of the service as `/admin/status.json` reports it.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
-    pub mode: &'static str,
+    pub mode: AuthMode,
     pub merchant_id: Option<String>,
     pub environment: &'static str,
     pub region: &'static str,
@@ -44,7 +45,7 @@ pub struct StatusReport {
 
 #[derive(Debug, Serialize)]
 pub struct AuthReport {
-    pub state: &'static str,
+    pub state: AuthState,
     pub reason: Option<String>,
     pub access_expires_at: Option<String>,
     pub refresh_expires_at: Option<String>,
@@ -87,7 +88,7 @@ pub async fn status_report(
         region: info.region,
         duplicate_policy: info.duplicate_policy,
         auth: AuthReport {
-            state: auth.state.as_str(),
+            state: auth.state,
             reason: auth.reason,
             access_expires_at: auth.access_expires_at.and_then(rfc3339),
             refresh_expires_at: auth.refresh_expires_at.and_then(rfc3339),

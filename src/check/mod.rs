@@ -114,7 +114,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Report {
     };
     report.works(
         "configuration",
-        format!("valid ({} mode)", settings.clover.auth.mode_name()),
+        format!("valid ({} mode)", settings.clover.auth.mode().as_str()),
     );
     let inspection = check_database(&settings, &mut report).await;
     if matches!(settings.clover.auth, CloverAuthSettings::Demo) {

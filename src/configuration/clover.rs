@@ -56,11 +56,30 @@ pub struct OAuthSettings {
 }
 
 impl CloverAuthSettings {
-    pub fn mode_name(&self) -> &'static str {
+    pub fn mode(&self) -> AuthMode {
+        match self {
+            Self::Demo => AuthMode::Demo,
+            Self::Token { .. } => AuthMode::Token,
+            Self::OAuth(_) => AuthMode::OAuth,
+        }
+    }
+}
+
+/// `CLOVER_AUTH`: how the service reaches Clover, as pages and `status.json` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Demo,
+    Token,
+    OAuth,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Demo => "demo",
-            Self::Token { .. } => "token",
-            Self::OAuth(_) => "oauth",
+            Self::Token => "token",
+            Self::OAuth => "oauth",
         }
     }
 }

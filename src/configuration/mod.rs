@@ -22,7 +22,7 @@ use secrecy::SecretSlice;
 use crate::storage::DatabaseLocation;
 
 pub use brand::Branding;
-pub use clover::{CloverAuthSettings, CloverSettings, OAuthSettings};
+pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
 pub use delivery::DeliverySettings;
 pub use form::FormSettings;
 pub use reader::ConfigError;

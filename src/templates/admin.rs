@@ -2,6 +2,8 @@ use maud::{Markup, html};
 
 use super::layout::layout;
 use crate::admin::status::StatusReport;
+use crate::clover::AuthState;
+use crate::configuration::AuthMode;
 
 /// The merchant's status page: is it working, what is waiting, what failed and why.
 pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str) -> Markup {
@@ -13,97 +15,135 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str
                 @if let Some(message) = message {
                     div class="error-summary" role="alert" tabindex="-1" autofocus { p { (message) } }
                 }
-                @if report.mode == "demo" {
-                    div class="notice" role="status" {
-                        p { strong { "Demo mode. " } "Nothing reaches Clover: customers are kept by a stand-in inside this service. Set CLOVER_AUTH=token to deliver to your Clover account." }
-                    }
+                (notices(report))
+                (connection(report, csrf_token))
+                (queue(report, csrf_token))
+                (bots(report))
+                (recent(report))
+                p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
+                (sign_out(csrf_token))
+            }
+        },
+    )
+}
+
+/// Demo mode, a paused delivery, or a connection that ends soon.
+fn notices(report: &StatusReport) -> Markup {
+    html! {
+        @if report.mode == AuthMode::Demo {
+            div class="notice" role="status" {
+                p { strong { "Demo mode. " } "Nothing reaches Clover: customers are kept by a stand-in inside this service. Set CLOVER_AUTH=token to deliver to your Clover account." }
+            }
+        }
+        @if report.auth.state != AuthState::Ok {
+            div class="notice notice-error" role="alert" {
+                p { strong { "Delivery to Clover is paused. " } (report.auth.reason.as_deref().unwrap_or("Clover refuses the credential.")) }
+                @if report.mode == AuthMode::OAuth {
+                    p { a class="button" href="/oauth/connect" { "Connect Clover" } }
                 }
-                @if report.auth.state != "ok" {
-                    div class="notice notice-error" role="alert" {
-                        p { strong { "Delivery to Clover is paused. " } (report.auth.reason.as_deref().unwrap_or("Clover refuses the credential.")) }
-                        @if report.mode == "oauth" {
-                            p { a class="button" href="/oauth/connect" { "Connect Clover" } }
-                        }
-                    }
-                } @else if report.auth.refresh_expires_soon {
-                    div class="notice notice-error" role="alert" {
-                        p { strong { "The Clover connection ends soon. " } "Its refresh token expires on " (report.auth.refresh_expires_at.as_deref().unwrap_or("")) ". Reconnect before then so deliveries never pause." }
-                        p { a class="button" href="/oauth/connect" { "Reconnect Clover" } }
-                    }
+            }
+        } @else if report.auth.refresh_expires_soon {
+            div class="notice notice-error" role="alert" {
+                p { strong { "The Clover connection ends soon. " } "Its refresh token expires on " (report.auth.refresh_expires_at.as_deref().unwrap_or("")) ". Reconnect before then so deliveries never pause." }
+                p { a class="button" href="/oauth/connect" { "Reconnect Clover" } }
+            }
+        }
+    }
+}
+
+/// The deployment and its Clover credential, and the forms that change it.
+fn connection(report: &StatusReport, csrf_token: &str) -> Markup {
+    html! {
+        dl class="facts" {
+            dt { "Mode" } dd { (report.mode.as_str()) }
+            dt { "Merchant" } dd { (report.merchant_id.as_deref().unwrap_or("—")) }
+            dt { "Clover" } dd { (report.environment) " · " (report.region) }
+            dt { "Connection" } dd { (report.auth.state.as_str()) }
+            @if let Some(at) = &report.auth.access_expires_at {
+                dt { "Access token until" } dd { (at) }
+            }
+            @if let Some(at) = &report.auth.refresh_expires_at {
+                dt { "Refresh token until" } dd { (at) }
+            }
+            @if let Some(at) = &report.auth.last_refresh_at {
+                dt { "Last refresh" } dd { (at) }
+            }
+            dt { "Duplicates" } dd { (report.duplicate_policy) }
+        }
+        @if report.mode == AuthMode::OAuth && report.auth.state == AuthState::Ok {
+            p { a href="/oauth/connect" { "Reconnect or switch the Clover account" } }
+        }
+        @if report.mode == AuthMode::Token { (token_form(report, csrf_token)) }
+        @if report.mode == AuthMode::OAuth { (migrate_form(csrf_token)) }
+    }
+}
+
+fn queue(report: &StatusReport, csrf_token: &str) -> Markup {
+    html! {
+        h2 { "Queue" }
+        dl class="facts" {
+            dt { "Waiting" } dd { (report.queue.pending) }
+            dt { "Delivered" } dd { (report.queue.delivered) }
+            dt { "Failed" } dd { (report.queue.failed) }
+        }
+        @if report.queue.failed > 0 || report.queue.pending > 0 {
+            form method="post" action="/admin/retry" {
+                input type="hidden" name="csrf_token" value=(csrf_token);
+                button type="submit" class="button" { "Retry now" }
+            }
+        }
+    }
+}
+
+fn bots(report: &StatusReport) -> Markup {
+    html! {
+        @if !report.bots.is_empty() {
+            h2 { "Bots turned away" }
+            p class="muted" { "Never stored, never sent to Clover." }
+            dl class="facts" {
+                @for (reason, count) in &report.bots {
+                    dt { (bot_reason(reason)) } dd { (count) }
                 }
-                dl class="facts" {
-                    dt { "Mode" } dd { (report.mode) }
-                    dt { "Merchant" } dd { (report.merchant_id.as_deref().unwrap_or("—")) }
-                    dt { "Clover" } dd { (report.environment) " · " (report.region) }
-                    dt { "Connection" } dd { (report.auth.state) }
-                    @if let Some(at) = &report.auth.access_expires_at {
-                        dt { "Access token until" } dd { (at) }
-                    }
-                    @if let Some(at) = &report.auth.refresh_expires_at {
-                        dt { "Refresh token until" } dd { (at) }
-                    }
-                    @if let Some(at) = &report.auth.last_refresh_at {
-                        dt { "Last refresh" } dd { (at) }
-                    }
-                    dt { "Duplicates" } dd { (report.duplicate_policy) }
-                }
-                @if report.mode == "oauth" && report.auth.state == "ok" {
-                    p { a href="/oauth/connect" { "Reconnect or switch the Clover account" } }
-                }
-                @if report.mode == "token" { (token_form(report, csrf_token)) }
-                @if report.mode == "oauth" { (migrate_form(csrf_token)) }
-                h2 { "Queue" }
-                dl class="facts" {
-                    dt { "Waiting" } dd { (report.queue.pending) }
-                    dt { "Delivered" } dd { (report.queue.delivered) }
-                    dt { "Failed" } dd { (report.queue.failed) }
-                }
-                @if report.queue.failed > 0 || report.queue.pending > 0 {
-                    form method="post" action="/admin/retry" {
-                        input type="hidden" name="csrf_token" value=(csrf_token);
-                        button type="submit" class="button" { "Retry now" }
-                    }
-                }
-                @if !report.bots.is_empty() {
-                    h2 { "Bots turned away" }
-                    p class="muted" { "Never stored, never sent to Clover." }
-                    dl class="facts" {
-                        @for (reason, count) in &report.bots {
-                            dt { (bot_reason(reason)) } dd { (count) }
-                        }
-                    }
-                }
-                h2 { "Latest submissions" }
-                @if report.recent.is_empty() {
-                    p class="muted" { "No submissions yet." }
-                } @else {
-                    div class="table-scroll" {
-                        table {
-                            thead { tr { th { "Received" } th { "Email" } th { "State" } th { "Attempts" } th { "Clover customer" } th { "Last error" } } }
-                            tbody {
-                                @for row in &report.recent {
-                                    tr {
-                                        td { (row.received_at) }
-                                        td { (row.email) }
-                                        td { (row.state) @if let Some(outcome) = &row.outcome { " (" (outcome) ")" } }
-                                        td { (row.attempts) }
-                                        td { (row.clover_customer_id.as_deref().unwrap_or("—")) }
-                                        td { (row.last_error.as_deref().unwrap_or("")) }
-                                    }
-                                }
+            }
+        }
+    }
+}
+
+fn recent(report: &StatusReport) -> Markup {
+    html! {
+        h2 { "Latest submissions" }
+        @if report.recent.is_empty() {
+            p class="muted" { "No submissions yet." }
+        } @else {
+            div class="table-scroll" {
+                table {
+                    thead { tr { th { "Received" } th { "Email" } th { "State" } th { "Attempts" } th { "Clover customer" } th { "Last error" } } }
+                    tbody {
+                        @for row in &report.recent {
+                            tr {
+                                td { (row.received_at) }
+                                td { (row.email) }
+                                td { (row.state) @if let Some(outcome) = &row.outcome { " (" (outcome) ")" } }
+                                td { (row.attempts) }
+                                td { (row.clover_customer_id.as_deref().unwrap_or("—")) }
+                                td { (row.last_error.as_deref().unwrap_or("")) }
                             }
                         }
                     }
                 }
-                p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
-                form method="post" action="/admin/logout" {
-                    input type="hidden" name="csrf_token" value=(csrf_token);
-                    button type="submit" class="link-button" { "Sign out everywhere" }
-                    " (ends every admin session, on every device)"
-                }
             }
-        },
-    )
+        }
+    }
+}
+
+fn sign_out(csrf_token: &str) -> Markup {
+    html! {
+        form method="post" action="/admin/logout" {
+            input type="hidden" name="csrf_token" value=(csrf_token);
+            button type="submit" class="link-button" { "Sign out everywhere" }
+            " (ends every admin session, on every device)"
+        }
+    }
 }
 
 fn bot_reason(reason: &str) -> &str {
@@ -118,7 +158,7 @@ fn bot_reason(reason: &str) -> &str {
 /// Enter or replace the merchant's API token; Clover checks it before it is saved.
 fn token_form(report: &StatusReport, csrf_token: &str) -> Markup {
     html! {
-        details open[report.auth.state != "ok"] {
+        details open[report.auth.state != AuthState::Ok] {
             summary { "Enter or replace the API token" }
             form method="post" action="/admin/token" {
                 input type="hidden" name="csrf_token" value=(csrf_token);
@@ -187,13 +227,13 @@ mod tests {
 
     fn report(refresh_expires_soon: bool) -> StatusReport {
         StatusReport {
-            mode: "oauth",
+            mode: AuthMode::OAuth,
             merchant_id: Some("TC4DGCJW1K4EW".into()),
             environment: "sandbox",
             region: "na",
             duplicate_policy: "update",
             auth: AuthReport {
-                state: "ok",
+                state: AuthState::Ok,
                 reason: None,
                 access_expires_at: Some("2026-11-22T12:00:00Z".into()),
                 refresh_expires_at: Some("2026-12-01T12:00:00Z".into()),
