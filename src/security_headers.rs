@@ -53,66 +53,64 @@ impl SecurityHeaders {
 const FRAMEABLE_ROUTES: [&str; 4] = ["/", "/thanks", "/embed", "/embed/thanks"];
 
 fn header_set(policy: &PagePolicy<'_>) -> Vec<(HeaderName, HeaderValue)> {
-    let PagePolicy {
-        frame_ancestors,
-        https,
-        captcha,
-        ..
-    } = *policy;
-    {
-        let (scripts, frames) = if captcha {
-            (
-                format!("'self' {TURNSTILE_ORIGIN}"),
-                format!("frame-src {TURNSTILE_ORIGIN}; "),
-            )
-        } else {
-            ("'self'".to_owned(), String::new())
-        };
-        let images = match &policy.logo_origin {
-            Some(origin) => format!("'self' data: {origin}"),
-            None => "'self' data:".to_owned(),
-        };
-        let form_targets = match &policy.redirect_origin {
-            Some(origin) => format!("'self' {origin}"),
-            None => "'self'".to_owned(),
-        };
-        let csp = format!(
-            "default-src 'self'; script-src {scripts}; style-src 'self'; img-src {images}; \
-             {frames}object-src 'none'; base-uri 'none'; form-action {form_targets}; \
-             frame-ancestors {frame_ancestors}"
-        );
-        let mut headers = vec![
-            ("content-security-policy", csp),
-            ("x-content-type-options", "nosniff".to_owned()),
-            (
-                "referrer-policy",
-                "strict-origin-when-cross-origin".to_owned(),
-            ),
-            (
-                "permissions-policy",
-                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
-                 interest-cohort=()"
-                    .to_owned(),
-            ),
-            ("cross-origin-opener-policy", "same-origin".to_owned()),
-        ];
-        if frame_ancestors == "'none'" {
-            // For browsers that predate frame-ancestors.
-            headers.push(("x-frame-options", "DENY".to_owned()));
-        }
-        if https {
-            headers.push(("strict-transport-security", "max-age=63072000".to_owned()));
-        }
-        headers
-            .into_iter()
-            .map(|(name, value)| {
-                (
-                    HeaderName::from_static(name),
-                    HeaderValue::from_str(&value).expect("header values are plain ASCII"),
-                )
-            })
-            .collect()
+    let mut headers = vec![
+        ("content-security-policy", content_security_policy(policy)),
+        ("x-content-type-options", "nosniff".to_owned()),
+        (
+            "referrer-policy",
+            "strict-origin-when-cross-origin".to_owned(),
+        ),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+             interest-cohort=()"
+                .to_owned(),
+        ),
+        ("cross-origin-opener-policy", "same-origin".to_owned()),
+    ];
+    if policy.frame_ancestors == "'none'" {
+        // For browsers that predate frame-ancestors.
+        headers.push(("x-frame-options", "DENY".to_owned()));
     }
+    if policy.https {
+        headers.push(("strict-transport-security", "max-age=63072000".to_owned()));
+    }
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).expect("header values are plain ASCII"),
+            )
+        })
+        .collect()
+}
+
+/// Only this service's own scripts and styles; Cloudflare's for the CAPTCHA, the logo's
+/// host for images and the redirect's for the form, when configured.
+fn content_security_policy(policy: &PagePolicy<'_>) -> String {
+    let (scripts, frames) = if policy.captcha {
+        (
+            format!("'self' {TURNSTILE_ORIGIN}"),
+            format!("frame-src {TURNSTILE_ORIGIN}; "),
+        )
+    } else {
+        ("'self'".to_owned(), String::new())
+    };
+    let images = match &policy.logo_origin {
+        Some(origin) => format!("'self' data: {origin}"),
+        None => "'self' data:".to_owned(),
+    };
+    let form_targets = match &policy.redirect_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let frame_ancestors = policy.frame_ancestors;
+    format!(
+        "default-src 'self'; script-src {scripts}; style-src 'self'; img-src {images}; \
+         {frames}object-src 'none'; base-uri 'none'; form-action {form_targets}; \
+         frame-ancestors {frame_ancestors}"
+    )
 }
 
 pub async fn add_security_headers(

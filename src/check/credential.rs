@@ -180,31 +180,8 @@ fn oauth_pair(pair: &OAuthPair, report: &mut Report) -> Option<Access> {
         );
         return None;
     }
-    match pair.refresh_expires_at {
-        Some(end) if end <= now => {
-            report.fails(
-                "refresh token",
-                format!("expired on {}", date(end)),
-                "open /admin and press Connect to Clover",
-            );
-            return None;
-        }
-        Some(end) => {
-            let days = (end - now) / 86_400;
-            if days < REFRESH_WARNING_DAYS {
-                report.fails(
-                    "refresh token",
-                    format!("expires on {} (in {days} days)", date(end)),
-                    "open /admin and press Connect to Clover before then",
-                );
-            } else {
-                report.works(
-                    "refresh token",
-                    format!("valid until {} ({days} days)", date(end)),
-                );
-            }
-        }
-        None => report.not_checked("refresh token", "Clover gave no expiry"),
+    if !refresh_token_lives(pair, now, report) {
+        return None;
     }
     let merchant_id = MerchantId::parse(&pair.merchant_id).ok()?;
     if pair.access_expires_at.is_some_and(|end| end <= now + 5) {
@@ -227,4 +204,35 @@ fn oauth_pair(pair: &OAuthPair, report: &mut Report) -> Option<Access> {
         merchant_id,
         token: pair.access_token.clone(),
     })
+}
+
+/// Reports how long the refresh token lives; false once it has expired.
+fn refresh_token_lives(pair: &OAuthPair, now: i64, report: &mut Report) -> bool {
+    match pair.refresh_expires_at {
+        Some(end) if end <= now => {
+            report.fails(
+                "refresh token",
+                format!("expired on {}", date(end)),
+                "open /admin and press Connect to Clover",
+            );
+            return false;
+        }
+        Some(end) => {
+            let days = (end - now) / 86_400;
+            if days < REFRESH_WARNING_DAYS {
+                report.fails(
+                    "refresh token",
+                    format!("expires on {} (in {days} days)", date(end)),
+                    "open /admin and press Connect to Clover before then",
+                );
+            } else {
+                report.works(
+                    "refresh token",
+                    format!("valid until {} ({days} days)", date(end)),
+                );
+            }
+        }
+        None => report.not_checked("refresh token", "Clover gave no expiry"),
+    }
+    true
 }

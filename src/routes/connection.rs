@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use actix_web::ResponseError;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use actix_web::ResponseError;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
 use super::{AppState, html, request_id};
 use crate::clover::oauth::{
-    CONNECT_TTL, ConnectOrigin, ConnectRefusal, OAuthCredential, PendingConnects,
+    CONNECT_TTL, ConnectOrigin, ConnectRefusal, OAuthCredential, PendingConnects, TokenPair,
 };
-use crate::clover::{Access, CloverClient, CloverError, MerchantId};
+use crate::clover::{Access, CloverClient, CloverError, MerchantId, Verification};
 use crate::templates::error_page;
 
 /// Binds a connect attempt to the browser that started it. `SameSite=Lax`, since Clover's
@@ -167,6 +166,33 @@ async fn complete(
             ConnectRefusal::NoAttempt => Refusal::NoPendingConnect,
             ConnectRefusal::StateMismatch => Refusal::StateMismatch,
         })?;
+    let (merchant, code) = callback_answer(oauth, query)?;
+    if let ConnectOrigin::Launch(hint) = &pending.origin {
+        launch_may_connect(oauth, hint.as_ref(), &merchant)?;
+    }
+    let api = oauth.credential.api();
+    let pair = api
+        .exchange(code, pending.verifier.as_ref())
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "Clover refused the authorization code");
+            Refusal::ExchangeFailed
+        })?;
+    let verified = verify(oauth, &merchant, &pair).await?;
+    oauth
+        .credential
+        .connect(&merchant, pair)
+        .await
+        .map_err(|_| Refusal::NotStored)?;
+    Ok((merchant, verified.merchant_name))
+}
+
+/// The merchant and code Clover's redirect carries, for this app and the merchant this
+/// deployment expects, if it names one.
+fn callback_answer<'q>(
+    oauth: &OAuthConnector,
+    query: &'q CallbackQuery,
+) -> Result<(MerchantId, &'q str), Refusal> {
     let app_id = &oauth.credential.api().app().app_id;
     if query.client_id.as_deref().is_some_and(|id| id != app_id) {
         return Err(Refusal::WrongApp);
@@ -188,24 +214,21 @@ async fn complete(
     {
         return Err(Refusal::WrongMerchant);
     }
-    if let ConnectOrigin::Launch(hint) = &pending.origin {
-        launch_may_connect(oauth, hint.as_ref(), &merchant)?;
-    }
-    let api = oauth.credential.api();
-    let pair = api
-        .exchange(code, pending.verifier.as_ref())
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "Clover refused the authorization code");
-            Refusal::ExchangeFailed
-        })?;
-    // The merchant id came as a plain query parameter: make sure the token opens it, with
-    // the permissions delivery needs, before it replaces anything.
+    Ok((merchant, code))
+}
+
+/// The merchant id came as a plain query parameter: make sure the new token opens it,
+/// with the permissions delivery needs, before it replaces anything.
+async fn verify(
+    oauth: &OAuthConnector,
+    merchant: &MerchantId,
+    pair: &TokenPair,
+) -> Result<Verification, Refusal> {
     let candidate = Access {
         merchant_id: merchant.clone(),
         token: pair.access_token.clone(),
     };
-    let verified = oauth
+    oauth
         .client
         .verify(&candidate)
         .await
@@ -216,13 +239,7 @@ async fn complete(
                 tracing::error!(%error, "the new connection could not be checked");
                 Refusal::NotChecked
             }
-        })?;
-    oauth
-        .credential
-        .connect(&merchant, pair)
-        .await
-        .map_err(|_| Refusal::NotStored)?;
-    Ok((merchant, verified.merchant_name))
+        })
 }
 
 /// Anyone can open the launch path, so it may connect only a merchant this deployment is
