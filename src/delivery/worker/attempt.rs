@@ -1,0 +1,149 @@
+//! One delivery: search Clover by email, decide with `plan_delivery`, and carry out the
+//! plan's writes while the claim lasts.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use tokio::time::Instant;
+
+use super::DeliveryWorker;
+use crate::clover::CloverError;
+use crate::delivery::{DeliveryOutcome, Plan, QueuedDelivery, plan_delivery};
+
+/// How an attempt ended, short of an error from Clover.
+pub(super) enum Attempted {
+    /// The customer in Clover, and how it came to be.
+    Delivered(String, DeliveryOutcome),
+    /// The claim ran out (or could not be checked) before anything was written to Clover:
+    /// the submission is left to whichever instance holds it now.
+    ClaimLost,
+}
+
+impl DeliveryWorker {
+    /// Attempts the delivery and records how it went.
+    pub(super) async fn deliver(&self, delivery: QueuedDelivery) {
+        // A panic in one delivery must not strand its row or stop the worker.
+        let attempt = AssertUnwindSafe(self.attempt(&delivery))
+            .catch_unwind()
+            .await;
+        let attempt = attempt.unwrap_or_else(|_| {
+            Err(CloverError::UnexpectedResponse(
+                "the delivery stopped unexpectedly".to_owned(),
+            ))
+        });
+        self.record(&delivery, &attempt).await;
+        if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
+            tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+            self.directory.delivery_succeeded();
+        }
+    }
+
+    /// One delivery: search by email, then carry out the plan. The search always comes
+    /// first, so a create whose answer was lost is found instead of repeated.
+    pub(super) async fn attempt(
+        &self,
+        delivery: &QueuedDelivery,
+    ) -> Result<Attempted, CloverError> {
+        let found = self
+            .directory
+            .find_by_email(delivery.email_as_typed())
+            .await?;
+        let plan = plan_delivery(delivery, &found, self.policy);
+        let outcome = plan.outcome();
+        let customer_id = match plan {
+            Plan::Adopt { customer_id }
+            | Plan::Link {
+                customer_id,
+                add_note: None,
+            } => customer_id,
+            writes => {
+                let Some(send_by) = self.write_deadline(delivery).await else {
+                    return Ok(Attempted::ClaimLost);
+                };
+                self.carry_out(writes, send_by).await?
+            }
+        };
+        Ok(Attempted::Delivered(customer_id, outcome))
+    }
+
+    /// The plan's writes to Clover, none sent after `send_by`; the customer's id.
+    async fn carry_out(&self, plan: Plan, send_by: Instant) -> Result<String, CloverError> {
+        let customer_id = match plan {
+            Plan::Adopt { customer_id } => customer_id,
+            Plan::Link {
+                customer_id,
+                add_note,
+            } => {
+                if let Some(note) = add_note {
+                    self.add_consent_note(&customer_id, &note, send_by)
+                        .await
+                        .map_err(deleted_meanwhile)?;
+                }
+                customer_id
+            }
+            Plan::Complete {
+                customer_id,
+                add_phone,
+                first_name,
+                last_name,
+                add_note,
+            } => {
+                let completed = async {
+                    if let Some(phone) = add_phone {
+                        self.directory
+                            .add_phone(&customer_id, &phone, send_by)
+                            .await?;
+                    }
+                    if first_name.is_some() || last_name.is_some() {
+                        self.directory
+                            .set_names(
+                                &customer_id,
+                                first_name.as_deref(),
+                                last_name.as_deref(),
+                                send_by,
+                            )
+                            .await?;
+                    }
+                    if let Some(note) = add_note {
+                        self.add_consent_note(&customer_id, &note, send_by).await?;
+                    }
+                    Ok(())
+                };
+                completed.await.map_err(deleted_meanwhile)?;
+                customer_id
+            }
+            Plan::Create(draft) => self.directory.create(&draft, send_by).await?,
+        };
+        Ok(customer_id)
+    }
+
+    /// Writes the consent line into an existing customer's empty note. The consent is in
+    /// this service's own record anyway, so a refusal that retrying cannot mend (Clover's
+    /// metadata endpoint is little documented) is logged and the delivery goes on; a
+    /// missing permission, a deleted customer or an outage still stop it.
+    async fn add_consent_note(
+        &self,
+        customer_id: &str,
+        note: &str,
+        send_by: Instant,
+    ) -> Result<(), CloverError> {
+        match self.directory.add_note(customer_id, note, send_by).await {
+            Err(CloverError::Rejected { status, message }) if status != 404 => {
+                tracing::warn!(status, %message, clover_customer_id = %customer_id, "Clover refused the consent note; the consent stays in this service's record");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// A customer found by the search and gone before it could be written to: the next
+/// attempt searches again.
+fn deleted_meanwhile(error: CloverError) -> CloverError {
+    match error {
+        CloverError::Rejected { status: 404, .. } => {
+            CloverError::unavailable("the customer found was deleted before it could be written to")
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,274 @@
+//! `DeliveryWorker`: claims due submissions and delivers them, a few at a time, while
+//! Clover accepts the credential. `claims.rs` holds the claims (taking them, the
+//! heartbeat that renews them, the time left on one); `attempt.rs` one delivery, from the
+//! search to the last write; `results.rs` what is written back to the queue.
+
+mod attempt;
+mod claims;
+mod results;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use self::claims::UnderWay;
+use super::Backoff;
+use super::Queue;
+use super::lease::heartbeat_interval;
+use crate::clover::{AuthState, CustomerDirectory};
+use crate::configuration::DeliverySettings;
+use crate::domain::DuplicatePolicy;
+use crate::storage::{StorageError, SubmissionId, now_ms};
+use crate::tasks::{Periodic, spawn_periodic};
+
+/// Submissions delivered at once. Each is a short sequence of requests; the client's pacer
+/// keeps the total within Clover's 5 in flight.
+const CONCURRENT_DELIVERIES: usize = 4;
+/// The longest the worker sleeps without looking at the queue.
+const IDLE_POLL: Duration = Duration::from_secs(30);
+/// The shortest wait between looks at the queue when the last look claimed nothing.
+const MIN_POLL: Duration = Duration::from_millis(250);
+/// Pause after the database failed to answer the worker.
+const STORAGE_RETRY: Duration = Duration::from_secs(1);
+/// After a stop is asked for, how long deliveries under way may take to finish. Anything
+/// cut off is handed over, and searched for before it is created again.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Wakes the worker from outside: a new submission, or the merchant asking for a retry.
+#[derive(Clone, Default)]
+pub struct DeliveryHandle {
+    wake: Arc<Notify>,
+    recheck_auth: Arc<AtomicBool>,
+}
+
+impl DeliveryHandle {
+    /// Something is due now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The merchant asked to try again: also test a refused credential straight away.
+    pub fn retry_now(&self) {
+        self.recheck_auth.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+/// When a refused credential is next tested; `None` while Clover accepts it.
+#[derive(Default)]
+struct AuthGate {
+    next_check: Option<Instant>,
+}
+
+pub struct DeliveryWorker {
+    queue: Arc<dyn Queue>,
+    directory: CustomerDirectory,
+    policy: DuplicatePolicy,
+    backoff: Backoff,
+    auth_recheck: Duration,
+    /// How long a claim lasts unless renewed (every third of it).
+    lease: Duration,
+    /// Clover's request timeout (`CLOVER_TIMEOUT_SECONDS`).
+    request_timeout: Duration,
+    /// Instances alive at the last heartbeat, this one included.
+    instances: AtomicUsize,
+    /// Submissions this instance has claimed and is delivering.
+    under_way: Mutex<HashSet<SubmissionId>>,
+    handle: DeliveryHandle,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        directory: CustomerDirectory,
+        settings: &DeliverySettings,
+        request_timeout: Duration,
+        handle: DeliveryHandle,
+    ) -> Self {
+        Self {
+            queue,
+            directory,
+            policy: settings.duplicate_policy,
+            backoff: Backoff {
+                base: settings.backoff_base,
+                max: settings.backoff_max,
+            },
+            auth_recheck: settings.auth_recheck,
+            lease: settings.lease,
+            request_timeout,
+            instances: AtomicUsize::new(1),
+            under_way: Mutex::new(HashSet::new()),
+            handle,
+        }
+    }
+
+    /// Delivers until `stop` turns true, then lets deliveries under way finish.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), StorageError> {
+        let worker = Arc::new(self);
+        let beat_every = heartbeat_interval(worker.lease);
+        worker.join_instances(&mut stop, beat_every).await;
+        let side_tasks = worker.spawn_side_tasks(beat_every);
+        let mut running = JoinSet::new();
+        let mut gate = AuthGate::default();
+        while !*stop.borrow() {
+            let capacity = worker.capacity(running.len(), &mut gate);
+            let Some(claimed_any) = worker.start_claimed(capacity, &mut running).await else {
+                continue;
+            };
+            let mut wait = worker.idle_wait(capacity, running.len(), &gate).await;
+            if !claimed_any {
+                // Something due may be waiting on another delivery of the same email,
+                // here or on another instance: look again soon, not in a tight loop.
+                wait = wait.max(MIN_POLL);
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = worker.handle.wake.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        worker.hand_over(running, side_tasks).await;
+        Ok(())
+    }
+
+    /// The first heartbeat, which makes this instance count. The instances already
+    /// running slow down to their new share at their next heartbeat, a little after
+    /// which Clover's budget is no longer all theirs: until then, this one waits.
+    async fn join_instances(&self, stop: &mut watch::Receiver<bool>, beat_every: Duration) {
+        if self.beat().await > 1 {
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(beat_every + beat_every / 4) => {}
+            }
+        }
+    }
+
+    /// Claims are renewed by a task of their own, which waits on nothing else: a worker
+    /// loop waiting on the database must not let the claims of deliveries under way run
+    /// out. The stored credential is watched by another, as reading it may wait for
+    /// another instance's refresh.
+    fn spawn_side_tasks(self: &Arc<Self>, beat_every: Duration) -> [Periodic; 2] {
+        let heartbeat = spawn_periodic("delivery claims", beat_every, {
+            let worker = Arc::clone(self);
+            move || {
+                let worker = Arc::clone(&worker);
+                async move {
+                    worker.beat().await;
+                }
+            }
+        });
+        let credential = spawn_periodic("stored credential", beat_every, {
+            let directory = self.directory.clone();
+            move || {
+                let directory = directory.clone();
+                async move { directory.reload_credential().await }
+            }
+        });
+        [heartbeat, credential]
+    }
+
+    /// Claims up to `capacity` submissions and starts delivering them. Returns whether it
+    /// claimed any, or `None` when the queue could not be read (after a pause).
+    async fn start_claimed(
+        self: &Arc<Self>,
+        capacity: usize,
+        running: &mut JoinSet<()>,
+    ) -> Option<bool> {
+        let claimed = match self.claim(capacity).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                // Submissions stay safely queued; try again shortly.
+                tracing::error!(%error, "could not read the delivery queue");
+                tokio::time::sleep(STORAGE_RETRY).await;
+                return None;
+            }
+        };
+        let claimed_any = !claimed.is_empty();
+        for delivery in claimed {
+            // A claim of this instance's that ran out while its delivery went on (a
+            // heartbeat that failed) can come back to it: that delivery carries on.
+            let Some(under_way) = UnderWay::start(self, &delivery.id) else {
+                continue;
+            };
+            let worker = Arc::clone(self);
+            running.spawn(async move {
+                worker.deliver(delivery).await;
+                drop(under_way);
+            });
+        }
+        Some(claimed_any)
+    }
+
+    /// After a stop: lets deliveries under way finish for a while, then stops the side
+    /// tasks and hands what is left over to other instances.
+    async fn hand_over(&self, mut running: JoinSet<()>, side_tasks: [Periodic; 2]) {
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        // Deliveries cut off keep their claims until the lease runs out: a request of
+        // theirs may still reach Clover, and whoever takes over must find its customer.
+        let cut_off = self.under_way_now();
+        if finished.is_err() {
+            tracing::warn!("deliveries still under way at shutdown are left to other instances");
+            running.abort_all();
+        }
+        for task in &side_tasks {
+            task.abort();
+        }
+        if let Err(error) = self.queue.leave(&cut_off).await {
+            tracing::error!(%error, "could not hand over this instance's deliveries");
+        }
+    }
+
+    /// How many more submissions to claim now. While Clover refuses the credential, the
+    /// deliveries under way finish first; then one delivery every `auth_recheck` (or at
+    /// once, when the merchant asks or reconnects) tests whether it works again, and the
+    /// rest wait.
+    fn capacity(&self, running: usize, gate: &mut AuthGate) -> usize {
+        let state = self.directory.auth().state;
+        if state == AuthState::Ok {
+            gate.next_check = None;
+            return CONCURRENT_DELIVERIES.saturating_sub(running);
+        }
+        let now = Instant::now();
+        let next_check = *gate.next_check.get_or_insert(now + self.auth_recheck);
+        if running > 0 {
+            return 0;
+        }
+        let asked = self.handle.recheck_auth.swap(false, Ordering::SeqCst);
+        // A connection that needs the merchant cannot mend itself: wait for a reconnect.
+        let timed = state == AuthState::Failing && now >= next_check;
+        if asked || timed {
+            gate.next_check = Some(now + self.auth_recheck);
+            return 1;
+        }
+        0
+    }
+
+    /// How long to sleep when nothing wakes the worker sooner (a finishing delivery, a new
+    /// submission and a stop all do).
+    async fn idle_wait(&self, capacity: usize, running: usize, gate: &AuthGate) -> Duration {
+        if running > 0 && capacity == 0 {
+            return IDLE_POLL;
+        }
+        if let Some(next_check) = gate.next_check {
+            return next_check.saturating_duration_since(Instant::now());
+        }
+        if capacity == 0 {
+            return IDLE_POLL;
+        }
+        match self.queue.next_due_at_ms().await {
+            Ok(Some(due)) => {
+                Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(IDLE_POLL)
+            }
+            _ => IDLE_POLL,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What a delivery's end writes back to the queue: delivered, failed for good, or
+//! rescheduled with a backoff (or due at once, when waiting on the merchant).
+
+use std::time::Duration;
+
+use super::DeliveryWorker;
+use super::attempt::Attempted;
+use crate::clover::CloverError;
+use crate::delivery::QueuedDelivery;
+use crate::storage::{StorageError, now_ms};
+use crate::tasks::retry;
+
+/// Waits between tries at writing a delivery's result.
+const RESULT_WRITE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
+
+impl DeliveryWorker {
+    /// Writes how an attempt ended to the queue.
+    pub(super) async fn record(
+        &self,
+        delivery: &QueuedDelivery,
+        attempt: &Result<Attempted, CloverError>,
+    ) {
+        let id = &delivery.id;
+        if let Ok(Attempted::ClaimLost) = attempt {
+            tracing::warn!(submission = %id, "the claim on this submission was running out before it was written to Clover; it is left for later or to the instance holding it");
+            // A no-op unless this instance still holds it (the database could not say, or
+            // the claim was too short): then it waits like any attempt that did not land.
+            let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
+            if let Err(error) = self.queue.reschedule(id, next, "claim running out").await {
+                tracing::error!(submission = %id, %error, "could not reschedule a delivery");
+            }
+        } else {
+            // If it never lands, the submission is still claimed; the first heartbeat
+            // after this delivery ends releases the claim, and it is due again.
+            let _ = retry(
+            &RESULT_WRITE_RETRIES,
+            || async {
+                match attempt {
+                    Ok(Attempted::Delivered(customer_id, outcome)) => {
+                        self.queue.mark_delivered(id, customer_id, *outcome).await
+                    }
+                    Ok(Attempted::ClaimLost) => Ok(()),
+                    Err(error) => self.record_failure(delivery, error).await,
+                }
+            },
+            |error| tracing::error!(submission = %id, %error, "could not record a delivery result"),
+        )
+        .await;
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        delivery: &QueuedDelivery,
+        error: &CloverError,
+    ) -> Result<(), StorageError> {
+        let id = &delivery.id;
+        match error {
+            CloverError::Rejected { status, .. } => {
+                tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
+                self.queue.mark_failed(id, &error.to_string()).await
+            }
+            CloverError::Unauthorized => {
+                tracing::warn!(submission = %id, "delivery paused: Clover refused the credential");
+                self.queue
+                    .reschedule(id, now_ms(), &error.to_string())
+                    .await
+            }
+            CloverError::MissingPermission(missing) => {
+                // A setup problem, not this signup's: it waits, due, for the permission.
+                tracing::warn!(submission = %id, permission = missing.code(), "delivery parked on a missing permission");
+                self.queue
+                    .reschedule(id, now_ms(), missing.explanation())
+                    .await
+            }
+            CloverError::Unavailable { retry_after, .. } => {
+                let wait = self
+                    .backoff
+                    .delay(delivery.attempts)
+                    .max(retry_after.unwrap_or_default());
+                tracing::warn!(submission = %id, attempt = delivery.attempts, retry_in_ms = wait.as_millis() as u64, %error, "delivery will be retried");
+                let next = now_ms() + wait.as_millis() as i64;
+                self.queue.reschedule(id, next, &error.to_string()).await
+            }
+            CloverError::UnexpectedResponse(_) | CloverError::Storage(_) => {
+                let wait = self.backoff.delay(delivery.attempts);
+                tracing::error!(submission = %id, %error, "delivery will be retried");
+                let next = now_ms() + wait.as_millis() as i64;
+                self.queue.reschedule(id, next, &error.to_string()).await
+            }
+        }
+    }
+}
