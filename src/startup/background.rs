@@ -1,0 +1,156 @@
+//! What runs beside the server: the periodic tasks (rate-limit pruning, retention, admin
+//! session generations, bot-count flushes) and the wait for a stop signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clover::DemoClover;
+use crate::intake::store::BotTally;
+use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
+use crate::routes::SessionGeneration;
+use crate::storage::Storage;
+use crate::tasks::{Periodic, spawn_periodic};
+
+/// How soon a sign-out on another instance ends the sessions this one accepts.
+const SESSION_GENERATION_POLL: Duration = Duration::from_secs(5);
+/// How often the bots counted in memory are written to the database.
+const BOT_COUNT_FLUSH: Duration = Duration::from_secs(5);
+/// How often delivered submissions are checked against `DATA_RETENTION_DAYS`.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// What the periodic tasks work on, gathered at start and started with the server.
+pub(super) struct Housekeeping {
+    pub(super) db: Storage,
+    /// Bots turned away, counted in memory by the routes and written by a periodic flush.
+    pub(super) bots: BotTally,
+    /// The demo stand-in, whose customers are erased with the retention period too.
+    pub(super) demo: Option<DemoClover>,
+    pub(super) retention: Duration,
+    /// Submissions and admin sign-ins, pruned together.
+    pub(super) limiters: [Arc<SubmissionLimiter>; 2],
+    /// The admin sessions' generation, taken up from the database as it moves on.
+    pub(super) sessions: SessionGeneration,
+}
+
+/// The periodic tasks under way, until [`Running::stop`].
+pub(super) struct Running {
+    pruner: Periodic,
+    retention: Periodic,
+    sessions: Periodic,
+    bot_counts: Periodic,
+    bots: BotTally,
+}
+
+impl Housekeeping {
+    pub(super) fn start(self) -> Running {
+        let limiters = self.limiters;
+        let pruner = spawn_periodic("rate limit pruning", PRUNE_INTERVAL, move || {
+            limiters.iter().for_each(|limiter| limiter.prune());
+            std::future::ready(())
+        });
+        let retention = spawn_periodic("retention", RETENTION_SWEEP, {
+            let (db, demo, retention) = (self.db.clone(), self.demo, self.retention);
+            move || erase_old_personal_data(db.clone(), demo.clone(), retention)
+        });
+        let sessions = spawn_periodic("admin sessions", SESSION_GENERATION_POLL, {
+            let (db, sessions) = (self.db, self.sessions);
+            move || follow_admin_sessions(db.clone(), sessions.clone())
+        });
+        // A flush, once begun, is never cut off: it has taken the counts it writes.
+        let bot_counts = spawn_periodic("bot counts", BOT_COUNT_FLUSH, {
+            let bots = self.bots.clone();
+            move || flush_bot_counts(bots.clone())
+        });
+        Running {
+            pruner,
+            retention,
+            sessions,
+            bot_counts,
+            bots: self.bots,
+        }
+    }
+}
+
+impl Running {
+    /// Once the server has stopped, every request has been answered: the last bots
+    /// counted are written now, and the other tasks are cut off.
+    pub(super) async fn stop(self) {
+        self.bot_counts.stop().await;
+        flush_bot_counts(self.bots).await;
+        self.retention.abort();
+        self.sessions.abort();
+        self.pruner.abort();
+    }
+}
+
+/// Sends `stop` on SIGTERM or SIGINT, as the server itself stops on them.
+pub(super) fn stop_on_signal(stop: Arc<watch::Sender<bool>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if stop_signal().await {
+            tracing::info!("shutting down: finishing requests and deliveries under way");
+            let _ = stop.send(true);
+        }
+    })
+}
+
+/// Waits for SIGTERM or SIGINT (the server stops on them too). False if they cannot be
+/// listened for, in which case the worker stops once the server has.
+#[cfg(unix)]
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return false;
+    };
+    tokio::select! {
+        _ = terminate.recv() => true,
+        _ = interrupt.recv() => true,
+    }
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
+}
+
+/// Takes up sign-outs made on other instances (the generation they moved on).
+async fn follow_admin_sessions(db: Storage, sessions: SessionGeneration) {
+    match db.admin_sessions().generation().await {
+        Ok(generation) => sessions.advance_to(generation),
+        Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
+    }
+}
+
+/// Every few seconds, and once more when the server has stopped: writes the bots counted
+/// in memory. A write per bot let a flood slow every visitor's signup down.
+async fn flush_bot_counts(bots: BotTally) {
+    if let Err(error) = bots.flush().await {
+        tracing::error!(%error, "could not store the bot counts; they are kept for the next try");
+    }
+}
+
+/// At start, then hourly: erase the personal data of submissions delivered longer ago
+/// than the retention period. Clover keeps the customer; this service keeps no copy. The
+/// demo stand-in's customers made before the cutoff go too: unlike Clover's, they are
+/// this service's own copy of visitors' data.
+async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retention: Duration) {
+    let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
+    let erased = async {
+        let customers = match &demo {
+            Some(demo) => demo.erase_before(cutoff).await?,
+            None => 0,
+        };
+        let submissions = db.queue().erase_delivered_before(cutoff).await?;
+        Ok::<_, crate::storage::StorageError>(customers + submissions)
+    };
+    match erased.await {
+        Ok(0) => {}
+        Ok(erased) => tracing::info!(erased, "personal data past its retention was erased"),
+        Err(error) => tracing::error!(%error, "could not erase old personal data"),
+    }
+}

@@ -1,0 +1,191 @@
+//! Wiring: builds every shared piece once, then the HTTP server and the delivery worker,
+//! which start and stop together. `clover.rs` builds the way to Clover and its
+//! credential, `server.rs` the HTTP server with its request guards, `background.rs` the
+//! periodic tasks that run beside it.
+
+mod background;
+mod clover;
+mod server;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::web;
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::captcha::Captcha;
+use crate::clover::CustomerDirectory;
+use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
+use crate::delivery::{DeliveryHandle, DeliveryWorker};
+use crate::form_token::FormTokens;
+use crate::intake::store::BotTally;
+use crate::rate_limit::SubmissionLimiter;
+use crate::routes::{
+    AdminAccess, AppState, ClientAuth, ServiceInfo, SessionGeneration, ThemeStylesheet,
+};
+use crate::storage::Storage;
+
+use background::Housekeeping;
+
+/// Admin sign-in attempts per visitor address: five, then one a minute.
+const LOGIN_ATTEMPTS: RateLimitSettings = RateLimitSettings {
+    per_minute: NonZeroU32::new(1).unwrap(),
+    burst: NonZeroU32::new(5).unwrap(),
+};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: DeliveryWorker,
+    /// What the periodic tasks work on, started with the server.
+    housekeeping: Housekeeping,
+}
+
+impl Application {
+    /// Opens the database, builds the Clover client and binds the listener. Nothing runs
+    /// until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        clover::announce_mode(&settings);
+        let db = Storage::open(&settings.database)
+            .await
+            .with_context(|| format!("cannot open the {}", settings.database))?;
+        let (directory, connection) = clover::clover_connection(&settings, &db).await?;
+        let handle = DeliveryHandle::default();
+        let worker = DeliveryWorker::new(
+            db.queue(),
+            directory.clone(),
+            &settings.delivery,
+            settings.clover.request_timeout,
+            handle.clone(),
+        );
+        let bots = BotTally::new(db.submissions());
+        let demo = match &directory {
+            CustomerDirectory::Demo(demo) => Some(demo.clone()),
+            CustomerDirectory::Clover(_) => None,
+        };
+        let [limiter, login_limiter] = limiters(&settings);
+        let captcha = captcha(&settings)?;
+        let sessions = SessionGeneration::new(
+            db.admin_sessions()
+                .generation()
+                .await
+                .context("cannot read the admin sessions' generation")?,
+        );
+        let housekeeping = Housekeeping {
+            db: db.clone(),
+            bots: bots.clone(),
+            demo,
+            retention: settings.delivery.retention,
+            limiters: [Arc::clone(&limiter), Arc::clone(&login_limiter)],
+            sessions: sessions.clone(),
+        };
+        let state = web::Data::new(app_state(
+            captcha,
+            &settings,
+            (db, bots),
+            (directory, connection),
+            handle,
+            [&limiter, &login_limiter],
+            sessions,
+        ));
+        let (server, port) = server::start(&settings, state, &limiter)?;
+        Ok(Self {
+            port,
+            server,
+            worker,
+            housekeeping,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (and with it the worker) from elsewhere, as SIGTERM does.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves and delivers until the server stops (SIGTERM: gracefully), then lets the
+    /// worker finish what it has under way.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let housekeeping = self.housekeeping.start();
+        // The worker winds down beside the server, from the signal on, not after it: the
+        // two graces together must fit in the platform's kill timeout.
+        let stop = Arc::new(stop);
+        let on_signal = background::stop_on_signal(Arc::clone(&stop));
+        let served = self.server.await;
+        housekeeping.stop().await;
+        on_signal.abort();
+        let _ = stop.send(true);
+        worker
+            .await
+            .context("the delivery worker panicked")?
+            .context("the delivery worker stopped")?;
+        served.context("the HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The submission limiter and the admin sign-in limiter, both per visitor address.
+fn limiters(settings: &Settings) -> [Arc<SubmissionLimiter>; 2] {
+    [&settings.rate_limit, &LOGIN_ATTEMPTS].map(|limits| {
+        Arc::new(SubmissionLimiter::new(
+            limits,
+            settings.server.client_ip_header.clone(),
+        ))
+    })
+}
+
+/// The CAPTCHA client, when the form asks for one.
+fn captcha(settings: &Settings) -> anyhow::Result<Option<Captcha>> {
+    let captcha = settings.form.captcha.clone().map(Captcha::new).transpose();
+    captcha.context("cannot build the CAPTCHA client")
+}
+
+/// What the handlers share, built once.
+fn app_state(
+    captcha: Option<Captcha>,
+    settings: &Settings,
+    (db, bots): (Storage, BotTally),
+    (directory, connection): (CustomerDirectory, ClientAuth),
+    delivery: DeliveryHandle,
+    [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
+    sessions: SessionGeneration,
+) -> AppState {
+    let clover = &settings.clover;
+    let demo = matches!(clover.auth, CloverAuthSettings::Demo);
+    AppState {
+        db,
+        bots,
+        form: settings.form.clone(),
+        limiter: Arc::clone(limiter),
+        login_limiter: Arc::clone(login_limiter),
+        form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
+        captcha,
+        delivery,
+        directory,
+        connection,
+        admin: AdminAccess::new(
+            settings.admin.token.clone(),
+            demo && settings.server.host.is_loopback(),
+            settings.secret_key.as_ref(),
+            settings.server.public_url.scheme() == "https",
+            Arc::clone(login_limiter),
+            sessions,
+        ),
+        info: ServiceInfo {
+            mode: clover.auth.mode(),
+            environment: clover.environment.as_str(),
+            region: clover.region.as_str(),
+            duplicate_policy: settings.delivery.duplicate_policy.as_str(),
+        },
+        theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
+        form_pages: Default::default(),
+    }
+}
