@@ -97,8 +97,11 @@ impl AdminAccess {
             key.extend_from_slice(token.expose_secret().as_bytes());
             key
         });
-        let mut csrf_key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf_key);
+        let csrf_key = csrf_key(
+            session_key
+                .as_deref()
+                .or(secret_key.map(|key| key.expose_secret())),
+        );
         Self {
             open: open_without_token && token.is_none(),
             token,
@@ -279,6 +282,21 @@ impl AdminAccess {
         cookie.make_removal();
         cookie
     }
+}
+
+/// The key of the admin forms' CSRF tokens, derived from the sessions' key material (or
+/// `SECRET_KEY` when the admin is open without a token), not drawn at random: behind a
+/// proxy any instance may receive a form another one served, and a deploy restarts them
+/// all. Without either secret (demo mode) there is one process and a random key will do.
+fn csrf_key(material: Option<&[u8]>) -> [u8; 32] {
+    let Some(material) = material else {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        return key;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(material).expect("HMAC takes any key");
+    mac.update(b"clover-signup admin csrf v1");
+    mac.finalize().into_bytes().into()
 }
 
 /// Compares in constant time, so response timing reveals nothing of the secret.

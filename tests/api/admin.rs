@@ -305,6 +305,55 @@ async fn admin_actions_from_the_browser_need_the_pages_csrf_token() {
     app.stop().await;
 }
 
+/// Behind Fly's proxy any instance may answer, and a deploy restarts them all: a page
+/// loaded from one process must be accepted by another that shares `SECRET_KEY`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_form_loaded_before_a_restart_is_accepted_after_it() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config.set("ADMIN_TOKEN", ADMIN_TOKEN);
+    let app = spawn_app(&config).await;
+    let login = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let browser = browser_with_session(set_cookie.split(';').next().unwrap());
+    let page = browser
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    app.stop().await;
+
+    let restarted = spawn_app(&config).await;
+    let retry = browser
+        .post(restarted.url("/admin/retry"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        retry.status(),
+        303,
+        "the form loaded before the restart was refused"
+    );
+    assert_eq!(retry.headers()["location"], "/admin");
+    restarted.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn guessing_the_admin_token_is_slowed_to_a_trickle() {
     let (app, _fake) = app_with_admin_token().await;
