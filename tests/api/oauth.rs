@@ -75,6 +75,29 @@ async fn post_signups(app: &TestApp, count: usize, prefix: &str) {
     }
 }
 
+/// The connect under way is kept in the browser (a sealed cookie), so Clover's redirect
+/// back completes it on whichever instance answers, here the same one after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_started_before_a_restart_completes_after_it() {
+    let fake = FakeClover::start().await;
+    let config = Config::oauth(&fake, true);
+    let app = spawn_app(&config).await;
+    let callback = approved_callback(&app).await;
+    let client = app.client.clone();
+    app.stop().await;
+
+    let restarted = spawn_app(&config).await;
+    let path = &callback[callback.find("/oauth/callback").expect("a callback URL")..];
+    let done = client.get(restarted.url(path)).send().await.unwrap();
+    let status = done.status();
+    let page = done.text().await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Clover is connected"), "{page}");
+    restarted.post_form(&valid_form()).await;
+    restarted.wait_for_delivered(1, DELIVERY).await;
+    restarted.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_merchant_connects_with_the_app_secret_and_signups_are_delivered() {
     let fake = FakeClover::start().await;
