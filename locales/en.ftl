@@ -82,6 +82,7 @@ notice-form-used = This form has already been sent, and one form signs up one pe
 notice-rate-limited = We received several signups from your connection in a short time. Please wait { $seconds } seconds and send the form again; your details are still here.
 notice-captcha-failed = Please complete the check above the button, then send the form again.
 notice-captcha-unavailable = We could not complete the security check just now. Your details were not sent yet: please try again in a moment; they are still here.
+notice-not-saved = Your signup was not saved: something went wrong on our side. Your details are still here: please send the form again in a moment.
 notice-network = We could not reach the server. Your details are still here: please check your connection and try again.
 
 ## After the form
@@ -95,8 +96,6 @@ thanks-back = Back to the form
 
 error-malformed-title = The form could not be read
 error-malformed-message = Please go back to the form and send it again.
-error-storage-title = Your signup was not saved
-error-storage-message = Something went wrong on our side and your details were not saved. Please go back and send the form again in a moment.
 error-reference = Reference:
 error-back = Back to the form
 error-forbidden-title = This form can only be sent from its own page

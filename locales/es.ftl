@@ -82,6 +82,7 @@ notice-form-used = Este formulario ya se envió, y cada formulario inscribe a un
 notice-rate-limited = Recibimos varios registros desde tu conexión en poco tiempo. Espera { $seconds } segundos y vuelve a enviar el formulario; tus datos siguen aquí.
 notice-captcha-failed = Completa la verificación que está encima del botón y vuelve a enviar el formulario.
 notice-captcha-unavailable = No pudimos hacer la verificación de seguridad en este momento. Tus datos todavía no se enviaron y siguen aquí: vuelve a intentarlo en un momento.
+notice-not-saved = Tu registro no se guardó: hubo un problema por nuestra parte. Tus datos siguen aquí: vuelve a enviar el formulario en un momento.
 notice-network = No pudimos conectar con el servidor. Tus datos siguen aquí: revisa tu conexión y vuelve a intentarlo.
 
 ## After the form
@@ -95,8 +96,6 @@ thanks-back = Volver al formulario
 
 error-malformed-title = No se pudo leer el formulario
 error-malformed-message = Vuelve al formulario y envíalo de nuevo.
-error-storage-title = Tu registro no se guardó
-error-storage-message = Hubo un problema por nuestra parte y tus datos no se guardaron. Vuelve atrás y envía el formulario de nuevo en un momento.
 error-reference = Referencia:
 error-back = Volver al formulario
 error-forbidden-title = Este formulario solo se puede enviar desde su propia página

@@ -83,6 +83,7 @@ notice-form-used = Ce formulaire a déjà été envoyé, et chaque formulaire in
 notice-rate-limited = Nous avons reçu plusieurs inscriptions depuis votre connexion en peu de temps. Veuillez patienter { $seconds } secondes, puis renvoyer le formulaire ; vos informations sont toujours là.
 notice-captcha-failed = Veuillez effectuer la vérification au-dessus du bouton, puis renvoyer le formulaire.
 notice-captcha-unavailable = Nous n’avons pas pu effectuer la vérification de sécurité pour le moment. Vos informations n’ont pas encore été envoyées : réessayez dans un instant, elles sont toujours là.
+notice-not-saved = Votre inscription n’a pas été enregistrée : un problème est survenu de notre côté. Vos informations sont toujours là : renvoyez le formulaire dans un instant.
 notice-network = Nous n’avons pas pu joindre le serveur. Vos informations sont toujours là : vérifiez votre connexion et réessayez.
 
 ## After the form
@@ -96,8 +97,6 @@ thanks-back = Retour au formulaire
 
 error-malformed-title = Le formulaire n’a pas pu être lu
 error-malformed-message = Veuillez revenir au formulaire et l’envoyer à nouveau.
-error-storage-title = Votre inscription n’a pas été enregistrée
-error-storage-message = Un problème est survenu de notre côté et vos informations n’ont pas été enregistrées. Veuillez revenir en arrière et renvoyer le formulaire dans un instant.
 error-reference = Référence :
 error-back = Retour au formulaire
 error-forbidden-title = Ce formulaire ne peut être envoyé que depuis sa propre page

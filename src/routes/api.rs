@@ -115,7 +115,7 @@ impl ResponseError for ApiError {
             Self::Invalid(..) | Self::Captcha => StatusCode::UNPROCESSABLE_ENTITY,
             Self::CaptchaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -139,9 +139,13 @@ impl ResponseError for ApiError {
                     "error": self.to_string(),
                     "retry_after": limit.retry_after_secs,
                 })),
-            Self::Storage(_) => {
-                response.json(json!({"error": "the submission could not be stored; try again"}))
-            }
+            Self::Storage(_) => response
+                .insert_header((header::RETRY_AFTER, super::signup::NOT_SAVED_RETRY_SECONDS))
+                .json(json!({
+                    "error": "the submission could not be stored; send it again in a moment",
+                    "reason": "database_unavailable",
+                    "retry_after": super::signup::NOT_SAVED_RETRY_SECONDS,
+                })),
             Self::Captcha => response.json(json!({"errors": {"captcha": [self.to_string()]}})),
             Self::NotJson | Self::Malformed(_) | Self::CaptchaUnavailable => {
                 response.json(json!({"error": self.to_string()}))

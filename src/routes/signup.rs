@@ -10,6 +10,7 @@ use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
 use crate::form_token::unix_now;
 use crate::intake::{Channel, Outcome};
 use crate::rate_limit::TooManyRequests;
+use crate::storage::StorageError;
 use crate::templates::{
     FormView, Notice, PageContext, VisitorError, signup_page, success_url, thanks_page,
     visitor_error_page,
@@ -116,16 +117,14 @@ async fn submit(
     };
     let client_ip = state.limiter.client_ip(request);
     let submission = body.submission(channel, client_ip, context.language);
-    match intake(state).take(submission).await {
-        Ok(outcome) => respond(outcome, &body, context, state),
-        Err(_) => failure_page(request, context, VisitorError::Storage),
-    }
+    let taken = intake(state).take(submission).await;
+    respond(taken, &body, context, state)
 }
 
 /// The page for an outcome. A form shown again keeps the visitor's input, its id, and its
 /// token, whose issue time still tells when the form was served.
 fn respond(
-    outcome: Outcome,
+    taken: Result<Outcome, StorageError>,
     body: &SignupBody,
     context: PageContext<'_>,
     state: &AppState,
@@ -140,6 +139,22 @@ fn respond(
     let with_notice = |notice| FormView {
         notice: Some(notice),
         ..again
+    };
+    let outcome = match taken {
+        Ok(outcome) => outcome,
+        // The database could not store it (a failover, a full disk, a lock held too long):
+        // the same form again, so that sending it once more stores it once, even if this
+        // attempt did land after all.
+        Err(_) => {
+            let mut response = html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                signup_page(&with_notice(Notice::NotSaved)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, NOT_SAVED_RETRY_SECONDS.into());
+            return response;
+        }
     };
     match outcome {
         // A bot gets the same answer as a person, so it learns nothing.
@@ -166,6 +181,9 @@ fn respond(
         Outcome::FormUsed => offer_again(again, &IdempotencyKey::random(), Notice::FormUsed, state),
     }
 }
+
+/// When a visitor whose signup could not be stored is told to try again.
+pub(super) const NOT_SAVED_RETRY_SECONDS: u64 = 5;
 
 /// The answer to a post over the per-address limit: the form again with the visitor's
 /// input and when to come back, or, for a flood, a line of text.
@@ -226,7 +244,6 @@ fn failure_page(
     let status = match error {
         VisitorError::Malformed => StatusCode::BAD_REQUEST,
         VisitorError::Forbidden => StatusCode::FORBIDDEN,
-        VisitorError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let id = request_id(request);
     html(status, visitor_error_page(&context, error, id.as_deref()))

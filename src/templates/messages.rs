@@ -80,6 +80,8 @@ pub enum Notice {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// The database could not store the signup just now: the visitor sends it again.
+    NotSaved,
 }
 
 impl Notice {
@@ -89,6 +91,7 @@ impl Notice {
             Notice::FormUsed => language.text("notice-form-used"),
             Notice::CaptchaFailed => language.text("notice-captcha-failed"),
             Notice::CaptchaUnavailable => language.text("notice-captcha-unavailable"),
+            Notice::NotSaved => language.text("notice-not-saved"),
             Notice::RateLimited { retry_after_secs } => language.text_with(
                 "notice-rate-limited",
                 &[("seconds", Arg::count(retry_after_secs))],
@@ -103,7 +106,6 @@ pub enum VisitorError {
     /// The body was not a form at all.
     Malformed,
     /// The submission could not be stored.
-    Storage,
     /// A post from a site that may not post here.
     Forbidden,
 }
@@ -113,7 +115,6 @@ impl VisitorError {
     pub(super) fn message_ids(self) -> (&'static str, &'static str) {
         match self {
             VisitorError::Malformed => ("error-malformed-title", "error-malformed-message"),
-            VisitorError::Storage => ("error-storage-title", "error-storage-message"),
             VisitorError::Forbidden => ("error-forbidden-title", "error-forbidden-message"),
         }
     }

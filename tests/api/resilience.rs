@@ -320,3 +320,109 @@ async fn a_write_due_after_its_deadline_is_never_sent() {
     client.create(&draft, in_time).await.unwrap();
     assert_eq!(fake.customers().len(), 1);
 }
+
+/// Holds the application's database so that it cannot write until the guard is dropped:
+/// SQLite locked by another connection (as a backup or the CLI might), PostgreSQL's
+/// submissions table locked. Either way the service's wait for the lock runs out.
+struct DatabaseHeld {
+    release: std::sync::mpsc::Sender<()>,
+    held: std::thread::JoinHandle<()>,
+}
+
+impl DatabaseHeld {
+    async fn hold(config: &Config) -> Self {
+        let url = config.vars()["DATABASE_URL"].clone();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+        let held = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            if let Some(path) = url.strip_prefix("sqlite://") {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                locked.send(()).unwrap();
+                let _ = released.recv();
+                connection.execute_batch("ROLLBACK").unwrap();
+            } else {
+                runtime.block_on(async {
+                    let (mut client, connection) =
+                        tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                            .await
+                            .unwrap();
+                    tokio::spawn(connection);
+                    let tx = client.transaction().await.unwrap();
+                    tx.batch_execute("LOCK TABLE submissions IN ACCESS EXCLUSIVE MODE")
+                        .await
+                        .unwrap();
+                    locked.send(()).unwrap();
+                    let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+                    tx.rollback().await.unwrap();
+                });
+            }
+        });
+        tokio::task::spawn_blocking(move || is_locked.recv().unwrap())
+            .await
+            .unwrap();
+        Self { release, held }
+    }
+
+    async fn release(self) {
+        self.release.send(()).unwrap();
+        tokio::task::spawn_blocking(move || self.held.join().unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_that_cannot_be_stored_gets_its_form_back_and_goes_through_once_it_can() {
+    let config = Config::demo();
+    let app = spawn_app(&config).await;
+    let fields = crate::helpers::with_hidden_fields(&app.client, &app.address, &valid_form()).await;
+
+    let held = DatabaseHeld::hold(&config).await;
+    let refused = app
+        .client
+        .post(app.url("/"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    let status = refused.status();
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let page = refused.text().await.unwrap();
+    let api = app
+        .post_json(&serde_json::json!({
+            "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com",
+        }))
+        .await;
+    let api_status = api.status();
+    let api_retry_after = api.headers().get("retry-after").cloned();
+    let api_body: serde_json::Value = api.json().await.unwrap();
+    held.release().await;
+
+    assert_eq!(status, 503, "{page}");
+    assert!(retry_after.is_some(), "no Retry-After");
+    assert!(page.contains("was not saved"), "{page}");
+    assert!(
+        page.contains(r#"value="ada@example.com""#),
+        "the input is lost: {page}"
+    );
+    assert_eq!(api_status, 503);
+    assert!(api_retry_after.is_some());
+    assert_eq!(api_body["reason"], "database_unavailable", "{api_body}");
+
+    // The same form, sent again once the database is back, goes through.
+    let again = app
+        .client
+        .post(app.url("/"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    app.wait_for_delivered(1, Duration::from_secs(10)).await;
+    app.stop().await;
+}
