@@ -5,6 +5,7 @@
 
 mod attempt;
 mod claims;
+mod outage;
 mod results;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use self::claims::UnderWay;
+use self::outage::Outage;
 use super::Backoff;
 use super::Queue;
 use super::lease::heartbeat_interval;
@@ -34,7 +36,6 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 /// The shortest wait between looks at the queue when the last look claimed nothing.
 const MIN_POLL: Duration = Duration::from_millis(250);
 /// Pause after the database failed to answer the worker.
-const STORAGE_RETRY: Duration = Duration::from_secs(1);
 /// After a stop is asked for, how long deliveries under way may take to finish. Anything
 /// cut off is handed over, and searched for before it is created again.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -79,6 +80,8 @@ pub struct DeliveryWorker {
     instances: AtomicUsize,
     /// Submissions this instance has claimed and is delivering.
     under_way: Mutex<HashSet<SubmissionId>>,
+    /// While the queue cannot be read.
+    outage: Mutex<Outage>,
     handle: DeliveryHandle,
 }
 
@@ -103,6 +106,7 @@ impl DeliveryWorker {
             request_timeout,
             instances: AtomicUsize::new(1),
             under_way: Mutex::new(HashSet::new()),
+            outage: Mutex::default(),
             handle,
         }
     }
@@ -173,6 +177,11 @@ impl DeliveryWorker {
         [heartbeat, credential]
     }
 
+    fn outage(&self) -> std::sync::MutexGuard<'_, Outage> {
+        // A plain record, changed in one step: a panic cannot leave it torn.
+        self.outage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Claims up to `capacity` submissions and starts delivering them. Returns whether it
     /// claimed any, or `None` when the queue could not be read (after a pause).
     async fn start_claimed(
@@ -181,11 +190,25 @@ impl DeliveryWorker {
         running: &mut JoinSet<()>,
     ) -> Option<bool> {
         let claimed = match self.claim(capacity).await {
-            Ok(claimed) => claimed,
+            Ok(claimed) => {
+                if let Some(lasted) = self.outage().ended(Instant::now()) {
+                    tracing::info!(
+                        lasted_secs = lasted.as_secs(),
+                        "the delivery queue can be read again; delivering"
+                    );
+                }
+                claimed
+            }
             Err(error) => {
                 // Submissions stay safely queued; try again shortly.
-                tracing::error!(%error, "could not read the delivery queue");
-                tokio::time::sleep(STORAGE_RETRY).await;
+                let failed = self.outage().failed(Instant::now());
+                if failed.began {
+                    tracing::error!(
+                        %error,
+                        "could not read the delivery queue; trying again quietly until it can be read"
+                    );
+                }
+                tokio::time::sleep(failed.wait).await;
                 return None;
             }
         };
