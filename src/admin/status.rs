@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{QueueCounts, Statistics, SubmissionState};
+use super::{QueueCounts, Statistics, SubmissionState, SubmissionSummary};
 use crate::clover::{AuthSnapshot, AuthState};
 use crate::configuration::AuthMode;
 use crate::domain::mask_email;
@@ -37,7 +37,8 @@ pub struct StatusReport {
     pub region: &'static str,
     pub duplicate_policy: &'static str,
     pub auth: AuthReport,
-    pub queue: QueueCounts,
+    /// Unknown while the database does not answer.
+    pub queue: Option<QueueCounts>,
     /// Submissions turned away as bots, by reason (honeypot, bad_token, too_fast).
     pub bots: BTreeMap<String, u64>,
     pub recent: Vec<RecentSubmission>,
@@ -81,7 +82,17 @@ pub async fn status_report(
     let queue = statistics.queue_counts().await?;
     let recent = statistics.recent_submissions(RECENT_SUBMISSIONS).await?;
     let bots = bots.with_stored(statistics.bot_counts()).await?;
-    Ok(StatusReport {
+    let mut report = without_database(info, auth);
+    report.queue = Some(queue);
+    report.bots = bots;
+    report.recent = recent.into_iter().map(recent_submission).collect();
+    Ok(report)
+}
+
+/// What can be told while the database does not answer: the deployment and the
+/// credential, which are kept in memory; the queue is unknown.
+pub fn without_database(info: &ServiceInfo, auth: AuthSnapshot) -> StatusReport {
+    StatusReport {
         mode: info.mode,
         merchant_id: auth.merchant_id.clone(),
         environment: info.environment,
@@ -98,31 +109,32 @@ pub async fn status_report(
             }),
             missing_permission: auth.missing_permission.map(|missing| missing.code()),
         },
-        queue,
-        bots,
-        recent: recent
-            .into_iter()
-            .map(|row| RecentSubmission {
-                id: row.id.to_string(),
-                received_at: OffsetDateTime::from_unix_timestamp_nanos(
-                    i128::from(row.received_at_ms) * 1_000_000,
-                )
-                .ok()
-                .and_then(rfc3339)
-                .unwrap_or_default(),
-                email: if row.email.is_empty() {
-                    "(erased)".to_owned()
-                } else {
-                    mask_email(&row.email)
-                },
-                state: row.state,
-                attempts: row.attempts,
-                last_error: row.last_error,
-                clover_customer_id: row.clover_customer_id,
-                outcome: row.outcome.map(|o| o.as_str()),
-            })
-            .collect(),
-    })
+        queue: None,
+        bots: BTreeMap::new(),
+        recent: Vec::new(),
+    }
+}
+
+fn recent_submission(row: SubmissionSummary) -> RecentSubmission {
+    RecentSubmission {
+        id: row.id.to_string(),
+        received_at: OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(row.received_at_ms) * 1_000_000,
+        )
+        .ok()
+        .and_then(rfc3339)
+        .unwrap_or_default(),
+        email: if row.email.is_empty() {
+            "(erased)".to_owned()
+        } else {
+            mask_email(&row.email)
+        },
+        state: row.state,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        clover_customer_id: row.clover_customer_id,
+        outcome: row.outcome.map(|o| o.as_str()),
+    }
 }
 
 fn rfc3339(moment: OffsetDateTime) -> Option<String> {

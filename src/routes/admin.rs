@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{AppState, html, see_other};
 use crate::admin::access::{AdminAccess, Refusal, SignInRefused};
-use crate::admin::status::{StatusReport, status_report};
+use crate::admin::status::{StatusReport, status_report, without_database};
 use crate::storage::StorageError;
 use crate::templates::{admin_login_page, admin_page};
 
@@ -27,11 +27,16 @@ pub async fn status_page(
     if let Some(refusal) = state.admin.refusal(&request) {
         return Ok(refusal.error_response());
     }
-    let report = report_of(&state)
-        .await
-        .map_err(actix_web::error::ErrorInternalServerError)?;
+    let (status, report) = match report_of(&state).await {
+        Ok(report) => (StatusCode::OK, report),
+        Err(error) => {
+            tracing::warn!(%error, "the admin page is shown without the database");
+            let report = without_database(&state.info, state.directory.auth());
+            (StatusCode::SERVICE_UNAVAILABLE, report)
+        }
+    };
     Ok(html(
-        StatusCode::OK,
+        status,
         admin_page(&report, None, &state.admin.csrf_token(&request)),
     ))
 }
@@ -50,12 +55,21 @@ pub async fn status_json(
         }
         Some(refusal) => return Ok(refusal.error_response()),
     }
-    let report = report_of(&state)
-        .await
-        .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(report))
+    match report_of(&state).await {
+        Ok(report) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(report)),
+        Err(error) => {
+            tracing::warn!(%error, "status.json could not read the database");
+            Ok(HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::RETRY_AFTER, 5))
+                .json(serde_json::json!({
+                    "error": "the database does not answer",
+                    "reason": "database_unavailable",
+                })))
+        }
+    }
 }
 
 pub async fn login_form(state: web::Data<AppState>) -> HttpResponse {

@@ -81,15 +81,24 @@ fn connection(report: &StatusReport, csrf_token: &str) -> Markup {
 fn queue(report: &StatusReport, csrf_token: &str) -> Markup {
     html! {
         h2 { "Queue" }
-        dl class="facts" {
-            dt { "Waiting" } dd { (report.queue.pending) }
-            dt { "Delivered" } dd { (report.queue.delivered) }
-            dt { "Failed" } dd { (report.queue.failed) }
-        }
-        @if report.queue.failed > 0 || report.queue.pending > 0 {
-            form method="post" action="/admin/retry" {
-                input type="hidden" name="csrf_token" value=(csrf_token);
-                button type="submit" class="button" { "Retry now" }
+        @if let Some(queue) = &report.queue {
+            dl class="facts" {
+                dt { "Waiting" } dd { (queue.pending) }
+                dt { "Delivered" } dd { (queue.delivered) }
+                dt { "Failed" } dd { (queue.failed) }
+            }
+            @if queue.failed > 0 || queue.pending > 0 {
+                form method="post" action="/admin/retry" {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    button type="submit" class="button" { "Retry now" }
+                }
+            }
+        } @else {
+            div class="notice notice-error" role="alert" {
+                p {
+                    strong { "The database does not answer. " }
+                    "The queue cannot be shown, and visitors are asked to send the form again in a moment; nothing they were told was saved is lost. This page shows the rest."
+                }
             }
         }
     }
@@ -241,7 +250,7 @@ mod tests {
                 refresh_expires_soon,
                 missing_permission: None,
             },
-            queue: QueueCounts::default(),
+            queue: Some(QueueCounts::default()),
             bots: Default::default(),
             recent: Vec::new(),
         }

@@ -426,3 +426,46 @@ async fn a_signup_that_cannot_be_stored_gets_its_form_back_and_goes_through_once
     app.wait_for_delivered(1, Duration::from_secs(10)).await;
     app.stop().await;
 }
+
+/// While the database does not answer, the admin page shows what it knows without it and
+/// says so, and `status.json` answers 503 with a reason: neither is a bare 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_says_the_database_does_not_answer_instead_of_failing() {
+    let fake = FakeClover::start().await;
+    let config = Config::token(&fake);
+    if !config.vars()["DATABASE_URL"].starts_with("postgres") {
+        // SQLite in WAL mode goes on serving reads while another connection holds the
+        // write lock, so only PostgreSQL's table lock makes the reads fail here.
+        eprintln!("note: runs with TEST_STORE=postgres (as CI does)");
+        return;
+    }
+    let app = spawn_app(&config).await;
+    let held = DatabaseHeld::hold(&config).await;
+    let json = app
+        .client
+        .get(app.url("/admin/status.json"))
+        .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let json_status = json.status();
+    let body: serde_json::Value = json.json().await.unwrap();
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .bearer_auth(crate::helpers::TEST_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let page_status = page.status();
+    let page = page.text().await.unwrap();
+    held.release().await;
+
+    assert_eq!(json_status, 503, "{body}");
+    assert_eq!(body["reason"], "database_unavailable");
+    assert_eq!(page_status, 503);
+    assert!(page.contains("The database does not answer"), "{page}");
+    assert!(page.contains(fake_clover::MERCHANT_ID), "the rest is shown: {page}");
+    assert_eq!(app.status().await["queue"]["pending"], 0, "back once it answers");
+    app.stop().await;
+}
