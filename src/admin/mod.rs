@@ -4,6 +4,7 @@
 //! the contract tests are `tests/storage/admin.rs`.
 
 pub mod access;
+pub mod refusal;
 pub mod status;
 
 use std::collections::BTreeMap;

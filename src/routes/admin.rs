@@ -3,7 +3,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
 use super::{AppState, html, see_other};
-use crate::admin::access::{AdminAccess, Refusal, SignInRefused};
+use crate::admin::access::{AdminAccess, SignInRefused};
+use crate::admin::refusal::Refusal;
 use crate::admin::status::{StatusReport, status_report, without_database};
 use crate::storage::StorageError;
 use crate::templates::{admin_login_page, admin_page};

@@ -465,7 +465,14 @@ async fn the_admin_says_the_database_does_not_answer_instead_of_failing() {
     assert_eq!(body["reason"], "database_unavailable");
     assert_eq!(page_status, 503);
     assert!(page.contains("The database does not answer"), "{page}");
-    assert!(page.contains(fake_clover::MERCHANT_ID), "the rest is shown: {page}");
-    assert_eq!(app.status().await["queue"]["pending"], 0, "back once it answers");
+    assert!(
+        page.contains(fake_clover::MERCHANT_ID),
+        "the rest is shown: {page}"
+    );
+    assert_eq!(
+        app.status().await["queue"]["pending"],
+        0,
+        "back once it answers"
+    );
     app.stop().await;
 }
