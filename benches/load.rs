@@ -44,10 +44,10 @@ struct Plan {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, port, file] = args.as_slice() {
-        if flag == "--serve-bare" {
-            serve_bare(port, file);
-        }
+    if let [_, flag, port, file] = args.as_slice()
+        && flag == "--serve-bare"
+    {
+        serve_bare(port, file);
     }
     let quick = args.iter().any(|a| a == "--quick");
     let plan = if quick {

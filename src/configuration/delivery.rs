@@ -45,12 +45,10 @@ pub(super) fn read(
     let auth_recheck = env.parsed::<u64>("AUTH_RECHECK_SECONDS", "a whole number of seconds");
     let lease = read_lease(env, clover_timeout);
     let retention_days = env.parsed::<u32>("DATA_RETENTION_DAYS", "a whole number of days");
-    if let (Ok(Some(base)), Ok(Some(max))) = (backoff_base, backoff_max) {
-        if base == 0 || max < base {
-            env.problem(
-                "DELIVERY_BACKOFF_BASE_MS/DELIVERY_BACKOFF_MAX_MS: expected 1 ≤ base ≤ max",
-            );
-        }
+    if let (Ok(Some(base)), Ok(Some(max))) = (backoff_base, backoff_max)
+        && (base == 0 || max < base)
+    {
+        env.problem("DELIVERY_BACKOFF_BASE_MS/DELIVERY_BACKOFF_MAX_MS: expected 1 ≤ base ≤ max");
     }
     Ok(DeliverySettings {
         duplicate_policy: duplicate_policy?.unwrap_or_default(),
@@ -72,14 +70,14 @@ fn read_lease(env: &mut Reader<'_>, clover_timeout: Option<Duration>) -> Read<Du
              got {lease}"
         )));
     }
-    if let Some(timeout) = clover_timeout.map(|t| t.as_secs()) {
-        if lease < 3 * timeout {
-            env.problem(format!(
-                "DELIVERY_LEASE_SECONDS ({lease}) must be at least three times \
+    if let Some(timeout) = clover_timeout.map(|t| t.as_secs())
+        && lease < 3 * timeout
+    {
+        env.problem(format!(
+            "DELIVERY_LEASE_SECONDS ({lease}) must be at least three times \
                  CLOVER_TIMEOUT_SECONDS ({timeout}): a delivery writes to Clover only while a \
                  third of its claim is left, so that no other instance takes it over meanwhile"
-            ));
-        }
+        ));
     }
     Ok(Duration::from_secs(lease))
 }

@@ -184,14 +184,14 @@ async fn oauth_credential(
     .await
     .context("cannot read the stored Clover connection")?;
     let credential = Arc::new(credential);
-    if let (Some(legacy), Some(merchant)) = (&oauth.legacy_token, &oauth.expected_merchant) {
-        if !credential.is_connected().await {
-            match credential.migrate_legacy(merchant, legacy).await {
-                Ok(()) => {
-                    tracing::info!("the legacy Clover token was migrated to an expiring pair")
-                }
-                Err(error) => tracing::error!(%error, "could not migrate CLOVER_LEGACY_TOKEN"),
+    if let (Some(legacy), Some(merchant)) = (&oauth.legacy_token, &oauth.expected_merchant)
+        && !credential.is_connected().await
+    {
+        match credential.migrate_legacy(merchant, legacy).await {
+            Ok(()) => {
+                tracing::info!("the legacy Clover token was migrated to an expiring pair")
             }
+            Err(error) => tracing::error!(%error, "could not migrate CLOVER_LEGACY_TOKEN"),
         }
     }
     Ok(credential)

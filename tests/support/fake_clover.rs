@@ -1155,10 +1155,10 @@ impl State {
         // A missing permission is the same 401 as a bad token (§4.2),
         // and not a violation: the merchant decides what to grant. It comes
         // before faults, so a queued fault waits for a permitted request.
-        if let Some(needed) = inc.endpoint.permission() {
-            if !inc.has(needed) {
-                return (Reply::unauthorized(), Some(token));
-            }
+        if let Some(needed) = inc.endpoint.permission()
+            && !inc.has(needed)
+        {
+            return (Reply::unauthorized(), Some(token));
         }
         let reply = self.with_fault(inc, State::dispatch);
         (reply, Some(token))

@@ -60,10 +60,10 @@ async fn insert_one(
 ) -> Result<Inserted, tokio_postgres::Error> {
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
-    if let Some(given) = key {
-        if let Some((earlier, stored)) = keyed(tx, given).await? {
-            return Ok(resend_verdict(earlier, &stored, &content));
-        }
+    if let Some(given) = key
+        && let Some((earlier, stored)) = keyed(tx, given).await?
+    {
+        return Ok(resend_verdict(earlier, &stored, &content));
     }
     let id = SubmissionId::random();
     let now = now_ms();

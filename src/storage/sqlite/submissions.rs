@@ -36,10 +36,10 @@ pub(super) fn insert_one(
 ) -> rusqlite::Result<Inserted> {
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
-    if let Some(given) = key {
-        if let Some((earlier, stored)) = keyed(connection, given)? {
-            return Ok(resend_verdict(earlier, &stored, &content));
-        }
+    if let Some(given) = key
+        && let Some((earlier, stored)) = keyed(connection, given)?
+    {
+        return Ok(resend_verdict(earlier, &stored, &content));
     }
     let id = SubmissionId::random();
     let now = now_ms();

@@ -409,10 +409,10 @@ fn blocking_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Resu
         if line.is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0; content_length];
@@ -481,10 +481,10 @@ pub async fn wait_for_within(client: &Client, css: &str, timeout: Duration) -> E
 pub async fn wait_for_path(client: &Client, path: &str) {
     let deadline = Instant::now() + DEFAULT_WAIT;
     loop {
-        if let Ok(url) = client.current_url().await {
-            if url.path() == path {
-                return;
-            }
+        if let Ok(url) = client.current_url().await
+            && url.path() == path
+        {
+            return;
         }
         if Instant::now() > deadline {
             panic!(

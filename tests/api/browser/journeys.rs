@@ -54,10 +54,10 @@ async fn attribute(browser: &Browser, css: &str, name: &str) -> Option<String> {
 async fn wait_for_text(browser: &Browser, css: &str, text: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(element) = browser.find(Locator::Css(css)).await {
-            if element.text().await.is_ok_and(|t| t.trim() == text) {
-                return;
-            }
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && element.text().await.is_ok_and(|t| t.trim() == text)
+        {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
