@@ -50,7 +50,11 @@ impl Config {
             .set("DELIVERY_BACKOFF_MAX_MS", "400")
             .set("AUTH_RECHECK_SECONDS", "1")
             .set("FORM_MIN_FILL_SECONDS", "0")
-            .set("RATE_LIMIT_BURST", "100");
+            .set("RATE_LIMIT_BURST", "100")
+            // Every test's clients connect from 127.0.0.1: a test that sends many requests
+            // at once (and keeps their connections alive) would otherwise meet the cap on
+            // connections per address, whose own tests set it low themselves.
+            .set("MAX_CONNECTIONS_PER_ADDRESS", "1000");
         config
     }
 
