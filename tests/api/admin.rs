@@ -257,7 +257,8 @@ async fn a_legacy_token_is_migrated_from_the_admin_page() {
     app.stop().await;
 }
 
-async fn signed_in(app: &crate::helpers::TestApp) {
+/// Signs in at the login form; returns the session cookie (`name=value`) it set.
+async fn signed_in(app: &crate::helpers::TestApp) -> String {
     let login = app
         .client
         .post(app.url("/admin/login"))
@@ -266,6 +267,17 @@ async fn signed_in(app: &crate::helpers::TestApp) {
         .await
         .unwrap();
     assert_eq!(login.status(), 303);
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token an admin page's forms carry.
+fn csrf_token_of(page: &str) -> String {
+    page.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries a CSRF token")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -313,15 +325,7 @@ async fn an_admin_form_loaded_before_a_restart_is_accepted_after_it() {
     let mut config = Config::token(&fake);
     config.set("ADMIN_TOKEN", ADMIN_TOKEN);
     let app = spawn_app(&config).await;
-    let login = app
-        .client
-        .post(app.url("/admin/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let browser = browser_with_session(set_cookie.split(';').next().unwrap());
+    let browser = browser_with_session(&signed_in(&app).await);
     let page = browser
         .get(app.url("/admin"))
         .send()
@@ -330,12 +334,7 @@ async fn an_admin_form_loaded_before_a_restart_is_accepted_after_it() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_token_of(&page);
     app.stop().await;
 
     let restarted = spawn_app(&config).await;
@@ -423,16 +422,7 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_rest
     let mut config = Config::token(&fake);
     config.set("ADMIN_TOKEN", ADMIN_TOKEN);
     let app = spawn_app(&config).await;
-    let login = app
-        .client
-        .post(app.url("/admin/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let session = set_cookie.split(';').next().unwrap().to_owned();
-    let copied = browser_with_session(&session);
+    let copied = browser_with_session(&signed_in(&app).await);
     assert_eq!(
         copied.get(app.url("/admin")).send().await.unwrap().status(),
         200
@@ -440,12 +430,7 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie_and_across_a_rest
 
     // Sign out from the page, with its CSRF token.
     let page = app.get("/admin").await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_token_of(&page);
     assert!(page.contains("Sign out everywhere"));
     let out = app
         .client
