@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -128,10 +129,18 @@ impl CustomerDirectory {
         }
     }
 
-    /// `instances` of the service deliver at once: keep to one share of Clover's limits.
-    pub fn share_budget(&self, instances: usize) {
+    /// What is left of a pause Clover imposed (a `429`'s `retry-after`), if one runs.
+    pub fn paused_for(&self) -> Option<Duration> {
+        match self {
+            Self::Clover(client) => client.paused_for(),
+            Self::Demo(_) => None,
+        }
+    }
+
+    /// Clover imposed a pause through another instance: keep it here too.
+    pub fn pause(&self, wait: Duration) {
         if let Self::Clover(client) = self {
-            client.share_budget(instances);
+            client.pause(wait);
         }
     }
 

@@ -9,5 +9,5 @@ mod worker;
 
 pub use backoff::Backoff;
 pub use plan::{Plan, consent_line, consent_note, plan_delivery};
-pub use queue::{DeliveryOutcome, Queue, QueuedDelivery};
+pub use queue::{DeliveryOutcome, Queue, QueuedDelivery, Turn};
 pub use worker::{DeliveryHandle, DeliveryWorker};

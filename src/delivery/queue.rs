@@ -35,7 +35,19 @@ pub trait Queue: Send + Sync {
     /// How long this instance's claim on `id` has left to run; `None` when it holds none
     /// (it ran out and another instance took it, or the delivery was recorded).
     async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError>;
-    /// This instance stops: it no longer counts as alive, and its claims are released
+    /// Takes this instance's turn to send deliveries to Clover, or keeps it, for `lease`
+    /// from now. One instance at a time has the turn, so that together they use Clover's
+    /// whole per-token budget and never more; a turn not renewed runs out and another
+    /// instance takes it. `clover_paused_until` passes on the end of a pause Clover
+    /// imposed on this instance (a `429`'s `retry-after`, epoch milliseconds); the answer
+    /// carries the latest end any instance passed on.
+    async fn take_turn(
+        &self,
+        lease: Duration,
+        clover_paused_until: Option<i64>,
+    ) -> Result<Turn, StorageError>;
+    /// This instance stops: it no longer counts as alive, gives up its turn to deliver
+    /// (another instance takes it at once), and its claims are released
     /// but for those of deliveries cut off mid-way (`running`), which run out with their
     /// lease: a request of theirs may still be on its way to Clover.
     async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError>;
@@ -69,6 +81,25 @@ pub trait Queue: Send + Sync {
     /// and Clover customer id stay, so the admin page still adds up. Pending and failed
     /// submissions are kept whole until they are resolved. Returns how many were erased.
     async fn erase_delivered_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
+}
+
+/// What [`Queue::take_turn`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    /// This instance may send deliveries until the lease it asked for runs out.
+    pub ours: bool,
+    /// Until when (epoch milliseconds) Clover asked every instance to wait, if it did.
+    pub clover_paused_until: Option<i64>,
+}
+
+impl Turn {
+    /// Reads a stored row: its holder and its pause, `0` for none.
+    pub fn of(holder: &str, instance: &str, clover_paused_until: i64) -> Self {
+        Self {
+            ours: holder == instance,
+            clover_paused_until: (clover_paused_until > 0).then_some(clover_paused_until),
+        }
+    }
 }
 
 /// A submission claimed for delivery, with everything needed to deliver it.

@@ -11,7 +11,7 @@ use crate::admin::{replace_token, token_mode_without_a_token};
 use crate::helpers::{Config, TEST_ADMIN_TOKEN, spawn_app};
 use crate::oauth::connect_browser;
 use crate::process::{Process, status};
-use crate::support::fake_clover::{self, FakeClover};
+use crate::support::fake_clover::{self, Endpoint, FakeClover, Fault};
 use crate::support::postgres;
 
 const SIGNUPS: usize = 500;
@@ -175,4 +175,159 @@ async fn wait_until_delivered(address: &str, count: u64, patience: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Clover's per-token limit, requests a second.
+const CLOVER_RATE: f64 = 16.0;
+/// Signups drained in the budget tests.
+const BACKLOG: usize = 300;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_together_use_at_least_90_percent_of_clovers_budget() {
+    drain_with(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_together_use_at_least_90_percent_of_clovers_budget() {
+    drain_with(3).await;
+}
+
+/// `instances` instances on one database take [`BACKLOG`] signups between them and
+/// deliver them: at the rate Clover allows the token, with no early retry, no more
+/// requests in flight than it allows, and each visitor created once.
+async fn drain_with(instances: usize) {
+    let Some(database) = postgres::fresh_database().await else {
+        return;
+    };
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set("DATABASE_URL", &database)
+        .set("RATE_LIMIT_PER_MINUTE", "100000")
+        .set("RATE_LIMIT_BURST", "100000");
+    let mut apps = Vec::new();
+    for _ in 0..instances {
+        apps.push(spawn_app(&config).await);
+    }
+
+    let posts = (0..BACKLOG).map(|n| {
+        let app = &apps[n % instances];
+        async move {
+            let response = app
+                .post_json(
+                    &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
+                                   "email": format!("visitor{n}@example.com")}),
+                )
+                .await;
+            assert_eq!(response.status(), 202);
+        }
+    });
+    futures_util::stream::iter(posts)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    wait_until_delivered(&apps[0].address, BACKLOG as u64, Duration::from_secs(120)).await;
+
+    let requests = fake.requests();
+    let span = requests.last().unwrap().at - requests.first().unwrap().at;
+    let rate = (requests.len() - 1) as f64 / span.as_secs_f64();
+    eprintln!(
+        "{instances} instances: {} requests in {span:.1?}, {rate:.2}/s, {:.1} % of Clover's budget",
+        requests.len(),
+        100.0 * rate / CLOVER_RATE
+    );
+    assert!(
+        rate >= 0.9 * CLOVER_RATE,
+        "{instances} instances used {rate:.2} requests a second of Clover's 16"
+    );
+    let violations = fake.violations();
+    let over_rate = violations.iter().filter(|v| v.starts_with("rate:")).count();
+    let others: Vec<_> = violations
+        .iter()
+        .filter(|v| !v.starts_with("rate:"))
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+    assert!(over_rate <= 3, "{over_rate} requests over Clover's rate");
+    let customers = fake.customers();
+    let emails: std::collections::HashSet<_> =
+        customers.iter().flat_map(|c| c.emails.clone()).collect();
+    assert_eq!(customers.len(), BACKLOG, "a visitor created twice, or lost");
+    assert_eq!(emails.len(), BACKLOG);
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_clover_imposed_on_one_instance_is_kept_by_the_one_that_takes_over() {
+    let Some(database) = postgres::fresh_database().await else {
+        return;
+    };
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set("DATABASE_URL", &database)
+        .set("DELIVERY_LEASE_SECONDS", "15")
+        .set("RATE_LIMIT_PER_MINUTE", "100000")
+        .set("RATE_LIMIT_BURST", "100000");
+    let first = Process::start(&config);
+    let client = reqwest::Client::new();
+    let post = |address: String, n: usize| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("{address}/api/signups"))
+                .json(
+                    &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
+                              "email": format!("visitor{n}@example.com")}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        }
+    };
+    // The first instance delivers: it has the turn before the second starts.
+    post(first.address.clone(), 0).await;
+    wait_until_delivered(&first.address, 1, Duration::from_secs(20)).await;
+    let second = Process::start(&config);
+
+    // Clover asks for 8 s of quiet; the first dies soon after, its turn still running.
+    let retry_after = Duration::from_secs(8);
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(retry_after.as_secs()),
+            body: r#"{"message":"Too Many Requests"}"#.into(),
+        },
+    );
+    for n in 1..=20 {
+        post(second.address.clone(), n).await;
+    }
+    let limited_at = loop {
+        if let Some(limited) = fake.requests().iter().find(|r| r.status == 429) {
+            break limited.at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill_9();
+
+    // The second takes the turn within about five seconds, and waits out the rest.
+    wait_until_delivered(&second.address, 21, Duration::from_secs(60)).await;
+    let second_logs = second.terminate();
+    let after: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.at > limited_at)
+        .collect();
+    let waited = after[0].at - limited_at;
+    assert!(
+        waited >= retry_after,
+        "the next request came {waited:?} after the 429"
+    );
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    assert!(second_logs.contains("this instance's turn to deliver"));
+    assert_eq!(fake.customers().len(), 21);
 }

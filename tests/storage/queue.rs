@@ -21,6 +21,8 @@ on_both_stores!(
     results_are_recorded_and_counted,
     failed_submissions_can_be_retried,
     personal_data_is_erased_after_delivery_only,
+    one_instance_at_a_time_has_the_turn_to_deliver,
+    a_pause_clover_imposed_through_one_instance_reaches_the_others,
 );
 
 async fn a_claim_belongs_to_one_instance_until_its_lease_runs_out(store: TestStore) {
@@ -337,4 +339,53 @@ async fn personal_data_is_erased_after_delivery_only(store: TestStore) {
     let email_of = |id| recent.iter().find(|s| &s.id == id).unwrap().email.clone();
     assert_eq!(email_of(&delivered), "");
     assert_eq!(email_of(&pending), "kept@example.com");
+}
+
+async fn one_instance_at_a_time_has_the_turn_to_deliver(store: TestStore) {
+    let (a, b) = (store.instance().await, store.instance().await);
+    assert!(a.queue().take_turn(LEASE, None).await.unwrap().ours);
+    assert!(!b.queue().take_turn(LEASE, None).await.unwrap().ours);
+
+    // Renewed every third of the lease, for more than twice its length.
+    for _ in 0..7 {
+        tokio::time::sleep(LEASE / 3).await;
+        assert!(a.queue().take_turn(LEASE, None).await.unwrap().ours);
+        assert!(!b.queue().take_turn(LEASE, None).await.unwrap().ours);
+    }
+
+    // `a` falls silent: once its turn runs out, `b` takes it, and `a` must wait.
+    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
+    assert!(b.queue().take_turn(LEASE, None).await.unwrap().ours);
+    assert!(!a.queue().take_turn(LEASE, None).await.unwrap().ours);
+
+    // `b` stops: `a` takes the turn at once, not a lease later.
+    b.queue().leave(NOTHING).await.unwrap();
+    assert!(a.queue().take_turn(LEASE, None).await.unwrap().ours);
+}
+
+async fn a_pause_clover_imposed_through_one_instance_reaches_the_others(store: TestStore) {
+    let (a, b) = (store.instance().await, store.instance().await);
+    assert_eq!(
+        a.queue()
+            .take_turn(LEASE, None)
+            .await
+            .unwrap()
+            .clover_paused_until,
+        None
+    );
+    let until = now_ms() + 5_000;
+    let told = b.queue().take_turn(LEASE, Some(until)).await.unwrap();
+    assert_eq!(told.clover_paused_until, Some(until));
+    assert!(!told.ours, "passing a pause on does not take the turn");
+
+    let heard = a.queue().take_turn(LEASE, None).await.unwrap();
+    assert_eq!(heard.clover_paused_until, Some(until));
+    assert!(heard.ours);
+    // An earlier end, told later, does not cut the pause short.
+    let earlier = a
+        .queue()
+        .take_turn(LEASE, Some(until - 1_000))
+        .await
+        .unwrap();
+    assert_eq!(earlier.clover_paused_until, Some(until));
 }

@@ -81,9 +81,14 @@ impl CloverClient {
         self.credential.reload().await;
     }
 
-    /// `instances` of the service share this token: keep to one share of its limits.
-    pub fn share_budget(&self, instances: usize) {
-        self.pacer.share_among(instances);
+    /// What is left of a pause Clover imposed on this token, if one runs.
+    pub fn paused_for(&self) -> Option<Duration> {
+        self.pacer.held_for()
+    }
+
+    /// Clover imposed a pause on this token through another instance: keep it here too.
+    pub fn pause(&self, wait: Duration) {
+        self.pacer.hold_off(wait);
     }
 
     /// A whole delivery succeeded: the credential works (again).

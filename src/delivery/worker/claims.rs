@@ -1,5 +1,5 @@
 //! The worker's claims on queued submissions: taking them, the heartbeat that renews
-//! them (and counts the instances sharing Clover's budget), and the time left on one
+//! them (and counts the instances alive), and the time left on one
 //! before a delivery writes to Clover. The arithmetic is `delivery::lease`'s.
 
 use std::sync::Arc;
@@ -42,9 +42,8 @@ impl Drop for UnderWay {
 }
 
 impl DeliveryWorker {
-    /// Renews the claims of the deliveries under way and this instance's presence, and
-    /// keeps to its share of Clover's budget among the instances alive. Returns how many
-    /// there are.
+    /// Renews the claims of the deliveries under way and this instance's presence.
+    /// Returns how many instances are alive.
     pub(super) async fn beat(&self) -> usize {
         match self
             .queue
@@ -54,17 +53,18 @@ impl DeliveryWorker {
             Ok(instances) => {
                 let previous = self.instances.swap(instances, Ordering::SeqCst);
                 if previous != instances {
-                    tracing::info!(instances, "instances sharing Clover's request budget");
+                    tracing::info!(instances, "instances running on this database");
                 }
-                // Every beat, not only on a change: a share of the requests in flight
-                // can only be taken back as they finish.
-                self.directory.share_budget(instances);
                 instances
             }
             Err(error) => {
                 // Claims not renewed may run out and be taken over; before it writes to
                 // Clover, each delivery checks its claim still has time to run.
-                tracing::error!(%error, "could not renew this instance's delivery claims");
+                if self.outage().is_on() {
+                    tracing::debug!(%error, "could not renew this instance's delivery claims");
+                } else {
+                    tracing::error!(%error, "could not renew this instance's delivery claims");
+                }
                 self.instances.load(Ordering::SeqCst)
             }
         }

@@ -7,6 +7,7 @@ mod attempt;
 mod claims;
 mod outage;
 mod results;
+mod turn;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 use self::claims::UnderWay;
 use self::outage::Outage;
+use self::turn::TURN_RENEWAL;
 use super::Backoff;
 use super::Queue;
 use super::lease::heartbeat_interval;
@@ -35,7 +37,6 @@ const CONCURRENT_DELIVERIES: usize = 4;
 const IDLE_POLL: Duration = Duration::from_secs(30);
 /// The shortest wait between looks at the queue when the last look claimed nothing.
 const MIN_POLL: Duration = Duration::from_millis(250);
-/// Pause after the database failed to answer the worker.
 /// After a stop is asked for, how long deliveries under way may take to finish. Anything
 /// cut off is handed over, and searched for before it is created again.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -78,6 +79,8 @@ pub struct DeliveryWorker {
     request_timeout: Duration,
     /// Instances alive at the last heartbeat, this one included.
     instances: AtomicUsize,
+    /// Until when this instance may start deliveries: its turn, less a margin.
+    turn: Mutex<Option<Instant>>,
     /// Submissions this instance has claimed and is delivering.
     under_way: Mutex<HashSet<SubmissionId>>,
     /// While the queue cannot be read.
@@ -105,6 +108,7 @@ impl DeliveryWorker {
             lease: settings.lease,
             request_timeout,
             instances: AtomicUsize::new(1),
+            turn: Mutex::new(None),
             under_way: Mutex::new(HashSet::new()),
             outage: Mutex::default(),
             handle,
@@ -115,7 +119,8 @@ impl DeliveryWorker {
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), StorageError> {
         let worker = Arc::new(self);
         let beat_every = heartbeat_interval(worker.lease);
-        worker.join_instances(&mut stop, beat_every).await;
+        worker.beat().await;
+        worker.take_turn().await;
         let side_tasks = worker.spawn_side_tasks(beat_every);
         let mut running = JoinSet::new();
         let mut gate = AuthGate::default();
@@ -141,23 +146,11 @@ impl DeliveryWorker {
         Ok(())
     }
 
-    /// The first heartbeat, which makes this instance count. The instances already
-    /// running slow down to their new share at their next heartbeat, a little after
-    /// which Clover's budget is no longer all theirs: until then, this one waits.
-    async fn join_instances(&self, stop: &mut watch::Receiver<bool>, beat_every: Duration) {
-        if self.beat().await > 1 {
-            tokio::select! {
-                _ = stop.changed() => {}
-                _ = tokio::time::sleep(beat_every + beat_every / 4) => {}
-            }
-        }
-    }
-
     /// Claims are renewed by a task of their own, which waits on nothing else: a worker
     /// loop waiting on the database must not let the claims of deliveries under way run
     /// out. The stored credential is watched by another, as reading it may wait for
-    /// another instance's refresh.
-    fn spawn_side_tasks(self: &Arc<Self>, beat_every: Duration) -> [Periodic; 2] {
+    /// another instance's refresh; the turn to deliver by a third.
+    fn spawn_side_tasks(self: &Arc<Self>, beat_every: Duration) -> [Periodic; 3] {
         let heartbeat = spawn_periodic("delivery claims", beat_every, {
             let worker = Arc::clone(self);
             move || {
@@ -174,7 +167,14 @@ impl DeliveryWorker {
                 async move { directory.reload_credential().await }
             }
         });
-        [heartbeat, credential]
+        let turn = spawn_periodic("delivery turn", TURN_RENEWAL, {
+            let worker = Arc::clone(self);
+            move || {
+                let worker = Arc::clone(&worker);
+                async move { worker.take_turn().await }
+            }
+        });
+        [heartbeat, credential, turn]
     }
 
     fn outage(&self) -> std::sync::MutexGuard<'_, Outage> {
@@ -230,7 +230,7 @@ impl DeliveryWorker {
 
     /// After a stop: lets deliveries under way finish for a while, then stops the side
     /// tasks and hands what is left over to other instances.
-    async fn hand_over(&self, mut running: JoinSet<()>, side_tasks: [Periodic; 2]) {
+    async fn hand_over(&self, mut running: JoinSet<()>, side_tasks: [Periodic; 3]) {
         let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while running.join_next().await.is_some() {}
         })
@@ -245,6 +245,8 @@ impl DeliveryWorker {
         for task in &side_tasks {
             task.abort();
         }
+        // A pause Clover imposed in the last second is passed on before the turn is.
+        self.take_turn().await;
         if let Err(error) = self.queue.leave(&cut_off).await {
             tracing::error!(%error, "could not hand over this instance's deliveries");
         }
@@ -255,6 +257,9 @@ impl DeliveryWorker {
     /// once, when the merchant asks or reconnects) tests whether it works again, and the
     /// rest wait.
     fn capacity(&self, running: usize, gate: &mut AuthGate) -> usize {
+        if !self.has_turn() {
+            return 0;
+        }
         let state = self.directory.auth().state;
         if state == AuthState::Ok {
             gate.next_check = None;

@@ -46,6 +46,12 @@ impl Outage {
         }
     }
 
+    /// Whether the queue is known to be unreadable: other failures meanwhile are the
+    /// same outage, already told.
+    pub(super) fn is_on(&self) -> bool {
+        self.current.is_some()
+    }
+
     /// The queue was read: how long the outage lasted, if there was one.
     pub(super) fn ended(&mut self, now: Instant) -> Option<Duration> {
         self.current

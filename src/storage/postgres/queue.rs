@@ -7,7 +7,7 @@ use tokio_postgres::{Client, Transaction};
 
 use super::{CLAIM_LOCK, PostgresStore};
 use crate::delivery::lease::{alive_since, lease_until, time_left};
-use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, one_per_email};
+use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, Turn, one_per_email};
 use crate::storage::records::SignupDetails;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 
@@ -31,6 +31,15 @@ impl Queue for PostgresStore {
 
     async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError> {
         claim_left(&*self.client().await?, &self.instance, id).await
+    }
+
+    async fn take_turn(
+        &self,
+        lease: Duration,
+        clover_paused_until: Option<i64>,
+    ) -> Result<Turn, StorageError> {
+        let client = self.client().await?;
+        take_turn(&client, &self.instance, lease, clover_paused_until).await
     }
 
     async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError> {
@@ -182,6 +191,37 @@ async fn heartbeat(
     Ok(usize::try_from(alive).unwrap_or(1).max(1))
 }
 
+/// The turn is taken when nobody holds it or its holder's ran out; kept by its holder.
+/// The pause only ever moves later.
+async fn take_turn(
+    client: &Client,
+    instance: &str,
+    lease: Duration,
+    clover_paused_until: Option<i64>,
+) -> Result<Turn, StorageError> {
+    let now = now_ms();
+    let row = client
+        .query_one(
+            "INSERT INTO delivery_turn (id, holder, until_ms, clover_paused_until_ms)
+             VALUES (1, $1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET
+                 holder = CASE WHEN delivery_turn.holder = $1 OR delivery_turn.until_ms < $4
+                          THEN $1 ELSE delivery_turn.holder END,
+                 until_ms = CASE WHEN delivery_turn.holder = $1 OR delivery_turn.until_ms < $4
+                            THEN $2 ELSE delivery_turn.until_ms END,
+                 clover_paused_until_ms = GREATEST(delivery_turn.clover_paused_until_ms, $3)
+             RETURNING holder, clover_paused_until_ms",
+            &[
+                &instance,
+                &lease_until(now, lease),
+                &clover_paused_until.unwrap_or(0),
+                &now,
+            ],
+        )
+        .await?;
+    Ok(Turn::of(row.get(0), instance, row.get(1)))
+}
+
 /// Releases the claims of `instance` but those on `kept`.
 async fn release_all_but(
     tx: &Transaction<'_>,
@@ -221,6 +261,8 @@ async fn leave(
     let tx = client.transaction().await?;
     release_all_but(&tx, instance, &running).await?;
     tx.execute("DELETE FROM instances WHERE id = $1", &[&instance])
+        .await?;
+    tx.execute("DELETE FROM delivery_turn WHERE holder = $1", &[&instance])
         .await?;
     tx.commit().await?;
     Ok(())

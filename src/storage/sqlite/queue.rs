@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use super::SqliteStore;
 use crate::delivery::lease::{alive_since, lease_until, time_left};
-use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, one_per_email};
+use crate::delivery::queue::{DeliveryOutcome, Queue, QueuedDelivery, Turn, one_per_email};
 use crate::storage::records::SignupDetails;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 
@@ -38,6 +38,16 @@ impl Queue for SqliteStore {
     async fn claim_left(&self, id: &SubmissionId) -> Result<Option<Duration>, StorageError> {
         let (instance, id) = (Arc::clone(&self.instance), id.clone());
         self.run(move |c| claim_left(c, &instance, &id)).await
+    }
+
+    async fn take_turn(
+        &self,
+        lease: Duration,
+        clover_paused_until: Option<i64>,
+    ) -> Result<Turn, StorageError> {
+        let instance = Arc::clone(&self.instance);
+        self.run(move |c| take_turn(c, &instance, lease, clover_paused_until))
+            .await
     }
 
     async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError> {
@@ -206,6 +216,33 @@ fn claim_left(
     Ok(time_left(lease_until))
 }
 
+/// The same rule as in PostgreSQL: taken when free or run out, kept by its holder, the
+/// pause only ever later.
+fn take_turn(
+    connection: &mut Connection,
+    instance: &str,
+    lease: Duration,
+    clover_paused_until: Option<i64>,
+) -> rusqlite::Result<Turn> {
+    let now = now_ms();
+    connection.query_row(
+        "INSERT INTO delivery_turn (id, holder, until_ms, clover_paused_until_ms)
+         VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET
+             holder = CASE WHEN holder = ?1 OR until_ms < ?4 THEN ?1 ELSE holder END,
+             until_ms = CASE WHEN holder = ?1 OR until_ms < ?4 THEN ?2 ELSE until_ms END,
+             clover_paused_until_ms = MAX(clover_paused_until_ms, ?3)
+         RETURNING holder, clover_paused_until_ms",
+        params![
+            instance,
+            lease_until(now, lease),
+            clover_paused_until.unwrap_or(0),
+            now
+        ],
+        |row| Ok(Turn::of(&row.get::<_, String>(0)?, instance, row.get(1)?)),
+    )
+}
+
 fn leave(
     connection: &mut Connection,
     instance: &str,
@@ -214,6 +251,7 @@ fn leave(
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     release_all_but(&tx, instance, running)?;
     tx.execute("DELETE FROM instances WHERE id = ?1", [instance])?;
+    tx.execute("DELETE FROM delivery_turn WHERE holder = ?1", [instance])?;
     tx.commit()
 }
 
@@ -222,7 +260,8 @@ pub(super) fn release_every_claim(connection: &Connection) -> rusqlite::Result<(
     connection.execute_batch(
         "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
              WHERE claimed_by IS NOT NULL;
-         DELETE FROM instances;",
+         DELETE FROM instances;
+         DELETE FROM delivery_turn;",
     )
 }
 
