@@ -6,6 +6,7 @@
 //! worker hands it to [`clover`].
 
 pub mod admin;
+pub mod alerts;
 pub mod captcha;
 pub mod check;
 pub mod clover;

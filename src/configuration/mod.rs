@@ -1,12 +1,14 @@
 //! Typed settings read from the environment (or a `.env` file loaded by `main`).
 //!
 //! Each area's file owns its variables, their documentation and their checks: `server`,
-//! `database`, `clover`, `form` with its `brand` and `theme`, `delivery` and `security`.
+//! `database`, `clover`, `form` with its `brand` and `theme`, `delivery`, `security` and
+//! `alerts`.
 //! Every variable is read through one `reader::Reader`, which collects problems
 //! instead of stopping at the first: a bad configuration stops start-up with a single
 //! message that names every offending variable and what it expects. Values of secret
 //! variables are never echoed.
 
+mod alerts;
 mod brand;
 mod clover;
 mod database;
@@ -21,6 +23,7 @@ use secrecy::SecretSlice;
 
 use crate::storage::DatabaseLocation;
 
+pub use alerts::{AlertSettings, EmailChannel, SecretUrl};
 pub use brand::Branding;
 pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
 pub use delivery::DeliverySettings;
@@ -46,6 +49,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// `LOG_FORMAT`: human-readable lines or one JSON object per line.
     pub log_format: LogFormat,
+    /// Where the merchant hears of trouble: email, a chat webhook.
+    pub alerts: AlertSettings,
 }
 
 impl Settings {
@@ -79,6 +84,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let clover_timeout = clover.as_ref().ok().map(|c| c.request_timeout);
     let delivery = delivery::read(env, clover_timeout);
     let log_format = server::read_log_format(env);
+    let alerts = alerts::read(env);
     Ok(Settings {
         server: server?,
         database: database?,
@@ -89,6 +95,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
         form: form?,
         delivery: delivery?,
         log_format: log_format?,
+        alerts: alerts?,
     })
 }
 

@@ -1,5 +1,5 @@
 //! What runs beside the server: the periodic tasks (rate-limit pruning, retention, admin
-//! session generations, bot-count flushes) and the wait for a stop signal.
+//! session generations, bot-count flushes, alerts) and the wait for a stop signal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertWatcher, LOOK_EVERY};
 use crate::clover::DemoClover;
 use crate::intake::store::BotTally;
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
@@ -23,6 +24,8 @@ const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
 /// What the periodic tasks work on, gathered at start and started with the server.
 pub(super) struct Housekeeping {
+    /// Looks for trouble and tells the merchant, when a channel is set.
+    pub(super) alerts: Option<AlertWatcher>,
     pub(super) db: Storage,
     /// Bots turned away, counted in memory by the routes and written by a periodic flush.
     pub(super) bots: BotTally,
@@ -42,6 +45,7 @@ pub(super) struct Running {
     sessions: Periodic,
     bot_counts: Periodic,
     bots: BotTally,
+    alerts: Option<Periodic>,
 }
 
 impl Housekeeping {
@@ -64,7 +68,15 @@ impl Housekeeping {
             let bots = self.bots.clone();
             move || flush_bot_counts(bots.clone())
         });
+        let alerts = self.alerts.map(|watcher| {
+            let watcher = Arc::new(watcher);
+            spawn_periodic("alerts", LOOK_EVERY, move || {
+                let watcher = Arc::clone(&watcher);
+                async move { watcher.look().await }
+            })
+        });
         Running {
+            alerts,
             pruner,
             retention,
             sessions,
@@ -83,6 +95,9 @@ impl Running {
         self.retention.abort();
         self.sessions.abort();
         self.pruner.abort();
+        if let Some(alerts) = self.alerts {
+            alerts.abort();
+        }
     }
 }
 

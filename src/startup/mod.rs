@@ -15,6 +15,7 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::alerts::{AlertWatcher, Channels};
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
@@ -28,6 +29,9 @@ use crate::routes::{
 use crate::storage::Storage;
 
 use background::Housekeeping;
+
+/// How long a chat webhook may take to take an alert.
+const ALERT_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Admin sign-in attempts per visitor address: five, then one a minute.
 const LOGIN_ATTEMPTS: RateLimitSettings = RateLimitSettings {
@@ -74,6 +78,7 @@ impl Application {
                 .context("cannot read the admin sessions' generation")?,
         );
         let housekeeping = Housekeeping {
+            alerts: alert_watcher(&settings, &db, &directory, &handle)?,
             db: db.clone(),
             bots: bots.clone(),
             demo,
@@ -130,6 +135,33 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What tells the merchant of trouble, when a channel is set.
+fn alert_watcher(
+    settings: &Settings,
+    db: &Storage,
+    directory: &CustomerDirectory,
+    delivery: &DeliveryHandle,
+) -> anyhow::Result<Option<AlertWatcher>> {
+    let http = reqwest::Client::builder()
+        .timeout(ALERT_WEBHOOK_TIMEOUT)
+        .build()
+        .context("cannot build the alert webhook's client")?;
+    let Some(channels) = Channels::from_settings(&settings.alerts, http) else {
+        return Ok(None);
+    };
+    let admin_url = settings.server.public_url.join("admin")?.to_string();
+    Ok(Some(AlertWatcher {
+        ledger: db.alerts(),
+        statistics: db.statistics(),
+        directory: directory.clone(),
+        delivery: delivery.clone(),
+        channels,
+        shop: (settings.form.branding.merchant_name.clone())
+            .unwrap_or_else(|| "clover-signup".to_owned()),
+        admin_url,
+    }))
 }
 
 /// The submission limiter and the admin sign-in limiter, both per visitor address.

@@ -23,6 +23,7 @@ pub use location::{DatabaseLocation, PostgresUrl};
 pub use records::{SignupDetails, SubmissionId};
 
 use crate::admin::{AdminSessions, Statistics};
+use crate::alerts::AlertLedger;
 use crate::clover::DemoCustomers;
 use crate::clover::vault::CredentialVault;
 use crate::delivery::Queue;
@@ -169,6 +170,10 @@ impl Storage {
     }
 
     pub fn demo_customers(&self) -> Arc<dyn DemoCustomers> {
+        port!(self)
+    }
+
+    pub fn alerts(&self) -> Arc<dyn AlertLedger> {
         port!(self)
     }
 }

@@ -7,6 +7,7 @@ mod support;
 mod helpers;
 
 mod admin;
+mod alerts;
 mod bots;
 mod browser;
 mod captcha;

@@ -2,3 +2,4 @@
 
 pub mod fake_clover;
 pub mod postgres;
+pub mod smtp_sink;

@@ -46,9 +46,17 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub struct DeliveryHandle {
     wake: Arc<Notify>,
     recheck_auth: Arc<AtomicBool>,
+    /// Whether this instance has the turn to deliver (see `turn.rs`).
+    delivering: Arc<AtomicBool>,
 }
 
 impl DeliveryHandle {
+    /// Whether this instance had the turn to deliver at its last renewal: then its view
+    /// of Clover (the credential's state) is the current one.
+    pub fn delivering(&self) -> bool {
+        self.delivering.load(Ordering::SeqCst)
+    }
+
     /// Something is due now.
     pub fn wake(&self) {
         self.wake.notify_one();

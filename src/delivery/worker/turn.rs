@@ -4,6 +4,7 @@
 //! [`crate::delivery::Queue::take_turn`]). The others keep taking signups. The same
 //! renewal passes on a pause Clover imposed on any instance.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -31,6 +32,7 @@ impl DeliveryWorker {
             .paused_for()
             .map(|left| now_ms().saturating_add(i64::try_from(left.as_millis()).unwrap_or(0)));
         let Ok(turn) = self.queue.take_turn(TURN_LEASE, paused_until).await else {
+            self.handle.delivering.store(false, Ordering::SeqCst);
             return;
         };
         if let Some(left) = turn
@@ -41,6 +43,7 @@ impl DeliveryWorker {
         }
         let until = turn.ours.then(|| asked_at + TURN_LEASE - TURN_MARGIN);
         let had = std::mem::replace(&mut *self.turn_until(), until).is_some();
+        self.handle.delivering.store(turn.ours, Ordering::SeqCst);
         if turn.ours && !had {
             tracing::info!("this instance's turn to deliver");
             self.handle.wake();

@@ -11,6 +11,7 @@
 //! and `demo`, each the twin of the same file in `sqlite`.
 
 mod admin;
+mod alerts;
 mod credentials;
 mod demo;
 mod queue;

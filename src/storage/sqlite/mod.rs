@@ -8,6 +8,7 @@
 //! and `demo`, each the twin of the same file in `postgres`.
 
 mod admin;
+mod alerts;
 mod checkpoint;
 mod credentials;
 mod demo;

@@ -1,0 +1,167 @@
+//! What an alert says: what happened, since when, how many signups wait, and the one
+//! thing to do, as plain text and as HTML.
+
+use maud::html;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use super::{Finding, Trouble};
+
+/// One message, the same on every channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The message's occasion.
+#[derive(Debug, Clone, Copy)]
+pub enum Occasion {
+    Opened,
+    Reminder,
+    AllClear,
+}
+
+/// What a message is built from.
+pub struct Facts<'a> {
+    pub shop: &'a str,
+    pub trouble: Trouble,
+    /// What is wrong, in the merchant's words; `None` for an all-clear.
+    pub finding: Option<&'a Finding>,
+    pub occasion: Occasion,
+    pub since: OffsetDateTime,
+    /// Signups stored and not yet in Clover.
+    pub waiting: u64,
+    /// The admin page.
+    pub admin_url: &'a str,
+}
+
+impl Trouble {
+    fn headline(self) -> &'static str {
+        match self {
+            Self::Connection => "the Clover connection needs you",
+            Self::FailedSignups => "signups could not be delivered to Clover",
+            Self::RefreshExpiring => "the Clover connection ends soon",
+        }
+    }
+
+    fn ended(self) -> &'static str {
+        match self {
+            Self::Connection => "the Clover connection works again",
+            Self::FailedSignups => "no failed signup waits any more",
+            Self::RefreshExpiring => "the Clover connection was renewed",
+        }
+    }
+
+    fn what_to_do(self) -> &'static str {
+        match self {
+            Self::Connection => {
+                "Open the admin page and reconnect to Clover (or enter a working token)."
+            }
+            Self::FailedSignups => "Open the admin page, read why, and retry the failed signups.",
+            Self::RefreshExpiring => "Open the admin page and reconnect to Clover before then.",
+        }
+    }
+}
+
+pub fn compose(facts: &Facts<'_>) -> Message {
+    let headline = facts.trouble.headline();
+    let since = facts.since.format(&Rfc2822).unwrap_or_default();
+    let (subject, lines) = match (facts.occasion, facts.finding) {
+        (Occasion::AllClear, _) | (_, None) => (
+            format!("[{}] All clear: {}", facts.shop, facts.trouble.ended()),
+            vec![
+                format!("All clear: {}.", facts.trouble.ended()),
+                format!("It had lasted since {since}."),
+                format!("Signups waiting for Clover: {}.", facts.waiting),
+            ],
+        ),
+        (occasion, Some(finding)) => {
+            let prefix = match occasion {
+                Occasion::Reminder => "Still: ",
+                _ => "",
+            };
+            (
+                format!("[{}] {prefix}{}", facts.shop, capitalised(headline)),
+                vec![
+                    finding.detail.clone(),
+                    format!("Since {since}."),
+                    format!(
+                        "Signups waiting for Clover: {}. None is lost; they are delivered once this is fixed.",
+                        facts.waiting
+                    ),
+                    facts.trouble.what_to_do().to_owned(),
+                ],
+            )
+        }
+    };
+    let text = format!("{}\n\n{}\n", lines.join("\n\n"), facts.admin_url);
+    let html = html! {
+        @for line in &lines { p { (line) } }
+        p { a href=(facts.admin_url) { "Open the admin page" } }
+    }
+    .into_string();
+    Message {
+        subject,
+        text,
+        html,
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_says_what_since_when_how_many_wait_and_what_to_do() {
+        let finding = Finding {
+            trouble: Trouble::Connection,
+            detail: "Clover refused the refresh token: reconnect.".into(),
+        };
+        let message = compose(&Facts {
+            shop: "Corner Café",
+            trouble: Trouble::Connection,
+            finding: Some(&finding),
+            occasion: Occasion::Opened,
+            since: OffsetDateTime::UNIX_EPOCH,
+            waiting: 3,
+            admin_url: "https://signup.example/admin",
+        });
+        assert_eq!(
+            message.subject,
+            "[Corner Café] The Clover connection needs you"
+        );
+        for part in [&message.text, &message.html] {
+            assert!(part.contains("refused the refresh token"));
+            assert!(part.contains("Thu, 01 Jan 1970 00:00:00 +0000"));
+            assert!(part.contains("Signups waiting for Clover: 3."));
+            assert!(part.contains("https://signup.example/admin"));
+        }
+    }
+
+    #[test]
+    fn an_all_clear_names_what_ended() {
+        let message = compose(&Facts {
+            shop: "Shop",
+            trouble: Trouble::Connection,
+            finding: None,
+            occasion: Occasion::AllClear,
+            since: OffsetDateTime::UNIX_EPOCH,
+            waiting: 0,
+            admin_url: "https://signup.example/admin",
+        });
+        assert_eq!(
+            message.subject,
+            "[Shop] All clear: the Clover connection works again"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The merchant hears of trouble before their customers do: an alert when something
+//! needs them, a reminder every day while it lasts, and an all-clear when it ends.
+//!
+//! `watch.rs` looks at the service every few seconds on the instance whose turn it is to
+//! deliver (the one whose view of Clover is current) and decides what is wrong
+//! ([`assess`]); `ledger.rs` remembers open alerts in the database, so that a restart
+//! neither repeats nor forgets one and, of several instances, exactly one sends each;
+//! `channels.rs` sends them by email and to a chat webhook.
+
+mod channels;
+pub mod ledger;
+mod message;
+mod watch;
+
+use time::OffsetDateTime;
+
+use crate::admin::QueueCounts;
+use crate::clover::{AuthSnapshot, AuthState};
+
+pub use channels::{Channels, SendError, smtp_transport};
+pub use ledger::{AlertLedger, Raised};
+pub use message::Message;
+pub use watch::{AlertWatcher, LOOK_EVERY};
+
+/// How long before the refresh token ends the merchant is told to reconnect.
+pub const REFRESH_WARNING: time::Duration = time::Duration::days(14);
+
+/// Something that needs the merchant. Each is one incident at a time: it is alerted when
+/// it begins, reminded of daily, and cleared when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Trouble {
+    /// Clover refuses the credential, or the connection needs the merchant to reconnect,
+    /// or the credential lacks a permission.
+    Connection,
+    /// Signups Clover will never accept as they are: they wait for the merchant.
+    FailedSignups,
+    /// The OAuth refresh token ends soon; after that, only a reconnect helps.
+    RefreshExpiring,
+}
+
+impl Trouble {
+    pub const ALL: [Trouble; 3] = [
+        Trouble::Connection,
+        Trouble::FailedSignups,
+        Trouble::RefreshExpiring,
+    ];
+
+    /// The name the ledger keeps it under.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::FailedSignups => "failed_signups",
+            Self::RefreshExpiring => "refresh_expiring",
+        }
+    }
+}
+
+/// What the watcher sees of the service at one moment.
+#[derive(Debug, Clone)]
+pub struct Situation {
+    pub auth: AuthSnapshot,
+    pub queue: QueueCounts,
+    pub now: OffsetDateTime,
+}
+
+/// What is wrong now, with the merchant's words for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub trouble: Trouble,
+    pub detail: String,
+}
+
+/// Decides what needs the merchant. Pure, so that every rule is tested without a clock.
+pub fn assess(situation: &Situation) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let auth = &situation.auth;
+    if auth.state != AuthState::Ok || auth.missing_permission.is_some() {
+        let detail = match (&auth.missing_permission, &auth.reason) {
+            (Some(missing), _) => missing.explanation().to_owned(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => "Clover refuses the credential.".to_owned(),
+        };
+        found.push(Finding {
+            trouble: Trouble::Connection,
+            detail,
+        });
+    }
+    if situation.queue.failed > 0 {
+        found.push(Finding {
+            trouble: Trouble::FailedSignups,
+            detail: format!(
+                "{} signup(s) could not be delivered and wait for you.",
+                situation.queue.failed
+            ),
+        });
+    }
+    if let Some(ends) = auth.refresh_expires_at
+        && auth.state == AuthState::Ok
+        && ends - situation.now < REFRESH_WARNING
+    {
+        let days = (ends - situation.now).whole_days().max(0);
+        found.push(Finding {
+            trouble: Trouble::RefreshExpiring,
+            detail: format!(
+                "The connection to Clover ends in {days} day(s); reconnect before then."
+            ),
+        });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn situation() -> Situation {
+        Situation {
+            auth: AuthSnapshot::ok(),
+            queue: QueueCounts::default(),
+            now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+        }
+    }
+
+    fn troubles(situation: &Situation) -> Vec<Trouble> {
+        assess(situation).into_iter().map(|f| f.trouble).collect()
+    }
+
+    #[test]
+    fn a_healthy_service_needs_nothing() {
+        assert!(assess(&situation()).is_empty());
+    }
+
+    #[test]
+    fn a_refused_or_unconnected_credential_is_a_connection_trouble() {
+        for state in [AuthState::NeedsAuthorization, AuthState::Failing] {
+            let mut now = situation();
+            now.auth.state = state;
+            now.auth.reason = Some("Reconnect to Clover.".into());
+            let found = assess(&now);
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].trouble, Trouble::Connection);
+            assert_eq!(found[0].detail, "Reconnect to Clover.");
+        }
+    }
+
+    #[test]
+    fn failed_signups_wait_for_the_merchant() {
+        let mut now = situation();
+        now.queue.failed = 2;
+        assert_eq!(troubles(&now), [Trouble::FailedSignups]);
+    }
+
+    #[test]
+    fn a_refresh_token_ending_within_two_weeks_is_announced() {
+        let mut now = situation();
+        now.auth.refresh_expires_at = Some(now.now + time::Duration::days(15));
+        assert!(troubles(&now).is_empty());
+        now.auth.refresh_expires_at = Some(now.now + time::Duration::days(13));
+        assert_eq!(troubles(&now), [Trouble::RefreshExpiring]);
+    }
+}

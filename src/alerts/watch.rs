@@ -1,0 +1,109 @@
+//! The look every few seconds: what is wrong now, against what the ledger holds open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::message::{Facts, Occasion, compose};
+use super::{AlertLedger, Channels, Finding, Raised, Situation, Trouble, assess};
+use crate::admin::Statistics;
+use crate::clover::CustomerDirectory;
+use crate::delivery::DeliveryHandle;
+use crate::storage::now_ms;
+
+/// How often the service is looked at: an alert goes out within this of its trouble.
+pub const LOOK_EVERY: Duration = Duration::from_secs(10);
+/// While a trouble lasts, the merchant is reminded this often.
+const REMIND_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+pub struct AlertWatcher {
+    pub ledger: Arc<dyn AlertLedger>,
+    pub statistics: Arc<dyn Statistics>,
+    pub directory: CustomerDirectory,
+    /// Whether this instance delivers: only its view of Clover is current.
+    pub delivery: DeliveryHandle,
+    pub channels: Channels,
+    /// `MERCHANT_NAME`, or the service's name, in every subject.
+    pub shop: String,
+    pub admin_url: String,
+}
+
+impl AlertWatcher {
+    /// One look. Quiet while another instance delivers, and while the database does not
+    /// answer (the delivery worker tells of that).
+    pub async fn look(&self) {
+        if !self.delivery.delivering() {
+            return;
+        }
+        let Ok(queue) = self.statistics.queue_counts().await else {
+            return;
+        };
+        let situation = Situation {
+            auth: self.directory.auth(),
+            queue,
+            now: OffsetDateTime::now_utc(),
+        };
+        let found = assess(&situation);
+        for trouble in Trouble::ALL {
+            match found.iter().find(|finding| finding.trouble == trouble) {
+                Some(finding) => self.raise(finding, queue.pending).await,
+                None => self.clear(trouble, queue.pending).await,
+            }
+        }
+    }
+
+    async fn raise(&self, finding: &Finding, waiting: u64) {
+        let now = now_ms();
+        let trouble = finding.trouble;
+        let Ok(Some(raised)) = self.ledger.raise(trouble, now, REMIND_EVERY).await else {
+            return;
+        };
+        let (occasion, since) = match raised {
+            Raised::Opened => (Occasion::Opened, now),
+            Raised::Reminder { opened_at_ms } => (Occasion::Reminder, opened_at_ms),
+        };
+        let message = compose(&self.facts(trouble, Some(finding), occasion, since, waiting));
+        match self.channels.send(&message).await {
+            Ok(()) => tracing::info!(trouble = trouble.key(), "alert sent"),
+            Err(error) => {
+                tracing::error!(%error, trouble = trouble.key(), "alert not sent; trying again");
+                let _ = self.ledger.unsend(trouble, raised).await;
+            }
+        }
+    }
+
+    async fn clear(&self, trouble: Trouble, waiting: u64) {
+        let Ok(Some(opened_at_ms)) = self.ledger.clear(trouble).await else {
+            return;
+        };
+        let message =
+            compose(&self.facts(trouble, None, Occasion::AllClear, opened_at_ms, waiting));
+        match self.channels.send(&message).await {
+            Ok(()) => tracing::info!(trouble = trouble.key(), "all-clear sent"),
+            // The trouble is over either way; an all-clear is not worth repeating.
+            Err(error) => tracing::warn!(%error, trouble = trouble.key(), "all-clear not sent"),
+        }
+    }
+
+    fn facts<'a>(
+        &'a self,
+        trouble: Trouble,
+        finding: Option<&'a Finding>,
+        occasion: Occasion,
+        since_ms: i64,
+        waiting: u64,
+    ) -> Facts<'a> {
+        let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(since_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Facts {
+            shop: &self.shop,
+            trouble,
+            finding,
+            occasion,
+            since,
+            waiting,
+            admin_url: &self.admin_url,
+        }
+    }
+}

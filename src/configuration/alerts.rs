@@ -1,0 +1,177 @@
+//! Where alerts go: `SMTP_URL`, `MAIL_FROM` and `ALERT_EMAIL` for email, and
+//! `ALERT_WEBHOOK_URL` for a chat channel. Every channel is optional; one set up halfway
+//! stops start-up. `SMTP_URL` holds a password and is never echoed.
+
+use lettre::message::Mailbox;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::reader::{Read, Reader};
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    pub email: Option<EmailChannel>,
+    /// `ALERT_WEBHOOK_URL`: a Slack-compatible incoming webhook (`{"text": ...}`).
+    pub webhook: Option<SecretUrl>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailChannel {
+    /// `SMTP_URL`, in lettre's form: `smtp://user:pass@host:587` (STARTTLS required) or
+    /// `smtps://user:pass@host:465` (TLS from the start); `?tls=none` for a relay that
+    /// speaks no TLS, on loopback or a private network.
+    pub smtp_url: SecretString,
+    /// `MAIL_FROM`: `Shop name <signups@shop.example>`.
+    pub from: Mailbox,
+    /// `ALERT_EMAIL`: comma-separated recipients.
+    pub to: Vec<Mailbox>,
+}
+
+/// A webhook address: its path is the credential, so it is kept like one.
+#[derive(Debug, Clone)]
+pub struct SecretUrl(pub SecretString);
+
+pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
+    let email = read_email(env);
+    let webhook = read_webhook(env);
+    Ok(AlertSettings {
+        email: email?,
+        webhook: webhook?,
+    })
+}
+
+fn read_email(env: &mut Reader<'_>) -> Read<Option<EmailChannel>> {
+    let smtp_url = env.secret("SMTP_URL");
+    let from = env.read(
+        "MAIL_FROM",
+        "an address such as `Shop <signups@shop.example>`",
+        |raw| raw.parse::<Mailbox>().ok(),
+    );
+    let to = env.read("ALERT_EMAIL", "comma-separated email addresses", |raw| {
+        raw.split(',')
+            .map(|one| one.trim().parse::<Mailbox>().ok())
+            .collect::<Option<Vec<_>>>()
+    });
+    let smtp_ok = match &smtp_url {
+        Some(url) if !smtp_url_is_usable(url.expose_secret()) => Err(env.problem(
+            "SMTP_URL: expected smtp://user:password@host:587 (STARTTLS) or \
+             smtps://user:password@host:465 (TLS); the value given is not shown",
+        )),
+        _ => Ok(()),
+    };
+    let (from, to) = (from?, to?);
+    smtp_ok?;
+    match (smtp_url, from, to) {
+        (None, None, None) => Ok(None),
+        (Some(smtp_url), Some(from), Some(to)) => Ok(Some(EmailChannel { smtp_url, from, to })),
+        (smtp_url, from, to) => {
+            let missing: Vec<&str> = [
+                ("SMTP_URL", smtp_url.is_none()),
+                ("MAIL_FROM", from.is_none()),
+                ("ALERT_EMAIL", to.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            Err(env.problem(format!(
+                "{}: alert email needs SMTP_URL, MAIL_FROM and ALERT_EMAIL together",
+                missing.join(", ")
+            )))
+        }
+    }
+}
+
+/// What lettre's URL reader accepts, checked here so that a typo stops start-up rather
+/// than the first alert.
+fn smtp_url_is_usable(raw: &str) -> bool {
+    Url::parse(raw).is_ok_and(|url| {
+        let tls_understood = url.query_pairs().all(|(key, value)| {
+            key != "tls" || matches!(&*value, "none" | "required" | "opportunistic")
+        });
+        matches!(url.scheme(), "smtp" | "smtps")
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && tls_understood
+    })
+}
+
+fn read_webhook(env: &mut Reader<'_>) -> Read<Option<SecretUrl>> {
+    let Some(raw) = env.secret("ALERT_WEBHOOK_URL") else {
+        return Ok(None);
+    };
+    let usable = Url::parse(raw.expose_secret())
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    if !usable {
+        return Err(env.problem(
+            "ALERT_WEBHOOK_URL: expected an https URL of an incoming webhook; the value given \
+             is not shown",
+        ));
+    }
+    Ok(Some(SecretUrl(raw)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::configuration::tests::settings;
+
+    const BASE: &[(&str, &str)] = &[("CLOVER_AUTH", "demo")];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn email_needs_all_three_variables_and_names_the_missing_ones() {
+        let error = settings(&with(&[("SMTP_URL", "smtp://u:hunter2@mail.example:587")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("MAIL_FROM, ALERT_EMAIL: alert email needs"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bad_smtp_url_is_refused_without_echoing_it() {
+        let error = settings(&with(&[
+            ("SMTP_URL", "mail.example:587 hunter2"),
+            ("MAIL_FROM", "Shop <signups@shop.example>"),
+            ("ALERT_EMAIL", "owner@shop.example"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("SMTP_URL: expected"), "{error}");
+        assert!(!error.contains("hunter2"));
+    }
+
+    #[test]
+    fn recipients_are_read_as_a_list() {
+        let settings = settings(&with(&[
+            ("SMTP_URL", "smtps://u:p@mail.example:465"),
+            ("MAIL_FROM", "Shop <signups@shop.example>"),
+            (
+                "ALERT_EMAIL",
+                "owner@shop.example, Manager <manager@shop.example>",
+            ),
+        ]))
+        .unwrap();
+        let email = settings.alerts.email.unwrap();
+        assert_eq!(email.to.len(), 2);
+        assert_eq!(email.from.email.to_string(), "signups@shop.example");
+    }
+
+    #[test]
+    fn a_bad_recipient_is_named() {
+        let error = settings(&with(&[
+            ("SMTP_URL", "smtp://mail.example"),
+            ("MAIL_FROM", "signups@shop.example"),
+            ("ALERT_EMAIL", "owner@shop.example, not an address"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("ALERT_EMAIL: expected comma-separated"),
+            "{error}"
+        );
+    }
+}

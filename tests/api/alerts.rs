@@ -1,0 +1,116 @@
+//! The merchant hears of trouble by email, through a real SMTP server on loopback.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{Config, TestApp, spawn_app};
+use crate::oauth::connect_browser;
+use crate::support::fake_clover::{self, FakeClover};
+use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
+
+/// An alert goes out within a look (10 s) of the trouble; the promise is a minute.
+const WITHIN: Duration = Duration::from_secs(60);
+
+fn alerting(fake: &FakeClover, sink: &SmtpSink) -> Config {
+    let mut config = Config::oauth(fake, true);
+    config
+        .set("SMTP_URL", &sink.url())
+        .set("MAIL_FROM", "Corner Café signups <signups@shop.example>")
+        .set("ALERT_EMAIL", "owner@shop.example, manager@shop.example")
+        .set("MERCHANT_NAME", "Corner Café");
+    config
+}
+
+async fn wait_for_mails(sink: &SmtpSink, count: usize, within: Duration) -> Vec<ReceivedMail> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let received = sink.received();
+        if received.len() >= count {
+            return received;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} email(s) not received in {within:?}: {received:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn post_signup(app: &TestApp, n: usize) {
+    let response = app
+        .post_json(
+            &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
+                           "email": format!("visitor{n}@example.com")}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart() {
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let sink = SmtpSink::start().await;
+    let config = alerting(&fake, &sink);
+    let app = spawn_app(&config).await;
+    connect_browser(&app.client, &app.address).await;
+
+    fake.revoke_refresh_tokens();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    post_signup(&app, 1).await;
+    app.wait_for_auth_state("needs_authorization", Duration::from_secs(10))
+        .await;
+
+    let mails = wait_for_mails(&sink, 1, WITHIN).await;
+    let alert = &mails[0];
+    assert_eq!(
+        alert.subject(),
+        "[Corner Café] The Clover connection needs you"
+    );
+    assert_eq!(alert.to, ["owner@shop.example", "manager@shop.example"]);
+    assert_eq!(alert.from, "signups@shop.example");
+    assert!(
+        alert.data.contains("Content-Type: text/plain"),
+        "{}",
+        alert.data
+    );
+    assert!(
+        alert.data.contains("Content-Type: text/html"),
+        "{}",
+        alert.data
+    );
+    assert!(
+        alert.data.contains("/admin"),
+        "the one thing to do links the admin page"
+    );
+    for secret in [fake_clover::APP_SECRET, &"5e".repeat(32)] {
+        assert!(!alert.data.contains(secret), "a secret in the alert email");
+    }
+
+    // A restart while the trouble lasts sends nothing again.
+    app.stop().await;
+    let app = spawn_app(&config).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "the alert was sent again after a restart"
+    );
+
+    // The merchant reconnects: one all-clear.
+    connect_browser(&app.client, &app.address).await;
+    let mails = wait_for_mails(&sink, 2, WITHIN).await;
+    let all_clear = mails[1].subject();
+    assert_eq!(
+        all_clear,
+        "[Corner Café] All clear: the Clover connection works again"
+    );
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        sink.received().len(),
+        2,
+        "more than one all-clear: {all_clear}"
+    );
+    app.stop().await;
+}
