@@ -20,6 +20,7 @@ mod hostile;
 mod instances;
 mod look_and_language;
 mod oauth;
+mod outage;
 mod permissions;
 mod process;
 mod rate_limit;

@@ -28,15 +28,25 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("wal-checkpoint".into())
             .spawn(move || {
+                // Told once when checkpoints start failing (a full disk fails every one,
+                // twice a second) and once when they work again.
+                let mut failing = false;
                 // Nothing is ever sent: the wait ends by timeout, or at once when the
                 // sender is dropped with the database.
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(INTERVAL)
                 {
-                    if let Err(error) =
-                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(%error, "a checkpoint of the database log failed");
+                    match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        Err(error) if !failing => {
+                            failing = true;
+                            tracing::warn!(%error, "a checkpoint of the database log failed; trying again quietly until one works");
+                        }
+                        Err(_) => {}
+                        Ok(()) if failing => {
+                            failing = false;
+                            tracing::info!("checkpoints of the database log work again");
+                        }
+                        Ok(()) => {}
                     }
                 }
             })
