@@ -31,9 +31,13 @@ impl DeliveryWorker {
                 "the delivery stopped unexpectedly".to_owned(),
             ))
         });
-        self.record(&delivery, &attempt).await;
+        let recorded = self.record(&delivery, &attempt).await;
         if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
-            tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+            if recorded {
+                tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+            } else {
+                tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "reached Clover, but the result could not be recorded; once the claim runs out it is delivered again, finding this customer first");
+            }
             self.directory.delivery_succeeded();
         }
     }

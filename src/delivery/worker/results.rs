@@ -18,12 +18,12 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
 ];
 
 impl DeliveryWorker {
-    /// Writes how an attempt ended to the queue.
+    /// Writes how an attempt ended to the queue. Returns whether it was written.
     pub(super) async fn record(
         &self,
         delivery: &QueuedDelivery,
         attempt: &Result<Attempted, CloverError>,
-    ) {
+    ) -> bool {
         let id = &delivery.id;
         if let Ok(Attempted::ClaimLost) = attempt {
             tracing::warn!(submission = %id, "the claim on this submission was running out before it was written to Clover; it is left for later or to the instance holding it");
@@ -32,11 +32,14 @@ impl DeliveryWorker {
             let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
             if let Err(error) = self.queue.reschedule(id, next, "claim running out").await {
                 tracing::error!(submission = %id, %error, "could not reschedule a delivery");
+                return false;
             }
+            true
         } else {
-            // If it never lands, the submission is still claimed; the first heartbeat
-            // after this delivery ends releases the claim, and it is due again.
-            let _ = retry(
+            // If it never lands, the submission stays claimed until the claim's lease runs
+            // out (heartbeats renew only deliveries under way); then it is due again, and
+            // its next delivery searches Clover before it creates anything.
+            retry(
             &RESULT_WRITE_RETRIES,
             || async {
                 match attempt {
@@ -49,7 +52,8 @@ impl DeliveryWorker {
             },
             |error| tracing::error!(submission = %id, %error, "could not record a delivery result"),
         )
-        .await;
+        .await
+        .is_ok()
         }
     }
 
