@@ -413,9 +413,11 @@ struct Page {
 
 fn http_get(port: u16, path: &str) -> Page {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // The host wrk asks for too: the service answers `421` to any name but PUBLIC_URL's
+    // and, with no PUBLIC_URL, loopback's.
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -430,7 +432,12 @@ fn http_get(port: u16, path: &str) -> Page {
 /// The value of the hidden input `name` of a served form.
 fn hidden_input(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker).expect("the form has the input") + marker.len();
+    let Some(start) = html.find(&marker) else {
+        // What came instead (an error page, a refusal) says why.
+        let shown: String = html.chars().take(400).collect();
+        panic!("the page has no input {name}: {shown:?}");
+    };
+    let start = start + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
