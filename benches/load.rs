@@ -6,10 +6,19 @@
 //! HTTP load generator whose latencies are kept in an HDR histogram; it must be on PATH
 //! (Debian: `apt-get install wrk`). Every baseline is measured in the same run, on the
 //! same machine, with the same load: a bare actix-web handler serving the form's bytes,
-//! and bare fsync-bound inserts into the service's own SQLite file.
+//! bare fsync-bound inserts into the service's own SQLite file, and bare single-row
+//! inserts into the same PostgreSQL server the service then runs on.
 //!
-//! `cargo bench --bench load -- --quick` runs shorter phases and a smaller delivery burst,
+//! The PostgreSQL phases use the cluster that `BENCH_POSTGRES_URL` names, or else
+//! `TEST_POSTGRES_URL` (a superuser URL; each phase creates a fresh database in it and
+//! drops it afterwards). With neither set, the benchmark starts a throwaway cluster with
+//! `.ci/postgres start` in a temporary folder, turns its durability back on (that
+//! script switches fsync off for the tests), and stops it at the end. The report names
+//! the server and its `fsync` and `synchronous_commit`, since they decide the figures.
+//!
+//! `cargo bench --bench load -- --quick` runs shorter phases and smaller delivery bursts,
 //! to check that the benchmark works; its figures are not for BENCHMARKS.md.
+//! `--postgres-only` runs the PostgreSQL phases alone (with or without `--quick`).
 
 #[allow(dead_code)]
 #[path = "../tests/support/fake_clover.rs"]
@@ -38,8 +47,12 @@ struct Plan {
     seconds: u64,
     /// Signups in the delivery burst.
     burst: usize,
+    /// Signups in each delivery backlog on PostgreSQL (one, two and three instances).
+    backlog: usize,
     /// Start-ups timed for the time to ready.
     starts: usize,
+    /// Only the PostgreSQL phases.
+    postgres_only: bool,
 }
 
 fn main() {
@@ -50,17 +63,22 @@ fn main() {
         serve_bare(port, file);
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let postgres_only = args.iter().any(|a| a == "--postgres-only");
     let plan = if quick {
         Plan {
             seconds: 2,
             burst: 60,
+            backlog: 30,
             starts: 3,
+            postgres_only,
         }
     } else {
         Plan {
             seconds: 10,
             burst: 1_000,
+            backlog: 300,
             starts: 9,
+            postgres_only,
         }
     };
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -79,9 +97,11 @@ fn main() {
 }
 
 async fn run(plan: &Plan) -> String {
+    let postgres = PostgresServer::start().await;
     let mut report = String::new();
     let machine = machine_description();
     writeln!(report, "Machine: {machine}").unwrap();
+    writeln!(report, "PostgreSQL: {}", postgres.description).unwrap();
     writeln!(
         report,
         "Phases of {} s, {CONNECTIONS} connections, wrk with 1 thread; `GET /` and its \
@@ -93,6 +113,17 @@ async fn run(plan: &Plan) -> String {
     writeln!(report, "| measure | service | baseline | ratio |").unwrap();
     writeln!(report, "|---|---|---|---|").unwrap();
 
+    let fake = FakeClover::start().await;
+    if !plan.postgres_only {
+        sqlite_phases(&mut report, plan, &fake).await;
+    }
+    postgres_phases(&mut report, plan, &fake, &postgres).await;
+    postgres.stop().await;
+    report
+}
+
+/// Start-up, `GET /`, `POST /`, the flood, memory and delivery, on SQLite.
+async fn sqlite_phases(report: &mut String, plan: &Plan, fake: &FakeClover) {
     // Start-up: exec to the first 200 from /healthz, on a fresh database each time.
     let mut starts = Vec::new();
     for _ in 0..plan.starts {
@@ -103,14 +134,13 @@ async fn run(plan: &Plan) -> String {
     starts.sort();
     let median = starts[starts.len() / 2];
     row(
-        &mut report,
+        report,
         "time from exec to the first `200` from `/healthz` (median)",
         &format!("{:.1} ms", ms(median)),
         "goal < 100 ms",
         "",
     );
 
-    let fake = FakeClover::start().await;
     let (service, _) = Service::start(&[
         ("CLOVER_AUTH", "token"),
         ("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID),
@@ -135,7 +165,7 @@ async fn run(plan: &Plan) -> String {
     let form = median_run(forms);
     let baseline = median_run(baselines);
     row(
-        &mut report,
+        report,
         "`GET /` requests/s",
         &format!("{:.0}", form.requests_per_second),
         &format!(
@@ -145,7 +175,7 @@ async fn run(plan: &Plan) -> String {
         &percent(form.requests_per_second / baseline.requests_per_second),
     );
     row(
-        &mut report,
+        report,
         "`GET /` latency p50 / p99",
         &format!("{} / {}", form.p50, form.p99),
         &format!("{} / {}", baseline.p50, baseline.p99),
@@ -161,14 +191,14 @@ async fn run(plan: &Plan) -> String {
         .script(&forms.lua)
         .client_ip("192.0.2.1"));
     row(
-        &mut report,
+        report,
         "`POST /` durable signups/s (each committed before its `303`)",
         &format!("{:.0}", signups.requests_per_second),
         &format!("{raw:.0} bare inserts/s, one transaction each"),
         &percent(signups.requests_per_second / raw),
     );
     row(
-        &mut report,
+        report,
         "`POST /` latency p50 / p99",
         &format!("{} / {}", signups.p50, signups.p99),
         "",
@@ -179,7 +209,7 @@ async fn run(plan: &Plan) -> String {
     // A flood from one address, and a second address meanwhile.
     let (flood, quiet, quiet_alone) = flood_with_bystander(plan.seconds);
     row(
-        &mut report,
+        report,
         "flood from one IP: answered `429`",
         &format!(
             "{} of {} ({})",
@@ -191,7 +221,7 @@ async fn run(plan: &Plan) -> String {
         "",
     );
     row(
-        &mut report,
+        report,
         "a second IP during the flood: `GET /` p50 / p99",
         &format!("{} / {}", quiet.p50, quiet.p99),
         &format!(
@@ -216,14 +246,14 @@ async fn run(plan: &Plan) -> String {
     let (bare_busy, bare_thousand) =
         rss_under_connections(bare.port, || bare.rss_kib(), 1_000, seconds);
     row(
-        &mut report,
+        report,
         "resident memory idle / with 1,000 open connections (goal < 30 MiB)",
         &format!("{:.1} MiB / {:.1} MiB", mib(idle_rss), mib(busy_rss)),
         &format!("{:.1} MiB / {:.1} MiB", mib(bare_idle), mib(bare_busy)),
         "",
     );
     row(
-        &mut report,
+        report,
         "`GET /` requests/s with 1,000 connections",
         &format!("{:.0}", thousand.requests_per_second),
         &format!("{:.0}", bare_thousand.requests_per_second),
@@ -233,9 +263,9 @@ async fn run(plan: &Plan) -> String {
     service.stop();
 
     // Delivery: a burst of signups to a fake Clover that enforces Clover's limits.
-    let delivery = deliver_burst(&fake, plan.burst).await;
+    let delivery = deliver_burst(fake, plan.burst).await;
     row(
-        &mut report,
+        report,
         &format!("delivery of {} queued signups", plan.burst),
         &format!(
             "{:.1} s to drain, {:.2} signups/s",
@@ -249,13 +279,12 @@ async fn run(plan: &Plan) -> String {
         &percent(delivery.requests_per_second / CLOVER_REQUESTS_PER_SECOND),
     );
     row(
-        &mut report,
+        report,
         "`429` answers from Clover during the burst",
         &delivery.throttled.to_string(),
         "goal 0",
         "",
     );
-    report
 }
 
 /// The run with the median throughput.
@@ -368,7 +397,15 @@ impl Service {
         process_status(self.child.id(), "VmRSS:")
     }
 
-    fn stop(mut self) {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+/// A phase that panics must not leave release binaries running, holding connections to
+/// the PostgreSQL server that is about to be stopped.
+impl Drop for Service {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -413,9 +450,11 @@ struct Page {
 
 fn http_get(port: u16, path: &str) -> Page {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // The host wrk asks for too: the service answers `421` to any name but PUBLIC_URL's
+    // and, with no PUBLIC_URL, loopback's.
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -430,7 +469,12 @@ fn http_get(port: u16, path: &str) -> Page {
 /// The value of the hidden input `name` of a served form.
 fn hidden_input(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker).expect("the form has the input") + marker.len();
+    let Some(start) = html.find(&marker) else {
+        // What came instead (an error page, a refusal) says why.
+        let shown: String = html.chars().take(400).collect();
+        panic!("the page has no input {name}: {shown:?}");
+    };
+    let start = start + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
@@ -817,6 +861,12 @@ async fn deliver_burst(fake: &FakeClover, count: usize) -> Delivery {
     }
     let drain = started.elapsed();
     service.stop();
+    delivered(fake, before, drain)
+}
+
+/// What the fake Clover saw from its `before`th request on, for a burst that took
+/// `drain` from its first signup posted to its last one delivered.
+fn delivered(fake: &FakeClover, before: usize, drain: Duration) -> Delivery {
     let requests: Vec<_> = fake.requests().into_iter().skip(before).collect();
     let throttled = requests.iter().filter(|r| r.status == 429).count();
     // The rate Clover saw: from the first request to the last.
@@ -830,4 +880,376 @@ async fn deliver_burst(fake: &FakeClover, count: usize) -> Delivery {
         requests_per_second: requests.len().saturating_sub(1) as f64 / span.as_secs_f64(),
         throttled,
     }
+}
+
+/// `POST /` and delivery with one, two and three instances, on PostgreSQL.
+async fn postgres_phases(
+    report: &mut String,
+    plan: &Plan,
+    fake: &FakeClover,
+    postgres: &PostgresServer,
+) {
+    // POST /: durable signups beside bare inserts into the same server, each phase with
+    // as many connections as the other. The service runs as for the SQLite phase, on a
+    // database of its own.
+    let database = postgres.fresh_database().await;
+    let (service, _) = Service::start(&[
+        ("DATABASE_URL", &database),
+        ("CLOVER_AUTH", "token"),
+        ("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID),
+        ("CLOVER_API_TOKEN", fake_clover::API_TOKEN),
+        ("CLOVER_API_BASE_URL", &fake.base_url()),
+        ("CLIENT_IP_HEADER", "Fly-Client-IP"),
+    ]);
+    let raw = raw_postgres_insert_rate(&database, Duration::from_secs(plan.seconds)).await;
+    let forms = signup_script(&signed_forms(plan.seconds as usize * 12_000));
+    let signups = wrk(&WrkRun::get(service.port, "/", CONNECTIONS, plan.seconds)
+        .script(&forms.lua)
+        .client_ip("192.0.2.1"));
+    service.stop();
+    row(
+        report,
+        "`POST /` on PostgreSQL: durable signups/s (each committed before its `303`)",
+        &format!("{:.0}", signups.requests_per_second),
+        &format!(
+            "{raw:.0} bare inserts/s, one transaction each, {CONNECTIONS} connections; goal ≥ 70 %"
+        ),
+        &percent(signups.requests_per_second / raw),
+    );
+    row(
+        report,
+        "`POST /` on PostgreSQL: latency p50 / p99",
+        &format!("{} / {}", signups.p50, signups.p99),
+        "",
+        "",
+    );
+    assert_eq!(signups.errors, 0, "signups were refused: {signups:?}");
+
+    // Delivery: the same backlog drained by one, two and three instances on one database.
+    for instances in 1..=3 {
+        let database = postgres.fresh_database().await;
+        let delivery = deliver_with_instances(fake, &database, instances, plan.backlog).await;
+        let goal = if instances > 1 { "; goal ≥ 90 %" } else { "" };
+        row(
+            report,
+            &format!(
+                "delivery of {} queued signups by {instances} instance{} on one PostgreSQL database",
+                plan.backlog,
+                if instances == 1 { "" } else { "s" }
+            ),
+            &format!(
+                "{:.1} s to drain; {} requests to Clover, {:.2}/s; {} answered `429`",
+                delivery.drain.as_secs_f64(),
+                delivery.requests,
+                delivery.requests_per_second,
+                delivery.throttled
+            ),
+            &format!("{CLOVER_REQUESTS_PER_SECOND}/s allowed{goal}"),
+            &percent(delivery.requests_per_second / CLOVER_REQUESTS_PER_SECOND),
+        );
+    }
+}
+
+/// The PostgreSQL server of the PostgreSQL phases: the cluster `BENCH_POSTGRES_URL` or
+/// else `TEST_POSTGRES_URL` names, or else a throwaway one started with `.ci/postgres`.
+struct PostgresServer {
+    /// A superuser URL, to create and drop the phases' databases.
+    cluster: String,
+    /// Which server, with the settings that decide the figures, for the report.
+    description: String,
+    /// The folder of the cluster this run started, if it did.
+    throwaway: Option<tempfile::TempDir>,
+    /// The databases this run created, dropped at its end.
+    databases: std::sync::Mutex<Vec<String>>,
+}
+
+impl PostgresServer {
+    async fn start() -> Self {
+        let named = ["BENCH_POSTGRES_URL", "TEST_POSTGRES_URL"]
+            .into_iter()
+            .find_map(|name| {
+                let url = std::env::var(name).ok().filter(|url| !url.is_empty())?;
+                Some((name, url))
+            });
+        let (cluster, source, throwaway) = match named {
+            Some((name, url)) => (url, format!("the cluster {name} names"), None),
+            None => {
+                // A short path: the server's unix socket lives in the folder.
+                let dir = tempfile::Builder::new()
+                    .prefix("bench-pg-")
+                    .tempdir_in("/tmp")
+                    .expect("a folder for the throwaway cluster");
+                let url = ci_postgres("start", dir.path());
+                (
+                    url,
+                    "a throwaway cluster started by the benchmark (`.ci/postgres`)".to_owned(),
+                    Some(dir),
+                )
+            }
+        };
+        // Built before anything else can fail, so that its drop stops the cluster.
+        let mut server = Self {
+            cluster,
+            description: String::new(),
+            throwaway,
+            databases: std::sync::Mutex::new(Vec::new()),
+        };
+        if server.throwaway.is_some() {
+            // `.ci/postgres` switches durability off so that tests run fast; signups are
+            // benchmarked as a production server keeps them, each commit on disk.
+            let client = postgres_connect(&server.cluster).await;
+            for setting in ["fsync", "full_page_writes", "synchronous_commit"] {
+                // One statement each: ALTER SYSTEM cannot run in a transaction, which
+                // several statements in one simple query would be.
+                client
+                    .batch_execute(&format!("ALTER SYSTEM SET {setting} = on"))
+                    .await
+                    .expect("turn the throwaway cluster's durability on");
+            }
+            client
+                .batch_execute("SELECT pg_reload_conf()")
+                .await
+                .expect("reload the throwaway cluster's settings");
+        }
+        // The reload reaches new sessions a moment later.
+        let started = Instant::now();
+        let description = loop {
+            let client = postgres_connect(&server.cluster).await;
+            let settings = client
+                .query_one(
+                    "SELECT current_setting('server_version'), current_setting('fsync'), \
+                     current_setting('synchronous_commit')",
+                    &[],
+                )
+                .await
+                .expect("read the server's settings");
+            let (version, fsync, synchronous): (String, String, String) =
+                (settings.get(0), settings.get(1), settings.get(2));
+            let durable = fsync == "on" && synchronous == "on";
+            if durable || server.throwaway.is_none() {
+                break format!(
+                    "{version}, {source}; fsync {fsync}, synchronous_commit {synchronous}"
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the throwaway cluster kept fsync {fsync}, synchronous_commit {synchronous}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        server.description = description;
+        server
+    }
+
+    /// Creates an empty database and returns its URL.
+    async fn fresh_database(&self) -> String {
+        let name = {
+            let mut databases = self.databases.lock().unwrap();
+            let name = format!(
+                "clover_signup_bench_{}_{}",
+                std::process::id(),
+                databases.len()
+            );
+            databases.push(name.clone());
+            name
+        };
+        postgres_connect(&self.cluster)
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a database for the benchmark");
+        let mut url = url::Url::parse(&self.cluster).expect("the PostgreSQL URL is a URL");
+        url.set_path(&format!("/{name}"));
+        url.to_string()
+    }
+
+    /// Drops the databases this run created; the throwaway cluster stops when dropped.
+    async fn stop(self) {
+        let client = postgres_connect(&self.cluster).await;
+        let databases = std::mem::take(&mut *self.databases.lock().unwrap());
+        for name in databases {
+            // FORCE: a service killed a moment ago may not have closed its sessions yet.
+            if let Err(error) = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+            {
+                eprintln!("could not drop the benchmark's database {name}: {error}");
+            }
+        }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.throwaway {
+            ci_postgres("stop", dir.path());
+        }
+    }
+}
+
+/// Runs `.ci/postgres start|stop DIR`; returns the URL `start` prints.
+fn ci_postgres(action: &str, dir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+    let output = Command::new(&script)
+        .arg(action)
+        .arg(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|error| panic!("run .ci/postgres {action}: {error}"));
+    assert!(
+        output.status.success(),
+        ".ci/postgres {action} failed ({})",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("TEST_POSTGRES_URL="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A connection as the service opens one: TLS when the server offers it and the URL
+/// allows it (`sslmode=prefer` by default), else plain.
+async fn postgres_connect(url: &str) -> tokio_postgres::Client {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach PostgreSQL: {error}"));
+    // A connection that fails shows up as an error on the client's next query.
+    tokio::spawn(connection);
+    client
+}
+
+/// Inserts rows, each in a transaction of its own (autocommit), from [`CONNECTIONS`]
+/// connections at once for `duration`, into a table of the database at `url`: the
+/// fastest a durable signup could be stored one by one on that server, with as many
+/// clients as wrk has connections to the service.
+async fn raw_postgres_insert_rate(url: &str, duration: Duration) -> f64 {
+    postgres_connect(url)
+        .await
+        .batch_execute(
+            "CREATE TABLE bench_raw (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             body TEXT NOT NULL)",
+        )
+        .await
+        .expect("create the baseline's table");
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(postgres_connect(url).await);
+    }
+    let started = Instant::now();
+    let inserting = clients.into_iter().map(|client| {
+        tokio::spawn(async move {
+            let insert = client
+                .prepare("INSERT INTO bench_raw (body) VALUES ($1)")
+                .await
+                .expect("prepare the insert");
+            let mut rows = 0u64;
+            while started.elapsed() < duration {
+                client
+                    .execute(
+                        &insert,
+                        &[&"first_name=Ada&last_name=Lovelace&email=visitor@example.com"],
+                    )
+                    .await
+                    .expect("insert");
+                rows += 1;
+            }
+            rows
+        })
+    });
+    let rows: u64 = futures_util::future::join_all(inserting)
+        .await
+        .into_iter()
+        .map(|rows| rows.expect("an inserting task"))
+        .sum();
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Starts `instances` instances on the database at `url`, posts `count` signups spread
+/// over them as fast as they take them, and waits until every one is delivered to the
+/// fake Clover, which they share.
+async fn deliver_with_instances(
+    fake: &FakeClover,
+    url: &str,
+    instances: usize,
+    count: usize,
+) -> Delivery {
+    let services: Vec<Service> = (0..instances)
+        .map(|_| {
+            Service::start(&[
+                ("DATABASE_URL", url),
+                ("CLOVER_AUTH", "token"),
+                ("CLOVER_MERCHANT_ID", fake_clover::MERCHANT_ID),
+                ("CLOVER_API_TOKEN", fake_clover::API_TOKEN),
+                ("CLOVER_API_BASE_URL", &fake.base_url()),
+            ])
+            .0
+        })
+        .collect();
+    let before = fake.requests().len();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let posts = (0..count).map(|n| {
+        let client = client.clone();
+        let url = format!(
+            "http://127.0.0.1:{}/api/signups",
+            services[n % instances].port
+        );
+        async move {
+            let response = client
+                .post(&url)
+                .json(&serde_json::json!({
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    // New to the fake Clover, which keeps every earlier phase's
+                    // customers: a known email would be found, not created, and cost
+                    // one request instead of two.
+                    "email": format!("backlog{instances}-{n}@example.com"),
+                }))
+                .send()
+                .await
+                .expect("post a signup");
+            assert_eq!(response.status(), 202, "a signup was refused");
+        }
+    });
+    futures_util::future::join_all(posts).await;
+    // Every instance counts the shared queue; one is asked. Two requests a signup at
+    // Clover's pace, three times over, is long enough to mean the drain is stuck.
+    let patience =
+        Duration::from_secs_f64(3.0 * 2.0 * count as f64 / CLOVER_REQUESTS_PER_SECOND + 30.0);
+    let status_url = format!("http://127.0.0.1:{}/admin/status.json", services[0].port);
+    loop {
+        let status: serde_json::Value = client
+            .get(&status_url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status JSON");
+        if status["queue"]["delivered"].as_u64() == Some(count as u64) {
+            break;
+        }
+        assert_eq!(status["queue"]["failed"], 0, "deliveries failed: {status}");
+        assert!(
+            started.elapsed() < patience,
+            "{count} signups not delivered by {instances} instances in {patience:?}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drain = started.elapsed();
+    drop(services);
+    delivered(fake, before, drain)
 }
