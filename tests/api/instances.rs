@@ -77,20 +77,26 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
         .collect::<Vec<()>>()
         .await;
 
-    // Halfway, the first machine dies without warning, deliveries and maybe a refresh
-    // under way.
+    // Halfway, the machine whose turn it is to deliver dies without warning, deliveries
+    // and maybe a refresh under way.
     wait_until_delivered(
         &second.address,
         SIGNUPS as u64 / 2,
         Duration::from_secs(120),
     )
     .await;
-    let first_logs = first.logs();
-    first.kill_9();
+    const TURN: &str = "this instance's turn to deliver";
+    let (dying, survivor) = if first.logs().contains(TURN) {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let dying_logs = dying.logs();
+    dying.kill_9();
 
-    // The second takes over what the first had claimed once its lease runs out.
-    wait_until_delivered(&second.address, SIGNUPS as u64, Duration::from_secs(180)).await;
-    let second_logs = second.terminate();
+    // The other takes the turn, and what the dying one had claimed once its lease runs out.
+    wait_until_delivered(&survivor.address, SIGNUPS as u64, Duration::from_secs(180)).await;
+    let survivor_logs = survivor.terminate();
 
     let customers = fake.customers();
     let mut per_email: HashMap<String, usize> = HashMap::new();
@@ -113,15 +119,19 @@ async fn two_instances_deliver_every_signup_once_while_one_is_killed_halfway() {
         Vec::<String>::new(),
         "together the instances broke Clover's rules"
     );
-    for (name, logs) in [("first", &first_logs), ("second", &second_logs)] {
+    for (name, logs) in [("dying", &dying_logs), ("surviving", &survivor_logs)] {
         assert!(
             logs.contains(r#""message":"delivered""#),
             "the {name} instance delivered nothing"
         );
     }
     assert!(
-        second_logs.contains(r#""instances":2"#),
-        "the second instance never saw the first"
+        survivor_logs.contains(r#""instances":2"#),
+        "the surviving instance never saw the other"
+    );
+    assert!(
+        survivor_logs.contains(TURN),
+        "the survivor never took the turn"
     );
 }
 
