@@ -71,8 +71,8 @@ async fn a_sqlite_file_from_before_is_adopted_with_its_data_and_migrated() {
         "SELECT group_concat(version, ',') FROM \
          (SELECT version FROM refinery_schema_history ORDER BY version)",
     );
-    assert_eq!(history, "1,2,3,4,5,6,7,8,9,10");
-    assert_eq!(sqlite_value(&connection, "PRAGMA user_version"), "10");
+    assert_eq!(history, "1,2,3,4,5,6,7,8,9,10,11,12");
+    assert_eq!(sqlite_value(&connection, "PRAGMA user_version"), "12");
     let claim_flag = sqlite_value(
         &connection,
         "SELECT count(*) FROM pragma_table_info('delivery_queue') WHERE name = 'in_flight'",
@@ -132,13 +132,13 @@ async fn a_postgres_database_from_before_is_adopted_with_its_data_and_migrated()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(history, "1,2");
+    assert_eq!(history, "1,2,3,4");
     let version: i32 = client
         .query_one("SELECT version FROM schema_version", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 4);
 }
 
 /// The migrations are compiled into the binary: the image's build must have them, as it

@@ -17,6 +17,7 @@ mod demo;
 mod queue;
 mod schema;
 mod submissions;
+mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;
