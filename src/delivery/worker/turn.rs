@@ -42,7 +42,10 @@ impl DeliveryWorker {
             self.directory.pause(Duration::from_millis(left));
         }
         let until = turn.ours.then(|| asked_at + TURN_LEASE - TURN_MARGIN);
-        let had = std::mem::replace(&mut *self.turn_until(), until).is_some();
+        // A turn that lapsed (the database did not answer its renewal) is not held: the
+        // worker, idle meanwhile, must be woken when it comes back.
+        let had = std::mem::replace(&mut *self.turn_until(), until)
+            .is_some_and(|previous| previous > asked_at);
         self.handle.delivering.store(turn.ours, Ordering::SeqCst);
         if turn.ours && !had {
             tracing::info!("this instance's turn to deliver");
