@@ -1,8 +1,6 @@
 //! The intake's submission store: see [`crate::intake::store`].
 
 use async_trait::async_trait;
-use tokio_postgres::Transaction;
-use tokio_postgres::error::SqlState;
 
 use super::PostgresStore;
 use crate::intake::store::{
@@ -13,7 +11,7 @@ use crate::storage::{StorageError, SubmissionId, now_ms};
 #[async_trait]
 impl SubmissionStore for PostgresStore {
     async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
-        insert(&mut self.client().await?, &submission).await
+        insert(&self.client().await?, &submission).await
     }
 
     async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
@@ -30,82 +28,73 @@ impl SubmissionStore for PostgresStore {
     }
 }
 
-/// Stores one submission and queues its delivery in one transaction. Two requests with
-/// the same idempotency key may race on different instances: the loser's insert breaks
-/// the key's unique index, and a second try finds the winner's row.
+/// Stores one submission and queues its delivery in one statement, which is a
+/// transaction of its own, prepared once per connection: a new signup costs one round
+/// trip and one commit. A key already stored (a resend, or the same key racing on another
+/// instance) inserts nothing, and the row stored under it decides what the resend gets.
+const STORE: &str = "WITH stored AS (
+        INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+            phone, marketing_consent, consent_text, idempotency_key, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING id, received_at)
+    INSERT INTO delivery_queue (submission_id, next_attempt_at)
+    SELECT id, received_at FROM stored
+    RETURNING submission_id";
+
+const KEYED: &str = "SELECT id, first_name, last_name, email, phone, marketing_consent, details
+    FROM submissions WHERE idempotency_key = $1";
+
 async fn insert(
-    client: &mut deadpool_postgres::Client,
+    client: &deadpool_postgres::Client,
     submission: &NewSubmission,
 ) -> Result<Inserted, StorageError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let tx = client.transaction().await?;
-        match insert_one(&tx, submission).await {
-            Ok(inserted) => {
-                tx.commit().await?;
-                return Ok(inserted);
-            }
-            Err(error) if tries < 3 && error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                continue;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
-async fn insert_one(
-    tx: &Transaction<'_>,
-    submission: &NewSubmission,
-) -> Result<Inserted, tokio_postgres::Error> {
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
-    if let Some(given) = key
-        && let Some((earlier, stored)) = keyed(tx, given).await?
-    {
-        return Ok(resend_verdict(earlier, &stored, &content));
+    let store = client.prepare_cached(STORE).await?;
+    // The row under a key can only go between the two statements by erasure, which
+    // clears the key: then the signup is stored as new at the next try.
+    for _ in 0..3 {
+        let id = SubmissionId::random();
+        let stored = client
+            .query_opt(
+                &store,
+                &[
+                    &id.0,
+                    &now_ms(),
+                    &submission.source.as_str(),
+                    &content.first_name,
+                    &content.last_name,
+                    &content.email,
+                    &content.phone,
+                    &content.marketing_consent,
+                    &submission.consent_text,
+                    &key,
+                    &content.details,
+                ],
+            )
+            .await?;
+        if stored.is_some() {
+            return Ok(Inserted::New(id));
+        }
+        if let Some(given) = key
+            && let Some((earlier, stored)) = keyed(client, given).await?
+        {
+            return Ok(resend_verdict(earlier, &stored, &content));
+        }
     }
-    let id = SubmissionId::random();
-    let now = now_ms();
-    tx.execute(
-        "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-             phone, marketing_consent, consent_text, idempotency_key, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            &id.0,
-            &now,
-            &submission.source.as_str(),
-            &content.first_name,
-            &content.last_name,
-            &content.email,
-            &content.phone,
-            &content.marketing_consent,
-            &submission.consent_text,
-            &key,
-            &content.details,
-        ],
-    )
-    .await?;
-    tx.execute(
-        "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES ($1, $2)",
-        &[&id.0, &now],
-    )
-    .await?;
-    Ok(Inserted::New(id))
+    Err(StorageError::Postgres(
+        "a submission was neither stored nor found under its key".to_owned(),
+    ))
 }
 
 /// The submission stored under `key`, if any, with what tells a resend apart.
 async fn keyed(
-    tx: &Transaction<'_>,
+    client: &deadpool_postgres::Client,
     key: &str,
 ) -> Result<Option<(SubmissionId, KeyedContent)>, tokio_postgres::Error> {
-    let row = tx
-        .query_opt(
-            "SELECT id, first_name, last_name, email, phone, marketing_consent, details
-             FROM submissions WHERE idempotency_key = $1",
-            &[&key],
-        )
-        .await?;
+    let statement = client.prepare_cached(KEYED).await?;
+    let row = client.query_opt(&statement, &[&key]).await?;
     Ok(row.map(|row| {
         (
             SubmissionId::from_stored(row.get(0)),
