@@ -3,7 +3,9 @@ use clover_signup::startup::Application;
 use clover_signup::{check, telemetry};
 
 const USAGE: &str = "usage: clover-signup          serve the signup form and deliver signups
-       clover-signup check    check the configuration, the database and Clover, storing nothing";
+       clover-signup check    check the configuration, the database and Clover, storing nothing
+       clover-signup check --send-test
+                              the same, and send a test message on every alert channel";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -17,8 +19,11 @@ async fn main() -> std::process::ExitCode {
         .as_slice()
     {
         [] => {}
-        ["check"] => {
-            let report = check::run(|name| std::env::var(name).ok()).await;
+        ["check", rest @ ..] if rest.iter().all(|arg| *arg == "--send-test") => {
+            let options = check::CheckOptions {
+                send_test: !rest.is_empty(),
+            };
+            let report = check::run(|name| std::env::var(name).ok(), options).await;
             print!("{}", report.render());
             return exit_code(report.passed());
         }

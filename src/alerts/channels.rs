@@ -49,18 +49,23 @@ impl Channels {
     /// Sends `message` on every channel; the first failure is returned after all were
     /// tried, so that one channel down does not silence the other.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let mut first_error = None;
-        if let Some(email) = &self.email
-            && let Err(error) = email.send(message).await
-        {
-            first_error.get_or_insert(error);
+        let results = self.send_each(message).await;
+        results
+            .into_iter()
+            .find_map(|(_, result)| result.err())
+            .map_or(Ok(()), Err)
+    }
+
+    /// Sends `message` on every channel, and tells how each went, by channel name.
+    pub async fn send_each(&self, message: &Message) -> Vec<(&'static str, Result<(), SendError>)> {
+        let mut results = Vec::new();
+        if let Some(email) = &self.email {
+            results.push(("alert email", email.send(message).await));
         }
-        if let Some(webhook) = &self.webhook
-            && let Err(error) = webhook.send(message).await
-        {
-            first_error.get_or_insert(error);
+        if let Some(webhook) = &self.webhook {
+            results.push(("alert webhook", webhook.send(message).await));
         }
-        first_error.map_or(Ok(()), Err)
+        results
     }
 }
 

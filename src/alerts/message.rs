@@ -43,6 +43,7 @@ impl Trouble {
             Self::Connection => "the Clover connection needs you",
             Self::FailedSignups => "signups could not be delivered to Clover",
             Self::RefreshExpiring => "the Clover connection ends soon",
+            Self::CloverUnreachable => "Clover has not taken signups for a while",
         }
     }
 
@@ -51,6 +52,7 @@ impl Trouble {
             Self::Connection => "the Clover connection works again",
             Self::FailedSignups => "no failed signup waits any more",
             Self::RefreshExpiring => "the Clover connection was renewed",
+            Self::CloverUnreachable => "Clover takes signups again",
         }
     }
 
@@ -61,6 +63,10 @@ impl Trouble {
             }
             Self::FailedSignups => "Open the admin page, read why, and retry the failed signups.",
             Self::RefreshExpiring => "Open the admin page and reconnect to Clover before then.",
+            Self::CloverUnreachable => {
+                "Nothing, if Clover reports an outage: signups are retried by themselves. \
+                 Otherwise open the admin page and read the last error."
+            }
         }
     }
 }
@@ -106,6 +112,17 @@ pub fn compose(facts: &Facts<'_>) -> Message {
         subject,
         text,
         html,
+    }
+}
+
+/// What `clover-signup check --send-test` sends on every channel.
+pub fn test_message(shop: &str, admin_url: &str) -> Message {
+    let line = "This is a test from clover-signup: alerts reach you here. Nothing needs you.";
+    Message {
+        subject: format!("[{shop}] Test message: alerts reach you here"),
+        text: format!("{line}\n\n{admin_url}\n"),
+        html: html! { p { (line) } p { a href=(admin_url) { "Open the admin page" } } }
+            .into_string(),
     }
 }
 

@@ -19,8 +19,12 @@ use crate::clover::{AuthSnapshot, AuthState};
 
 pub use channels::{Channels, SendError, smtp_transport};
 pub use ledger::{AlertLedger, Raised};
-pub use message::Message;
+pub use message::{Message, test_message};
 pub use watch::{AlertWatcher, LOOK_EVERY};
+
+/// How long Clover may fail every delivery before the merchant is told: brief outages
+/// mend themselves and are retried.
+pub const CLOVER_PATIENCE: time::Duration = time::Duration::minutes(15);
 
 /// How long before the refresh token ends the merchant is told to reconnect.
 pub const REFRESH_WARNING: time::Duration = time::Duration::days(14);
@@ -36,13 +40,17 @@ pub enum Trouble {
     FailedSignups,
     /// The OAuth refresh token ends soon; after that, only a reconnect helps.
     RefreshExpiring,
+    /// Clover has failed every delivery (unreachable, 5xx, unreadable answers) for
+    /// longer than [`CLOVER_PATIENCE`].
+    CloverUnreachable,
 }
 
 impl Trouble {
-    pub const ALL: [Trouble; 3] = [
+    pub const ALL: [Trouble; 4] = [
         Trouble::Connection,
         Trouble::FailedSignups,
         Trouble::RefreshExpiring,
+        Trouble::CloverUnreachable,
     ];
 
     /// The name the ledger keeps it under.
@@ -51,6 +59,7 @@ impl Trouble {
             Self::Connection => "connection",
             Self::FailedSignups => "failed_signups",
             Self::RefreshExpiring => "refresh_expiring",
+            Self::CloverUnreachable => "clover_unreachable",
         }
     }
 }
@@ -60,6 +69,8 @@ impl Trouble {
 pub struct Situation {
     pub auth: AuthSnapshot,
     pub queue: QueueCounts,
+    /// Since when Clover has failed every delivery, if it does.
+    pub clover_failing_since: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
 }
 
@@ -106,6 +117,18 @@ pub fn assess(situation: &Situation) -> Vec<Finding> {
             ),
         });
     }
+    if let Some(since) = situation.clover_failing_since
+        && situation.now - since > CLOVER_PATIENCE
+    {
+        let minutes = (situation.now - since).whole_minutes();
+        found.push(Finding {
+            trouble: Trouble::CloverUnreachable,
+            detail: format!(
+                "Clover has failed every delivery for {minutes} minutes (it is unreachable \
+                 or answers with errors). Signups are kept and retried."
+            ),
+        });
+    }
     found
 }
 
@@ -117,6 +140,7 @@ mod tests {
         Situation {
             auth: AuthSnapshot::ok(),
             queue: QueueCounts::default(),
+            clover_failing_since: None,
             now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
         }
     }
@@ -157,5 +181,14 @@ mod tests {
         assert!(troubles(&now).is_empty());
         now.auth.refresh_expires_at = Some(now.now + time::Duration::days(13));
         assert_eq!(troubles(&now), [Trouble::RefreshExpiring]);
+    }
+
+    #[test]
+    fn clover_failing_for_more_than_fifteen_minutes_is_announced() {
+        let mut now = situation();
+        now.clover_failing_since = Some(now.now - time::Duration::minutes(14));
+        assert!(troubles(&now).is_empty(), "a short outage mends itself");
+        now.clover_failing_since = Some(now.now - time::Duration::minutes(16));
+        assert_eq!(troubles(&now), [Trouble::CloverUnreachable]);
     }
 }

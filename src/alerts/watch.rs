@@ -42,6 +42,7 @@ impl AlertWatcher {
         let situation = Situation {
             auth: self.directory.auth(),
             queue,
+            clover_failing_since: self.delivery.clover_failing_since(),
             now: OffsetDateTime::now_utc(),
         };
         let found = assess(&situation);

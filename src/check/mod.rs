@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::alerts::{Channels, test_message};
 use crate::clover::{
     Access, CloverClient, CloverError, MissingPermission, StaticToken, Verification,
 };
@@ -99,7 +100,14 @@ impl Report {
 }
 
 /// Runs every check on the configuration `lookup` gives, as the server would read it.
-pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Report {
+/// What `check` is asked to do beyond reading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// `--send-test`: send a test message on every alert channel set.
+    pub send_test: bool,
+}
+
+pub async fn run(lookup: impl Fn(&str) -> Option<String>, options: CheckOptions) -> Report {
     let mut report = Report::default();
     let settings = match Settings::from_lookup(lookup) {
         Ok(settings) => settings,
@@ -116,6 +124,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Report {
         "configuration",
         format!("valid ({} mode)", settings.clover.auth.mode().as_str()),
     );
+    check_alert_channels(&settings, options.send_test, &mut report).await;
     let inspection = check_database(&settings, &mut report).await;
     if matches!(settings.clover.auth, CloverAuthSettings::Demo) {
         report.not_checked(
@@ -273,4 +282,50 @@ fn date(unix_seconds: i64) -> String {
         .ok()
         .map(|moment| moment.date().to_string())
         .unwrap_or_else(|| unix_seconds.to_string())
+}
+
+/// The alert channels set, and with `--send-test`, whether a test message goes through
+/// each: the one way to know before the first trouble that alerts will arrive.
+async fn check_alert_channels(settings: &Settings, send_test: bool, report: &mut Report) {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let Some(channels) = Channels::from_settings(&settings.alerts, http) else {
+        report.not_checked(
+            "alerts",
+            "no channel set: trouble shows on the admin page only (set SMTP_URL, MAIL_FROM and \
+             ALERT_EMAIL, or ALERT_WEBHOOK_URL)",
+        );
+        return;
+    };
+    if !send_test {
+        report.not_checked(
+            "alerts",
+            "channels set; run `clover-signup check --send-test` to send a test message",
+        );
+        return;
+    }
+    let shop = settings
+        .form
+        .branding
+        .merchant_name
+        .as_deref()
+        .unwrap_or("clover-signup");
+    let admin_url = settings
+        .server
+        .public_url
+        .join("admin")
+        .map(|url| url.to_string())
+        .unwrap_or_default();
+    for (channel, result) in channels.send_each(&test_message(shop, &admin_url)).await {
+        match result {
+            Ok(()) => report.works(channel, "a test message was taken"),
+            Err(error) => report.fails(
+                channel,
+                error.to_string(),
+                "check the address, the credentials and that this machine may reach it",
+            ),
+        }
+    }
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
-use crate::helpers::{Config, TestApp, spawn_app};
+use crate::helpers::{Config, spawn_app};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, FakeClover};
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
@@ -37,16 +35,6 @@ async fn wait_for_mails(sink: &SmtpSink, count: usize, within: Duration) -> Vec<
     }
 }
 
-async fn post_signup(app: &TestApp, n: usize) {
-    let response = app
-        .post_json(
-            &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
-                           "email": format!("visitor{n}@example.com")}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart() {
     let fake = FakeClover::start().await;
@@ -58,7 +46,7 @@ async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart(
 
     fake.revoke_refresh_tokens();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    post_signup(&app, 1).await;
+    app.post_visitor(1).await;
     app.wait_for_auth_state("needs_authorization", Duration::from_secs(10))
         .await;
 
@@ -113,4 +101,38 @@ async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart(
         "more than one all-clear: {all_clear}"
     );
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_send_one_alert_not_two() {
+    let Some(database) = crate::support::postgres::fresh_database().await else {
+        return;
+    };
+    let fake = FakeClover::start().await;
+    fake.set_access_lifetime(Duration::from_secs(2));
+    let sink = SmtpSink::start().await;
+    let mut config = alerting(&fake, &sink);
+    config.set("DATABASE_URL", &database);
+    let first = spawn_app(&config).await;
+    let mut second_config = config.clone();
+    second_config.set("PORT", "0");
+    let second = spawn_app(&second_config).await;
+    connect_browser(&first.client, &first.address).await;
+
+    fake.revoke_refresh_tokens();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    first.post_visitor(1).await;
+    second.post_visitor(2).await;
+
+    wait_for_mails(&sink, 1, WITHIN).await;
+    // Two more looks on each instance: still one.
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    let mails = sink.received();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(
+        mails[0].subject(),
+        "[Corner Café] The Clover connection needs you"
+    );
+    first.stop().await;
+    second.stop().await;
 }

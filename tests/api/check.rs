@@ -6,13 +6,21 @@ use std::process::Command;
 use crate::helpers::{Config, TestApp, spawn_app};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, CUSTOMERS_R, CUSTOMERS_W, FakeClover, NewFakeCustomer};
+use crate::support::smtp_sink::SmtpSink;
 
 /// Runs `clover-signup check` with exactly `config`'s variables; its exit code and output.
 async fn check(config: &Config) -> (i32, String) {
+    check_with(config, &[]).await
+}
+
+/// `clover-signup check` with `extra` arguments.
+async fn check_with(config: &Config, extra: &[&'static str]) -> (i32, String) {
     let vars = config.vars().clone();
+    let extra = extra.to_vec();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_clover-signup"))
             .arg("check")
+            .args(extra)
             .env_clear()
             .envs(vars)
             .output()
@@ -285,5 +293,45 @@ async fn an_expired_access_token_is_not_refreshed_by_the_check() {
         fake.oauth_stats().refreshes,
         0,
         "the check spent the refresh token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_test_sends_a_message_on_every_alert_channel_and_says_how_it_went() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set("SMTP_URL", &sink.url())
+        .set("MAIL_FROM", "signups@shop.example")
+        .set("ALERT_EMAIL", "owner@shop.example")
+        .set("MERCHANT_NAME", "Corner Shop");
+    started_once(&config).await;
+
+    let (_, without) = check(&config).await;
+    assert!(
+        line(&without, "alerts").contains("--send-test"),
+        "{without}"
+    );
+    assert!(sink.received().is_empty(), "a plain check sent something");
+
+    let (code, output) = check_with(&config, &["--send-test"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(line(&output, "alert email").contains("test message was taken"));
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].subject(),
+        "[Corner Shop] Test message: alerts reach you here"
+    );
+    assert_eq!(received[0].to, ["owner@shop.example"]);
+
+    // A server that is not there is a failure, named, with what to do.
+    config.set("SMTP_URL", "smtp://127.0.0.1:9?tls=none");
+    let (code, output) = check_with(&config, &["--send-test"]).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        line(&output, "alert email").contains("SMTP server did not take"),
+        "{output}"
     );
 }

@@ -246,6 +246,12 @@ impl TestApp {
             .expect("POST /api/signups")
     }
 
+    /// Visitor number `n` signs up through the JSON API, which takes it (202).
+    pub async fn post_visitor(&self, n: usize) {
+        let response = self.post_json(&visitor(n)).await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+    }
+
     /// `/admin/status.json` (demo mode leaves the admin open without a token).
     pub async fn status(&self) -> Value {
         self.client
@@ -342,4 +348,10 @@ pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     condition()
+}
+
+/// The JSON API's body for visitor number `n`, whose email is `visitor{n}@example.com`.
+pub fn visitor(n: usize) -> Value {
+    serde_json::json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
+                       "email": format!("visitor{n}@example.com")})
 }

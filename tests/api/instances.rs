@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::admin::{replace_token, token_mode_without_a_token};
-use crate::helpers::{Config, TEST_ADMIN_TOKEN, spawn_app};
+use crate::helpers::{Config, TEST_ADMIN_TOKEN, spawn_app, visitor};
 use crate::oauth::connect_browser;
 use crate::process::{Process, status};
 use crate::support::fake_clover::{self, Endpoint, FakeClover, Fault};
@@ -220,18 +220,7 @@ async fn drain_with(instances: usize) {
         apps.push(spawn_app(&config).await);
     }
 
-    let posts = (0..BACKLOG).map(|n| {
-        let app = &apps[n % instances];
-        async move {
-            let response = app
-                .post_json(
-                    &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
-                                   "email": format!("visitor{n}@example.com")}),
-                )
-                .await;
-            assert_eq!(response.status(), 202);
-        }
-    });
+    let posts = (0..BACKLOG).map(|n| apps[n % instances].post_visitor(n));
     futures_util::stream::iter(posts)
         .buffer_unordered(16)
         .collect::<Vec<()>>()
@@ -287,10 +276,7 @@ async fn a_pause_clover_imposed_on_one_instance_is_kept_by_the_one_that_takes_ov
         async move {
             let response = client
                 .post(format!("{address}/api/signups"))
-                .json(
-                    &json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
-                              "email": format!("visitor{n}@example.com")}),
-                )
+                .json(&visitor(n))
                 .send()
                 .await
                 .unwrap();

@@ -39,6 +39,7 @@ impl DeliveryWorker {
                 tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "reached Clover, but the result could not be recorded; once the claim runs out it is delivered again, finding this customer first");
             }
             self.directory.delivery_succeeded();
+            self.handle.clover_answered();
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -48,6 +49,9 @@ pub struct DeliveryHandle {
     recheck_auth: Arc<AtomicBool>,
     /// Whether this instance has the turn to deliver (see `turn.rs`).
     delivering: Arc<AtomicBool>,
+    /// Since when Clover has answered deliveries with nothing but failures (5xx, timeouts,
+    /// unreadable answers); `None` while they go through.
+    clover_failing_since: Arc<Mutex<Option<OffsetDateTime>>>,
 }
 
 impl DeliveryHandle {
@@ -55,6 +59,27 @@ impl DeliveryHandle {
     /// of Clover (the credential's state) is the current one.
     pub fn delivering(&self) -> bool {
         self.delivering.load(Ordering::SeqCst)
+    }
+
+    /// Since when every delivery has failed on Clover's side, if they do.
+    pub fn clover_failing_since(&self) -> Option<OffsetDateTime> {
+        *self.failing_since()
+    }
+
+    fn clover_failed(&self) {
+        self.failing_since()
+            .get_or_insert_with(OffsetDateTime::now_utc);
+    }
+
+    fn clover_answered(&self) {
+        *self.failing_since() = None;
+    }
+
+    fn failing_since(&self) -> std::sync::MutexGuard<'_, Option<OffsetDateTime>> {
+        // A plain value, replaced in one step: a panic cannot leave it torn.
+        self.clover_failing_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Something is due now.

@@ -82,6 +82,7 @@ impl DeliveryWorker {
                     .await
             }
             CloverError::Unavailable { retry_after, .. } => {
+                self.handle.clover_failed();
                 let wait = self
                     .backoff
                     .delay(delivery.attempts)
@@ -91,6 +92,7 @@ impl DeliveryWorker {
                 self.queue.reschedule(id, next, &error.to_string()).await
             }
             CloverError::UnexpectedResponse(_) | CloverError::Storage(_) => {
+                self.handle.clover_failed();
                 let wait = self.backoff.delay(delivery.attempts);
                 tracing::error!(submission = %id, %error, "delivery will be retried");
                 let next = now_ms() + wait.as_millis() as i64;
