@@ -13,6 +13,7 @@ pub mod clover;
 pub mod configuration;
 pub mod delivery;
 pub mod domain;
+pub mod events;
 pub mod form_token;
 pub mod i18n;
 pub mod intake;

@@ -10,6 +10,7 @@ use super::{AlertLedger, Channels, Finding, Raised, Situation, Trouble, assess};
 use crate::admin::Statistics;
 use crate::clover::CustomerDirectory;
 use crate::delivery::DeliveryHandle;
+use crate::events::{EventKind, Events};
 use crate::storage::now_ms;
 
 /// How often the service is looked at: an alert goes out within this of its trouble.
@@ -23,7 +24,9 @@ pub struct AlertWatcher {
     pub directory: CustomerDirectory,
     /// Whether this instance delivers: only its view of Clover is current.
     pub delivery: DeliveryHandle,
-    pub channels: Channels,
+    /// `None` when only the event webhook is set: then only events are recorded.
+    pub channels: Option<Channels>,
+    pub events: Events,
     /// `MERCHANT_NAME`, or the service's name, in every subject.
     pub shop: String,
     pub admin_url: String,
@@ -64,13 +67,19 @@ impl AlertWatcher {
             Raised::Opened => (Occasion::Opened, now),
             Raised::Reminder { opened_at_ms } => (Occasion::Reminder, opened_at_ms),
         };
-        let message = compose(&self.facts(trouble, Some(finding), occasion, since, waiting));
-        match self.channels.send(&message).await {
-            Ok(()) => tracing::info!(trouble = trouble.key(), "alert sent"),
-            Err(error) => {
+        if let Some(channels) = &self.channels {
+            let message = compose(&self.facts(trouble, Some(finding), occasion, since, waiting));
+            if let Err(error) = channels.send(&message).await {
                 tracing::error!(%error, trouble = trouble.key(), "alert not sent; trying again");
                 let _ = self.ledger.unsend(trouble, raised).await;
+                return;
             }
+            tracing::info!(trouble = trouble.key(), "alert sent");
+        }
+        if trouble == Trouble::Connection && raised == Raised::Opened {
+            (self.events)
+                .connection(EventKind::ConnectionNeedsAttention, Some(&finding.detail))
+                .await;
         }
     }
 
@@ -78,9 +87,17 @@ impl AlertWatcher {
         let Ok(Some(opened_at_ms)) = self.ledger.clear(trouble).await else {
             return;
         };
+        if trouble == Trouble::Connection {
+            (self.events)
+                .connection(EventKind::ConnectionRestored, None)
+                .await;
+        }
+        let Some(channels) = &self.channels else {
+            return;
+        };
         let message =
             compose(&self.facts(trouble, None, Occasion::AllClear, opened_at_ms, waiting));
-        match self.channels.send(&message).await {
+        match channels.send(&message).await {
             Ok(()) => tracing::info!(trouble = trouble.key(), "all-clear sent"),
             // The trouble is over either way; an all-clear is not worth repeating.
             Err(error) => tracing::warn!(%error, trouble = trouble.key(), "all-clear not sent"),

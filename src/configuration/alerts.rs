@@ -1,6 +1,7 @@
-//! Where alerts go: `SMTP_URL`, `MAIL_FROM` and `ALERT_EMAIL` for email, and
-//! `ALERT_WEBHOOK_URL` for a chat channel. Every channel is optional; one set up halfway
-//! stops start-up. `SMTP_URL` holds a password and is never echoed.
+//! Where alerts and events go: `SMTP_URL`, `MAIL_FROM` and `ALERT_EMAIL` for email,
+//! `ALERT_WEBHOOK_URL` for a chat channel, and `EVENT_WEBHOOK_URL` with
+//! `EVENT_WEBHOOK_SECRET` (and `EVENT_WEBHOOK_PERSONAL_DATA`) for other systems. Every
+//! channel is optional; one set up halfway stops start-up. Secrets are never echoed.
 
 use lettre::message::Mailbox;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +14,22 @@ pub struct AlertSettings {
     pub email: Option<EmailChannel>,
     /// `ALERT_WEBHOOK_URL`: a Slack-compatible incoming webhook (`{"text": ...}`).
     pub webhook: Option<SecretUrl>,
+    /// Every event, signed, for other systems.
+    pub events: Option<EventWebhook>,
 }
+
+#[derive(Debug, Clone)]
+pub struct EventWebhook {
+    /// `EVENT_WEBHOOK_URL`
+    pub url: SecretUrl,
+    /// `EVENT_WEBHOOK_SECRET`: the key of each event's HMAC-SHA256 signature.
+    pub secret: SecretString,
+    /// `EVENT_WEBHOOK_PERSONAL_DATA`: signup events carry names, email and phone.
+    pub personal_data: bool,
+}
+
+/// The shortest `EVENT_WEBHOOK_SECRET` accepted: a signature is as strong as its key.
+const MIN_EVENT_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct EmailChannel {
@@ -33,10 +49,12 @@ pub struct SecretUrl(pub SecretString);
 
 pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
     let email = read_email(env);
-    let webhook = read_webhook(env);
+    let webhook = read_webhook(env, "ALERT_WEBHOOK_URL");
+    let events = read_events(env);
     Ok(AlertSettings {
         email: email?,
         webhook: webhook?,
+        events: events?,
     })
 }
 
@@ -94,19 +112,48 @@ fn smtp_url_is_usable(raw: &str) -> bool {
     })
 }
 
-fn read_webhook(env: &mut Reader<'_>) -> Read<Option<SecretUrl>> {
-    let Some(raw) = env.secret("ALERT_WEBHOOK_URL") else {
+fn read_webhook(env: &mut Reader<'_>, name: &str) -> Read<Option<SecretUrl>> {
+    let Some(raw) = env.secret(name) else {
         return Ok(None);
     };
     let usable = Url::parse(raw.expose_secret())
         .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
     if !usable {
-        return Err(env.problem(
-            "ALERT_WEBHOOK_URL: expected an https URL of an incoming webhook; the value given \
-             is not shown",
-        ));
+        return Err(env.problem(format!(
+            "{name}: expected an https URL of a webhook; the value given is not shown"
+        )));
     }
     Ok(Some(SecretUrl(raw)))
+}
+
+fn read_events(env: &mut Reader<'_>) -> Read<Option<EventWebhook>> {
+    let url = read_webhook(env, "EVENT_WEBHOOK_URL");
+    let secret = env.secret("EVENT_WEBHOOK_SECRET");
+    let personal_data = env.read("EVENT_WEBHOOK_PERSONAL_DATA", "true or false", |raw| {
+        raw.parse::<bool>().ok()
+    });
+    let (url, personal_data) = (url?, personal_data?.unwrap_or(false));
+    match (url, secret) {
+        (None, None) => Ok(None),
+        (Some(url), Some(secret))
+            if secret.expose_secret().chars().count() >= MIN_EVENT_SECRET_CHARS =>
+        {
+            Ok(Some(EventWebhook {
+                url,
+                secret,
+                personal_data,
+            }))
+        }
+        (Some(_), Some(_)) => Err(env.problem(format!(
+            "EVENT_WEBHOOK_SECRET: at least {MIN_EVENT_SECRET_CHARS} characters; make one \
+             with `openssl rand -hex 32`"
+        ))),
+        (Some(_), None) => Err(env
+            .problem("EVENT_WEBHOOK_SECRET: required with EVENT_WEBHOOK_URL, to sign every event")),
+        (None, Some(_)) => Err(env.problem(
+            "EVENT_WEBHOOK_URL: required with EVENT_WEBHOOK_SECRET (where the events go)",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +220,24 @@ mod tests {
             error.contains("ALERT_EMAIL: expected comma-separated"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_event_webhook_needs_a_long_secret() {
+        let error = settings(&with(&[
+            ("EVENT_WEBHOOK_URL", "https://hooks.example/in"),
+            ("EVENT_WEBHOOK_SECRET", "short-hunter2"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("EVENT_WEBHOOK_SECRET: at least 32"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"));
+        let error = settings(&with(&[("EVENT_WEBHOOK_URL", "https://hooks.example/in")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("EVENT_WEBHOOK_SECRET: required"), "{error}");
     }
 }

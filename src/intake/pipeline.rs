@@ -1,12 +1,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use serde_json::json;
+
 use super::Outcome;
 use super::screening::{BotReason, Screening, screen};
 use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
+use crate::events::{EventKind, Events, Person};
 use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
 use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
@@ -22,6 +25,7 @@ pub struct Intake<'a> {
     /// Present when Turnstile is configured.
     pub captcha: Option<&'a Captcha>,
     pub delivery: &'a DeliveryHandle,
+    pub events: &'a Events,
     pub rules: &'a FormRules,
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording in the visitor's language.
     pub consent_text: Option<&'a str>,
@@ -158,6 +162,7 @@ impl Intake<'_> {
         // always done: keep what a second insert needs.
         let retry = (source == Source::Api && key.is_some())
             .then(|| (signup.clone(), consent_text.clone()));
+        let told = Told::of(&signup);
         let mut inserted = self
             .submissions
             .insert(NewSubmission {
@@ -177,6 +182,12 @@ impl Intake<'_> {
                     key: None,
                 })
                 .await?;
+        }
+        if let Inserted::New(id) = &inserted {
+            let more = json!({ "source": source.as_str(), "marketing_consent": told.consent });
+            (self.events)
+                .signup(EventKind::SignupStored, id, Some(&told.person), more)
+                .await;
         }
         Ok(self.acknowledge(inserted, source))
     }
@@ -201,6 +212,28 @@ impl Intake<'_> {
                 );
                 Outcome::FormUsed
             }
+        }
+    }
+}
+
+/// What the `signup.stored` event tells of a signup, taken before it is stored.
+struct Told {
+    person: Person,
+    consent: bool,
+}
+
+impl Told {
+    fn of(signup: &NewSignup) -> Self {
+        let text =
+            |name: &Option<crate::domain::PersonName>| name.as_ref().map(|n| n.as_ref().to_owned());
+        Self {
+            person: Person {
+                first_name: text(&signup.first_name),
+                last_name: text(&signup.last_name),
+                email: signup.email.as_ref().to_owned(),
+                phone: signup.phone.as_ref().map(|p| p.as_ref().to_owned()),
+            },
+            consent: signup.marketing_consent,
         }
     }
 }

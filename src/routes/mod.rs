@@ -21,6 +21,7 @@ use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
 use crate::delivery::DeliveryHandle;
+use crate::events::Events;
 use crate::form_token::FormTokens;
 use crate::i18n::Language;
 use crate::intake::Intake;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Present when Turnstile is configured.
     pub captcha: Option<Captcha>,
     pub delivery: DeliveryHandle,
+    /// Events for the event webhook, when one is set.
+    pub events: Events,
     pub directory: CustomerDirectory,
     /// How the credential can be changed: connect (OAuth) or replace (token).
     pub connection: ClientAuth,
@@ -85,6 +88,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         form_tokens: &state.form_tokens,
         captcha: state.captcha.as_ref(),
         delivery: &state.delivery,
+        events: &state.events,
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
     }

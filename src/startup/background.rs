@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{AlertWatcher, LOOK_EVERY};
 use crate::clover::DemoClover;
+use crate::events::EventDispatcher;
 use crate::intake::store::BotTally;
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::routes::SessionGeneration;
@@ -26,6 +27,8 @@ const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 pub(super) struct Housekeeping {
     /// Looks for trouble and tells the merchant, when a channel is set.
     pub(super) alerts: Option<AlertWatcher>,
+    /// Sends the event webhook's events, when one is set.
+    pub(super) events: Option<EventDispatcher>,
     pub(super) db: Storage,
     /// Bots turned away, counted in memory by the routes and written by a periodic flush.
     pub(super) bots: BotTally,
@@ -46,6 +49,7 @@ pub(super) struct Running {
     bot_counts: Periodic,
     bots: BotTally,
     alerts: Option<Periodic>,
+    events: Option<JoinHandle<()>>,
 }
 
 impl Housekeeping {
@@ -75,8 +79,10 @@ impl Housekeeping {
                 async move { watcher.look().await }
             })
         });
+        let events = self.events.map(|dispatcher| tokio::spawn(dispatcher.run()));
         Running {
             alerts,
+            events,
             pruner,
             retention,
             sessions,
@@ -97,6 +103,10 @@ impl Running {
         self.pruner.abort();
         if let Some(alerts) = self.alerts {
             alerts.abort();
+        }
+        // What was not sent stays in the outbox for the next start or another instance.
+        if let Some(events) = self.events {
+            events.abort();
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
+use crate::events::{EventDispatcher, Events};
 use crate::form_token::FormTokens;
 use crate::intake::store::BotTally;
 use crate::rate_limit::SubmissionLimiter;
@@ -30,8 +31,8 @@ use crate::storage::Storage;
 
 use background::Housekeeping;
 
-/// How long a chat webhook may take to take an alert.
-const ALERT_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a webhook (chat or events) may take to take a message.
+const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Admin sign-in attempts per visitor address: five, then one a minute.
 const LOGIN_ATTEMPTS: RateLimitSettings = RateLimitSettings {
@@ -57,12 +58,13 @@ impl Application {
             .with_context(|| format!("cannot open the {}", settings.database))?;
         let (directory, connection) = clover::clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
+        let (events, dispatcher) = events(&settings, &db)?;
         let worker = DeliveryWorker::new(
             db.queue(),
             directory.clone(),
             &settings.delivery,
             settings.clover.request_timeout,
-            handle.clone(),
+            (handle.clone(), events.clone()),
         );
         let bots = BotTally::new(db.submissions());
         let demo = match &directory {
@@ -78,7 +80,8 @@ impl Application {
                 .context("cannot read the admin sessions' generation")?,
         );
         let housekeeping = Housekeeping {
-            alerts: alert_watcher(&settings, &db, &directory, &handle)?,
+            alerts: alert_watcher(&settings, &db, &directory, (&handle, &events))?,
+            events: dispatcher,
             db: db.clone(),
             bots: bots.clone(),
             demo,
@@ -91,7 +94,7 @@ impl Application {
             &settings,
             (db, bots),
             (directory, connection),
-            handle,
+            (handle, events),
             [&limiter, &login_limiter],
             sessions,
         ));
@@ -137,26 +140,50 @@ impl Application {
     }
 }
 
-/// What tells the merchant of trouble, when a channel is set.
+/// The events for the event webhook, and what sends them, when one is set.
+fn events(settings: &Settings, db: &Storage) -> anyhow::Result<(Events, Option<EventDispatcher>)> {
+    let Some(webhook) = &settings.alerts.events else {
+        return Ok((Events::default(), None));
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let dispatcher = EventDispatcher {
+        outbox: db.events(),
+        http: webhook_client()?,
+        url: webhook.url.clone(),
+        secret: webhook.secret.clone(),
+        wake: Arc::clone(&wake),
+    };
+    Ok((
+        Events::new(db.events(), webhook.personal_data, wake),
+        Some(dispatcher),
+    ))
+}
+
+fn webhook_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        .build()
+        .context("cannot build the webhooks' client")
+}
+
+/// What tells the merchant of trouble, when an alert channel or the event webhook is set.
 fn alert_watcher(
     settings: &Settings,
     db: &Storage,
     directory: &CustomerDirectory,
-    delivery: &DeliveryHandle,
+    (delivery, events): (&DeliveryHandle, &Events),
 ) -> anyhow::Result<Option<AlertWatcher>> {
-    let http = reqwest::Client::builder()
-        .timeout(ALERT_WEBHOOK_TIMEOUT)
-        .build()
-        .context("cannot build the alert webhook's client")?;
-    let Some(channels) = Channels::from_settings(&settings.alerts, http) else {
+    let channels = Channels::from_settings(&settings.alerts, webhook_client()?);
+    if channels.is_none() && settings.alerts.events.is_none() {
         return Ok(None);
-    };
+    }
     let admin_url = settings.server.public_url.join("admin")?.to_string();
     Ok(Some(AlertWatcher {
         ledger: db.alerts(),
         statistics: db.statistics(),
         directory: directory.clone(),
         delivery: delivery.clone(),
+        events: events.clone(),
         channels,
         shop: (settings.form.branding.merchant_name.clone())
             .unwrap_or_else(|| "clover-signup".to_owned()),
@@ -186,7 +213,7 @@ fn app_state(
     settings: &Settings,
     (db, bots): (Storage, BotTally),
     (directory, connection): (CustomerDirectory, ClientAuth),
-    delivery: DeliveryHandle,
+    (delivery, events): (DeliveryHandle, Events),
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
     sessions: SessionGeneration,
 ) -> AppState {
@@ -201,6 +228,7 @@ fn app_state(
         form_tokens: FormTokens::new(settings.secret_key.as_ref(), settings.form.min_fill),
         captcha,
         delivery,
+        events,
         directory,
         connection,
         admin: AdminAccess::new(

@@ -27,6 +27,7 @@ use crate::alerts::AlertLedger;
 use crate::clover::DemoCustomers;
 use crate::clover::vault::CredentialVault;
 use crate::delivery::Queue;
+use crate::events::EventOutbox;
 use crate::intake::store::SubmissionStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +175,10 @@ impl Storage {
     }
 
     pub fn alerts(&self) -> Arc<dyn AlertLedger> {
+        port!(self)
+    }
+
+    pub fn events(&self) -> Arc<dyn EventOutbox> {
         port!(self)
     }
 }

@@ -14,6 +14,7 @@ mod captcha;
 mod check;
 mod delivery;
 mod duplicates;
+mod events;
 mod form_fields;
 mod health_and_assets;
 mod hostile;

@@ -3,3 +3,4 @@
 pub mod fake_clover;
 pub mod postgres;
 pub mod smtp_sink;
+pub mod webhook_receiver;

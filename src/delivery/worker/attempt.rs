@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::DeliveryWorker;
 use crate::clover::CloverError;
 use crate::delivery::{DeliveryOutcome, Plan, QueuedDelivery, plan_delivery};
+use crate::events::Person;
 
 /// How an attempt ended, short of an error from Clover.
 pub(super) enum Attempted {
@@ -35,6 +36,10 @@ impl DeliveryWorker {
         if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
             if recorded {
                 tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+                let person = person(&delivery);
+                (self.events)
+                    .delivered(&delivery.id, Some(&person), customer_id, *outcome)
+                    .await;
             } else {
                 tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "reached Clover, but the result could not be recorded; once the claim runs out it is delivered again, finding this customer first");
             }
@@ -150,5 +155,15 @@ fn deleted_meanwhile(error: CloverError) -> CloverError {
             CloverError::unavailable("the customer found was deleted before it could be written to")
         }
         other => other,
+    }
+}
+
+/// Who a delivery is for, as the event webhook may tell (when the merchant opted in).
+pub(super) fn person(delivery: &QueuedDelivery) -> Person {
+    Person {
+        first_name: delivery.first_name.clone(),
+        last_name: delivery.last_name.clone(),
+        email: delivery.email_as_typed().to_owned(),
+        phone: delivery.phone.clone(),
     }
 }

@@ -28,6 +28,7 @@ use super::lease::heartbeat_interval;
 use crate::clover::{AuthState, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
+use crate::events::Events;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 use crate::tasks::{Periodic, spawn_periodic};
 
@@ -119,6 +120,8 @@ pub struct DeliveryWorker {
     /// While the queue cannot be read.
     outage: Mutex<Outage>,
     handle: DeliveryHandle,
+    /// `signup.delivered` and `signup.failed`, for the event webhook.
+    events: Events,
 }
 
 impl DeliveryWorker {
@@ -127,9 +130,10 @@ impl DeliveryWorker {
         directory: CustomerDirectory,
         settings: &DeliverySettings,
         request_timeout: Duration,
-        handle: DeliveryHandle,
+        (handle, events): (DeliveryHandle, Events),
     ) -> Self {
         Self {
+            events,
             queue,
             directory,
             policy: settings.duplicate_policy,

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::DeliveryWorker;
 use super::attempt::Attempted;
 use crate::clover::CloverError;
 use crate::delivery::QueuedDelivery;
+use crate::events::EventKind;
 use crate::storage::{StorageError, now_ms};
 use crate::tasks::retry;
 
@@ -66,7 +69,13 @@ impl DeliveryWorker {
         match error {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
-                self.queue.mark_failed(id, &error.to_string()).await
+                self.queue.mark_failed(id, &error.to_string()).await?;
+                let reason = json!({ "reason": error.to_string() });
+                let person = super::attempt::person(delivery);
+                (self.events)
+                    .signup(EventKind::SignupFailed, id, Some(&person), reason)
+                    .await;
+                Ok(())
             }
             CloverError::Unauthorized => {
                 tracing::warn!(submission = %id, "delivery paused: Clover refused the credential");

@@ -14,6 +14,7 @@ mod admin;
 mod alerts;
 mod credentials;
 mod demo;
+mod events;
 mod queue;
 mod schema;
 mod submissions;

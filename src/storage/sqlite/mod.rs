@@ -12,6 +12,7 @@ mod alerts;
 mod checkpoint;
 mod credentials;
 mod demo;
+mod events;
 mod private_files;
 mod queue;
 mod schema;
