@@ -39,6 +39,15 @@ struct Webhook {
 }
 
 impl Channels {
+    /// No channel at all: messages go nowhere.
+    #[cfg(test)]
+    pub fn none() -> Self {
+        Self {
+            email: None,
+            webhook: None,
+        }
+    }
+
     /// `None` when no channel is set: there is nobody to tell.
     pub fn from_settings(settings: &AlertSettings, http: reqwest::Client) -> Option<Self> {
         let email = settings.email.as_ref().map(Email::new);

@@ -10,6 +10,7 @@
 mod channels;
 pub mod ledger;
 mod message;
+mod notices;
 mod watch;
 
 use time::OffsetDateTime;
@@ -20,6 +21,7 @@ use crate::clover::{AuthSnapshot, AuthState};
 pub use channels::{Channels, SendError, smtp_transport};
 pub use ledger::{AlertLedger, Raised};
 pub use message::{Message, test_message};
+pub use notices::{NewSignupNotice, SignupNotices};
 pub use watch::{AlertWatcher, LOOK_EVERY};
 
 /// How long Clover may fail every delivery before the merchant is told: brief outages

@@ -25,7 +25,7 @@ pub struct AlertWatcher {
     /// Whether this instance delivers: only its view of Clover is current.
     pub delivery: DeliveryHandle,
     /// `None` when only the event webhook is set: then only events are recorded.
-    pub channels: Option<Channels>,
+    pub channels: Option<Arc<Channels>>,
     pub events: Events,
     /// `MERCHANT_NAME`, or the service's name, in every subject.
     pub shop: String,

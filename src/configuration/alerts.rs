@@ -16,6 +16,10 @@ pub struct AlertSettings {
     pub webhook: Option<SecretUrl>,
     /// Every event, signed, for other systems.
     pub events: Option<EventWebhook>,
+    /// `NOTIFY_EACH_SIGNUP`: a message on the alert channels for every new signup.
+    pub each_signup: bool,
+    /// `NOTIFY_FULL_EMAIL`: those messages show the whole email address, not a masked one.
+    pub full_email: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,10 +55,21 @@ pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
     let email = read_email(env);
     let webhook = read_webhook(env, "ALERT_WEBHOOK_URL");
     let events = read_events(env);
+    let each_signup = read_flag(env, "NOTIFY_EACH_SIGNUP");
+    let full_email = read_flag(env, "NOTIFY_FULL_EMAIL");
+    let (email, webhook, each_signup) = (email?, webhook?, each_signup?);
+    if each_signup && email.is_none() && webhook.is_none() {
+        return Err(env.problem(
+            "NOTIFY_EACH_SIGNUP: needs an alert channel to send on (SMTP_URL, MAIL_FROM and \
+             ALERT_EMAIL, or ALERT_WEBHOOK_URL)",
+        ));
+    }
     Ok(AlertSettings {
-        email: email?,
-        webhook: webhook?,
+        email,
+        webhook,
         events: events?,
+        each_signup,
+        full_email: full_email?,
     })
 }
 
@@ -126,13 +141,16 @@ fn read_webhook(env: &mut Reader<'_>, name: &str) -> Read<Option<SecretUrl>> {
     Ok(Some(SecretUrl(raw)))
 }
 
+fn read_flag(env: &mut Reader<'_>, name: &str) -> Read<bool> {
+    env.read(name, "true or false", |raw| raw.parse::<bool>().ok())
+        .map(Option::unwrap_or_default)
+}
+
 fn read_events(env: &mut Reader<'_>) -> Read<Option<EventWebhook>> {
     let url = read_webhook(env, "EVENT_WEBHOOK_URL");
     let secret = env.secret("EVENT_WEBHOOK_SECRET");
-    let personal_data = env.read("EVENT_WEBHOOK_PERSONAL_DATA", "true or false", |raw| {
-        raw.parse::<bool>().ok()
-    });
-    let (url, personal_data) = (url?, personal_data?.unwrap_or(false));
+    let personal_data = read_flag(env, "EVENT_WEBHOOK_PERSONAL_DATA");
+    let (url, personal_data) = (url?, personal_data?);
     match (url, secret) {
         (None, None) => Ok(None),
         (Some(url), Some(secret))

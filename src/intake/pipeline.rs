@@ -6,6 +6,7 @@ use serde_json::json;
 use super::Outcome;
 use super::screening::{BotReason, Screening, screen};
 use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
+use crate::alerts::{NewSignupNotice, SignupNotices};
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
@@ -26,6 +27,8 @@ pub struct Intake<'a> {
     pub captcha: Option<&'a Captcha>,
     pub delivery: &'a DeliveryHandle,
     pub events: &'a Events,
+    /// A message to the merchant for every new signup, when asked for.
+    pub notices: Option<&'a Arc<SignupNotices>>,
     pub rules: &'a FormRules,
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording in the visitor's language.
     pub consent_text: Option<&'a str>,
@@ -184,6 +187,9 @@ impl Intake<'_> {
                 .await?;
         }
         if let Inserted::New(id) = &inserted {
+            if let Some(notices) = self.notices {
+                notices.tell(&told.notice(source.as_str()));
+            }
             let more = json!({ "source": source.as_str(), "marketing_consent": told.consent });
             (self.events)
                 .signup(EventKind::SignupStored, id, Some(&told.person), more)
@@ -223,6 +229,16 @@ struct Told {
 }
 
 impl Told {
+    fn notice<'a>(&'a self, source: &'a str) -> NewSignupNotice<'a> {
+        NewSignupNotice {
+            first_name: self.person.first_name.as_deref(),
+            last_name: self.person.last_name.as_deref(),
+            email: &self.person.email,
+            source,
+            marketing_consent: self.consent,
+        }
+    }
+
     fn of(signup: &NewSignup) -> Self {
         let text =
             |name: &Option<crate::domain::PersonName>| name.as_ref().map(|n| n.as_ref().to_owned());

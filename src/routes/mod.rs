@@ -17,6 +17,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use maud::Markup;
 
+use crate::alerts::SignupNotices;
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub delivery: DeliveryHandle,
     /// Events for the event webhook, when one is set.
     pub events: Events,
+    /// A message for every new signup, when the merchant asked for it.
+    pub notices: Option<Arc<SignupNotices>>,
     pub directory: CustomerDirectory,
     /// How the credential can be changed: connect (OAuth) or replace (token).
     pub connection: ClientAuth,
@@ -89,6 +92,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         captcha: state.captcha.as_ref(),
         delivery: &state.delivery,
         events: &state.events,
+        notices: state.notices.as_ref(),
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
     }

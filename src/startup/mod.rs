@@ -15,7 +15,7 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::alerts::{AlertWatcher, Channels};
+use crate::alerts::{AlertWatcher, Channels, SignupNotices};
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
@@ -59,6 +59,8 @@ impl Application {
         let (directory, connection) = clover::clover_connection(&settings, &db).await?;
         let handle = DeliveryHandle::default();
         let (events, dispatcher) = events(&settings, &db)?;
+        let channels = Channels::from_settings(&settings.alerts, webhook_client()?).map(Arc::new);
+        let notices = signup_notices(&settings, channels.as_ref());
         let worker = DeliveryWorker::new(
             db.queue(),
             directory.clone(),
@@ -80,7 +82,12 @@ impl Application {
                 .context("cannot read the admin sessions' generation")?,
         );
         let housekeeping = Housekeeping {
-            alerts: alert_watcher(&settings, &db, &directory, (&handle, &events))?,
+            alerts: alert_watcher(
+                &settings,
+                &db,
+                &directory,
+                (&handle, &events, channels.as_ref()),
+            )?,
             events: dispatcher,
             db: db.clone(),
             bots: bots.clone(),
@@ -94,7 +101,7 @@ impl Application {
             &settings,
             (db, bots),
             (directory, connection),
-            (handle, events),
+            (handle, events, notices),
             [&limiter, &login_limiter],
             sessions,
         ));
@@ -166,14 +173,31 @@ fn webhook_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot build the webhooks' client")
 }
 
+/// `MERCHANT_NAME`, or the service's name: the subject line's tag.
+fn shop_name(settings: &Settings) -> String {
+    (settings.form.branding.merchant_name.clone()).unwrap_or_else(|| "clover-signup".to_owned())
+}
+
+/// A message for every new signup, when the merchant asked for it.
+fn signup_notices(
+    settings: &Settings,
+    channels: Option<&Arc<Channels>>,
+) -> Option<Arc<SignupNotices>> {
+    let channels = channels.filter(|_| settings.alerts.each_signup)?;
+    Some(Arc::new(SignupNotices {
+        channels: Arc::clone(channels),
+        shop: shop_name(settings),
+        full_email: settings.alerts.full_email,
+    }))
+}
+
 /// What tells the merchant of trouble, when an alert channel or the event webhook is set.
 fn alert_watcher(
     settings: &Settings,
     db: &Storage,
     directory: &CustomerDirectory,
-    (delivery, events): (&DeliveryHandle, &Events),
+    (delivery, events, channels): (&DeliveryHandle, &Events, Option<&Arc<Channels>>),
 ) -> anyhow::Result<Option<AlertWatcher>> {
-    let channels = Channels::from_settings(&settings.alerts, webhook_client()?);
     if channels.is_none() && settings.alerts.events.is_none() {
         return Ok(None);
     }
@@ -184,9 +208,8 @@ fn alert_watcher(
         directory: directory.clone(),
         delivery: delivery.clone(),
         events: events.clone(),
-        channels,
-        shop: (settings.form.branding.merchant_name.clone())
-            .unwrap_or_else(|| "clover-signup".to_owned()),
+        channels: channels.cloned(),
+        shop: shop_name(settings),
         admin_url,
     }))
 }
@@ -213,7 +236,7 @@ fn app_state(
     settings: &Settings,
     (db, bots): (Storage, BotTally),
     (directory, connection): (CustomerDirectory, ClientAuth),
-    (delivery, events): (DeliveryHandle, Events),
+    (delivery, events, notices): (DeliveryHandle, Events, Option<Arc<SignupNotices>>),
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
     sessions: SessionGeneration,
 ) -> AppState {
@@ -229,6 +252,7 @@ fn app_state(
         captcha,
         delivery,
         events,
+        notices,
         directory,
         connection,
         admin: AdminAccess::new(

@@ -136,3 +136,36 @@ async fn two_instances_send_one_alert_not_two() {
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_new_signup_is_told_with_a_masked_email_when_the_merchant_asks() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set("SMTP_URL", &sink.url())
+        .set("MAIL_FROM", "signups@shop.example")
+        .set("ALERT_EMAIL", "owner@shop.example")
+        .set("MERCHANT_NAME", "Corner Café")
+        .set("NOTIFY_EACH_SIGNUP", "true");
+    let app = spawn_app(&config).await;
+    app.post_visitor(1).await;
+    app.post_visitor(2).await;
+
+    let mails = wait_for_mails(&sink, 2, Duration::from_secs(10)).await;
+    let mut subjects: Vec<String> = mails.iter().map(|m| m.subject()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "[Corner Café] New signup: Visitor Number 1",
+            "[Corner Café] New signup: Visitor Number 2"
+        ]
+    );
+    for mail in &mails {
+        assert!(mail.data.contains("v***@example.com"), "{}", mail.data);
+        assert!(!mail.data.contains("visitor1@example.com"));
+        assert!(!mail.data.contains("visitor2@example.com"));
+    }
+    app.stop().await;
+}
