@@ -21,7 +21,9 @@ use crate::clover::CustomerDirectory;
 use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::form_token::FormTokens;
+use crate::intake::BotReason;
 use crate::intake::store::BotTally;
+use crate::metrics::{Metrics, MetricsAccess};
 use crate::rate_limit::SubmissionLimiter;
 use crate::routes::{
     AdminAccess, AppState, ClientAuth, ServiceInfo, SessionGeneration, ThemeStylesheet,
@@ -55,7 +57,13 @@ impl Application {
         let db = Storage::open(&settings.database)
             .await
             .with_context(|| format!("cannot open the {}", settings.database))?;
-        let (directory, connection) = clover::clover_connection(&settings, &db).await?;
+        // One registry for the process: each observer gets its handle here.
+        let metrics = Metrics::new();
+        metrics
+            .intake()
+            .bot_reasons(BotReason::ALL.map(BotReason::as_str));
+        let (directory, connection) =
+            clover::clover_connection(&settings, &db, metrics.clover()).await?;
         let handle = DeliveryHandle::default();
         let worker = DeliveryWorker::new(
             db.queue(),
@@ -63,6 +71,7 @@ impl Application {
             &settings.delivery,
             settings.clover.request_timeout,
             handle.clone(),
+            metrics.delivery().clone(),
         );
         let bots = BotTally::new(db.submissions());
         let demo = match &directory {
@@ -89,7 +98,7 @@ impl Application {
         let state = web::Data::new(app_state(
             captcha,
             &settings,
-            (db, bots),
+            (db, bots, metrics),
             (directory, connection),
             handle,
             [&limiter, &login_limiter],
@@ -184,7 +193,8 @@ fn captcha(settings: &Settings) -> anyhow::Result<Option<Captcha>> {
 fn app_state(
     captcha: Option<Captcha>,
     settings: &Settings,
-    (db, bots): (Storage, BotTally),
+    // The database and what is counted in memory: bots until flushed, the metrics.
+    (db, bots, metrics): (Storage, BotTally, Metrics),
     (directory, connection): (CustomerDirectory, ClientAuth),
     delivery: DeliveryHandle,
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
@@ -210,6 +220,12 @@ fn app_state(
             settings.server.public_url.scheme() == "https",
             Arc::clone(login_limiter),
             sessions,
+        ),
+        metrics,
+        // Wrong metrics tokens count with wrong admin tokens, per address.
+        metrics_access: MetricsAccess::new(
+            settings.metrics.token.clone(),
+            Arc::clone(login_limiter),
         ),
         info: ServiceInfo {
             mode: clover.auth.mode(),

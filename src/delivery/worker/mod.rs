@@ -27,6 +27,7 @@ use super::lease::heartbeat_interval;
 use crate::clover::{AuthState, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
+use crate::metrics::DeliveryMetrics;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 use crate::tasks::{Periodic, spawn_periodic};
 
@@ -94,6 +95,8 @@ pub struct DeliveryWorker {
     /// While the queue cannot be read.
     outage: Mutex<Outage>,
     handle: DeliveryHandle,
+    /// How each attempt ended, for `/metrics`.
+    metrics: DeliveryMetrics,
 }
 
 impl DeliveryWorker {
@@ -103,6 +106,7 @@ impl DeliveryWorker {
         settings: &DeliverySettings,
         request_timeout: Duration,
         handle: DeliveryHandle,
+        metrics: DeliveryMetrics,
     ) -> Self {
         Self {
             queue,
@@ -120,6 +124,7 @@ impl DeliveryWorker {
             under_way: Mutex::new(HashSet::new()),
             outage: Mutex::default(),
             handle,
+            metrics,
         }
     }
 
