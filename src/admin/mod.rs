@@ -26,6 +26,10 @@ pub trait Statistics: Send + Sync {
     /// Bots turned away, by reason, as stored: those counted in memory and not yet
     /// written are added by [`crate::intake::store::BotTally::with_stored`].
     async fn bot_counts(&self) -> Result<BTreeMap<String, u64>, StorageError>;
+    /// What waits, read at every `/metrics` scrape: counts over the pending and failed
+    /// signups alone (by the index on state, never a scan of every signup kept) and
+    /// over the open alerts, in one round trip.
+    async fn backlog(&self) -> Result<Backlog, StorageError>;
 }
 
 /// The generation admin sessions are signed under, shared by every instance: a sign-out
@@ -43,6 +47,17 @@ pub struct QueueCounts {
     pub pending: u64,
     pub delivered: u64,
     pub failed: u64,
+}
+
+/// What waits: signups for delivery or for the merchant, and alerts not yet over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: u64,
+    pub failed: u64,
+    /// When the oldest pending signup was received (Unix milliseconds); `None` when
+    /// none is pending.
+    pub oldest_pending_at_ms: Option<i64>,
+    pub alerts_open: u64,
 }
 
 /// One line of the admin page. Holds the stored email: mask it before showing it.

@@ -21,6 +21,8 @@ pub enum AuthState {
 }
 
 impl AuthState {
+    pub const ALL: [AuthState; 3] = [Self::Ok, Self::NeedsAuthorization, Self::Failing];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",

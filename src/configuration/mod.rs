@@ -29,7 +29,7 @@ pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
 pub use delivery::DeliverySettings;
 pub use form::FormSettings;
 pub use reader::ConfigError;
-pub use security::{AdminSettings, RateLimitSettings};
+pub use security::{AdminSettings, MetricsSettings, RateLimitSettings};
 pub use server::{LogFormat, ServerSettings};
 pub use theme::{Color, Theme};
 
@@ -42,6 +42,8 @@ pub struct Settings {
     pub database: DatabaseLocation,
     pub clover: CloverSettings,
     pub admin: AdminSettings,
+    /// `METRICS_TOKEN`: who may scrape `/metrics`.
+    pub metrics: MetricsSettings,
     /// `SECRET_KEY`: signs admin sessions and form tokens, and encrypts stored tokens.
     pub secret_key: Option<SecretSlice<u8>>,
     pub rate_limit: RateLimitSettings,
@@ -76,6 +78,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let clover = clover::read(env);
     let demo = matches!(&clover, Ok(c) if matches!(c.auth, CloverAuthSettings::Demo));
     let admin = security::read_admin(env);
+    let metrics = security::read_metrics(env);
     let secret_key = security::read_secret_key(env, demo);
     let server = server::read(env, address);
     let rate_limit = security::read_rate_limit(env);
@@ -90,6 +93,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
         database: database?,
         clover: clover?,
         admin: admin?,
+        metrics: metrics?,
         secret_key: secret_key?,
         rate_limit: rate_limit?,
         form: form?,

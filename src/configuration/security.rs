@@ -1,4 +1,4 @@
-//! Who may do what, and from where: `ADMIN_TOKEN`, `SECRET_KEY`, `CLIENT_IP_HEADER`,
+//! Who may do what, and from where: `ADMIN_TOKEN`, `METRICS_TOKEN`, `SECRET_KEY`, `CLIENT_IP_HEADER`,
 //! `FRAME_ANCESTORS`, `ALLOWED_ORIGINS`, `RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST` and
 //! the Turnstile CAPTCHA. Secret values are never echoed in a problem.
 
@@ -12,13 +12,20 @@ use crate::captcha::{CaptchaSettings, TURNSTILE_VERIFY_URL};
 
 use super::reader::{Read, Reader};
 
-/// The shortest `ADMIN_TOKEN` accepted (`openssl rand -hex 32` makes 64).
+/// The shortest `ADMIN_TOKEN` or `METRICS_TOKEN` accepted (`openssl rand -hex 32` makes
+/// 64).
 const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 const SECRET_KEY_MIN_BYTES: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
     /// `ADMIN_TOKEN`; `None` disables `/admin` (except in demo mode, where it is open).
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `METRICS_TOKEN`; `None`: there is no `/metrics`.
     pub token: Option<SecretString>,
 }
 
@@ -44,6 +51,25 @@ pub(super) fn read_admin(env: &mut Reader<'_>) -> Read<AdminSettings> {
         )));
     }
     Ok(AdminSettings {
+        token: token.map(SecretString::from),
+    })
+}
+
+/// `METRICS_TOKEN`: the bearer token Prometheus scrapes `/metrics` with. Held to the same
+/// length as `ADMIN_TOKEN`: it is guessed at over the network in the same way, under
+/// the same limit.
+pub(super) fn read_metrics(env: &mut Reader<'_>) -> Read<MetricsSettings> {
+    let token = env.value("METRICS_TOKEN");
+    if token
+        .as_ref()
+        .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN_CHARS)
+    {
+        return Err(env.problem(format!(
+            "METRICS_TOKEN: at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with \
+             `openssl rand -hex 32`"
+        )));
+    }
+    Ok(MetricsSettings {
         token: token.map(SecretString::from),
     })
 }
@@ -199,6 +225,23 @@ mod tests {
         assert!(!message.contains("1234"), "the token was echoed: {message}");
         let long = "a".repeat(32);
         assert!(settings(&[("ADMIN_TOKEN", long.as_str())]).is_ok());
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused_without_being_echoed() {
+        let Err(err) = settings(&[("METRICS_TOKEN", "short-s3cr3t")]) else {
+            panic!("a short metrics token was accepted");
+        };
+        let message = err.to_string();
+        assert!(message.contains("METRICS_TOKEN"), "{message}");
+        assert!(
+            !message.contains("s3cr3t"),
+            "the token was echoed: {message}"
+        );
+        let long = "m".repeat(32);
+        let accepted = settings(&[("METRICS_TOKEN", long.as_str())]).unwrap();
+        assert!(accepted.metrics.token.is_some());
+        assert!(settings(&[]).unwrap().metrics.token.is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use crate::events::{EventKind, Events, Person};
 use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
+use crate::metrics::{IntakeMetrics, SignupOutcome, SignupSource};
 use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
 use crate::storage::StorageError;
 
@@ -32,6 +33,8 @@ pub struct Intake<'a> {
     pub rules: &'a FormRules,
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording in the visitor's language.
     pub consent_text: Option<&'a str>,
+    /// Counts every outcome, by door, for `/metrics`.
+    pub metrics: &'a IntakeMetrics,
 }
 
 /// The door a submission came in by, with what that door proves about it.
@@ -41,6 +44,8 @@ pub enum Channel<'a> {
     Form {
         form_id: Option<&'a str>,
         form_token: Option<&'a str>,
+        /// Posted from the merchant's iframe (`/embed`): the same form, counted apart.
+        embedded: bool,
     },
     /// The JSON API, with the client's `Idempotency-Key`. Its post was counted against the
     /// limit at the door, before its body was read (see [`Intake::limit`]).
@@ -52,6 +57,16 @@ impl Channel<'_> {
         match self {
             Channel::Form { .. } => Source::Form,
             Channel::Api { .. } => Source::Api,
+        }
+    }
+
+    fn metrics_source(&self) -> SignupSource {
+        match self {
+            Channel::Form {
+                embedded: false, ..
+            } => SignupSource::Form,
+            Channel::Form { embedded: true, .. } => SignupSource::Embed,
+            Channel::Api { .. } => SignupSource::Api,
         }
     }
 }
@@ -75,7 +90,7 @@ pub struct Submission<'a> {
 impl Intake<'_> {
     /// Counts one post against the visitor's allowance. A flood's refusal is held back by
     /// [`FLOOD_DELAY`]: waiting costs nothing, and a flooder that waits sends far less.
-    pub async fn limit(&self, client_ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
+    async fn limit(&self, client_ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
         let checked = self.limiter.check_address(client_ip);
         if checked.is_err_and(|refused| refused.flooding) {
             tokio::time::sleep(FLOOD_DELAY).await;
@@ -83,9 +98,28 @@ impl Intake<'_> {
         checked
     }
 
+    /// The JSON API's door: every post counts against the visitor's allowance before its
+    /// body is read. A refusal here is the API signup's outcome, counted as such.
+    pub async fn admit(&self, client_ip: Option<IpAddr>) -> Result<(), TooManyRequests> {
+        let admitted = self.limit(client_ip).await;
+        if admitted.is_err() {
+            self.metrics
+                .signup(SignupSource::Api, SignupOutcome::RateLimited);
+        }
+        admitted
+    }
+
     /// Screens, parses, limits, asks the CAPTCHA, then stores durably: the visitor is
-    /// answered only after the commit, and Clover is never called here.
+    /// answered only after the commit, and Clover is never called here. Every outcome is
+    /// counted, by door.
     pub async fn take(&self, submission: Submission<'_>) -> Result<Outcome, StorageError> {
+        let source = submission.channel.metrics_source();
+        let taken = self.take_uncounted(submission).await;
+        self.metrics.signup(source, counted_as(&taken));
+        taken
+    }
+
+    async fn take_uncounted(&self, submission: Submission<'_>) -> Result<Outcome, StorageError> {
         let key = match screen(self.form_tokens, &submission, unix_now()) {
             Screening::Person(key) => key,
             Screening::Bot(reason) => return Ok(self.turn_away(&submission, reason).await),
@@ -132,6 +166,7 @@ impl Intake<'_> {
             "a bot submission was turned away"
         );
         self.bots.count(reason.as_str());
+        self.metrics.bot(reason.as_str());
         Outcome::Bot(reason)
     }
 
@@ -251,5 +286,20 @@ impl Told {
             },
             consent: signup.marketing_consent,
         }
+    }
+}
+
+/// The outcome's label in `/metrics`.
+fn counted_as(taken: &Result<Outcome, StorageError>) -> SignupOutcome {
+    match taken {
+        Ok(Outcome::Stored(_)) => SignupOutcome::Stored,
+        Ok(Outcome::Bot(_)) => SignupOutcome::Bot,
+        Ok(Outcome::Expired(_)) => SignupOutcome::Expired,
+        Ok(Outcome::Invalid(_)) => SignupOutcome::Invalid,
+        Ok(Outcome::TooMany(_)) => SignupOutcome::RateLimited,
+        Ok(Outcome::CaptchaFailed) => SignupOutcome::CaptchaFailed,
+        Ok(Outcome::CaptchaUnavailable) => SignupOutcome::CaptchaUnavailable,
+        Ok(Outcome::FormUsed) => SignupOutcome::FormUsed,
+        Err(_) => SignupOutcome::NotStored,
     }
 }

@@ -14,6 +14,8 @@ pub enum BotReason {
 }
 
 impl BotReason {
+    pub const ALL: [BotReason; 3] = [Self::Honeypot, Self::BadToken, Self::TooFast];
+
     /// The name the counts are kept and shown under.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +52,7 @@ pub(super) fn screen(tokens: &FormTokens, submission: &Submission<'_>, now_secs:
         Channel::Form {
             form_id,
             form_token,
+            ..
         } => screen_form(tokens, *form_id, *form_token, now_secs),
     }
 }
@@ -104,6 +107,7 @@ mod tests {
             Channel::Form {
                 form_id: None,
                 form_token: None,
+                embedded: false,
             },
         ] {
             let mut sent = submission(&fields, channel);
@@ -128,6 +132,7 @@ mod tests {
         let form = |form_id, form_token| Channel::Form {
             form_id,
             form_token,
+            embedded: false,
         };
         let key = IdempotencyKey::parse(FORM_ID);
         let sent = submission(&fields, form(Some(FORM_ID), Some(&token)));

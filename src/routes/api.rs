@@ -43,7 +43,7 @@ pub async fn create_signup(
     // The limit comes first, for every request, bots included: one over it is answered
     // before anything of it is read, screened, counted or written, so a flood costs
     // next to nothing.
-    intake.limit(client_ip).await.map_err(ApiError::TooMany)?;
+    intake.admit(client_ip).await.map_err(ApiError::TooMany)?;
     if !is_json(&request) {
         return Err(ApiError::NotJson);
     }

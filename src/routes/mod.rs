@@ -7,6 +7,7 @@ mod assets;
 mod connection;
 mod form_cache;
 mod health;
+mod metrics;
 mod oauth;
 mod signup;
 mod wire;
@@ -27,6 +28,7 @@ use crate::form_token::FormTokens;
 use crate::i18n::Language;
 use crate::intake::Intake;
 use crate::intake::store::BotTally;
+use crate::metrics::{Metrics, MetricsAccess};
 use crate::origin_check::ForbiddenPage;
 use crate::rate_limit::SubmissionLimiter;
 use crate::storage::Storage;
@@ -59,6 +61,10 @@ pub struct AppState {
     /// How the credential can be changed: connect (OAuth) or replace (token).
     pub connection: ClientAuth,
     pub admin: AdminAccess,
+    /// The figures `/metrics` shows, and the handles that record them.
+    pub metrics: Metrics,
+    /// Who may scrape `/metrics`.
+    pub metrics_access: MetricsAccess,
     pub info: ServiceInfo,
     /// `/static/theme.css`: the merchant's colours.
     pub theme_css: ThemeStylesheet,
@@ -95,6 +101,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         notices: state.notices.as_ref(),
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
+        metrics: state.metrics.intake(),
     }
 }
 
@@ -154,6 +161,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/embed/thanks", web::get().to(signup::embedded_thanks))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .route("/admin", web::get().to(admin::status_page))
         .route("/admin/status.json", web::get().to(admin::status_json))
         .route("/admin/login", web::get().to(admin::login_form))

@@ -114,6 +114,7 @@ async fn submit(
     let channel = Channel::Form {
         form_id: body.form_id.as_deref(),
         form_token: body.form_token.as_deref(),
+        embedded: presentation == Presentation::Embed,
     };
     let client_ip = state.limiter.client_ip(request);
     let submission = body.submission(channel, client_ip, context.language);

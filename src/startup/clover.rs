@@ -15,6 +15,7 @@ use crate::clover::{
     StaticToken,
 };
 use crate::configuration::{CloverAuthSettings, OAuthSettings, Settings};
+use crate::metrics::CloverMetrics;
 use crate::routes::{ClientAuth, OAuthConnector, TokenAdmin};
 use crate::storage::{SecretCipher, Storage};
 
@@ -55,6 +56,7 @@ pub(super) fn announce_mode(settings: &Settings) {
 pub(super) async fn clover_connection(
     settings: &Settings,
     db: &Storage,
+    metrics: &CloverMetrics,
 ) -> anyhow::Result<(CustomerDirectory, ClientAuth)> {
     let clover = &settings.clover;
     let client = |credential: Arc<dyn Credential>| {
@@ -63,7 +65,7 @@ pub(super) async fn clover_connection(
             credential,
             clover.request_timeout,
         )
-        .map(Arc::new)
+        .map(|client| Arc::new(client.with_metrics(metrics.clone())))
         .context("cannot build the HTTP client for Clover")
     };
     match &clover.auth {

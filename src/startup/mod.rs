@@ -22,7 +22,9 @@ use crate::configuration::{CloverAuthSettings, RateLimitSettings, Settings};
 use crate::delivery::{DeliveryHandle, DeliveryWorker};
 use crate::events::{EventDispatcher, Events};
 use crate::form_token::FormTokens;
+use crate::intake::BotReason;
 use crate::intake::store::BotTally;
+use crate::metrics::{Metrics, MetricsAccess};
 use crate::rate_limit::SubmissionLimiter;
 use crate::routes::{
     AdminAccess, AppState, ClientAuth, ServiceInfo, SessionGeneration, ThemeStylesheet,
@@ -56,7 +58,13 @@ impl Application {
         let db = Storage::open(&settings.database)
             .await
             .with_context(|| format!("cannot open the {}", settings.database))?;
-        let (directory, connection) = clover::clover_connection(&settings, &db).await?;
+        // One registry for the process: each observer gets its handle here.
+        let metrics = Metrics::new();
+        metrics
+            .intake()
+            .bot_reasons(BotReason::ALL.map(BotReason::as_str));
+        let (directory, connection) =
+            clover::clover_connection(&settings, &db, metrics.clover()).await?;
         let handle = DeliveryHandle::default();
         let (events, dispatcher) = events(&settings, &db)?;
         let channels = Channels::from_settings(&settings.alerts, webhook_client()?).map(Arc::new);
@@ -67,6 +75,7 @@ impl Application {
             &settings.delivery,
             settings.clover.request_timeout,
             (handle.clone(), events.clone()),
+            metrics.delivery().clone(),
         );
         let bots = BotTally::new(db.submissions());
         let demo = match &directory {
@@ -99,7 +108,7 @@ impl Application {
         let state = web::Data::new(app_state(
             captcha,
             &settings,
-            (db, bots),
+            (db, bots, metrics),
             (directory, connection),
             (handle, events, notices),
             [&limiter, &login_limiter],
@@ -234,7 +243,8 @@ fn captcha(settings: &Settings) -> anyhow::Result<Option<Captcha>> {
 fn app_state(
     captcha: Option<Captcha>,
     settings: &Settings,
-    (db, bots): (Storage, BotTally),
+    // The database and what is counted in memory: bots until flushed, the metrics.
+    (db, bots, metrics): (Storage, BotTally, Metrics),
     (directory, connection): (CustomerDirectory, ClientAuth),
     (delivery, events, notices): (DeliveryHandle, Events, Option<Arc<SignupNotices>>),
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
@@ -262,6 +272,12 @@ fn app_state(
             settings.server.public_url.scheme() == "https",
             Arc::clone(login_limiter),
             sessions,
+        ),
+        metrics,
+        // Wrong metrics tokens count with wrong admin tokens, per address.
+        metrics_access: MetricsAccess::new(
+            settings.metrics.token.clone(),
+            Arc::clone(login_limiter),
         ),
         info: ServiceInfo {
             mode: clover.auth.mode(),

@@ -20,6 +20,7 @@ mod health_and_assets;
 mod hostile;
 mod instances;
 mod look_and_language;
+mod metrics;
 mod oauth;
 mod outage;
 mod permissions;

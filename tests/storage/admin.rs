@@ -1,12 +1,18 @@
 //! The admin's statistics and sessions (`clover_signup::admin`), and the bot counts they
 //! show (`clover_signup::intake::store::BotTally`).
 
-use clover_signup::intake::store::BotTally;
-use clover_signup::storage::Storage;
+use std::time::Duration;
 
-use crate::TestStore;
+use clover_signup::admin::Backlog;
+use clover_signup::alerts::Trouble;
+use clover_signup::delivery::DeliveryOutcome;
+use clover_signup::intake::store::BotTally;
+use clover_signup::storage::{Storage, now_ms};
+
+use crate::{LEASE, TestStore, submit};
 
 on_both_stores!(
+    the_backlog_counts_what_waits_and_since_when,
     bot_counts_are_added_n_at_a_time,
     bots_are_counted_in_memory_until_flushed,
     signing_out_moves_every_instance_to_a_new_session_generation,
@@ -72,4 +78,62 @@ async fn signing_out_moves_every_instance_to_a_new_session_generation(store: Tes
         reopened.admin_sessions().generation().await.unwrap(),
         next + 1
     );
+}
+
+async fn the_backlog_counts_what_waits_and_since_when(store: TestStore) {
+    let db = store.instance().await;
+    let statistics = db.statistics();
+    assert_eq!(statistics.backlog().await.unwrap(), Backlog::default());
+
+    let before = now_ms();
+    let oldest = submit(&db, "a@example.com").await.id().clone();
+    let after = now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let next = now_ms();
+    for email in ["b@example.com", "c@example.com", "d@example.com"] {
+        submit(&db, email).await;
+    }
+    let claimed = db.queue().claim_due(10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let by_email = |email: &str| {
+        let claimed = claimed.iter().find(|d| d.email == email).unwrap();
+        claimed.id.clone()
+    };
+    let queue = db.queue();
+    let delivered = by_email("c@example.com");
+    queue
+        .mark_delivered(&delivered, "C1", DeliveryOutcome::Created)
+        .await
+        .unwrap();
+    let failed = by_email("d@example.com");
+    queue.mark_failed(&failed, "rejected").await.unwrap();
+    let remind = Duration::from_secs(3600);
+    db.alerts()
+        .raise(Trouble::FailedSignups, now_ms(), remind)
+        .await
+        .unwrap();
+
+    let backlog = statistics.backlog().await.unwrap();
+    assert_eq!(
+        (backlog.pending, backlog.failed, backlog.alerts_open),
+        (2, 1, 1),
+        "claimed is still pending; delivered and failed are not"
+    );
+    let since = backlog.oldest_pending_at_ms.unwrap();
+    assert!(
+        (before..=after).contains(&since),
+        "{before} <= {since} <= {after}"
+    );
+
+    // The oldest delivered, the next one is the oldest still waiting, on any instance.
+    queue
+        .mark_delivered(&oldest, "C2", DeliveryOutcome::Linked)
+        .await
+        .unwrap();
+    let other = store.instance().await;
+    let backlog = other.statistics().backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.failed), (1, 1));
+    assert!(backlog.oldest_pending_at_ms.unwrap() >= next);
+    db.alerts().clear(Trouble::FailedSignups).await.unwrap();
+    assert_eq!(other.statistics().backlog().await.unwrap().alerts_open, 0);
 }

@@ -130,10 +130,15 @@ impl CloverClient {
         if let Some(body) = body {
             outgoing = outgoing.json(body);
         }
-        let response = outgoing
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        // Timed from here, not from the turn: the wait for a turn is ours, not Clover's.
+        let sent = Instant::now();
+        let response = match outgoing.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                self.metrics.answered(None, sent.elapsed());
+                return Err(self.transport_error(&error));
+            }
+        };
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = response
@@ -141,6 +146,7 @@ impl CloverClient {
             .await
             .map(|b| b.to_vec())
             .map_err(|e| self.transport_error(&e));
+        self.metrics.answered(Some(status.as_u16()), sent.elapsed());
         drop(permit);
         Ok((
             access,

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Access, CloverError, Credential, MerchantId, MissingPermission, Pacer};
+use crate::metrics::CloverMetrics;
 
 pub use verify::Verification;
 
@@ -51,6 +52,8 @@ pub struct CloverClient {
     /// A permission found missing while the credential itself works; cleared by the next
     /// delivery that succeeds.
     missing_permission: Mutex<Option<MissingPermission>>,
+    /// Every answer (or its absence) and how long it took, for `/metrics`.
+    metrics: CloverMetrics,
 }
 
 impl CloverClient {
@@ -73,7 +76,15 @@ impl CloverClient {
             pacer: Pacer::for_clover_token(),
             timeout,
             missing_permission: Mutex::new(None),
+            metrics: CloverMetrics::default(),
         })
+    }
+
+    /// Records every exchange with Clover through `metrics`. Without it (`check`, tests)
+    /// they are counted where no one reads them.
+    pub fn with_metrics(mut self, metrics: CloverMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Takes up a credential another instance of the service stored.

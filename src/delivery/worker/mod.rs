@@ -29,6 +29,7 @@ use crate::clover::{AuthState, CustomerDirectory};
 use crate::configuration::DeliverySettings;
 use crate::domain::DuplicatePolicy;
 use crate::events::Events;
+use crate::metrics::DeliveryMetrics;
 use crate::storage::{StorageError, SubmissionId, now_ms};
 use crate::tasks::{Periodic, spawn_periodic};
 
@@ -122,6 +123,8 @@ pub struct DeliveryWorker {
     handle: DeliveryHandle,
     /// `signup.delivered` and `signup.failed`, for the event webhook.
     events: Events,
+    /// How each attempt ended, for `/metrics`.
+    metrics: DeliveryMetrics,
 }
 
 impl DeliveryWorker {
@@ -131,6 +134,7 @@ impl DeliveryWorker {
         settings: &DeliverySettings,
         request_timeout: Duration,
         (handle, events): (DeliveryHandle, Events),
+        metrics: DeliveryMetrics,
     ) -> Self {
         Self {
             events,
@@ -149,6 +153,7 @@ impl DeliveryWorker {
             under_way: Mutex::new(HashSet::new()),
             outage: Mutex::default(),
             handle,
+            metrics,
         }
     }
 

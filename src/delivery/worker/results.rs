@@ -8,10 +8,27 @@ use serde_json::json;
 use super::DeliveryWorker;
 use super::attempt::Attempted;
 use crate::clover::CloverError;
-use crate::delivery::QueuedDelivery;
+use crate::delivery::{DeliveryOutcome, QueuedDelivery};
 use crate::events::EventKind;
+use crate::metrics::DeliveryResult;
 use crate::storage::{StorageError, now_ms};
 use crate::tasks::retry;
+
+/// How an attempt counts in `/metrics`: by what it did in Clover, whether or not its
+/// result could then be written to the queue (a customer created is created either way).
+fn result_of(attempt: &Result<Attempted, CloverError>) -> DeliveryResult {
+    match attempt {
+        Ok(Attempted::Delivered(_, DeliveryOutcome::Created)) => DeliveryResult::Created,
+        Ok(Attempted::Delivered(_, DeliveryOutcome::Updated)) => DeliveryResult::Updated,
+        Ok(Attempted::Delivered(_, DeliveryOutcome::Linked)) => DeliveryResult::Linked,
+        // The one error that is final: the signup waits for the merchant.
+        Err(CloverError::Rejected { .. }) => DeliveryResult::Failed,
+        // Everything else leaves the signup queued for a later attempt: an outage, a
+        // refused credential or permission (it waits for the merchant to fix it, then
+        // goes), a claim that ran out.
+        Ok(Attempted::ClaimLost) | Err(_) => DeliveryResult::Retried,
+    }
+}
 
 /// Waits between tries at writing a delivery's result.
 const RESULT_WRITE_RETRIES: [Duration; 3] = [
@@ -28,6 +45,7 @@ impl DeliveryWorker {
         attempt: &Result<Attempted, CloverError>,
     ) -> bool {
         let id = &delivery.id;
+        self.metrics.attempted(result_of(attempt));
         if let Ok(Attempted::ClaimLost) = attempt {
             tracing::warn!(submission = %id, "the claim on this submission was running out before it was written to Clover; it is left for later or to the instance holding it");
             // A no-op unless this instance still holds it (the database could not say, or
@@ -108,5 +126,33 @@ impl DeliveryWorker {
                 self.queue.reschedule(id, next, &error.to_string()).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_rejection_fails_and_every_other_error_is_retried() {
+        let delivered = |outcome| result_of(&Ok(Attempted::Delivered("C1".into(), outcome)));
+        assert_eq!(delivered(DeliveryOutcome::Created), DeliveryResult::Created);
+        assert_eq!(delivered(DeliveryOutcome::Updated), DeliveryResult::Updated);
+        assert_eq!(delivered(DeliveryOutcome::Linked), DeliveryResult::Linked);
+        let rejected = CloverError::Rejected {
+            status: 400,
+            message: "bad email".into(),
+        };
+        assert_eq!(result_of(&Err(rejected)), DeliveryResult::Failed);
+        for error in [
+            CloverError::Unauthorized,
+            CloverError::unavailable("Clover answered 503"),
+        ] {
+            assert_eq!(result_of(&Err(error)), DeliveryResult::Retried);
+        }
+        assert_eq!(
+            result_of(&Ok(Attempted::ClaimLost)),
+            DeliveryResult::Retried
+        );
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio_postgres::Client;
 
 use super::PostgresStore;
-use crate::admin::{AdminSessions, QueueCounts, Statistics, SubmissionSummary};
+use crate::admin::{AdminSessions, Backlog, QueueCounts, Statistics, SubmissionSummary};
 use crate::storage::records::{parse_outcome, parse_state};
 use crate::storage::{StorageError, SubmissionId};
 
@@ -33,6 +33,30 @@ impl Statistics for PostgresStore {
                 (row.get(0), u64::try_from(count).unwrap_or(0))
             })
             .collect())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StorageError> {
+        // Each count goes through the index on state, so it costs what waits, not what
+        // was ever delivered.
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT
+                    (SELECT COUNT(*) FROM submissions WHERE state = 'pending'),
+                    (SELECT COUNT(*) FROM submissions WHERE state = 'failed'),
+                    (SELECT MIN(received_at) FROM submissions WHERE state = 'pending'),
+                    (SELECT COUNT(*) FROM alerts)",
+                &[],
+            )
+            .await?;
+        let count = |i| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        Ok(Backlog {
+            pending: count(0),
+            failed: count(1),
+            oldest_pending_at_ms: row.get(2),
+            alerts_open: count(3),
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::SqliteStore;
-use crate::admin::{AdminSessions, QueueCounts, Statistics, SubmissionSummary};
+use crate::admin::{AdminSessions, Backlog, QueueCounts, Statistics, SubmissionSummary};
 use crate::storage::records::{parse_outcome, parse_state};
 use crate::storage::{StorageError, SubmissionId};
 
@@ -28,7 +28,29 @@ impl Statistics for SqliteStore {
         })
         .await
     }
+
+    async fn backlog(&self) -> Result<Backlog, StorageError> {
+        self.run(|c| {
+            c.query_row(BACKLOG, [], |row| {
+                Ok(Backlog {
+                    pending: row.get(0)?,
+                    failed: row.get(1)?,
+                    oldest_pending_at_ms: row.get(2)?,
+                    alerts_open: row.get(3)?,
+                })
+            })
+        })
+        .await
+    }
 }
+
+/// Each count goes through the index on state, so it costs what waits, not what was
+/// ever delivered.
+const BACKLOG: &str = "SELECT
+    (SELECT COUNT(*) FROM submissions WHERE state = 'pending'),
+    (SELECT COUNT(*) FROM submissions WHERE state = 'failed'),
+    (SELECT MIN(received_at) FROM submissions WHERE state = 'pending'),
+    (SELECT COUNT(*) FROM alerts)";
 
 #[async_trait]
 impl AdminSessions for SqliteStore {
