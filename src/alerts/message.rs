@@ -44,6 +44,7 @@ impl Trouble {
             Self::FailedSignups => "signups could not be delivered to Clover",
             Self::RefreshExpiring => "the Clover connection ends soon",
             Self::CloverUnreachable => "Clover has not taken signups for a while",
+            Self::SignupsWaiting => "signups wait for Clover",
         }
     }
 
@@ -53,6 +54,7 @@ impl Trouble {
             Self::FailedSignups => "no failed signup waits any more",
             Self::RefreshExpiring => "the Clover connection was renewed",
             Self::CloverUnreachable => "Clover takes signups again",
+            Self::SignupsWaiting => "no signup waits long any more",
         }
     }
 
@@ -63,6 +65,7 @@ impl Trouble {
             }
             Self::FailedSignups => "Open the admin page, read why, and retry the failed signups.",
             Self::RefreshExpiring => "Open the admin page and reconnect to Clover before then.",
+            Self::SignupsWaiting => "Open the admin page and read why the oldest signups wait.",
             Self::CloverUnreachable => {
                 "Nothing, if Clover reports an outage: signups are retried by themselves. \
                  Otherwise open the admin page and read the last error."

@@ -15,7 +15,7 @@ mod watch;
 
 use time::OffsetDateTime;
 
-use crate::admin::QueueCounts;
+use crate::admin::Backlog;
 use crate::clover::{AuthSnapshot, AuthState};
 
 pub use channels::{Channels, SendError, smtp_transport};
@@ -27,6 +27,9 @@ pub use watch::{AlertWatcher, LOOK_EVERY};
 /// How long Clover may fail every delivery before the merchant is told: brief outages
 /// mend themselves and are retried.
 pub const CLOVER_PATIENCE: time::Duration = time::Duration::minutes(15);
+
+/// How long a signup may wait for Clover before the merchant is told.
+pub const LONGEST_WAIT: time::Duration = time::Duration::hours(1);
 
 /// How long before the refresh token ends the merchant is told to reconnect.
 pub const REFRESH_WARNING: time::Duration = time::Duration::days(14);
@@ -45,14 +48,18 @@ pub enum Trouble {
     /// Clover has failed every delivery (unreachable, 5xx, unreadable answers) for
     /// longer than [`CLOVER_PATIENCE`].
     CloverUnreachable,
+    /// A signup has waited for Clover longer than [`LONGEST_WAIT`], for no cause
+    /// already alerted.
+    SignupsWaiting,
 }
 
 impl Trouble {
-    pub const ALL: [Trouble; 4] = [
+    pub const ALL: [Trouble; 5] = [
         Trouble::Connection,
         Trouble::FailedSignups,
         Trouble::RefreshExpiring,
         Trouble::CloverUnreachable,
+        Trouble::SignupsWaiting,
     ];
 
     /// The name the ledger keeps it under.
@@ -62,6 +69,7 @@ impl Trouble {
             Self::FailedSignups => "failed_signups",
             Self::RefreshExpiring => "refresh_expiring",
             Self::CloverUnreachable => "clover_unreachable",
+            Self::SignupsWaiting => "signups_waiting",
         }
     }
 }
@@ -70,7 +78,7 @@ impl Trouble {
 #[derive(Debug, Clone)]
 pub struct Situation {
     pub auth: AuthSnapshot,
-    pub queue: QueueCounts,
+    pub queue: Backlog,
     /// Since when Clover has failed every delivery, if it does.
     pub clover_failing_since: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
@@ -131,7 +139,31 @@ pub fn assess(situation: &Situation) -> Vec<Finding> {
             ),
         });
     }
+    // A cause already alerted explains the wait: one message, not two.
+    let explained = found
+        .iter()
+        .any(|f| matches!(f.trouble, Trouble::Connection | Trouble::CloverUnreachable));
+    if let Some(oldest) = situation.queue.oldest_pending_at_ms
+        && !explained
+    {
+        let waited = situation.now - at_ms(oldest);
+        if waited > LONGEST_WAIT {
+            found.push(Finding {
+                trouble: Trouble::SignupsWaiting,
+                detail: format!(
+                    "The oldest signup has waited {} minutes for Clover.",
+                    waited.whole_minutes()
+                ),
+            });
+        }
+    }
     found
+}
+
+/// A stored instant (Unix milliseconds).
+fn at_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -141,7 +173,7 @@ mod tests {
     fn situation() -> Situation {
         Situation {
             auth: AuthSnapshot::ok(),
-            queue: QueueCounts::default(),
+            queue: Backlog::default(),
             clover_failing_since: None,
             now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
         }
@@ -192,5 +224,17 @@ mod tests {
         assert!(troubles(&now).is_empty(), "a short outage mends itself");
         now.clover_failing_since = Some(now.now - time::Duration::minutes(16));
         assert_eq!(troubles(&now), [Trouble::CloverUnreachable]);
+    }
+
+    #[test]
+    fn a_signup_waiting_over_an_hour_is_announced_unless_its_cause_is() {
+        let mut now = situation();
+        let ms = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        now.queue.oldest_pending_at_ms = Some(ms(now.now - time::Duration::minutes(59)));
+        assert!(troubles(&now).is_empty());
+        now.queue.oldest_pending_at_ms = Some(ms(now.now - time::Duration::minutes(61)));
+        assert_eq!(troubles(&now), [Trouble::SignupsWaiting]);
+        now.auth.state = AuthState::Failing;
+        assert_eq!(troubles(&now), [Trouble::Connection], "the cause, alone");
     }
 }

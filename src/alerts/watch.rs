@@ -39,7 +39,7 @@ impl AlertWatcher {
         if !self.delivery.delivering() {
             return;
         }
-        let Ok(queue) = self.statistics.queue_counts().await else {
+        let Ok(queue) = self.statistics.backlog().await else {
             return;
         };
         let situation = Situation {
