@@ -8,6 +8,7 @@
 //! `channels.rs` sends them by email and to a chat webhook.
 
 mod channels;
+pub mod digest;
 pub mod ledger;
 mod message;
 mod notices;

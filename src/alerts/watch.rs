@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::digest::{DigestFacts, DigestLedger, compose_digest, last_period};
 use super::message::{Facts, Occasion, compose};
 use super::{AlertLedger, Channels, Finding, Raised, Situation, Trouble, assess};
-use crate::admin::Statistics;
+use crate::admin::{Backlog, Statistics};
 use crate::clover::CustomerDirectory;
+use crate::configuration::{Cadence, DigestSettings};
 use crate::delivery::DeliveryHandle;
 use crate::events::{EventKind, Events};
 use crate::storage::now_ms;
@@ -26,6 +28,9 @@ pub struct AlertWatcher {
     pub delivery: DeliveryHandle,
     /// `None` when only the event webhook is set: then only events are recorded.
     pub channels: Option<Arc<Channels>>,
+    /// The digests sent, and the counts they are made of.
+    pub digests: Arc<dyn DigestLedger>,
+    pub digest: DigestSettings,
     pub events: Events,
     /// `MERCHANT_NAME`, or the service's name, in every subject.
     pub shop: String,
@@ -53,6 +58,55 @@ impl AlertWatcher {
             match found.iter().find(|finding| finding.trouble == trouble) {
                 Some(finding) => self.raise(finding, queue.pending).await,
                 None => self.clear(trouble, queue.pending).await,
+            }
+        }
+        if let Some(channels) = &self.channels {
+            self.send_digest(channels, queue).await;
+        }
+    }
+
+    /// The digest of the last period, once: claimed first, so that of several instances
+    /// (or before and after a restart) one sends it; released if it could not be sent.
+    async fn send_digest(&self, channels: &Channels, backlog: Backlog) {
+        let Some(period) = last_period(jiff::Timestamp::now(), &self.digest) else {
+            return;
+        };
+        let Ok(bots) = self.statistics.bot_counts().await else {
+            return;
+        };
+        let bots_total: u64 = bots.values().sum();
+        let Ok(Some(bots_before)) = self.digests.claim(&period.key, now_ms(), bots_total).await
+        else {
+            return;
+        };
+        let (from, to) = period.previous();
+        let counts = (
+            self.digests.counts(period.start_ms, period.end_ms).await,
+            self.digests.counts(from, to).await,
+        );
+        let (Ok(now), Ok(before)) = counts else {
+            let _ = self.digests.release(&period.key).await;
+            return;
+        };
+        let facts = DigestFacts {
+            shop: &self.shop,
+            daily: self.digest.cadence == Cadence::Daily,
+            period: &period,
+            now,
+            before,
+            backlog,
+            bots: bots_before.map(|before| bots_total.saturating_sub(before)),
+            admin_url: &self.admin_url,
+        };
+        if facts.is_quiet() && !self.digest.when_quiet {
+            tracing::debug!(period = %period.key, "nothing to say: no digest");
+            return;
+        }
+        match channels.send(&compose_digest(&facts)).await {
+            Ok(()) => tracing::info!(period = %period.key, "digest sent"),
+            Err(error) => {
+                tracing::error!(%error, period = %period.key, "digest not sent; trying again");
+                let _ = self.digests.release(&period.key).await;
             }
         }
     }

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::reader::{Read, Reader};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AlertSettings {
     pub email: Option<EmailChannel>,
     /// `ALERT_WEBHOOK_URL`: a Slack-compatible incoming webhook (`{"text": ...}`).
@@ -20,6 +20,27 @@ pub struct AlertSettings {
     pub each_signup: bool,
     /// `NOTIFY_FULL_EMAIL`: those messages show the whole email address, not a masked one.
     pub full_email: bool,
+    pub digest: DigestSettings,
+}
+
+/// `DIGEST`: how often the merchant gets a summary on the alert channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    Off,
+    Daily,
+    Weekly,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    /// `DIGEST`: `daily` (the default), `weekly` (on Mondays) or `off`.
+    pub cadence: Cadence,
+    /// `DIGEST_HOUR`: the hour of the day it is sent, 0-23, in `TIMEZONE`.
+    pub hour: u8,
+    /// `TIMEZONE`: the merchant's IANA time zone, such as `America/New_York`.
+    pub time_zone: jiff::tz::TimeZone,
+    /// `DIGEST_WHEN_QUIET`: send one even for a period with nothing to say.
+    pub when_quiet: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +78,7 @@ pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
     let events = read_events(env);
     let each_signup = read_flag(env, "NOTIFY_EACH_SIGNUP");
     let full_email = read_flag(env, "NOTIFY_FULL_EMAIL");
+    let digest = read_digest(env);
     let (email, webhook, each_signup) = (email?, webhook?, each_signup?);
     if each_signup && email.is_none() && webhook.is_none() {
         return Err(env.problem(
@@ -70,6 +92,7 @@ pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
         events: events?,
         each_signup,
         full_email: full_email?,
+        digest: digest?,
     })
 }
 
@@ -139,6 +162,32 @@ fn read_webhook(env: &mut Reader<'_>, name: &str) -> Read<Option<SecretUrl>> {
         )));
     }
     Ok(Some(SecretUrl(raw)))
+}
+
+fn read_digest(env: &mut Reader<'_>) -> Read<DigestSettings> {
+    let cadence = env.read("DIGEST", "daily, weekly or off", |raw| {
+        match raw.to_ascii_lowercase().as_str() {
+            "daily" => Some(Cadence::Daily),
+            "weekly" => Some(Cadence::Weekly),
+            "off" => Some(Cadence::Off),
+            _ => None,
+        }
+    });
+    let hour = env.read("DIGEST_HOUR", "an hour from 0 to 23", |raw| {
+        raw.parse::<u8>().ok().filter(|hour| *hour < 24)
+    });
+    let time_zone = env.read(
+        "TIMEZONE",
+        "an IANA time zone such as America/New_York or Europe/Paris",
+        |raw| jiff::tz::TimeZone::get(raw).ok(),
+    );
+    let when_quiet = read_flag(env, "DIGEST_WHEN_QUIET");
+    Ok(DigestSettings {
+        cadence: cadence?.unwrap_or(Cadence::Daily),
+        hour: hour?.unwrap_or(8),
+        time_zone: time_zone?.unwrap_or(jiff::tz::TimeZone::UTC),
+        when_quiet: when_quiet?,
+    })
 }
 
 fn read_flag(env: &mut Reader<'_>, name: &str) -> Read<bool> {
@@ -257,5 +306,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("EVENT_WEBHOOK_SECRET: required"), "{error}");
+    }
+
+    #[test]
+    fn the_digest_reads_its_zone_and_hour_and_names_a_bad_one() {
+        let settings = settings(&with(&[
+            ("DIGEST", "weekly"),
+            ("DIGEST_HOUR", "18"),
+            ("TIMEZONE", "Europe/Paris"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.alerts.digest.cadence, super::Cadence::Weekly);
+        assert_eq!(settings.alerts.digest.hour, 18);
+        let error = settings_error(&[("TIMEZONE", "Mars/Olympus"), ("DIGEST_HOUR", "24")]);
+        assert!(
+            error.contains("TIMEZONE: expected an IANA time zone"),
+            "{error}"
+        );
+        assert!(error.contains("DIGEST_HOUR: expected an hour"), "{error}");
+    }
+
+    fn settings_error(extra: &[(&'static str, &'static str)]) -> String {
+        settings(&with(extra)).unwrap_err().to_string()
     }
 }

@@ -23,7 +23,7 @@ use secrecy::SecretSlice;
 
 use crate::storage::DatabaseLocation;
 
-pub use alerts::{AlertSettings, EmailChannel, EventWebhook, SecretUrl};
+pub use alerts::{AlertSettings, Cadence, DigestSettings, EmailChannel, EventWebhook, SecretUrl};
 pub use brand::Branding;
 pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
 pub use delivery::DeliverySettings;

@@ -218,6 +218,8 @@ fn alert_watcher(
         delivery: delivery.clone(),
         events: events.clone(),
         channels: channels.cloned(),
+        digests: db.digests(),
+        digest: settings.alerts.digest.clone(),
         shop: shop_name(settings),
         admin_url,
     }))

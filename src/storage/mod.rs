@@ -24,6 +24,7 @@ pub use records::{SignupDetails, SubmissionId};
 
 use crate::admin::{AdminSessions, Statistics};
 use crate::alerts::AlertLedger;
+use crate::alerts::digest::DigestLedger;
 use crate::clover::DemoCustomers;
 use crate::clover::vault::CredentialVault;
 use crate::delivery::Queue;
@@ -179,6 +180,10 @@ impl Storage {
     }
 
     pub fn events(&self) -> Arc<dyn EventOutbox> {
+        port!(self)
+    }
+
+    pub fn digests(&self) -> Arc<dyn DigestLedger> {
         port!(self)
     }
 }

@@ -16,7 +16,9 @@ fn alerting(fake: &FakeClover, sink: &SmtpSink) -> Config {
         .set("SMTP_URL", &sink.url())
         .set("MAIL_FROM", "Corner Café signups <signups@shop.example>")
         .set("ALERT_EMAIL", "owner@shop.example, manager@shop.example")
-        .set("MERCHANT_NAME", "Corner Café");
+        .set("MERCHANT_NAME", "Corner Café")
+        // Counted here: alerts alone (the digest has its own test).
+        .set("DIGEST", "off");
     config
 }
 
@@ -147,7 +149,8 @@ async fn each_new_signup_is_told_with_a_masked_email_when_the_merchant_asks() {
         .set("MAIL_FROM", "signups@shop.example")
         .set("ALERT_EMAIL", "owner@shop.example")
         .set("MERCHANT_NAME", "Corner Café")
-        .set("NOTIFY_EACH_SIGNUP", "true");
+        .set("NOTIFY_EACH_SIGNUP", "true")
+        .set("DIGEST", "off");
     let app = spawn_app(&config).await;
     app.post_visitor(1).await;
     app.post_visitor(2).await;
@@ -167,5 +170,44 @@ async fn each_new_signup_is_told_with_a_masked_email_when_the_merchant_asks() {
         assert!(!mail.data.contains("visitor1@example.com"));
         assert!(!mail.data.contains("visitor2@example.com"));
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_of_the_last_day_is_sent_once_at_its_hour() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set("SMTP_URL", &sink.url())
+        .set("MAIL_FROM", "signups@shop.example")
+        .set("ALERT_EMAIL", "owner@shop.example")
+        .set("MERCHANT_NAME", "Corner Café");
+    // The day that ended at this hour, today, in UTC: due at once. It had no signups (the
+    // database is new), so it is sent only because the merchant asks even for quiet ones.
+    let hour = time::OffsetDateTime::now_utc().hour().to_string();
+    config
+        .set("DIGEST", "daily")
+        .set("DIGEST_HOUR", &hour)
+        .set("TIMEZONE", "UTC")
+        .set("DIGEST_WHEN_QUIET", "true");
+    let app = spawn_app(&config).await;
+    let mails = wait_for_mails(&sink, 1, Duration::from_secs(20)).await;
+    let subject = mails[0].subject();
+    assert!(
+        subject.starts_with("[Corner Café] Daily digest: 0 new signup(s), to "),
+        "{subject}"
+    );
+    assert!(
+        mails[0].data.contains("New signups: 0 (the day before: 0)"),
+        "{}",
+        mails[0].data
+    );
+
+    // Restarted, the service does not send the same day's digest again.
+    app.stop().await;
+    let app = spawn_app(&config).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(sink.received().len(), 1);
     app.stop().await;
 }

@@ -305,7 +305,8 @@ async fn send_test_sends_a_message_on_every_alert_channel_and_says_how_it_went()
         .set("SMTP_URL", &sink.url())
         .set("MAIL_FROM", "signups@shop.example")
         .set("ALERT_EMAIL", "owner@shop.example")
-        .set("MERCHANT_NAME", "Corner Shop");
+        .set("MERCHANT_NAME", "Corner Shop")
+        .set("DIGEST", "off");
     started_once(&config).await;
 
     let (_, without) = check(&config).await;

@@ -71,6 +71,7 @@ macro_rules! on_both_stores {
 mod admin;
 mod credentials;
 mod demo;
+mod digests;
 mod intake;
 mod queue;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::PostgresStore;
+use crate::alerts::digest::{DigestLedger, PeriodCounts};
 use crate::alerts::ledger::remind_before;
 use crate::alerts::{AlertLedger, Raised, Trouble};
 use crate::storage::StorageError;
@@ -57,5 +58,66 @@ impl AlertLedger for PostgresStore {
             )
             .await?;
         Ok(row.map(|row| row.get(0)))
+    }
+}
+
+#[async_trait]
+impl DigestLedger for PostgresStore {
+    async fn counts(&self, from_ms: i64, to_ms: i64) -> Result<PeriodCounts, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT
+                     (SELECT COUNT(*) FROM submissions
+                      WHERE received_at >= $1 AND received_at < $2),
+                     (SELECT COUNT(*) FROM submissions
+                      WHERE received_at >= $1 AND received_at < $2 AND marketing_consent),
+                     (SELECT COUNT(*) FROM submissions
+                      WHERE delivered_at >= $1 AND delivered_at < $2)",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        let count = |n: usize| row.get::<_, i64>(n).unsigned_abs();
+        Ok(PeriodCounts {
+            received: count(0),
+            consented: count(1),
+            delivered: count(2),
+        })
+    }
+
+    async fn claim(
+        &self,
+        period: &str,
+        now_ms: i64,
+        bots_total: u64,
+    ) -> Result<Option<Option<u64>>, StorageError> {
+        let bots_total = i64::try_from(bots_total).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let previous = tx
+            .query_opt(
+                "SELECT bots_total FROM digests ORDER BY sent_at_ms DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|row| row.get::<_, i64>(0).unsigned_abs());
+        let claimed = tx
+            .execute(
+                "INSERT INTO digests (period, sent_at_ms, bots_total) VALUES ($1, $2, $3)
+                 ON CONFLICT (period) DO NOTHING",
+                &[&period, &now_ms, &bots_total],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((claimed == 1).then_some(previous))
+    }
+
+    async fn release(&self, period: &str) -> Result<(), StorageError> {
+        self.client()
+            .await?
+            .execute("DELETE FROM digests WHERE period = $1", &[&period])
+            .await?;
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
+use crate::alerts::digest::{DigestLedger, PeriodCounts};
 use crate::alerts::ledger::remind_before;
 use crate::alerts::{AlertLedger, Raised, Trouble};
 use crate::storage::StorageError;
@@ -59,6 +60,68 @@ impl AlertLedger for SqliteStore {
                 |row| row.get(0),
             )
             .optional()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DigestLedger for SqliteStore {
+    async fn counts(&self, from_ms: i64, to_ms: i64) -> Result<PeriodCounts, StorageError> {
+        self.run(move |c| {
+            let (received, consented): (i64, i64) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(marketing_consent), 0) FROM submissions
+                 WHERE received_at >= ?1 AND received_at < ?2",
+                params![from_ms, to_ms],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let delivered: i64 = c.query_row(
+                "SELECT COUNT(*) FROM submissions WHERE delivered_at >= ?1 AND delivered_at < ?2",
+                params![from_ms, to_ms],
+                |row| row.get(0),
+            )?;
+            Ok(PeriodCounts {
+                received: received.unsigned_abs(),
+                consented: consented.unsigned_abs(),
+                delivered: delivered.unsigned_abs(),
+            })
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        period: &str,
+        now_ms: i64,
+        bots_total: u64,
+    ) -> Result<Option<Option<u64>>, StorageError> {
+        let period = period.to_owned();
+        let bots_total = i64::try_from(bots_total).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let previous: Option<i64> = tx
+                .query_row(
+                    "SELECT bots_total FROM digests ORDER BY sent_at_ms DESC LIMIT 1",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let claimed = tx.execute(
+                "INSERT INTO digests (period, sent_at_ms, bots_total) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (period) DO NOTHING",
+                params![period, now_ms, bots_total],
+            )?;
+            tx.commit()?;
+            Ok((claimed == 1).then(|| previous.map(i64::unsigned_abs)))
+        })
+        .await
+    }
+
+    async fn release(&self, period: &str) -> Result<(), StorageError> {
+        let period = period.to_owned();
+        self.run(move |c| {
+            c.execute("DELETE FROM digests WHERE period = ?1", [period])
+                .map(drop)
         })
         .await
     }
