@@ -135,11 +135,9 @@ pub fn compose_digest(facts: &DigestFacts<'_>) -> Message {
     };
     let (now, before) = (facts.now, facts.before);
     let rate = |counts: PeriodCounts| {
-        if counts.received > 0 {
-            format!("{} %", counts.consented * 100 / counts.received)
-        } else {
-            "-".to_owned()
-        }
+        (counts.consented * 100)
+            .checked_div(counts.received)
+            .map_or_else(|| "-".to_owned(), |share| format!("{share} %"))
     };
     let mut lines = vec![
         format!(
