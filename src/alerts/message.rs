@@ -45,6 +45,7 @@ impl Trouble {
             Self::RefreshExpiring => "the Clover connection ends soon",
             Self::CloverUnreachable => "Clover has not taken signups for a while",
             Self::SignupsWaiting => "signups wait for Clover",
+            Self::SpamWave => "a wave of bots is hitting the form",
         }
     }
 
@@ -55,6 +56,7 @@ impl Trouble {
             Self::RefreshExpiring => "the Clover connection was renewed",
             Self::CloverUnreachable => "Clover takes signups again",
             Self::SignupsWaiting => "no signup waits long any more",
+            Self::SpamWave => "the wave of bots has passed",
         }
     }
 
@@ -66,6 +68,7 @@ impl Trouble {
             Self::FailedSignups => "Open the admin page, read why, and retry the failed signups.",
             Self::RefreshExpiring => "Open the admin page and reconnect to Clover before then.",
             Self::SignupsWaiting => "Open the admin page and read why the oldest signups wait.",
+            Self::SpamWave => "Nothing is needed now; the admin page counts the bots by reason.",
             Self::CloverUnreachable => {
                 "Nothing, if Clover reports an outage: signups are retried by themselves. \
                  Otherwise open the admin page and read the last error."

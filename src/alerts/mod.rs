@@ -7,6 +7,7 @@
 //! neither repeats nor forgets one and, of several instances, exactly one sends each;
 //! `channels.rs` sends them by email and to a chat webhook.
 
+pub mod bots;
 mod channels;
 pub mod digest;
 pub mod ledger;
@@ -52,15 +53,18 @@ pub enum Trouble {
     /// A signup has waited for Clover longer than [`LONGEST_WAIT`], for no cause
     /// already alerted.
     SignupsWaiting,
+    /// Bots turned away in the last hour, ten times the usual (see [`bots`]).
+    SpamWave,
 }
 
 impl Trouble {
-    pub const ALL: [Trouble; 5] = [
+    pub const ALL: [Trouble; 6] = [
         Trouble::Connection,
         Trouble::FailedSignups,
         Trouble::RefreshExpiring,
         Trouble::CloverUnreachable,
         Trouble::SignupsWaiting,
+        Trouble::SpamWave,
     ];
 
     /// The name the ledger keeps it under.
@@ -71,6 +75,7 @@ impl Trouble {
             Self::RefreshExpiring => "refresh_expiring",
             Self::CloverUnreachable => "clover_unreachable",
             Self::SignupsWaiting => "signups_waiting",
+            Self::SpamWave => "spam_wave",
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Situation {
     pub queue: Backlog,
     /// Since when Clover has failed every delivery, if it does.
     pub clover_failing_since: Option<OffsetDateTime>,
+    /// Bots turned away in the last hour, beside the usual.
+    pub bots: bots::BotRates,
     pub now: OffsetDateTime,
 }
 
@@ -140,6 +147,19 @@ pub fn assess(situation: &Situation) -> Vec<Finding> {
             ),
         });
     }
+    if situation.bots.is_wave() {
+        let usual = situation.bots.usual_per_hour.unwrap_or(0.0).round();
+        found.push(Finding {
+            trouble: Trouble::SpamWave,
+            detail: format!(
+                "{} bots were turned away in the last hour, against about {usual} an hour \
+                 usually. The form keeps them out and no signup is lost; if it goes on, \
+                 consider turning on the CAPTCHA (TURNSTILE_SITE_KEY and \
+                 TURNSTILE_SECRET_KEY).",
+                situation.bots.last_hour
+            ),
+        });
+    }
     // A cause already alerted explains the wait: one message, not two.
     let explained = found
         .iter()
@@ -176,6 +196,10 @@ mod tests {
             auth: AuthSnapshot::ok(),
             queue: Backlog::default(),
             clover_failing_since: None,
+            bots: bots::BotRates {
+                last_hour: 0,
+                usual_per_hour: None,
+            },
             now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::bots::BotHistory;
 use super::digest::{DigestFacts, DigestLedger, compose_digest, last_period};
 use super::message::{Facts, Occasion, compose};
 use super::{AlertLedger, Channels, Finding, Raised, Situation, Trouble, assess};
@@ -31,6 +32,8 @@ pub struct AlertWatcher {
     /// The digests sent, and the counts they are made of.
     pub digests: Arc<dyn DigestLedger>,
     pub digest: DigestSettings,
+    /// The bots' stored totals over the last day, for what is usual.
+    pub bot_history: std::sync::Mutex<BotHistory>,
     pub events: Events,
     /// `MERCHANT_NAME`, or the service's name, in every subject.
     pub shop: String,
@@ -47,11 +50,22 @@ impl AlertWatcher {
         let Ok(queue) = self.statistics.backlog().await else {
             return;
         };
+        let Ok(bots) = self.statistics.bot_counts().await else {
+            return;
+        };
+        let bots_total: u64 = bots.values().sum();
+        let now = OffsetDateTime::now_utc();
+        let bots = self
+            .bot_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(now, bots_total);
         let situation = Situation {
             auth: self.directory.auth(),
             queue,
+            bots,
             clover_failing_since: self.delivery.clover_failing_since(),
-            now: OffsetDateTime::now_utc(),
+            now,
         };
         let found = assess(&situation);
         for trouble in Trouble::ALL {
@@ -61,20 +75,16 @@ impl AlertWatcher {
             }
         }
         if let Some(channels) = &self.channels {
-            self.send_digest(channels, queue).await;
+            self.send_digest(channels, queue, bots_total).await;
         }
     }
 
     /// The digest of the last period, once: claimed first, so that of several instances
     /// (or before and after a restart) one sends it; released if it could not be sent.
-    async fn send_digest(&self, channels: &Channels, backlog: Backlog) {
+    async fn send_digest(&self, channels: &Channels, backlog: Backlog, bots_total: u64) {
         let Some(period) = last_period(jiff::Timestamp::now(), &self.digest) else {
             return;
         };
-        let Ok(bots) = self.statistics.bot_counts().await else {
-            return;
-        };
-        let bots_total: u64 = bots.values().sum();
         let Ok(Some(bots_before)) = self.digests.claim(&period.key, now_ms(), bots_total).await
         else {
             return;

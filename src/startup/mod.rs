@@ -220,6 +220,7 @@ fn alert_watcher(
         channels: channels.cloned(),
         digests: db.digests(),
         digest: settings.alerts.digest.clone(),
+        bot_history: Default::default(),
         shop: shop_name(settings),
         admin_url,
     }))
