@@ -1,4 +1,5 @@
-//! The merchant hears of trouble by email, through a real SMTP server on loopback.
+//! The merchant hears of trouble by email, through a real SMTP server on loopback, and in
+//! a chat channel's webhook.
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use crate::helpers::{Config, spawn_app};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, FakeClover};
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
+use crate::support::webhook_receiver::WebhookReceiver;
 
 /// An alert goes out within a look (10 s) of the trouble; the promise is a minute.
 const WITHIN: Duration = Duration::from_secs(60);
@@ -42,7 +44,9 @@ async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart(
     let fake = FakeClover::start().await;
     fake.set_access_lifetime(Duration::from_secs(2));
     let sink = SmtpSink::start().await;
-    let config = alerting(&fake, &sink);
+    let chat = WebhookReceiver::start(0).await;
+    let mut config = alerting(&fake, &sink);
+    config.set("ALERT_WEBHOOK_URL", &chat.url);
     let app = spawn_app(&config).await;
     connect_browser(&app.client, &app.address).await;
 
@@ -77,6 +81,12 @@ async fn a_revoked_connection_is_alerted_once_and_cleared_once_across_a_restart(
     for secret in [fake_clover::APP_SECRET, &"5e".repeat(32)] {
         assert!(!alert.data.contains(secret), "a secret in the alert email");
     }
+    // The chat channel hears the same, once, in the form Slack-like webhooks take.
+    let said = chat.taken();
+    assert_eq!(said.len(), 1, "{said:#?}");
+    let text: serde_json::Value = serde_json::from_str(&said[0].body).unwrap();
+    let text = text["text"].as_str().expect("a text field");
+    assert!(text.contains("The Clover connection needs you"), "{text}");
 
     // A restart while the trouble lasts sends nothing again.
     app.stop().await;
