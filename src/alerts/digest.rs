@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use maud::html;
 
 use super::Message;
+use super::message::Layout;
 use crate::admin::Backlog;
 use crate::configuration::{Cadence, DigestSettings};
 use crate::storage::StorageError;
@@ -163,17 +163,7 @@ pub fn compose_digest(facts: &DigestFacts<'_>) -> Message {
         "[{}] {kind} digest: {} new signup(s), to {}",
         facts.shop, now.received, facts.period.ending
     );
-    let text = format!("{}\n\n{}\n", lines.join("\n"), facts.admin_url);
-    let html = html! {
-        ul { @for line in &lines { li { (line) } } }
-        p { a href=(facts.admin_url) { "Open the admin page" } }
-    }
-    .into_string();
-    Message {
-        subject,
-        text,
-        html,
-    }
+    Message::of_lines(subject, &lines, facts.admin_url, Layout::List)
 }
 
 #[cfg(test)]

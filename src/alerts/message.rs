@@ -15,6 +15,37 @@ pub struct Message {
     pub html: String,
 }
 
+/// How a message's lines are set out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A paragraph each: an alert's few sentences.
+    Paragraphs,
+    /// A list: the digest's figures.
+    List,
+}
+
+impl Message {
+    /// The same lines as plain text and as HTML, with the link to the admin page last.
+    pub fn of_lines(subject: String, lines: &[String], admin_url: &str, layout: Layout) -> Self {
+        let separator = if layout == Layout::List { "\n" } else { "\n\n" };
+        let text = format!("{}\n\n{admin_url}\n", lines.join(separator));
+        let html = html! {
+            @if layout == Layout::List {
+                ul { @for line in lines { li { (line) } } }
+            } @else {
+                @for line in lines { p { (line) } }
+            }
+            p { a href=(admin_url) { "Open the admin page" } }
+        }
+        .into_string();
+        Self {
+            subject,
+            text,
+            html,
+        }
+    }
+}
+
 /// The message's occasion.
 #[derive(Debug, Clone, Copy)]
 pub enum Occasion {
@@ -108,17 +139,7 @@ pub fn compose(facts: &Facts<'_>) -> Message {
             )
         }
     };
-    let text = format!("{}\n\n{}\n", lines.join("\n\n"), facts.admin_url);
-    let html = html! {
-        @for line in &lines { p { (line) } }
-        p { a href=(facts.admin_url) { "Open the admin page" } }
-    }
-    .into_string();
-    Message {
-        subject,
-        text,
-        html,
-    }
+    Message::of_lines(subject, &lines, facts.admin_url, Layout::Paragraphs)
 }
 
 /// What `clover-signup check --send-test` sends on every channel.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Config, spawn_app};
+use crate::helpers::{Config, emailing, spawn_app};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, FakeClover};
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
@@ -153,14 +153,8 @@ async fn two_instances_send_one_alert_not_two() {
 async fn each_new_signup_is_told_with_a_masked_email_when_the_merchant_asks() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let mut config = Config::token(&fake);
-    config
-        .set("SMTP_URL", &sink.url())
-        .set("MAIL_FROM", "signups@shop.example")
-        .set("ALERT_EMAIL", "owner@shop.example")
-        .set("MERCHANT_NAME", "Corner Café")
-        .set("NOTIFY_EACH_SIGNUP", "true")
-        .set("DIGEST", "off");
+    let mut config = emailing(&fake, &sink, "Corner Café");
+    config.set("NOTIFY_EACH_SIGNUP", "true");
     let app = spawn_app(&config).await;
     app.post_visitor(1).await;
     app.post_visitor(2).await;
@@ -187,12 +181,7 @@ async fn each_new_signup_is_told_with_a_masked_email_when_the_merchant_asks() {
 async fn the_digest_of_the_last_day_is_sent_once_at_its_hour() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let mut config = Config::token(&fake);
-    config
-        .set("SMTP_URL", &sink.url())
-        .set("MAIL_FROM", "signups@shop.example")
-        .set("ALERT_EMAIL", "owner@shop.example")
-        .set("MERCHANT_NAME", "Corner Café");
+    let mut config = emailing(&fake, &sink, "Corner Café");
     // The day that ended at this hour, today, in UTC: due at once. It had no signups (the
     // database is new), so it is sent only because the merchant asks even for quiet ones.
     let hour = time::OffsetDateTime::now_utc().hour().to_string();

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::helpers::{Config, TestApp, spawn_app};
+use crate::helpers::{Config, TestApp, emailing, spawn_app};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, CUSTOMERS_R, CUSTOMERS_W, FakeClover, NewFakeCustomer};
 use crate::support::smtp_sink::SmtpSink;
@@ -300,13 +300,7 @@ async fn an_expired_access_token_is_not_refreshed_by_the_check() {
 async fn send_test_sends_a_message_on_every_alert_channel_and_says_how_it_went() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let mut config = Config::token(&fake);
-    config
-        .set("SMTP_URL", &sink.url())
-        .set("MAIL_FROM", "signups@shop.example")
-        .set("ALERT_EMAIL", "owner@shop.example")
-        .set("MERCHANT_NAME", "Corner Shop")
-        .set("DIGEST", "off");
+    let mut config = emailing(&fake, &sink, "Corner Shop");
     started_once(&config).await;
 
     let (_, without) = check(&config).await;

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::support::fake_clover::{self, FakeClover};
 use crate::support::postgres;
+use crate::support::smtp_sink::SmtpSink;
 
 /// The admin token of token-mode tests (demo mode leaves the admin open).
 pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef-tests";
@@ -354,4 +355,17 @@ pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -
 pub fn visitor(n: usize) -> Value {
     serde_json::json!({"first_name": "Visitor", "last_name": format!("Number {n}"),
                        "email": format!("visitor{n}@example.com")})
+}
+
+/// Token mode with alert email to `owner@shop.example` through `sink`, for `shop`; no
+/// digest, so that a test counts only the messages it is about.
+pub fn emailing(fake: &FakeClover, sink: &SmtpSink, shop: &str) -> Config {
+    let mut config = Config::token(fake);
+    config
+        .set("SMTP_URL", &sink.url())
+        .set("MAIL_FROM", "signups@shop.example")
+        .set("ALERT_EMAIL", "owner@shop.example")
+        .set("MERCHANT_NAME", shop)
+        .set("DIGEST", "off");
+    config
 }
