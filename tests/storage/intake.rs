@@ -1,5 +1,7 @@
 //! The intake's submission store (`clover_signup::intake::store`).
 
+use std::time::Duration;
+
 use clover_signup::domain::IdempotencyKey;
 use clover_signup::intake::store::{Inserted, Source};
 use clover_signup::storage::Storage;
@@ -79,4 +81,87 @@ async fn data_survives_reopening(store: TestStore) {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, stored);
     assert_eq!(claimed[0].first_name.as_deref(), Some("Ada"));
+}
+
+/// PostgreSQL only: signups that wait while the writers are busy are stored as one
+/// batch. One the server refuses fails the batch; then each is stored on its own, so the
+/// refused one gets its error and the others are stored, none twice. The same key twice
+/// in one batch is stored once, and the second is told it is the first sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_signup_the_server_refuses_stores_the_others_each_once() {
+    let Some(store) = TestStore::postgres().await else {
+        return;
+    };
+    let db = store.instance().await;
+    let (mut admin, connection) =
+        tokio_postgres::connect(store.url.as_ref().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.email = 'refused@example.com' THEN RAISE EXCEPTION 'refused'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON submissions
+                 FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .unwrap();
+    let send = |email: String, key: Option<&str>| {
+        let db = db.clone();
+        let key = key.map(|key| IdempotencyKey::parse(key).unwrap());
+        tokio::spawn(async move {
+            db.submissions()
+                .insert(submission(&email, Source::Form, key))
+                .await
+        })
+    };
+
+    // The table locked: the writers each take what is waiting and wait for the lock,
+    // and what arrives after that waits for them, to be stored together.
+    let lock = admin.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE submissions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut sent: Vec<_> = (0..10)
+        .map(|n| send(format!("first{n}@example.com"), None))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = sent.len();
+    sent.extend((0..10).map(|n| send(format!("second{n}@example.com"), None)));
+    sent.push(send("refused@example.com".into(), None));
+    sent.push(send("twice@example.com".into(), Some("twice-key")));
+    sent.push(send("twice@example.com".into(), Some("twice-key")));
+    sent.extend((10..20).map(|n| send(format!("second{n}@example.com"), None)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.unwrap();
+    let results: Vec<_> = futures_util::future::join_all(sent)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+
+    let (refused, twice) = (&results[waiting + 10], &results[waiting + 11..waiting + 13]);
+    assert!(refused.is_err(), "{refused:?}");
+    // Either may have reached the writer first.
+    let (first, again) = match (twice[0].as_ref().unwrap(), twice[1].as_ref().unwrap()) {
+        (first @ Inserted::New(_), again) | (again, first @ Inserted::New(_)) => (first, again),
+        other => panic!("neither was stored as new: {other:?}"),
+    };
+    assert_eq!(again, &Inserted::AlreadyStored(first.id().clone()));
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Inserted::New(_))))
+        .count();
+    assert_eq!(new, 31);
+    assert_eq!(db.statistics().queue_counts().await.unwrap().pending, 31);
+    let stored: i64 = admin
+        .query_one("SELECT count(*) FROM submissions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 31);
 }

@@ -8,7 +8,8 @@
 
 //!
 //! Each port has its file: `submissions` (the intake's), `queue`, `credentials`, `admin`
-//! and `demo`, each the twin of the same file in `sqlite`.
+//! and `demo`, each the twin of the same file in `sqlite`, as is `writer`, which commits
+//! the new submissions that arrive together in one statement.
 
 mod admin;
 mod alerts;
@@ -19,6 +20,7 @@ mod queue;
 mod schema;
 mod submissions;
 mod turn;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub(super) struct PostgresStore {
     /// The name of this instance in delivery claims.
     pub(super) instance: Arc<str>,
     pool: Pool,
+    /// Stores new submissions, several in one commit when they arrive together.
+    writer: writer::SubmissionWriter,
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
 }
@@ -78,6 +82,7 @@ impl PostgresStore {
         schema::migrate(&mut client, SESSION_LIMITS).await?;
         Ok(Self {
             instance,
+            writer: writer::SubmissionWriter::start(&pool),
             pool,
             config,
             tls,

@@ -11,7 +11,7 @@ use crate::storage::{StorageError, SubmissionId, now_ms};
 #[async_trait]
 impl SubmissionStore for PostgresStore {
     async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
-        insert(&self.client().await?, &submission).await
+        self.writer.insert(submission).await
     }
 
     async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError> {
@@ -29,8 +29,9 @@ impl SubmissionStore for PostgresStore {
 }
 
 /// Stores one submission and queues its delivery in one statement, which is a
-/// transaction of its own, prepared once per connection: a new signup costs one round
-/// trip and one commit. A key already stored (a resend, or the same key racing on another
+/// transaction of its own, prepared once per connection: a signup stored alone costs one
+/// round trip and one commit (signups waiting together are stored as one, by
+/// `writer.rs`). A key already stored (a resend, or the same key racing on another
 /// instance) inserts nothing, and the row stored under it decides what the resend gets.
 const STORE: &str = "WITH stored AS (
         INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
@@ -45,10 +46,23 @@ const STORE: &str = "WITH stored AS (
 const KEYED: &str = "SELECT id, first_name, last_name, email, phone, marketing_consent, details
     FROM submissions WHERE idempotency_key = $1";
 
-async fn insert(
+/// Stores one submission (see [`STORE`]), or tells what the submission already under its
+/// key is to it.
+pub(super) async fn insert(
     client: &deadpool_postgres::Client,
     submission: &NewSubmission,
 ) -> Result<Inserted, StorageError> {
+    try_insert(client, submission)
+        .await?
+        .ok_or_else(neither_stored_nor_found)
+}
+
+/// [`insert`], with the server's error as it came, and `None` where the submission was
+/// neither stored nor found under its key.
+pub(super) async fn try_insert(
+    client: &deadpool_postgres::Client,
+    submission: &NewSubmission,
+) -> Result<Option<Inserted>, tokio_postgres::Error> {
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
     let store = client.prepare_cached(STORE).await?;
@@ -75,17 +89,19 @@ async fn insert(
             )
             .await?;
         if stored.is_some() {
-            return Ok(Inserted::New(id));
+            return Ok(Some(Inserted::New(id)));
         }
         if let Some(given) = key
             && let Some((earlier, stored)) = keyed(client, given).await?
         {
-            return Ok(resend_verdict(earlier, &stored, &content));
+            return Ok(Some(resend_verdict(earlier, &stored, &content)));
         }
     }
-    Err(StorageError::Postgres(
-        "a submission was neither stored nor found under its key".to_owned(),
-    ))
+    Ok(None)
+}
+
+pub(super) fn neither_stored_nor_found() -> StorageError {
+    StorageError::Postgres("a submission was neither stored nor found under its key".to_owned())
 }
 
 /// The submission stored under `key`, if any, with what tells a resend apart.
