@@ -4,7 +4,10 @@
 //! the contract tests are `tests/storage/admin.rs`.
 
 pub mod access;
+pub mod dashboard;
+pub mod export;
 pub mod refusal;
+pub mod search;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -30,6 +33,62 @@ pub trait Statistics: Send + Sync {
     /// signups alone (by the index on state, never a scan of every signup kept) and
     /// over the open alerts, in one round trip.
     async fn backlog(&self) -> Result<Backlog, StorageError>;
+    /// The troubles the merchant was alerted to and that are not over, oldest first.
+    async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StorageError>;
+    /// Signups received from `from_ms` on, counted per quarter of an hour (Unix
+    /// milliseconds divided by [`QUARTER_HOUR_MS`]): fine enough to be summed into days in
+    /// any time zone, whose offsets are all whole quarters of an hour.
+    async fn received_per_quarter_hour(
+        &self,
+        from_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StorageError>;
+    /// How long signups received from `from_ms` on took to reach Clover.
+    async fn delivery_times(&self, from_ms: i64) -> Result<DeliveryTimes, StorageError>;
+    /// The submissions stored under `email` (as stored: trimmed and lower-cased), newest
+    /// first, at most `limit`.
+    async fn find_by_email(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<SubmissionSummary>, StorageError>;
+    /// Every submission received in `[from_ms, to_ms)`, oldest first, as stored.
+    async fn export(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ExportRow>, StorageError>;
+}
+
+/// The width of [`Statistics::received_per_quarter_hour`]'s buckets.
+pub const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
+
+/// One open alert as the ledger keeps it: the trouble's key (`alerts::Trouble::key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAlert {
+    pub trouble: String,
+    pub opened_at_ms: i64,
+}
+
+/// From signup to Clover, over the delivered signups of a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryTimes {
+    pub delivered: u64,
+    /// The middle one (the lower of the two middle ones for an even count).
+    pub median_ms: Option<i64>,
+    pub slowest_ms: Option<i64>,
+}
+
+/// One line of the CSV export, as stored: a signup whose personal data retention erased
+/// has no names, phone, and an empty email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    pub id: SubmissionId,
+    pub received_at_ms: i64,
+    pub source: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    pub marketing_consent: bool,
+    pub state: SubmissionState,
+    pub delivered_at_ms: Option<i64>,
+    pub clover_customer_id: Option<String>,
 }
 
 /// The generation admin sessions are signed under, shared by every instance: a sign-out
@@ -71,6 +130,7 @@ pub struct SubmissionSummary {
     pub last_error: Option<String>,
     pub clover_customer_id: Option<String>,
     pub outcome: Option<DeliveryOutcome>,
+    pub delivered_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

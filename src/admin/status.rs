@@ -1,5 +1,6 @@
-//! What the admin page and `/admin/status.json` show: the deployment, the Clover
-//! connection, the queue, the bots turned away and the latest submissions (emails masked).
+//! What the admin page and `/admin/status.json` show: the open alerts, the deployment,
+//! the Clover connection, the queue, signups per day and the time they took to reach
+//! Clover, the bots turned away and the latest submissions (emails masked).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{QueueCounts, Statistics, SubmissionState, SubmissionSummary};
+use super::dashboard::{DayCount, chart_start, per_day};
+use super::{DeliveryTimes, QueueCounts, Statistics, SubmissionState, SubmissionSummary};
 use crate::clover::{AuthSnapshot, AuthState};
 use crate::configuration::AuthMode;
 use crate::domain::mask_email;
@@ -26,6 +28,15 @@ pub struct ServiceInfo {
     pub environment: &'static str,
     pub region: &'static str,
     pub duplicate_policy: &'static str,
+    /// `TIMEZONE`: the days the chart counts in, the digest's.
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+/// The merchant's words for an open alert, from `alerts` (which words its messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertWords {
+    pub headline: &'static str,
+    pub what_to_do: &'static str,
 }
 
 /// The status of the service as `/admin/status.json` reports it.
@@ -42,6 +53,23 @@ pub struct StatusReport {
     /// Submissions turned away as bots, by reason (honeypot, bad_token, too_fast).
     pub bots: BTreeMap<String, u64>,
     pub recent: Vec<RecentSubmission>,
+    /// The troubles alerted and not over, oldest first.
+    pub alerts: Vec<AlertReport>,
+    /// The zone `signups_per_day` counts days in (IANA name, or `UTC`).
+    pub time_zone: String,
+    /// Signups received on each of the last 30 days, oldest first, today last.
+    pub signups_per_day: Vec<DayCount>,
+    /// From signup to Clover, over the signups of the last 30 days that were delivered.
+    pub time_to_clover: Option<DeliveryTimes>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertReport {
+    /// The ledger's key, such as `failed_signups`.
+    pub trouble: String,
+    pub opened_at: String,
+    pub headline: String,
+    pub what_to_do: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,20 +100,39 @@ pub struct RecentSubmission {
 }
 
 /// The report from the stored numbers, the bots counted in memory, and the credential's
-/// state as it is now.
+/// state as it is now. `words` names each open alert's trouble in the merchant's words.
 pub async fn status_report(
     info: &ServiceInfo,
     statistics: &dyn Statistics,
     bots: &BotTally,
     auth: AuthSnapshot,
+    words: fn(&str) -> Option<AlertWords>,
 ) -> Result<StatusReport, StorageError> {
     let queue = statistics.queue_counts().await?;
     let recent = statistics.recent_submissions(RECENT_SUBMISSIONS).await?;
     let bots = bots.with_stored(statistics.bot_counts()).await?;
+    let alerts = statistics.open_alerts().await?;
     let mut report = without_database(info, auth);
+    if let Some((first, from_ms)) = chart_start(jiff::Timestamp::now(), &info.time_zone) {
+        let per_quarter = statistics.received_per_quarter_hour(from_ms).await?;
+        report.signups_per_day = per_day(&per_quarter, first, &info.time_zone);
+        report.time_to_clover = Some(statistics.delivery_times(from_ms).await?);
+    }
     report.queue = Some(queue);
     report.bots = bots;
     report.recent = recent.into_iter().map(recent_submission).collect();
+    report.alerts = alerts
+        .into_iter()
+        .map(|alert| {
+            let named = words(&alert.trouble);
+            AlertReport {
+                headline: named.map_or_else(|| alert.trouble.clone(), |w| capitalised(w.headline)),
+                what_to_do: named.map(|w| w.what_to_do.to_owned()).unwrap_or_default(),
+                opened_at: at_ms(alert.opened_at_ms),
+                trouble: alert.trouble,
+            }
+        })
+        .collect();
     Ok(report)
 }
 
@@ -112,18 +159,17 @@ pub fn without_database(info: &ServiceInfo, auth: AuthSnapshot) -> StatusReport 
         queue: None,
         bots: BTreeMap::new(),
         recent: Vec::new(),
+        alerts: Vec::new(),
+        time_zone: info.time_zone.iana_name().unwrap_or("UTC").to_owned(),
+        signups_per_day: Vec::new(),
+        time_to_clover: None,
     }
 }
 
 fn recent_submission(row: SubmissionSummary) -> RecentSubmission {
     RecentSubmission {
         id: row.id.to_string(),
-        received_at: OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(row.received_at_ms) * 1_000_000,
-        )
-        .ok()
-        .and_then(rfc3339)
-        .unwrap_or_default(),
+        received_at: at_ms(row.received_at_ms),
         email: if row.email.is_empty() {
             "(erased)".to_owned()
         } else {
@@ -135,6 +181,22 @@ fn recent_submission(row: SubmissionSummary) -> RecentSubmission {
         clover_customer_id: row.clover_customer_id,
         outcome: row.outcome.map(|o| o.as_str()),
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A stored instant (Unix milliseconds) in RFC 3339.
+pub fn at_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(rfc3339)
+        .unwrap_or_default()
 }
 
 fn rfc3339(moment: OffsetDateTime) -> Option<String> {

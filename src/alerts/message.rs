@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use super::{Finding, Trouble};
+use crate::admin::status::AlertWords;
 
 /// One message, the same on every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +109,16 @@ impl Trouble {
     }
 }
 
+/// The words the admin page shows for an open alert, by the ledger's key; `None` for a
+/// key this version does not know (one a newer version wrote).
+pub fn alert_words(key: &str) -> Option<AlertWords> {
+    let trouble = Trouble::ALL.into_iter().find(|t| t.key() == key)?;
+    Some(AlertWords {
+        headline: trouble.headline(),
+        what_to_do: trouble.what_to_do(),
+    })
+}
+
 pub fn compose(facts: &Facts<'_>) -> Message {
     let headline = facts.trouble.headline();
     let since = facts.since.format(&Rfc2822).unwrap_or_default();
@@ -190,6 +201,15 @@ mod tests {
             assert!(part.contains("Signups waiting for Clover: 3."));
             assert!(part.contains("https://signup.example/admin"));
         }
+    }
+
+    #[test]
+    fn every_trouble_has_words_for_the_admin_page() {
+        for trouble in Trouble::ALL {
+            let words = alert_words(trouble.key()).unwrap();
+            assert_eq!(words.headline, trouble.headline());
+        }
+        assert_eq!(alert_words("no_such_trouble"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod bots;
 mod channels;
 pub mod digest;
 pub mod ledger;
-mod message;
+pub mod message;
 mod notices;
 mod watch;
 
@@ -22,7 +22,7 @@ use crate::clover::{AuthSnapshot, AuthState};
 
 pub use channels::{Channels, SendError, smtp_transport};
 pub use ledger::{AlertLedger, Raised};
-pub use message::{Message, test_message};
+pub use message::{Message, alert_words, test_message};
 pub use notices::{NewSignupNotice, SignupNotices};
 pub use watch::{AlertWatcher, LOOK_EVERY};
 

@@ -17,6 +17,7 @@ pub(super) async fn report_of(state: &AppState) -> Result<StatusReport, StorageE
         &*statistics,
         &state.bots,
         state.directory.auth(),
+        crate::alerts::alert_words,
     )
     .await
 }

@@ -10,6 +10,7 @@ mod health;
 mod metrics;
 mod oauth;
 mod signup;
+mod submissions;
 mod wire;
 
 use std::sync::Arc;
@@ -168,6 +169,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
         .route("/admin/retry", web::post().to(admin::retry))
+        .route("/admin/search", web::post().to(submissions::search))
+        .route("/admin/export.csv", web::get().to(submissions::export))
         .route("/admin/token", web::post().to(connection::replace_token))
         .route("/admin/migrate", web::post().to(connection::migrate_legacy))
         .route("/oauth/connect", web::get().to(oauth::connect))

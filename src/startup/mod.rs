@@ -287,6 +287,7 @@ fn app_state(
             environment: clover.environment.as_str(),
             region: clover.region.as_str(),
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),
+            time_zone: settings.alerts.digest.time_zone.clone(),
         },
         theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
         form_pages: Default::default(),

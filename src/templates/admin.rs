@@ -1,11 +1,13 @@
 use maud::{Markup, html};
 
+use super::dashboard::{at_a_glance, find_and_export, open_alerts, trends};
 use super::layout::layout;
 use crate::admin::status::StatusReport;
 use crate::clover::AuthState;
 use crate::configuration::AuthMode;
 
-/// The merchant's status page: is it working, what is waiting, what failed and why.
+/// The merchant's dashboard: what needs them first, then what reached Clover, what waits
+/// and what failed, the trend, a search and an export, then the connection's details.
 pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str) -> Markup {
     layout(
         "Signup status",
@@ -16,10 +18,14 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str
                     div class="error-summary" role="alert" tabindex="-1" autofocus { p { (message) } }
                 }
                 (notices(report))
-                (connection(report, csrf_token))
+                (open_alerts(report))
                 (queue(report, csrf_token))
-                (bots(report))
+                (trends(report))
+                @if report.queue.is_some() { (find_and_export(report, csrf_token)) }
                 (recent(report))
+                (bots(report))
+                h2 { "Connection" }
+                (connection(report, csrf_token))
                 p class="muted" { a href="/admin/status.json" { "This page as JSON" } }
                 (sign_out(csrf_token))
             }
@@ -80,13 +86,9 @@ fn connection(report: &StatusReport, csrf_token: &str) -> Markup {
 
 fn queue(report: &StatusReport, csrf_token: &str) -> Markup {
     html! {
-        h2 { "Queue" }
+        h2 { "Signups" }
         @if let Some(queue) = &report.queue {
-            dl class="facts" {
-                dt { "Waiting" } dd { (queue.pending) }
-                dt { "Delivered" } dd { (queue.delivered) }
-                dt { "Failed" } dd { (queue.failed) }
-            }
+            (at_a_glance(report))
             @if queue.failed > 0 || queue.pending > 0 {
                 form method="post" action="/admin/retry" {
                     input type="hidden" name="csrf_token" value=(csrf_token);
@@ -253,6 +255,10 @@ mod tests {
             queue: Some(QueueCounts::default()),
             bots: Default::default(),
             recent: Vec::new(),
+            alerts: Vec::new(),
+            time_zone: "UTC".into(),
+            signups_per_day: Vec::new(),
+            time_to_clover: None,
         }
     }
 

@@ -2,6 +2,8 @@
 //! typed can become markup.
 
 mod admin;
+mod chart;
+mod dashboard;
 mod layout;
 mod messages;
 mod pages;
@@ -9,6 +11,7 @@ mod signup;
 mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
+pub use dashboard::admin_search_page;
 pub use layout::{
     EMBED_SCRIPT, FORM_SCRIPT, PageContext, STYLESHEET, StaticAsset, content_version,
 };

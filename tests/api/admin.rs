@@ -523,3 +523,169 @@ async fn a_token_entered_before_the_upgrade_keeps_applying_and_its_bare_hash_is_
     );
     assert!(digest.starts_with("hmac1:"), "{digest}");
 }
+
+/// `GET` as a script would, with the bearer token.
+async fn bearer_get(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the one signup sent reached the fake Clover.
+async fn delivered_one(app: &crate::helpers::TestApp) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status: serde_json::Value = bearer_get(app, "/admin/status.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if status["queue"]["delivered"] == 1 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_json_adds_the_dashboards_figures_to_its_contract_shape() {
+    let (app, _fake) = app_with_admin_token().await;
+    app.post_form(&valid_form()).await;
+    delivered_one(&app).await;
+
+    let status: serde_json::Value = bearer_get(&app, "/admin/status.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(status["alerts"], serde_json::json!([]));
+    assert_eq!(status["time_zone"], "UTC");
+    let days = status["signups_per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    assert_eq!(days[29]["date"], today.to_string());
+    assert_eq!(days[29]["signups"], 1);
+    let times = &status["time_to_clover"];
+    assert_eq!(times["delivered"], 1);
+    assert!(times["median_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(times["median_ms"], times["slowest_ms"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_open_alerts_first_the_counts_and_the_chart_with_its_table() {
+    let (app, _fake) = app_with_admin_token().await;
+    app.post_form(&valid_form()).await;
+    delivered_one(&app).await;
+
+    let html = bearer_get(&app, "/admin").await.text().await.unwrap();
+
+    assert!(html.contains("No open alerts"));
+    assert!(
+        html.contains("<dt>Delivered to Clover</dt><dd>1</dd>"),
+        "{html}"
+    );
+    assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc""#));
+    assert!(html.contains("Signups per day as a table"));
+    assert!(html.contains("Time from signup to Clover"));
+    assert!(html.contains(r#"action="/admin/export.csv""#));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_export_is_a_csv_attachment_of_the_days_asked_for_and_admin_only() {
+    let (app, _fake) = app_with_admin_token().await;
+    let mut form = valid_form();
+    form[0] = ("first_name", "=cmd");
+    app.post_form(&form).await;
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let path = format!("/admin/export.csv?from={today}&to={today}");
+
+    let anonymous = app.get(&path).await;
+    assert_eq!(anonymous.status(), 303, "sent to the sign-in");
+    let response = bearer_get(&app, &path).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"signups-{today}-to-{today}.csv\"").as_str()
+    );
+    let body = response.text().await.unwrap();
+    let lines: Vec<&str> = body.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("id,received_at,source,first_name,"));
+    assert_eq!(lines.len(), 2, "{body}");
+    assert!(
+        lines[1].contains(",form,'=cmd,Lovelace,ada@example.com,") && lines[1].contains(",yes,"),
+        "{}",
+        lines[1]
+    );
+
+    let yesterday = today.yesterday().unwrap();
+    let empty = format!("/admin/export.csv?from={yesterday}&to={yesterday}");
+    let empty = bearer_get(&app, &empty).await.text().await.unwrap();
+    assert_eq!(empty.lines().count(), 1, "the header alone");
+    for bad in [
+        "from=2026-03-02&to=2026-03-01",
+        "from=yesterday&to=today",
+        "from=2026-03-01",
+    ] {
+        let refused = bearer_get(&app, &format!("/admin/export.csv?{bad}")).await;
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_by_email_shows_the_merchant_each_signup_in_full() {
+    let (app, _fake) = app_with_admin_token().await;
+    app.post_form(&valid_form()).await;
+    delivered_one(&app).await;
+    let search = |email: &'static str| {
+        app.client
+            .post(app.url("/admin/search"))
+            .bearer_auth(ADMIN_TOKEN)
+            .form(&[("email", email)])
+            .send()
+    };
+
+    let found = search(" ADA@example.com ").await.unwrap();
+    assert_eq!(found.status(), 200);
+    let html = found.text().await.unwrap();
+    assert!(html.contains("<td>ada@example.com</td>"), "{html}");
+    assert!(html.contains("delivered (created)"));
+    let none = search("grace@example.com")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("No signup was stored with this email address."));
+
+    signed_in(&app).await;
+    let forged = app
+        .client
+        .post(app.url("/admin/search"))
+        .form(&[("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "a browser's search needs the CSRF token"
+    );
+    app.stop().await;
+}

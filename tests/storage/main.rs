@@ -46,6 +46,29 @@ impl TestStore {
     async fn instance(&self) -> Storage {
         Storage::open(&self.location).await.unwrap()
     }
+
+    /// Runs `sql` behind the store's back: to set what no port writes, such as the
+    /// moment a signup was received.
+    async fn execute(&self, sql: &str) {
+        match (&self.location, &self.url) {
+            (_, Some(url)) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let running = tokio::spawn(connection);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                running.await.unwrap().unwrap();
+            }
+            (DatabaseLocation::Sqlite(path), None) => {
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            (other, None) => panic!("no way behind the back of {other:?}"),
+        }
+    }
 }
 
 /// Runs an `async fn(TestStore)` once per store, as `<name>::sqlite` and

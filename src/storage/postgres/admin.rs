@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
 use super::PostgresStore;
-use crate::admin::{AdminSessions, Backlog, QueueCounts, Statistics, SubmissionSummary};
+use crate::admin::{
+    AdminSessions, Backlog, DeliveryTimes, ExportRow, OpenAlert, QUARTER_HOUR_MS, QueueCounts,
+    Statistics, SubmissionSummary,
+};
 use crate::storage::records::{parse_outcome, parse_state};
 use crate::storage::{StorageError, SubmissionId};
 
@@ -58,6 +61,143 @@ impl Statistics for PostgresStore {
             alerts_open: count(3),
         })
     }
+
+    async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT trouble, opened_at_ms FROM alerts ORDER BY opened_at_ms, trouble",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| OpenAlert {
+                trouble: row.get(0),
+                opened_at_ms: row.get(1),
+            })
+            .collect())
+    }
+
+    async fn received_per_quarter_hour(
+        &self,
+        from_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT received_at / $2 AS quarter, COUNT(*) FROM submissions
+                 WHERE received_at >= $1 GROUP BY quarter ORDER BY quarter",
+                &[&from_ms, &QUARTER_HOUR_MS],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn delivery_times(&self, from_ms: i64) -> Result<DeliveryTimes, StorageError> {
+        // The same offset read as SQLite's, rather than percentile_disc, so both stores
+        // name the same signup the median.
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &format!("SELECT COUNT(*), MAX(delivered_at - received_at) {DELIVERED}"),
+                &[&from_ms],
+            )
+            .await?;
+        let delivered = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        if delivered == 0 {
+            return Ok(DeliveryTimes::default());
+        }
+        let offset = i64::try_from((delivered - 1) / 2).unwrap_or(0);
+        let median = client
+            .query_one(
+                &format!(
+                    "SELECT delivered_at - received_at {DELIVERED}
+                     ORDER BY delivered_at - received_at LIMIT 1 OFFSET $2"
+                ),
+                &[&from_ms, &offset],
+            )
+            .await?;
+        Ok(DeliveryTimes {
+            delivered,
+            median_ms: Some(median.get(0)),
+            slowest_ms: row.get(1),
+        })
+    }
+
+    async fn find_by_email(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<SubmissionSummary>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("{SUMMARY} WHERE email = $1 ORDER BY received_at DESC, seq DESC LIMIT $2"),
+                &[&email, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    async fn export(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ExportRow>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, received_at, source, first_name, last_name, email, phone,
+                        marketing_consent, state, delivered_at, clover_customer_id
+                 FROM submissions WHERE received_at >= $1 AND received_at < $2
+                 ORDER BY received_at, seq",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ExportRow {
+                id: SubmissionId(row.get(0)),
+                received_at_ms: row.get(1),
+                source: row.get(2),
+                first_name: row.get(3),
+                last_name: row.get(4),
+                email: row.get(5),
+                phone: row.get(6),
+                marketing_consent: row.get(7),
+                state: parse_state(row.get(8)),
+                delivered_at_ms: row.get(9),
+                clover_customer_id: row.get(10),
+            })
+            .collect())
+    }
+}
+
+/// The delivered signups received from `$1` on, through the index on received_at.
+const DELIVERED: &str = "FROM submissions
+    WHERE received_at >= $1 AND state = 'delivered' AND delivered_at IS NOT NULL";
+
+/// The columns of a [`SubmissionSummary`], in [`summary`]'s order.
+const SUMMARY: &str = "SELECT id, received_at, email, state, attempts, last_error,
+        clover_customer_id, outcome, delivered_at
+    FROM submissions";
+
+fn summary(row: &Row) -> SubmissionSummary {
+    SubmissionSummary {
+        id: SubmissionId(row.get(0)),
+        received_at_ms: row.get(1),
+        email: row.get(2),
+        state: parse_state(row.get(3)),
+        attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
+        last_error: row.get(5),
+        clover_customer_id: row.get(6),
+        outcome: row.get::<_, Option<&str>>(7).and_then(parse_outcome),
+        delivered_at_ms: row.get(8),
+    }
 }
 
 #[async_trait]
@@ -107,23 +247,9 @@ async fn queue_counts(client: &Client) -> Result<QueueCounts, StorageError> {
 async fn recent(client: &Client, limit: u32) -> Result<Vec<SubmissionSummary>, StorageError> {
     let rows = client
         .query(
-            "SELECT id, received_at, email, state, attempts, last_error, clover_customer_id,
-                    outcome
-             FROM submissions ORDER BY received_at DESC, seq DESC LIMIT $1",
+            &format!("{SUMMARY} ORDER BY received_at DESC, seq DESC LIMIT $1"),
             &[&i64::from(limit)],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| SubmissionSummary {
-            id: SubmissionId(row.get(0)),
-            received_at_ms: row.get(1),
-            email: row.get(2),
-            state: parse_state(row.get(3)),
-            attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
-            last_error: row.get(5),
-            clover_customer_id: row.get(6),
-            outcome: row.get::<_, Option<&str>>(7).and_then(parse_outcome),
-        })
-        .collect())
+    Ok(rows.iter().map(summary).collect())
 }

@@ -30,7 +30,7 @@ fn branded(fake: &FakeClover) -> Config {
 
 /// With `UPDATE_DOCS_SCREENSHOTS=1`, a screenshot also replaces the README's copy in
 /// `docs/`, so the pictures there are the ones the tests just took.
-fn keep_for_readme(screenshot: &std::path::Path, docs_name: &str) {
+pub(super) fn keep_for_readme(screenshot: &std::path::Path, docs_name: &str) {
     if std::env::var("UPDATE_DOCS_SCREENSHOTS").as_deref() == Ok("1") {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         std::fs::copy(screenshot, docs.join(docs_name)).expect("copy a screenshot to docs/");

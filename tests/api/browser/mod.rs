@@ -5,4 +5,5 @@
 
 pub mod harness;
 
+mod dashboard;
 mod journeys;
