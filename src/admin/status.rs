@@ -183,7 +183,8 @@ fn recent_submission(row: SubmissionSummary) -> RecentSubmission {
     }
 }
 
-fn capitalised(text: &str) -> String {
+/// `text` with its first letter in capitals, for a phrase that starts a sentence.
+pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc2822;
 
 use super::{Finding, Trouble};
 use crate::admin::status::AlertWords;
+use crate::admin::status::capitalised;
 
 /// One message, the same on every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +163,6 @@ pub fn test_message(shop: &str, admin_url: &str) -> Message {
         html: html! { p { (line) } p { a href=(admin_url) { "Open the admin page" } } }
             .into_string(),
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

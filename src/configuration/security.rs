@@ -40,38 +40,31 @@ pub struct RateLimitSettings {
 /// `ADMIN_TOKEN` opens everything the admin can do, over the network: it must be long
 /// enough that guessing it, even at the rate the guess limit allows, is hopeless.
 pub(super) fn read_admin(env: &mut Reader<'_>) -> Read<AdminSettings> {
-    let token = env.value("ADMIN_TOKEN");
+    let token = read_long_token(env, "ADMIN_TOKEN")?;
+    Ok(AdminSettings { token })
+}
+
+/// A bearer token guessed at over the network: at least [`MIN_ADMIN_TOKEN_CHARS`].
+fn read_long_token(env: &mut Reader<'_>, name: &str) -> Read<Option<SecretString>> {
+    let token = env.value(name);
     if token
         .as_ref()
         .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN_CHARS)
     {
         return Err(env.problem(format!(
-            "ADMIN_TOKEN: at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with \
+            "{name}: at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with \
              `openssl rand -hex 32`"
         )));
     }
-    Ok(AdminSettings {
-        token: token.map(SecretString::from),
-    })
+    Ok(token.map(SecretString::from))
 }
 
 /// `METRICS_TOKEN`: the bearer token Prometheus scrapes `/metrics` with. Held to the same
 /// length as `ADMIN_TOKEN`: it is guessed at over the network in the same way, under
 /// the same limit.
 pub(super) fn read_metrics(env: &mut Reader<'_>) -> Read<MetricsSettings> {
-    let token = env.value("METRICS_TOKEN");
-    if token
-        .as_ref()
-        .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN_CHARS)
-    {
-        return Err(env.problem(format!(
-            "METRICS_TOKEN: at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with \
-             `openssl rand -hex 32`"
-        )));
-    }
-    Ok(MetricsSettings {
-        token: token.map(SecretString::from),
-    })
+    let token = read_long_token(env, "METRICS_TOKEN")?;
+    Ok(MetricsSettings { token })
 }
 
 /// `SECRET_KEY`: hex or base64, required outside demo mode.
