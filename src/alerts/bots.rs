@@ -61,6 +61,14 @@ impl BotHistory {
                 usual_per_hour: None,
             };
         };
+        // Samples missing around the hour's start (this instance did not look meanwhile):
+        // the difference would hold more than an hour of bots.
+        if hour_ago - start_at > SAMPLE_EVERY * 2 {
+            return BotRates {
+                last_hour: 0,
+                usual_per_hour: None,
+            };
+        }
         let covered = (start_at - oldest_at).as_seconds_f64() / 3600.0;
         BotRates {
             last_hour: total.saturating_sub(start_total),
@@ -111,5 +119,14 @@ mod tests {
         let early = fresh.record(at(30), 1_000);
         assert_eq!(early.usual_per_hour, None);
         assert!(!early.is_wave());
+    }
+
+    #[test]
+    fn a_gap_in_the_samples_is_no_wave() {
+        let mut history = BotHistory::default();
+        let total = steady(&mut history, 0, 3, 6, 0);
+        // Ten hours without a look, 600 bots meanwhile: not an hour's worth.
+        let after_gap = history.record(at(13 * 60), total + 600);
+        assert!(!after_gap.is_wave(), "{after_gap:?}");
     }
 }

@@ -55,14 +55,26 @@ impl Channels {
         (email.is_some() || webhook.is_some()).then_some(Self { email, webhook })
     }
 
-    /// Sends `message` on every channel; the first failure is returned after all were
-    /// tried, so that one channel down does not silence the other.
+    /// Sends `message` on every channel. It counts as sent when one channel took it: a
+    /// channel that is down is logged, and the message is not sent again on the others
+    /// (they would get it at every look for as long as it stays down). An error only
+    /// when no channel took it.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let results = self.send_each(message).await;
-        results
-            .into_iter()
-            .find_map(|(_, result)| result.err())
-            .map_or(Ok(()), Err)
+        let mut first_error = None;
+        let mut taken = false;
+        for (channel, result) in self.send_each(message).await {
+            match result {
+                Ok(()) => taken = true,
+                Err(error) => {
+                    tracing::warn!(%error, channel, "a channel did not take a message");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) if !taken => Err(error),
+            _ => Ok(()),
+        }
     }
 
     /// Sends `message` on every channel, and tells how each went, by channel name.
@@ -146,7 +158,14 @@ impl Email {
 
 impl Webhook {
     async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let text = format!("*{}*\n{}", message.subject, message.text);
+        // Slack reads `<...>` as mentions and links, and `&` as an escape: a visitor's
+        // name must not become `<!channel>` or a disguised link in the merchant's chat.
+        let escape = |text: &str| {
+            text.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let text = format!("*{}*\n{}", escape(&message.subject), escape(&message.text));
         let response = self
             .http
             .post(self.url.0.expose_secret())

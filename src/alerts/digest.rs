@@ -49,14 +49,17 @@ pub struct Period {
     pub key: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// Where the period before starts: as many of the merchant's days earlier, which
+    /// across a clock change is not the same number of hours.
+    pub previous_start_ms: i64,
     /// The day the period ends on, as the merchant reads it.
     pub ending: Date,
 }
 
 impl Period {
-    /// The period just before this one, of the same length.
+    /// The period just before this one.
     pub fn previous(&self) -> (i64, i64) {
-        (self.start_ms - (self.end_ms - self.start_ms), self.start_ms)
+        (self.previous_start_ms, self.start_ms)
     }
 }
 
@@ -85,11 +88,17 @@ pub fn last_period(now: Timestamp, settings: &DigestSettings) -> Option<Period> 
         settings.hour,
         zone,
     )?;
+    let previous_start = at_hour(
+        boundary_day.checked_sub((2 * days).days()).ok()?,
+        settings.hour,
+        zone,
+    )?;
     let name = if days == 1 { "daily" } else { "weekly" };
     Some(Period {
         key: format!("{name}:{boundary_day}"),
         start_ms: start.as_millisecond(),
         end_ms: end.as_millisecond(),
+        previous_start_ms: previous_start.as_millisecond(),
         ending: boundary_day,
     })
 }
@@ -204,6 +213,10 @@ mod tests {
         let period = last_period(ts("2026-10-25T12:00:00Z"), &daily).unwrap();
         assert_eq!(period.key, "daily:2026-10-25");
         assert_eq!(period.end_ms - period.start_ms, 25 * 3_600_000);
+        // The day after is 24 hours, compared with the 25-hour day before it.
+        let next = last_period(ts("2026-10-26T12:00:00Z"), &daily).unwrap();
+        assert_eq!(next.end_ms - next.start_ms, 24 * 3_600_000);
+        assert_eq!(next.previous(), (period.start_ms, period.end_ms));
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl AlertWatcher {
         for trouble in Trouble::ALL {
             match found.iter().find(|finding| finding.trouble == trouble) {
                 Some(finding) => self.raise(finding, queue.pending).await,
-                None => self.clear(trouble, queue.pending).await,
+                None if self.seen_over(trouble, &situation) => {
+                    self.clear(trouble, queue.pending).await;
+                }
+                None => {}
             }
         }
         if let Some(channels) = &self.channels {
@@ -118,6 +121,20 @@ impl AlertWatcher {
                 tracing::error!(%error, period = %period.key, "digest not sent; trying again");
                 let _ = self.digests.release(&period.key).await;
             }
+        }
+    }
+
+    /// Whether this process has seen for itself that `trouble` is over. The credential's
+    /// state after a restart, Clover's failures and the bots' history start afresh in
+    /// memory: an all-clear for them waits for evidence (a delivery that went through,
+    /// an hour of bot counts), or a restart would clear a trouble that goes on.
+    fn seen_over(&self, trouble: Trouble, situation: &Situation) -> bool {
+        match trouble {
+            Trouble::Connection | Trouble::CloverUnreachable => {
+                self.delivery.clover_answered_once()
+            }
+            Trouble::SpamWave => situation.bots.usual_per_hour.is_some(),
+            Trouble::FailedSignups | Trouble::RefreshExpiring | Trouble::SignupsWaiting => true,
         }
     }
 

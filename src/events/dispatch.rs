@@ -22,12 +22,13 @@ pub const SIGNATURE_HEADER: &str = "X-Signup-Signature";
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two tries.
 const LONGEST_WAIT: Duration = Duration::from_secs(600);
-/// How long a claim on an event lasts: longer than a send may take.
-const CLAIM: Duration = Duration::from_secs(30);
+/// How long a claim on a batch lasts: longer than sending the whole batch may take
+/// ([`BATCH`] sends of up to 10 s each), so that no other instance takes it meanwhile.
+const CLAIM: Duration = Duration::from_secs(60);
 /// How often the outbox is looked at when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_secs(1);
 /// Events sent per look.
-const BATCH: usize = 20;
+const BATCH: usize = 5;
 
 pub struct EventDispatcher {
     pub outbox: Arc<dyn EventOutbox>,

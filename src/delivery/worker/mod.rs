@@ -54,6 +54,8 @@ pub struct DeliveryHandle {
     /// Since when Clover has answered deliveries with nothing but failures (5xx, timeouts,
     /// unreadable answers); `None` while they go through.
     clover_failing_since: Arc<Mutex<Option<OffsetDateTime>>>,
+    /// Whether a delivery of this process has gone through.
+    clover_answered_once: Arc<AtomicBool>,
 }
 
 impl DeliveryHandle {
@@ -75,6 +77,13 @@ impl DeliveryHandle {
 
     fn clover_answered(&self) {
         *self.failing_since() = None;
+        self.clover_answered_once.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a delivery of this process has gone through: until one has, what this
+    /// process knows of Clover's state is only what it started with.
+    pub fn clover_answered_once(&self) -> bool {
+        self.clover_answered_once.load(Ordering::SeqCst)
     }
 
     fn failing_since(&self) -> std::sync::MutexGuard<'_, Option<OffsetDateTime>> {

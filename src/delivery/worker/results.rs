@@ -88,7 +88,8 @@ impl DeliveryWorker {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
                 self.queue.mark_failed(id, &error.to_string()).await?;
-                let reason = json!({ "reason": error.to_string() });
+                // Clover's own words may quote the visitor's data: the status only.
+                let reason = json!({ "reason": "rejected by Clover", "status": status });
                 let person = super::attempt::person(delivery);
                 (self.events)
                     .signup(EventKind::SignupFailed, id, Some(&person), reason)
