@@ -41,6 +41,9 @@ pub trait EventOutbox: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Tried for long enough: kept, no longer sent.
     async fn abandon(&self, id: &str, error: &str) -> Result<(), StorageError>;
+    /// Deletes the events abandoned that were made before `cutoff_ms` (retention).
+    /// Returns how many.
+    async fn forget_abandoned_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
     /// Events still to be sent.
     async fn pending(&self) -> Result<u64, StorageError>;
 }

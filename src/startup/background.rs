@@ -171,7 +171,9 @@ async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retentio
             None => 0,
         };
         let submissions = db.queue().erase_delivered_before(cutoff).await?;
-        Ok::<_, crate::storage::StorageError>(customers + submissions)
+        // Abandoned events may carry personal data (when the merchant opted in).
+        let events = db.events().forget_abandoned_before(cutoff).await?;
+        Ok::<_, crate::storage::StorageError>(customers + submissions + events)
     };
     match erased.await {
         Ok(0) => {}

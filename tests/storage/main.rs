@@ -95,6 +95,7 @@ mod admin;
 mod credentials;
 mod demo;
 mod digests;
+mod events;
 mod intake;
 mod queue;
 

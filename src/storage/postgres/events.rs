@@ -95,6 +95,18 @@ impl EventOutbox for PostgresStore {
         Ok(())
     }
 
+    async fn forget_abandoned_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        let deleted = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM event_outbox WHERE abandoned AND created_at_ms < $1",
+                &[&cutoff_ms],
+            )
+            .await?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+
     async fn pending(&self) -> Result<u64, StorageError> {
         let row = self
             .client()

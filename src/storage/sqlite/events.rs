@@ -99,6 +99,16 @@ impl EventOutbox for SqliteStore {
         .await
     }
 
+    async fn forget_abandoned_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM event_outbox WHERE abandoned = 1 AND created_at_ms < ?1",
+                [cutoff_ms],
+            )
+        })
+        .await
+    }
+
     async fn pending(&self) -> Result<u64, StorageError> {
         self.run(|c| {
             c.query_row(
