@@ -256,6 +256,33 @@ impl Visitors {
         assert!(log.refused.is_empty());
         log.taken.clone()
     }
+
+    /// Once the database is back: the refused form and API signups are taken again, a
+    /// few more arrive, arrivals stop, and everyone told to send again does. Returns the
+    /// emails of everything acknowledged; `after` names the recovery in the report.
+    async fn taken_again_after(
+        &self,
+        (form, api): (&Signup, &Signup),
+        (stop_arriving, arriving): (
+            tokio::sync::watch::Sender<bool>,
+            tokio::task::JoinHandle<()>,
+        ),
+        after: &str,
+    ) -> BTreeSet<String> {
+        let form_back = self.until_taken(form, BACK_WITHIN).await;
+        let api_back = self.until_taken(api, BACK_WITHIN).await;
+        let before = self.log().taken.len();
+        self.wait_taken(before + 4).await;
+        stop_arriving.send(true).unwrap();
+        arriving.await.unwrap();
+        let taken = self.all_sent_again().await;
+        eprintln!(
+            "{} signups taken, {} refusals; taken again {form_back:?} (form) and {api_back:?} (API) {after}",
+            taken.len(),
+            self.log().refusals
+        );
+        taken
+    }
 }
 
 async fn form_answer(response: reqwest::Response, email: &str) -> Answer {
@@ -365,20 +392,15 @@ async fn postgresql_stopped_and_started_while_signups_arrive_loses_nothing_and_d
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     cluster.start_again().await;
-    let form_back = visitors.until_taken(&form, BACK_WITHIN).await;
-    let api_back = visitors.until_taken(&api, BACK_WITHIN).await;
-    assert_eq!(app.get("/readyz").await.status(), 200);
     // A few more arrive with the database back, then everyone told to send again does.
-    let before = visitors.log().taken.len();
-    visitors.wait_taken(before + 4).await;
-    stop_arriving.send(true).unwrap();
-    arriving.await.unwrap();
-    let taken = visitors.all_sent_again().await;
-    eprintln!(
-        "{} signups taken, {} refusals; taken again {form_back:?} (form) and {api_back:?} (API) after the restart",
-        taken.len(),
-        visitors.log().refusals
-    );
+    let taken = visitors
+        .taken_again_after(
+            (&form, &api),
+            (stop_arriving, arriving),
+            "after the restart",
+        )
+        .await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
 
     assert_delivered_exactly_once(&app, &fake, &taken).await;
     app.stop().await;
@@ -504,18 +526,13 @@ async fn sqlite_on_a_full_disk_refuses_signups_with_their_input_and_takes_them_o
     tokio::time::sleep(Duration::from_secs(7)).await;
 
     std::fs::remove_file(&filler).unwrap();
-    let form_back = visitors.until_taken(&form, BACK_WITHIN).await;
-    let api_back = visitors.until_taken(&api, BACK_WITHIN).await;
-    let before = visitors.log().taken.len();
-    visitors.wait_taken(before + 4).await;
-    stop_arriving.send(true).unwrap();
-    arriving.await.unwrap();
-    let taken = visitors.all_sent_again().await;
-    eprintln!(
-        "{} signups taken, {} refusals; taken again {form_back:?} (form) and {api_back:?} (API) once there was room",
-        taken.len(),
-        visitors.log().refusals
-    );
+    let taken = visitors
+        .taken_again_after(
+            (&form, &api),
+            (stop_arriving, arriving),
+            "once there was room",
+        )
+        .await;
 
     assert_delivered_exactly_once(&app, &fake, &taken).await;
     // Each attempt searches once: more searches than signups means a delivery was made
