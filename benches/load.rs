@@ -827,19 +827,7 @@ async fn deliver_burst(fake: &FakeClover, count: usize) -> Delivery {
     let posts = (0..count).map(|n| {
         let client = client.clone();
         let url = url.clone();
-        async move {
-            let response = client
-                .post(&url)
-                .json(&serde_json::json!({
-                    "first_name": "Ada",
-                    "last_name": "Lovelace",
-                    "email": format!("burst{n}@example.com"),
-                }))
-                .send()
-                .await
-                .expect("post a signup");
-            assert_eq!(response.status(), 202, "a signup was refused");
-        }
+        async move { post_signup(&client, &url, &format!("burst{n}@example.com")).await }
     });
     futures_util::future::join_all(posts).await;
     let status_url = format!("http://127.0.0.1:{}/admin/status.json", service.port);
@@ -1206,22 +1194,10 @@ async fn deliver_with_instances(
             "http://127.0.0.1:{}/api/signups",
             services[n % instances].port
         );
-        async move {
-            let response = client
-                .post(&url)
-                .json(&serde_json::json!({
-                    "first_name": "Ada",
-                    "last_name": "Lovelace",
-                    // New to the fake Clover, which keeps every earlier phase's
-                    // customers: a known email would be found, not created, and cost
-                    // one request instead of two.
-                    "email": format!("backlog{instances}-{n}@example.com"),
-                }))
-                .send()
-                .await
-                .expect("post a signup");
-            assert_eq!(response.status(), 202, "a signup was refused");
-        }
+        // New to the fake Clover, which keeps every earlier phase's customers: a known
+        // email would be found, not created, and cost one request instead of two.
+        let email = format!("backlog{instances}-{n}@example.com");
+        async move { post_signup(&client, &url, &email).await }
     });
     futures_util::future::join_all(posts).await;
     // Every instance counts the shared queue; one is asked. Two requests a signup at
@@ -1252,4 +1228,19 @@ async fn deliver_with_instances(
     let drain = started.elapsed();
     drop(services);
     delivered(fake, before, drain)
+}
+
+/// Posts one signup to the JSON API at `url`, which must take it.
+async fn post_signup(client: &reqwest::Client, url: &str, email: &str) {
+    let response = client
+        .post(url)
+        .json(&serde_json::json!({
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": email,
+        }))
+        .send()
+        .await
+        .expect("post a signup");
+    assert_eq!(response.status(), 202, "a signup was refused");
 }
