@@ -66,8 +66,10 @@ impl Application {
         let (directory, connection) =
             clover::clover_connection(&settings, &db, metrics.clover()).await?;
         let handle = DeliveryHandle::default();
-        let (events, dispatcher) = events(&settings, &db)?;
-        let channels = Channels::from_settings(&settings.alerts, webhook_client()?).map(Arc::new);
+        // One client, one connection pool, for the chat and event webhooks.
+        let webhooks = webhook_client()?;
+        let (events, dispatcher) = events(&settings, &db, webhooks.clone());
+        let channels = Channels::from_settings(&settings.alerts, webhooks).map(Arc::new);
         let notices = signup_notices(&settings, channels.as_ref());
         let worker = DeliveryWorker::new(
             db.queue(),
@@ -157,22 +159,26 @@ impl Application {
 }
 
 /// The events for the event webhook, and what sends them, when one is set.
-fn events(settings: &Settings, db: &Storage) -> anyhow::Result<(Events, Option<EventDispatcher>)> {
+fn events(
+    settings: &Settings,
+    db: &Storage,
+    http: reqwest::Client,
+) -> (Events, Option<EventDispatcher>) {
     let Some(webhook) = &settings.alerts.events else {
-        return Ok((Events::default(), None));
+        return (Events::default(), None);
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     let dispatcher = EventDispatcher {
         outbox: db.events(),
-        http: webhook_client()?,
+        http,
         url: webhook.url.clone(),
         secret: webhook.secret.clone(),
         wake: Arc::clone(&wake),
     };
-    Ok((
+    (
         Events::new(db.events(), webhook.personal_data, wake),
         Some(dispatcher),
-    ))
+    )
 }
 
 fn webhook_client() -> anyhow::Result<reqwest::Client> {
