@@ -80,6 +80,11 @@ impl Events {
         }
     }
 
+    /// Whether events are recorded (an event webhook is set).
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// A signup event. Its personal data goes only where the merchant opted in.
     pub async fn signup(
         &self,

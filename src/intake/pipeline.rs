@@ -200,7 +200,8 @@ impl Intake<'_> {
         // always done: keep what a second insert needs.
         let retry = (source == Source::Api && key.is_some())
             .then(|| (signup.clone(), consent_text.clone()));
-        let told = Told::of(&signup);
+        // Copied only when someone is told: the event webhook or the signup notices.
+        let told = (self.events.is_on() || self.notices.is_some()).then(|| Told::of(&signup));
         let mut inserted = self
             .submissions
             .insert(NewSubmission {
@@ -221,7 +222,7 @@ impl Intake<'_> {
                 })
                 .await?;
         }
-        if let Inserted::New(id) = &inserted {
+        if let (Inserted::New(id), Some(told)) = (&inserted, &told) {
             if let Some(notices) = self.notices {
                 notices.tell(&told.notice(source.as_str()));
             }
