@@ -11,6 +11,7 @@ pub mod captcha;
 pub mod check;
 pub mod clover;
 pub mod configuration;
+pub mod consent;
 pub mod delivery;
 pub mod domain;
 pub mod events;

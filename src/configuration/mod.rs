@@ -11,6 +11,7 @@
 mod alerts;
 mod brand;
 mod clover;
+mod consent;
 mod database;
 mod delivery;
 mod form;
@@ -26,6 +27,7 @@ use crate::storage::DatabaseLocation;
 pub use alerts::{AlertSettings, Cadence, DigestSettings, EmailChannel, EventWebhook, SecretUrl};
 pub use brand::Branding;
 pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
+pub use consent::ConsentSettings;
 pub use delivery::DeliverySettings;
 pub use form::FormSettings;
 pub use reader::ConfigError;
@@ -53,6 +55,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Where the merchant hears of trouble: email, a chat webhook.
     pub alerts: AlertSettings,
+    /// What the consent ledger keeps.
+    pub consent: ConsentSettings,
 }
 
 impl Settings {
@@ -88,6 +92,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let delivery = delivery::read(env, clover_timeout);
     let log_format = server::read_log_format(env);
     let alerts = alerts::read(env);
+    let consent = consent::read(env);
     Ok(Settings {
         server: server?,
         database: database?,
@@ -100,6 +105,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
         delivery: delivery?,
         log_format: log_format?,
         alerts: alerts?,
+        consent: consent?,
     })
 }
 

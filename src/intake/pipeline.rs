@@ -8,6 +8,7 @@ use super::screening::{BotReason, Screening, screen};
 use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
 use crate::alerts::{NewSignupNotice, SignupNotices};
 use crate::captcha::{Captcha, CaptchaVerdict};
+use crate::consent::{ConsentChannel, ConsentEvent, ConsentRecording, Given, Wording};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use crate::events::{EventKind, Events, Person};
@@ -35,6 +36,8 @@ pub struct Intake<'a> {
     pub consent_text: Option<&'a str>,
     /// Counts every outcome, by door, for `/metrics`.
     pub metrics: &'a IntakeMetrics,
+    /// How a consent given is recorded in the ledger.
+    pub consent: &'a ConsentRecording,
 }
 
 /// The door a submission came in by, with what that door proves about it.
@@ -83,6 +86,8 @@ pub struct Submission<'a> {
     pub captcha_response: Option<&'a str>,
     /// The visitor's address, by [`SubmissionLimiter::client_ip`].
     pub client_ip: Option<IpAddr>,
+    /// The browser's `User-Agent`, kept with a consent as evidence.
+    pub user_agent: Option<&'a str>,
     /// The visitor's language: the consent wording they saw is the one stored.
     pub language: Language,
 }
@@ -195,6 +200,7 @@ impl Intake<'_> {
             str::to_owned,
         );
         let source = submission.channel.source();
+        let consents = self.consents(&signup, submission, &consent_text, key.as_ref());
         // Only a served form is one signup. A reused API key with other content (a
         // corrected resend, or another client's key) is stored on its own, as the API has
         // always done: keep what a second insert needs.
@@ -209,6 +215,7 @@ impl Intake<'_> {
                 source,
                 consent_text,
                 key,
+                consents: consents.clone(),
             })
             .await?;
         if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
@@ -219,6 +226,7 @@ impl Intake<'_> {
                     source,
                     consent_text,
                     key: None,
+                    consents,
                 })
                 .await?;
         }
@@ -232,6 +240,33 @@ impl Intake<'_> {
                 .await;
         }
         Ok(self.acknowledge(inserted, source))
+    }
+
+    /// The consents given with `signup`, for the ledger: the email box's, when ticked.
+    fn consents(
+        &self,
+        signup: &NewSignup,
+        submission: &Submission<'_>,
+        consent_text: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Vec<ConsentEvent> {
+        if !signup.marketing_consent {
+            return Vec::new();
+        }
+        let form_id = match submission.channel {
+            Channel::Form { .. } => key.map(AsRef::as_ref),
+            Channel::Api { .. } => None,
+        };
+        vec![self.consent.given(Given {
+            email: signup.email.as_ref(),
+            phone: signup.phone.as_ref().map(AsRef::as_ref),
+            channel: ConsentChannel::Email,
+            wording: Wording::new(consent_text, submission.language.tag()),
+            source: submission.channel.metrics_source().as_str(),
+            form_id,
+            ip_address: submission.client_ip,
+            user_agent: submission.user_agent,
+        })]
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {

@@ -94,6 +94,7 @@ mod tests {
             honeypot: None,
             captcha_response: None,
             client_ip: None,
+            user_agent: None,
             language: Language::reference(),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::consent::ConsentEvent;
 use crate::domain::{IdempotencyKey, NewSignup};
 use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
@@ -28,6 +29,9 @@ pub struct NewSubmission {
     pub source: Source,
     pub consent_text: String,
     pub key: Option<IdempotencyKey>,
+    /// The consents given with it, for the ledger: stored in the same transaction, each
+    /// naming the submission, so that no signup is kept without the proof of its consent.
+    pub consents: Vec<ConsentEvent>,
 }
 
 /// What storing a submission did.

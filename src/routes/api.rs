@@ -56,7 +56,7 @@ pub async fn create_signup(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .and_then(IdempotencyKey::parse);
-    let submission = body.submission(Channel::Api { key }, client_ip, language);
+    let submission = body.submission(Channel::Api { key }, &request, client_ip, language);
     let id = match intake.take(submission).await.map_err(ApiError::Storage)? {
         Outcome::Stored(id) => id.to_string(),
         // The same answer as for a person, with an id that names nothing.

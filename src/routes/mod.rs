@@ -23,6 +23,7 @@ use crate::alerts::SignupNotices;
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::FormSettings;
+use crate::consent::{ConsentRecording, UnsubscribeLinks};
 use crate::delivery::DeliveryHandle;
 use crate::events::Events;
 use crate::form_token::FormTokens;
@@ -69,6 +70,9 @@ pub struct AppState {
     pub info: ServiceInfo,
     /// `/static/theme.css`: the merchant's colours.
     pub theme_css: ThemeStylesheet,
+    /// How consents are recorded, and the links that withdraw them.
+    pub consent: ConsentRecording,
+    pub unsubscribe: UnsubscribeLinks,
     /// The empty form, rendered once per language and presentation.
     pub form_pages: form_cache::FormCache,
 }
@@ -103,6 +107,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
         metrics: state.metrics.intake(),
+        consent: &state.consent,
     }
 }
 

@@ -117,7 +117,7 @@ async fn submit(
         embedded: presentation == Presentation::Embed,
     };
     let client_ip = state.limiter.client_ip(request);
-    let submission = body.submission(channel, client_ip, context.language);
+    let submission = body.submission(channel, request, client_ip, context.language);
     let taken = intake(state).take(submission).await;
     respond(taken, &body, context, state)
 }

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use actix_web::HttpRequest;
+use actix_web::http::header;
 use serde::Deserialize;
 
 use crate::domain::SignupForm;
@@ -29,10 +31,11 @@ pub(super) struct SignupBody {
 }
 
 impl SignupBody {
-    /// The submission this body makes, come in by `channel`.
+    /// The submission this body makes, come in by `channel` from `request`.
     pub fn submission<'a>(
         &'a self,
         channel: Channel<'a>,
+        request: &'a HttpRequest,
         client_ip: Option<IpAddr>,
         language: Language,
     ) -> Submission<'a> {
@@ -42,6 +45,10 @@ impl SignupBody {
             honeypot: self.website.as_deref(),
             captcha_response: self.captcha_response.as_deref(),
             client_ip,
+            user_agent: request
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|value| value.to_str().ok()),
             language,
         }
     }

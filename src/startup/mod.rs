@@ -7,6 +7,7 @@ mod background;
 mod clover;
 mod server;
 
+use crate::consent::{ConsentRecording, PersonKeys, UnsubscribeLinks};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -296,6 +297,14 @@ fn app_state(
             time_zone: settings.alerts.digest.time_zone.clone(),
         },
         theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
+        consent: ConsentRecording {
+            keys: PersonKeys::new(settings.secret_key.as_ref()),
+            ip: settings.consent.ip,
+        },
+        unsubscribe: UnsubscribeLinks::new(
+            settings.secret_key.as_ref(),
+            &settings.server.public_url,
+        ),
         form_pages: Default::default(),
     }
 }

@@ -27,6 +27,7 @@ use crate::alerts::AlertLedger;
 use crate::alerts::digest::DigestLedger;
 use crate::clover::DemoCustomers;
 use crate::clover::vault::CredentialVault;
+use crate::consent::ConsentLedger;
 use crate::delivery::Queue;
 use crate::events::EventOutbox;
 use crate::intake::store::SubmissionStore;
@@ -184,6 +185,10 @@ impl Storage {
     }
 
     pub fn digests(&self) -> Arc<dyn DigestLedger> {
+        port!(self)
+    }
+
+    pub fn consent(&self) -> Arc<dyn ConsentLedger> {
         port!(self)
     }
 }

@@ -1,11 +1,15 @@
 //! What every port shares, the same whichever database holds it: a submission's id and
-//! the column its optional details are kept in; and how stored states read back.
+//! the column its optional details are kept in; how stored states read back; and how a
+//! consent event is read.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::admin::SubmissionState;
+use crate::consent::{
+    Actor, ConsentChannel, ConsentEvent, ConsentKind, Evidence, PersonKey, Wording, text_version,
+};
 use crate::delivery::DeliveryOutcome;
 use crate::domain::{Birthday, NewSignup, PostalAddress};
 
@@ -100,5 +104,64 @@ pub(super) fn parse_outcome(text: &str) -> Option<DeliveryOutcome> {
         "updated" => Some(DeliveryOutcome::Updated),
         "linked" => Some(DeliveryOutcome::Linked),
         _ => None,
+    }
+}
+
+/// The columns a consent event is read with, its evidence beside it (absent once erased).
+pub(super) const EVENT_COLUMNS: &str = "SELECT e.id, e.occurred_at, e.person, e.kind, e.channel,
+        e.actor, e.consent_text, e.text_version, e.language, e.source, e.form_id,
+        e.submission_id, v.email, v.phone, v.ip_address, v.user_agent
+    FROM consent_events e LEFT JOIN consent_evidence v ON v.event_id = e.id";
+
+/// A consent event as [`EVENT_COLUMNS`] reads it, in that order.
+pub(super) struct EventRow {
+    pub id: String,
+    pub occurred_at: i64,
+    pub person: String,
+    pub kind: String,
+    pub channel: Option<String>,
+    pub actor: String,
+    pub text: Option<String>,
+    pub version: Option<String>,
+    pub language: Option<String>,
+    pub source: Option<String>,
+    pub form_id: Option<String>,
+    pub submission_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl EventRow {
+    pub fn into_event(self) -> ConsentEvent {
+        let wording = self.text.map(|text| Wording {
+            version: self.version.unwrap_or_else(|| text_version(&text)),
+            language: self.language.unwrap_or_default(),
+            text,
+        });
+        ConsentEvent {
+            id: self.id,
+            occurred_at_ms: self.occurred_at,
+            person: PersonKey::from_stored(self.person),
+            // The schema admits only the kinds this version knows; a kind a newer version
+            // added reads as a look, which changes no one's consent.
+            kind: ConsentKind::from_stored(&self.kind).unwrap_or(ConsentKind::Viewed),
+            channel: self
+                .channel
+                .as_deref()
+                .and_then(ConsentChannel::from_stored),
+            actor: Actor::from_stored(&self.actor),
+            wording,
+            source: self.source,
+            form_id: self.form_id,
+            submission_id: self.submission_id,
+            evidence: self.email.map(|email| Evidence {
+                email,
+                phone: self.phone,
+                ip_address: self.ip_address,
+                user_agent: self.user_agent,
+            }),
+        }
     }
 }

@@ -92,6 +92,7 @@ macro_rules! on_both_stores {
 }
 
 mod admin;
+mod consent;
 mod credentials;
 mod demo;
 mod digests;
@@ -120,6 +121,7 @@ fn submission(email: &str, source: Source, key: Option<IdempotencyKey>) -> NewSu
         source,
         consent_text: "consent".into(),
         key,
+        consents: Vec::new(),
     }
 }
 

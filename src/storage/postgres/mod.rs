@@ -13,6 +13,7 @@
 
 mod admin;
 mod alerts;
+mod consent;
 mod credentials;
 mod demo;
 mod events;

@@ -1,8 +1,11 @@
 //! The intake's submission store: see [`crate::intake::store`].
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 
 use super::PostgresStore;
+use super::consent::{GivenColumns, consent_clauses};
 use crate::intake::store::{
     Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
 };
@@ -28,20 +31,29 @@ impl SubmissionStore for PostgresStore {
     }
 }
 
-/// Stores one submission and queues its delivery in one statement, which is a
-/// transaction of its own, prepared once per connection: a signup stored alone costs one
-/// round trip and one commit (signups waiting together are stored as one, by
-/// `writer.rs`). A key already stored (a resend, or the same key racing on another
-/// instance) inserts nothing, and the row stored under it decides what the resend gets.
-const STORE: &str = "WITH stored AS (
-        INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-            phone, marketing_consent, consent_text, idempotency_key, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id, received_at)
-    INSERT INTO delivery_queue (submission_id, next_attempt_at)
-    SELECT id, received_at FROM stored
-    RETURNING submission_id";
+/// Stores one submission, queues its delivery and adds the consents given with it in one
+/// statement, which is a transaction of its own, prepared once per connection: a signup
+/// stored alone costs one round trip and one commit (signups waiting together are stored
+/// as one, by `writer.rs`). A key already stored (a resend, or the same key racing on
+/// another instance) inserts nothing, and the row stored under it decides what the
+/// resend gets.
+static STORE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH stored AS (
+            INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+                phone, marketing_consent, consent_text, idempotency_key, details)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, received_at),
+        queued AS (
+            INSERT INTO delivery_queue (submission_id, next_attempt_at)
+            SELECT id, received_at FROM stored
+            RETURNING submission_id),
+        {}
+        SELECT submission_id FROM queued",
+        consent_clauses(12, true)
+    )
+});
 
 const KEYED: &str = "SELECT id, first_name, last_name, email, phone, marketing_consent, details
     FROM submissions WHERE idempotency_key = $1";
@@ -65,29 +77,29 @@ pub(super) async fn try_insert(
 ) -> Result<Option<Inserted>, tokio_postgres::Error> {
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
-    let store = client.prepare_cached(STORE).await?;
+    let store = client.prepare_cached(&STORE).await?;
     // The row under a key can only go between the two statements by erasure, which
     // clears the key: then the signup is stored as new at the next try.
     for _ in 0..3 {
         let id = SubmissionId::random();
-        let stored = client
-            .query_opt(
-                &store,
-                &[
-                    &id.0,
-                    &now_ms(),
-                    &submission.source.as_str(),
-                    &content.first_name,
-                    &content.last_name,
-                    &content.email,
-                    &content.phone,
-                    &content.marketing_consent,
-                    &submission.consent_text,
-                    &key,
-                    &content.details,
-                ],
-            )
-            .await?;
+        let consents = GivenColumns::of_batch([(submission, id.0.as_str())]);
+        let now = now_ms();
+        let source = submission.source.as_str();
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &id.0,
+            &now,
+            &source,
+            &content.first_name,
+            &content.last_name,
+            &content.email,
+            &content.phone,
+            &content.marketing_consent,
+            &submission.consent_text,
+            &key,
+            &content.details,
+        ];
+        params.extend(consents.params());
+        let stored = client.query_opt(&store, &params).await?;
         if stored.is_some() {
             return Ok(Some(Inserted::New(id)));
         }

@@ -13,11 +13,12 @@
 //! timeout in turn.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use deadpool_postgres::{Client, Pool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::consent::{GivenColumns, consent_clauses};
 use super::submissions::{insert, neither_stored_nor_found, try_insert};
 use crate::intake::store::{Inserted, KeyedContent, NewSubmission};
 use crate::storage::{StorageError, SubmissionId, now_ms};
@@ -129,25 +130,33 @@ async fn commit(pool: &Pool, batch: &[NewSubmission]) -> Vec<Result<Inserted, St
     }
 }
 
-/// Stores the batch and queues each new submission in one statement (so one
-/// transaction), under the ids given; returns the ids stored. A submission whose key
-/// was already taken is not stored.
-const STORE_ALL: &str = "WITH stored AS (
-        INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
-            phone, marketing_consent, consent_text, idempotency_key, details)
-        SELECT id, $2, source, first_name, last_name, email,
-            phone, marketing_consent, consent_text, idempotency_key, details
-        FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[])
-            WITH ORDINALITY AS batch (id, source, first_name, last_name, email,
-                phone, marketing_consent, consent_text, idempotency_key, details, position)
-        -- Arrival order, which the submissions' sequence numbers keep.
-        ORDER BY position
-        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id, received_at)
-    INSERT INTO delivery_queue (submission_id, next_attempt_at)
-    SELECT id, received_at FROM stored
-    RETURNING submission_id";
+/// Stores the batch, queues each new submission and adds the consents given with them in
+/// one statement (so one transaction), under the ids given; returns the ids stored. A
+/// submission whose key was already taken is not stored, nor are its consents.
+static STORE_ALL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH stored AS (
+            INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+                phone, marketing_consent, consent_text, idempotency_key, details)
+            SELECT id, $2, source, first_name, last_name, email,
+                phone, marketing_consent, consent_text, idempotency_key, details
+            FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[])
+                WITH ORDINALITY AS batch (id, source, first_name, last_name, email,
+                    phone, marketing_consent, consent_text, idempotency_key, details, position)
+            -- Arrival order, which the submissions' sequence numbers keep.
+            ORDER BY position
+            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, received_at),
+        queued AS (
+            INSERT INTO delivery_queue (submission_id, next_attempt_at)
+            SELECT id, received_at FROM stored
+            RETURNING submission_id),
+        {}
+        SELECT submission_id FROM queued",
+        consent_clauses(12, true)
+    )
+});
 
 async fn store_all(
     client: &Client,
@@ -158,26 +167,25 @@ async fn store_all(
     for submission in batch {
         columns.push(submission);
     }
+    let consents = GivenColumns::of_batch(batch.iter().zip(ids.iter().map(|id| id.0.as_str())));
     let ids: Vec<&str> = ids.iter().map(|id| id.0.as_str()).collect();
-    let statement = client.prepare_cached(STORE_ALL).await?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &ids,
-                &now_ms(),
-                &columns.source,
-                &columns.first_name,
-                &columns.last_name,
-                &columns.email,
-                &columns.phone,
-                &columns.marketing_consent,
-                &columns.consent_text,
-                &columns.key,
-                &columns.details,
-            ],
-        )
-        .await?;
+    let statement = client.prepare_cached(&STORE_ALL).await?;
+    let now = now_ms();
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+        &ids,
+        &now,
+        &columns.source,
+        &columns.first_name,
+        &columns.last_name,
+        &columns.email,
+        &columns.phone,
+        &columns.marketing_consent,
+        &columns.consent_text,
+        &columns.key,
+        &columns.details,
+    ];
+    params.extend(consents.params());
+    let rows = client.query(&statement, &params).await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 

@@ -10,6 +10,7 @@
 mod admin;
 mod alerts;
 mod checkpoint;
+mod consent;
 mod credentials;
 mod demo;
 mod events;

@@ -65,6 +65,9 @@ pub(super) fn insert_one(
         "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
         params![id.0, now],
     )?;
+    for consent in &submission.consents {
+        super::consent::insert_event(connection, consent, Some(&id.0))?;
+    }
     Ok(Inserted::New(id))
 }
 

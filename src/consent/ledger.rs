@@ -1,0 +1,184 @@
+//! The ledger's port, implemented for SQLite and PostgreSQL in `storage` (contract tests:
+//! `tests/storage/consent.rs`), and what a person's consent is now, read from their
+//! events.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::{ConsentChannel, ConsentEvent, ConsentKind, PersonKey};
+use crate::storage::StorageError;
+
+/// Where consent events are kept. Nothing here changes an event: events are only added,
+/// and an erasure removes the evidence beside them.
+#[async_trait]
+pub trait ConsentLedger: Send + Sync {
+    /// Adds one event, with its evidence if it has any. (A consent given with a signup
+    /// is stored with the signup, in its transaction: see
+    /// [`crate::intake::store::NewSubmission`].)
+    async fn record(&self, event: ConsentEvent) -> Result<(), StorageError>;
+
+    /// Every event about `person`, oldest first, with the evidence still kept.
+    async fn history(&self, person: &PersonKey) -> Result<Vec<ConsentEvent>, StorageError>;
+
+    /// The email addresses stored with `phone` (as stored), in signups or in consents.
+    async fn emails_with_phone(&self, phone: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Every event of every person, oldest first, with its evidence: what the export of
+    /// current consents is made from.
+    async fn every_event(&self) -> Result<Vec<ConsentEvent>, StorageError>;
+
+    /// Erases the person: their signups keep only what the counts need, their evidence
+    /// is removed, and so are the events for the event webhook that name them; then
+    /// `erased` is added, all in one transaction. SQLite's log is emptied afterwards, so
+    /// that no copy of the old pages stays in it.
+    async fn erase(
+        &self,
+        person: &PersonKey,
+        email: &str,
+        erased: ConsentEvent,
+    ) -> Result<Erased, StorageError>;
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Signups whose personal data was removed (their delivery, if still waiting, too).
+    pub submissions: u64,
+    /// Events whose evidence was removed.
+    pub evidence: u64,
+}
+
+/// Where a person stands on one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub state: ConsentState,
+    /// Since when: the event that put it there.
+    pub since_ms: i64,
+    /// The last consent given on this channel: its words, source and evidence.
+    pub given: Option<ConsentEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    /// Given with a signup.
+    Given,
+    /// Given, and the address proved theirs.
+    Confirmed,
+    /// Taken back.
+    Withdrawn,
+}
+
+impl ConsentState {
+    /// Whether the merchant may send marketing on the channel now.
+    pub fn allows_marketing(self) -> bool {
+        matches!(self, Self::Given | Self::Confirmed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Given => "given",
+            Self::Confirmed => "confirmed",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// Where a person stands on each channel, after `events` (oldest first). A new consent
+/// given with a signup never undoes a withdrawal or a confirmation: anyone can type an
+/// address into a form, so only the person, through a link sent to that address, or the
+/// merchant can change those. An erasure starts the person afresh.
+pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
+    let mut standings: BTreeMap<ConsentChannel, Standing> = BTreeMap::new();
+    for event in events {
+        if event.kind == ConsentKind::Erased {
+            standings.clear();
+            continue;
+        }
+        let Some(channel) = event.channel else {
+            continue;
+        };
+        let current = standings.get(&channel);
+        let next = match (event.kind, current.map(|s| s.state)) {
+            (ConsentKind::Given, Some(ConsentState::Withdrawn | ConsentState::Confirmed)) => {
+                // Kept as it was; the new words are still the last ones given.
+                let mut kept = current.cloned().expect("matched Some");
+                kept.given = Some(event.clone());
+                kept
+            }
+            (ConsentKind::Given, _) => Standing {
+                state: ConsentState::Given,
+                since_ms: event.occurred_at_ms,
+                given: Some(event.clone()),
+            },
+            (ConsentKind::Confirmed, _) => Standing {
+                state: ConsentState::Confirmed,
+                since_ms: event.occurred_at_ms,
+                given: current.and_then(|s| s.given.clone()),
+            },
+            (ConsentKind::Withdrawn, _) => Standing {
+                state: ConsentState::Withdrawn,
+                since_ms: event.occurred_at_ms,
+                given: current.and_then(|s| s.given.clone()),
+            },
+            (ConsentKind::Erased | ConsentKind::Viewed | ConsentKind::Exported, _) => continue,
+        };
+        standings.insert(channel, next);
+    }
+    standings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::{Actor, PersonKeys};
+
+    fn event(kind: ConsentKind, at: i64) -> ConsentEvent {
+        let person = PersonKeys::new(None).of("ana@example.com");
+        let mut event = ConsentEvent::now(person, kind, Actor::Visitor).on(ConsentChannel::Email);
+        event.occurred_at_ms = at;
+        event
+    }
+
+    #[test]
+    fn a_consent_given_holds_until_withdrawn() {
+        let events = [event(ConsentKind::Given, 1), event(ConsentKind::Viewed, 2)];
+        let now = standing(&events);
+        assert_eq!(now[&ConsentChannel::Email].state, ConsentState::Given);
+        assert_eq!(now[&ConsentChannel::Email].since_ms, 1);
+
+        let withdrawn = [
+            event(ConsentKind::Given, 1),
+            event(ConsentKind::Withdrawn, 5),
+        ];
+        let now = standing(&withdrawn);
+        assert_eq!(now[&ConsentChannel::Email].state, ConsentState::Withdrawn);
+        assert!(!now[&ConsentChannel::Email].state.allows_marketing());
+    }
+
+    #[test]
+    fn a_new_signup_never_undoes_a_withdrawal() {
+        let events = [
+            event(ConsentKind::Given, 1),
+            event(ConsentKind::Withdrawn, 2),
+            event(ConsentKind::Given, 3),
+        ];
+        let now = &standing(&events)[&ConsentChannel::Email];
+        assert_eq!(now.state, ConsentState::Withdrawn);
+        assert_eq!(now.since_ms, 2);
+        assert_eq!(now.given.as_ref().unwrap().occurred_at_ms, 3);
+    }
+
+    #[test]
+    fn an_erasure_starts_the_person_afresh() {
+        let events = [
+            event(ConsentKind::Given, 1),
+            event(ConsentKind::Withdrawn, 2),
+            ConsentEvent {
+                channel: None,
+                ..event(ConsentKind::Erased, 3)
+            },
+        ];
+        assert!(standing(&events).is_empty());
+    }
+}

@@ -1,0 +1,283 @@
+//! The consent ledger: see [`crate::consent::ledger`]. The schema's trigger refuses any
+//! change to an event, whatever the code asks.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use tokio_postgres::Row;
+
+use super::PostgresStore;
+use crate::consent::{ConsentEvent, ConsentLedger, Erased, PersonKey};
+use crate::intake::store::NewSubmission;
+use crate::storage::StorageError;
+use crate::storage::records::{EVENT_COLUMNS, EventRow};
+
+#[async_trait]
+impl ConsentLedger for PostgresStore {
+    async fn record(&self, event: ConsentEvent) -> Result<(), StorageError> {
+        let mut columns = GivenColumns::default();
+        columns.push(&event, event.submission_id.as_deref());
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&RECORD).await?;
+        client.query_one(&statement, &columns.params()).await?;
+        Ok(())
+    }
+
+    async fn history(&self, person: &PersonKey) -> Result<Vec<ConsentEvent>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("{EVENT_COLUMNS} WHERE e.person = $1 ORDER BY e.occurred_at, e.seq"),
+                &[&person.as_ref()],
+            )
+            .await?;
+        Ok(rows.iter().map(event_of).collect())
+    }
+
+    async fn emails_with_phone(&self, phone: &str) -> Result<Vec<String>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT email FROM consent_evidence WHERE phone = $1
+                 UNION SELECT email FROM submissions WHERE phone = $1 AND email != ''
+                 ORDER BY 1",
+                &[&phone],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn every_event(&self) -> Result<Vec<ConsentEvent>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("{EVENT_COLUMNS} ORDER BY e.occurred_at, e.seq"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(event_of).collect())
+    }
+
+    async fn erase(
+        &self,
+        person: &PersonKey,
+        email: &str,
+        erased: ConsentEvent,
+    ) -> Result<Erased, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM delivery_queue
+             WHERE submission_id IN (SELECT id FROM submissions WHERE email = $1)",
+            &[&email],
+        )
+        .await?;
+        // A signup not delivered yet is removed with its queue row; a delivered one
+        // keeps, as retention leaves it, only what the counts need.
+        let removed = tx
+            .execute(
+                "DELETE FROM submissions WHERE email = $1 AND state != 'delivered'",
+                &[&email],
+            )
+            .await?;
+        let scrubbed = tx
+            .execute(
+                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+                     phone = NULL, idempotency_key = NULL, details = NULL
+                 WHERE email = $1",
+                &[&email],
+            )
+            .await?;
+        let evidence = tx
+            .execute(
+                "DELETE FROM consent_evidence
+                 WHERE event_id IN (SELECT id FROM consent_events WHERE person = $1)
+                    OR email = $2",
+                &[&person.as_ref(), &email],
+            )
+            .await?;
+        tx.execute(
+            "DELETE FROM event_outbox WHERE strpos(body, $1) > 0",
+            &[&email],
+        )
+        .await?;
+        let mut columns = GivenColumns::default();
+        columns.push(&erased, None);
+        tx.query_one(RECORD.as_str(), &columns.params()).await?;
+        tx.commit().await?;
+        Ok(Erased {
+            submissions: removed + scrubbed,
+            evidence,
+        })
+    }
+}
+
+fn event_of(row: &Row) -> ConsentEvent {
+    EventRow {
+        id: row.get(0),
+        occurred_at: row.get(1),
+        person: row.get(2),
+        kind: row.get(3),
+        channel: row.get(4),
+        actor: row.get(5),
+        text: row.get(6),
+        version: row.get(7),
+        language: row.get(8),
+        source: row.get(9),
+        form_id: row.get(10),
+        submission_id: row.get(11),
+        email: row.get(12),
+        phone: row.get(13),
+        ip_address: row.get(14),
+        user_agent: row.get(15),
+    }
+    .into_event()
+}
+
+/// The `WITH` clauses that add the events of [`GivenColumns`] and their evidence, whose
+/// 17 parameters start at `$first`. After a clause `stored` returning the submissions
+/// stored (`id`), `after_stored` adds only the events whose submission was stored: a
+/// resend stores neither the signup nor its consent again.
+pub(super) fn consent_clauses(first: usize, after_stored: bool) -> String {
+    let p: Vec<String> = (first..first + 17).map(|n| format!("${n}")).collect();
+    let only_stored = if after_stored {
+        "WHERE e.submission_id IN (SELECT id FROM stored)"
+    } else {
+        ""
+    };
+    format!(
+        "consented AS (
+            INSERT INTO consent_events (id, occurred_at, person, kind, channel, actor,
+                consent_text, text_version, language, source, form_id, submission_id)
+            SELECT e.id, e.occurred_at, e.person, e.kind, e.channel, e.actor, e.text,
+                e.version, e.language, e.source, e.form_id, e.submission_id
+            FROM unnest({}::text[], {}::bigint[], {}::text[], {}::text[], {}::text[],
+                    {}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[],
+                    {}::text[])
+                AS e(id, occurred_at, person, kind, channel, actor, text, version,
+                    language, source, form_id, submission_id)
+            {only_stored}
+            RETURNING id),
+        evidenced AS (
+            INSERT INTO consent_evidence (event_id, email, phone, ip_address, user_agent)
+            SELECT v.event_id, v.email, v.phone, v.ip_address, v.user_agent
+            FROM unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::text[])
+                AS v(event_id, email, phone, ip_address, user_agent)
+            JOIN consented ON consented.id = v.event_id
+            RETURNING event_id)",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        p[8],
+        p[9],
+        p[10],
+        p[11],
+        p[12],
+        p[13],
+        p[14],
+        p[15],
+        p[16],
+    )
+}
+
+/// Adds events of the ledger's own, with their evidence.
+static RECORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {} SELECT (SELECT count(*) FROM consented), (SELECT count(*) FROM evidenced)",
+        consent_clauses(1, false)
+    )
+});
+
+/// Events and their evidence, one array per column, for the statements that store them.
+#[derive(Default)]
+pub(super) struct GivenColumns {
+    id: Vec<String>,
+    occurred_at: Vec<i64>,
+    person: Vec<String>,
+    kind: Vec<&'static str>,
+    channel: Vec<Option<&'static str>>,
+    actor: Vec<&'static str>,
+    text: Vec<Option<String>>,
+    version: Vec<Option<String>>,
+    language: Vec<Option<String>>,
+    source: Vec<Option<String>>,
+    form_id: Vec<Option<String>>,
+    submission_id: Vec<Option<String>>,
+    // The evidence, for the events that have it.
+    evidence_event: Vec<String>,
+    email: Vec<String>,
+    phone: Vec<Option<String>>,
+    ip_address: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+}
+
+impl GivenColumns {
+    /// The consents of the submissions in `batch`, each naming its submission's id.
+    pub fn of_batch<'a>(batch: impl IntoIterator<Item = (&'a NewSubmission, &'a str)>) -> Self {
+        let mut columns = Self::default();
+        for (submission, id) in batch {
+            for consent in &submission.consents {
+                columns.push(consent, Some(id));
+            }
+        }
+        columns
+    }
+
+    pub fn push(&mut self, event: &ConsentEvent, submission_id: Option<&str>) {
+        let wording = event.wording.as_ref();
+        self.id.push(event.id.clone());
+        self.occurred_at.push(event.occurred_at_ms);
+        self.person.push(event.person.as_ref().to_owned());
+        self.kind.push(event.kind.as_str());
+        self.channel.push(event.channel.map(|c| c.as_str()));
+        self.actor.push(event.actor.as_str());
+        self.text.push(wording.map(|w| w.text.clone()));
+        self.version.push(wording.map(|w| w.version.clone()));
+        self.language.push(wording.map(|w| w.language.clone()));
+        self.source.push(event.source.clone());
+        self.form_id.push(event.form_id.clone());
+        self.submission_id.push(
+            submission_id
+                .map(str::to_owned)
+                .or_else(|| event.submission_id.clone()),
+        );
+        if let Some(evidence) = &event.evidence {
+            self.evidence_event.push(event.id.clone());
+            self.email.push(evidence.email.clone());
+            self.phone.push(evidence.phone.clone());
+            self.ip_address.push(evidence.ip_address.clone());
+            self.user_agent.push(evidence.user_agent.clone());
+        }
+    }
+
+    /// The parameters of [`consent_clauses`], in its order.
+    pub fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.occurred_at,
+            &self.person,
+            &self.kind,
+            &self.channel,
+            &self.actor,
+            &self.text,
+            &self.version,
+            &self.language,
+            &self.source,
+            &self.form_id,
+            &self.submission_id,
+            &self.evidence_event,
+            &self.email,
+            &self.phone,
+            &self.ip_address,
+            &self.user_agent,
+        ]
+    }
+}
