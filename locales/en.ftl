@@ -92,7 +92,26 @@ thanks-title-merchant = Thank you from { $merchant }!
 thanks-lead = You're on the list. We've received your details.
 thanks-back = Back to the form
 
+## Consent: the unsubscribe page. $date is a day (YYYY-MM-DD), $what one of the
+## unsubscribe-channel-* messages.
+
+unsubscribe-title = Your consent
+unsubscribe-channel-email = news and offers by email
+unsubscribe-channel-sms = text messages
+unsubscribe-agreed = On { $date } you agreed to this:
+unsubscribe-question = Do you want to stop receiving { $what }?
+unsubscribe-button = Unsubscribe
+unsubscribe-done-title = You are unsubscribed
+unsubscribe-done = You will receive no more { $what } from us. Messages already on their way may still arrive in the next few minutes.
+unsubscribe-already = You unsubscribed on { $date }: you receive no { $what } from us.
+unsubscribe-nothing = We keep no consent of yours to send you { $what }, so there is nothing to stop.
+unsubscribe-invalid-title = This link does not work
+unsubscribe-invalid = The link may have been cut off or changed on its way. Open it again from the email, or reply to the email and ask to be unsubscribed.
+
 ## Error pages
+
+error-unavailable-title = Not done yet
+error-unavailable-message = Something went wrong on our side and nothing was changed. Please try again in a moment.
 
 error-malformed-title = The form could not be read
 error-malformed-message = Please go back to the form and send it again.

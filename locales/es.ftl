@@ -92,7 +92,25 @@ thanks-title-merchant = ¡Gracias de parte de { $merchant }!
 thanks-lead = Ya estás en la lista. Recibimos tus datos.
 thanks-back = Volver al formulario
 
+## Consent: the unsubscribe page.
+
+unsubscribe-title = Tu consentimiento
+unsubscribe-channel-email = novedades y ofertas por correo electrónico
+unsubscribe-channel-sms = mensajes de texto
+unsubscribe-agreed = El { $date } aceptaste esto:
+unsubscribe-question = ¿Quieres dejar de recibir { $what }?
+unsubscribe-button = Darme de baja
+unsubscribe-done-title = Te has dado de baja
+unsubscribe-done = No recibirás más { $what } de nuestra parte. Los mensajes que ya estén en camino pueden llegar en los próximos minutos.
+unsubscribe-already = Te diste de baja el { $date }: no recibes { $what } de nuestra parte.
+unsubscribe-nothing = No guardamos ningún consentimiento tuyo para enviarte { $what }, así que no hay nada que detener.
+unsubscribe-invalid-title = Este enlace no funciona
+unsubscribe-invalid = Es posible que el enlace se haya cortado o modificado por el camino. Ábrelo de nuevo desde el correo, o responde al correo y pide que te demos de baja.
+
 ## Error pages
+
+error-unavailable-title = Todavía no está hecho
+error-unavailable-message = Algo falló de nuestro lado y no se cambió nada. Vuelve a intentarlo en un momento.
 
 error-malformed-title = No se pudo leer el formulario
 error-malformed-message = Vuelve al formulario y envíalo de nuevo.

@@ -93,7 +93,25 @@ thanks-title-merchant = Merci de la part de { $merchant } !
 thanks-lead = Votre inscription est confirmée. Nous avons bien reçu vos informations.
 thanks-back = Retour au formulaire
 
+## Consent: the unsubscribe page.
+
+unsubscribe-title = Votre consentement
+unsubscribe-channel-email = nos actualités et offres par e-mail
+unsubscribe-channel-sms = nos SMS
+unsubscribe-agreed = Le { $date }, vous avez accepté ceci :
+unsubscribe-question = Voulez-vous ne plus recevoir { $what } ?
+unsubscribe-button = Me désinscrire
+unsubscribe-done-title = Vous êtes désinscrit
+unsubscribe-done = Vous ne recevrez plus { $what }. Les messages déjà en route peuvent encore arriver dans les prochaines minutes.
+unsubscribe-already = Vous vous êtes désinscrit le { $date } : vous ne recevez plus { $what }.
+unsubscribe-nothing = Nous ne gardons aucun consentement de votre part pour vous envoyer { $what } : il n’y a rien à arrêter.
+unsubscribe-invalid-title = Ce lien ne fonctionne pas
+unsubscribe-invalid = Le lien a peut-être été coupé ou modifié en chemin. Ouvrez-le à nouveau depuis l’e-mail, ou répondez à l’e-mail pour demander votre désinscription.
+
 ## Error pages
+
+error-unavailable-title = Pas encore fait
+error-unavailable-message = Un problème est survenu de notre côté et rien n’a été modifié. Réessayez dans un instant.
 
 error-malformed-title = Le formulaire n’a pas pu être lu
 error-malformed-message = Veuillez revenir au formulaire et l’envoyer à nouveau.

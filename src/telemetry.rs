@@ -114,8 +114,21 @@ fn next_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// `path`, with the token of a consent link (`/preferences/{token}`,
+/// `/unsubscribe/{token}`) left out.
+fn logged_path(path: &str) -> &str {
+    for prefix in ["/preferences/", "/unsubscribe/"] {
+        if path.starts_with(prefix) {
+            return prefix;
+        }
+    }
+    path
+}
+
 /// Logs each request once, when it is answered, with its method, path (without the query
-/// string, which may carry an email or an OAuth code), status and duration.
+/// string, which may carry an email or an OAuth code, and without the token of a consent
+/// link, with which anyone reading the log could withdraw that person), status and
+/// duration.
 pub async fn request_log(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -128,7 +141,7 @@ pub async fn request_log(
         "http_request",
         request_id = %request_id,
         method = %request.method(),
-        path = %request.path(),
+        path = %logged_path(request.path()),
     );
     let started = Instant::now();
     let result = next.call(request).instrument(span.clone()).await;

@@ -47,7 +47,7 @@ fn cells(row: &ExportRow) -> [String; 11] {
     ]
 }
 
-fn push_line(out: &mut String, cells: impl Iterator<Item = String>) {
+pub(super) fn push_line(out: &mut String, cells: impl Iterator<Item = String>) {
     for (i, cell) in cells.enumerate() {
         if i > 0 {
             out.push(',');

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod dashboard;
 pub mod export;
+pub mod people;
 pub mod refusal;
 pub mod search;
 pub mod status;

@@ -23,10 +23,10 @@ mod tests {
     use crate::consent::IpRecording;
 
     #[test]
-    fn the_address_is_kept_whole_unless_the_merchant_says_otherwise() {
-        assert_eq!(settings(&[]).unwrap().consent.ip, IpRecording::Full);
-        let truncated = settings(&[("CONSENT_IP", "truncated")]).unwrap();
-        assert_eq!(truncated.consent.ip, IpRecording::Truncated);
+    fn the_address_is_kept_truncated_unless_the_merchant_says_otherwise() {
+        assert_eq!(settings(&[]).unwrap().consent.ip, IpRecording::Truncated);
+        let full = settings(&[("CONSENT_IP", "full")]).unwrap();
+        assert_eq!(full.consent.ip, IpRecording::Full);
         let wrong = settings(&[("CONSENT_IP", "partly")])
             .unwrap_err()
             .to_string();

@@ -38,6 +38,33 @@ pub trait ConsentLedger: Send + Sync {
         email: &str,
         erased: ConsentEvent,
     ) -> Result<Erased, StorageError>;
+
+    /// The people with evidence still kept who withdrew a consent before `cutoff_ms`:
+    /// those whose evidence may have outlived its use (see [`forget_ended`]).
+    async fn withdrawn_before(&self, cutoff_ms: i64) -> Result<Vec<PersonKey>, StorageError>;
+
+    /// Removes the evidence beside every event about `person`; the events stay. Returns
+    /// how many events lost theirs.
+    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError>;
+}
+
+/// Removes the evidence of consents that ended before `cutoff_ms` (the retention period
+/// ago): a person with no consent standing, whose last one was withdrawn before it. A
+/// consent that stands keeps its evidence, which is what proves it; once it ends, the
+/// proof that it did stays in the events. Returns how many events lost their evidence.
+pub async fn forget_ended(ledger: &dyn ConsentLedger, cutoff_ms: i64) -> Result<u64, StorageError> {
+    let mut forgotten = 0;
+    for person in ledger.withdrawn_before(cutoff_ms).await? {
+        let history = ledger.history(&person).await?;
+        let standings = standing(&history);
+        let ended = standings
+            .values()
+            .all(|s| s.state == ConsentState::Withdrawn && s.since_ms < cutoff_ms);
+        if ended {
+            forgotten += ledger.remove_evidence(&person).await?;
+        }
+    }
+    Ok(forgotten)
 }
 
 /// What an erasure removed.

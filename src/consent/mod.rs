@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
-pub use ledger::{ConsentLedger, Erased, Standing, standing};
+pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, standing};
 pub use unsubscribe::UnsubscribeLinks;
 
 use crate::domain::random_uuid;
@@ -292,15 +292,26 @@ impl ConsentRecording {
             .from_source(given.source);
         event.wording = Some(given.wording);
         event.form_id = given.form_id.map(str::to_owned);
-        event.evidence = Some(Evidence {
-            email: given.email.to_owned(),
-            phone: given.phone.map(str::to_owned),
-            ip_address: self.ip.keep(given.ip_address),
-            user_agent: given
-                .user_agent
-                .map(|agent| agent.chars().take(USER_AGENT_MAX_CHARS).collect()),
-        });
+        event.evidence =
+            Some(self.evidence(given.email, given.phone, given.ip_address, given.user_agent));
         event
+    }
+
+    /// The evidence of an event about the person with `email`, from a request: its
+    /// address as `CONSENT_IP` says, its user agent cut to a bound.
+    pub fn evidence(
+        &self,
+        email: &str,
+        phone: Option<&str>,
+        ip_address: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Evidence {
+        Evidence {
+            email: email.to_owned(),
+            phone: phone.map(str::to_owned),
+            ip_address: self.ip.keep(ip_address),
+            user_agent: user_agent.map(|agent| agent.chars().take(USER_AGENT_MAX_CHARS).collect()),
+        }
     }
 }
 
@@ -308,9 +319,10 @@ impl ConsentRecording {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IpRecording {
     /// The whole address: the strongest evidence.
-    #[default]
     Full,
-    /// The network only: the first 24 bits of an IPv4 address, 48 of an IPv6 one.
+    /// The network only: the first 24 bits of an IPv4 address, 48 of an IPv6 one. Enough
+    /// to show where a consent came from, without naming one household's connection.
+    #[default]
     Truncated,
     /// None at all.
     Off,

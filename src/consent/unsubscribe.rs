@@ -1,4 +1,5 @@
-//! Signed unsubscribe links. A link names a person (by their [`PersonKey`], never their
+//! Signed unsubscribe links. A link (its token: the channel, the person's key and a
+//! MAC, all in URL-safe characters that need no encoding in a path) names a person (by their [`PersonKey`], never their
 //! address, so that it puts nothing personal in a URL or a server's log) and the channel
 //! to withdraw, with an HMAC over both keyed from `SECRET_KEY`: nobody can make one for
 //! someone else. Links do not expire: a person may want out years after the email came
@@ -34,14 +35,15 @@ impl UnsubscribeLinks {
         format!("{signed}.{mac}")
     }
 
-    /// The page a person opens to see their consent and withdraw it; also the address a
-    /// mail client posts the one-click withdrawal to (RFC 8058).
-    pub fn url(&self, person: &PersonKey, channel: ConsentChannel) -> String {
-        format!(
-            "{}/unsubscribe?t={}",
-            self.base,
-            self.token(person, channel)
-        )
+    /// The page a person opens from an email to see their consent and withdraw it.
+    pub fn preferences_url(&self, person: &PersonKey, channel: ConsentChannel) -> String {
+        format!("{}/preferences/{}", self.base, self.token(person, channel))
+    }
+
+    /// The address a mail client posts the one-click withdrawal to (RFC 8058), named in
+    /// an email's `List-Unsubscribe` header.
+    pub fn one_click_url(&self, person: &PersonKey, channel: ConsentChannel) -> String {
+        format!("{}/unsubscribe/{}", self.base, self.token(person, channel))
     }
 
     /// Who and what a token names, if this service signed it.
@@ -86,10 +88,9 @@ mod tests {
         assert_eq!(links(1).verify(&other), None, "another channel");
         assert_eq!(links(1).verify("email.abc"), None);
         assert!(!token.contains("ana"));
-        assert!(
-            links(1)
-                .url(&person, ConsentChannel::Email)
-                .starts_with("https://signup.example.com/unsubscribe?t=email.")
-        );
+        let page = links(1).preferences_url(&person, ConsentChannel::Email);
+        assert!(page.starts_with("https://signup.example.com/preferences/email."));
+        let one_click = links(1).one_click_url(&person, ConsentChannel::Email);
+        assert!(one_click.starts_with("https://signup.example.com/unsubscribe/email."));
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::consent::{Actor, ConsentChannel, PersonKey};
 use crate::delivery::DeliveryOutcome;
 use crate::domain::random_uuid;
 use crate::storage::{SubmissionId, now_ms};
@@ -28,6 +29,7 @@ pub enum EventKind {
     SignupFailed,
     ConnectionNeedsAttention,
     ConnectionRestored,
+    ConsentWithdrawn,
 }
 
 impl EventKind {
@@ -38,6 +40,7 @@ impl EventKind {
             Self::SignupFailed => "signup.failed",
             Self::ConnectionNeedsAttention => "connection.needs_attention",
             Self::ConnectionRestored => "connection.restored",
+            Self::ConsentWithdrawn => "consent.withdrawn",
         }
     }
 }
@@ -127,6 +130,30 @@ impl Events {
     /// An event about the Clover connection.
     pub async fn connection(&self, kind: EventKind, detail: Option<&str>) {
         self.record(kind, json!({ "detail": detail })).await;
+    }
+
+    /// A consent taken back, by the person or by the merchant for them. The person is
+    /// named by their key in the consent ledger; their address only where the merchant
+    /// opted in to personal data.
+    pub async fn consent_withdrawn(
+        &self,
+        person: &PersonKey,
+        channel: ConsentChannel,
+        by: Actor,
+        email: Option<&str>,
+    ) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let mut data = json!({
+            "person": person.as_ref(),
+            "channel": channel.as_str(),
+            "by": by.as_str(),
+        });
+        if inner.personal_data {
+            data["email"] = json!(email);
+        }
+        self.record(EventKind::ConsentWithdrawn, data).await;
     }
 
     async fn record(&self, kind: EventKind, data: Value) {

@@ -9,6 +9,8 @@ mod form_cache;
 mod health;
 mod metrics;
 mod oauth;
+mod people;
+mod preferences;
 mod signup;
 mod submissions;
 mod wire;
@@ -147,6 +149,7 @@ pub(crate) fn page_context<'a>(
         embed,
         parent_origins: &state.form.parent_origins,
         path,
+        path_tail: None,
     }
 }
 
@@ -165,6 +168,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/embed", web::get().to(signup::show_embedded_form))
         .route("/embed", web::post().to(signup::submit_embedded_form))
         .route("/embed/thanks", web::get().to(signup::embedded_thanks))
+        .route("/preferences/{token}", web::get().to(preferences::page))
+        .route(
+            "/preferences/{token}",
+            web::post().to(preferences::withdraw),
+        )
+        .route("/unsubscribe/{token}", web::get().to(preferences::to_page))
+        .route(
+            "/unsubscribe/{token}",
+            web::post().to(preferences::one_click),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::scrape))
@@ -176,6 +189,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/admin/retry", web::post().to(admin::retry))
         .route("/admin/search", web::post().to(submissions::search))
         .route("/admin/export.csv", web::get().to(submissions::export))
+        .route("/admin/people", web::get().to(people::page))
+        .route("/admin/people", web::post().to(people::look_up))
+        .route("/admin/people/export", web::post().to(people::export))
+        .route("/admin/people/withdraw", web::post().to(people::withdraw))
+        .route("/admin/people/erase", web::post().to(people::erase))
+        .route("/admin/consents.csv", web::get().to(people::consents_csv))
         .route("/admin/token", web::post().to(connection::replace_token))
         .route("/admin/migrate", web::post().to(connection::migrate_legacy))
         .route("/oauth/connect", web::get().to(oauth::connect))

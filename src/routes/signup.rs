@@ -245,6 +245,7 @@ fn failure_page(
     let status = match error {
         VisitorError::Malformed => StatusCode::BAD_REQUEST,
         VisitorError::Forbidden => StatusCode::FORBIDDEN,
+        VisitorError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     let id = request_id(request);
     html(status, visitor_error_page(&context, error, id.as_deref()))

@@ -160,9 +160,11 @@ async fn flush_bot_counts(bots: BotTally) {
 }
 
 /// At start, then hourly: erase the personal data of submissions delivered longer ago
-/// than the retention period. Clover keeps the customer; this service keeps no copy. The
-/// demo stand-in's customers made before the cutoff go too: unlike Clover's, they are
-/// this service's own copy of visitors' data.
+/// than the retention period. Clover keeps the customer; this service keeps no copy of
+/// the signup. The demo stand-in's customers made before the cutoff go too: unlike
+/// Clover's, they are this service's own copy of visitors' data. The evidence of a
+/// consent stays while the consent stands (it is what proves it), and goes the same
+/// period after it was withdrawn.
 async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retention: Duration) {
     let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
     let erased = async {
@@ -173,7 +175,8 @@ async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retentio
         let submissions = db.queue().erase_delivered_before(cutoff).await?;
         // Abandoned events may carry personal data (when the merchant opted in).
         let events = db.events().forget_abandoned_before(cutoff).await?;
-        Ok::<_, crate::storage::StorageError>(customers + submissions + events)
+        let evidence = crate::consent::forget_ended(&*db.consent(), cutoff).await?;
+        Ok::<_, crate::storage::StorageError>(customers + submissions + events + evidence as usize)
     };
     match erased.await {
         Ok(0) => {}

@@ -76,6 +76,7 @@ pub(super) fn find_and_export(report: &StatusReport, csrf_token: &str) -> Markup
     html! {
         h2 { "Find a signup" }
         (search_form(csrf_token, None))
+        p { a href="/admin/people" { "People and consent" } ": a person's consent history, an access or erasure request, a withdrawal on their behalf, and the current consents as CSV." }
         h2 { "Export signups" }
         form method="get" action="/admin/export.csv" class="inline-form" {
             div class="field" {

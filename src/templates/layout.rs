@@ -95,6 +95,9 @@ pub struct PageContext<'a> {
     pub parent_origins: &'a [String],
     /// This page's path, for the language switcher's links.
     pub path: &'static str,
+    /// The rest of this page's path after `path`, for a page whose address carries a
+    /// token (`/preferences/{token}`); it needs no encoding.
+    pub path_tail: Option<&'a str>,
 }
 
 impl PageContext<'_> {
@@ -121,6 +124,12 @@ impl PageContext<'_> {
         } else {
             path.to_owned()
         }
+    }
+
+    /// This page in `language`.
+    fn language_link(&self, language: Language) -> String {
+        let tail = self.path_tail.unwrap_or_default();
+        format!("{}{tail}?lang={}", self.path, language.tag())
     }
 
     /// The page title, followed by the merchant's name when there is one.
@@ -187,11 +196,11 @@ fn language_switcher(context: &PageContext<'_>) -> Markup {
                 @for language in Language::all() {
                     li {
                         @if language == context.language {
-                            a href={ (context.path) "?lang=" (language.tag()) }
+                            a href=(context.language_link(language))
                                 lang=(language.tag()) hreflang=(language.tag())
                                 aria-current="true" { (language.name()) }
                         } @else {
-                            a href={ (context.path) "?lang=" (language.tag()) }
+                            a href=(context.language_link(language))
                                 lang=(language.tag()) hreflang=(language.tag()) { (language.name()) }
                         }
                     }

@@ -105,9 +105,10 @@ impl Notice {
 pub enum VisitorError {
     /// The body was not a form at all.
     Malformed,
-    /// The submission could not be stored.
     /// A post from a site that may not post here.
     Forbidden,
+    /// The database did not answer: try again in a moment.
+    Unavailable,
 }
 
 impl VisitorError {
@@ -116,6 +117,7 @@ impl VisitorError {
         match self {
             VisitorError::Malformed => ("error-malformed-title", "error-malformed-message"),
             VisitorError::Forbidden => ("error-forbidden-title", "error-forbidden-message"),
+            VisitorError::Unavailable => ("error-unavailable-title", "error-unavailable-message"),
         }
     }
 }

@@ -3,18 +3,22 @@
 
 mod admin;
 mod chart;
+mod consent;
 mod dashboard;
 mod layout;
 mod messages;
 mod pages;
+mod people;
 mod signup;
 mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
+pub use consent::{UnsubscribeView, unsubscribe_page};
 pub use dashboard::admin_search_page;
 pub use layout::{
     EMBED_SCRIPT, FORM_SCRIPT, PageContext, STYLESHEET, StaticAsset, content_version,
 };
 pub use messages::{Notice, VisitorError, error_map};
 pub use pages::{error_page, not_found_page, notice_page, thanks_page, visitor_error_page};
+pub use people::{PeopleView, erase_confirm_page, people_page};
 pub use signup::{FormView, form_title, signup_page, success_url};

@@ -162,11 +162,13 @@ async fn personal_data_of_delivered_submissions_is_erased_after_the_retention_pe
     let fake = FakeClover::start().await;
     let config = Config::token(&fake);
     let app = spawn_app(&config).await;
-    app.post_form(&valid_form()).await;
+    // Without marketing consent: a consent's evidence has a retention of its own
+    // (`consent::a_consents_evidence_stays_while_it_stands_and_goes_after_its_withdrawal`).
+    app.post_form(&without_consent()).await;
     app.wait_for_delivered(1, DELIVERY).await;
     // A second visitor while Clover refuses the token: pending, so kept whole.
     fake.set_accepted_token("revoked");
-    let mut pending = valid_form();
+    let mut pending = without_consent();
     pending.retain(|(name, _)| *name != "email");
     pending.push(("email", "grace.hopper@example.com"));
     app.post_form(&pending).await;
@@ -209,7 +211,7 @@ async fn personal_data_of_delivered_submissions_is_erased_after_the_retention_pe
 async fn the_demo_stand_ins_customers_are_erased_after_the_retention_period() {
     let config = Config::demo();
     let app = spawn_app(&config).await;
-    app.post_form(&valid_form()).await;
+    app.post_form(&without_consent()).await;
     app.wait_for_delivered(1, DELIVERY).await;
     app.stop().await;
 
@@ -233,4 +235,11 @@ async fn the_demo_stand_ins_customers_are_erased_after_the_retention_period() {
     for personal in ["ada@example.com", "Lovelace", "5551234567"] {
         assert!(!contains(personal), "{personal} is still in the database");
     }
+}
+
+/// A valid signup without marketing consent.
+fn without_consent() -> Vec<(&'static str, &'static str)> {
+    let mut form = valid_form();
+    form.retain(|(name, _)| *name != "marketing_consent");
+    form
 }

@@ -12,6 +12,7 @@ mod bots;
 mod browser;
 mod captcha;
 mod check;
+mod consent;
 mod delivery;
 mod duplicates;
 mod events;

@@ -187,9 +187,24 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
         .await
         .unwrap();
     wait_for_delivered(&process.address, admin_token, 1).await;
+    // The consent links carry a token with which anyone could withdraw the person.
+    let secret = secrecy::SecretSlice::from(vec![0x5e; 32]);
+    let person = clover_signup::consent::PersonKeys::new(Some(&secret)).of("ada@example.com");
+    let links = clover_signup::consent::UnsubscribeLinks::new(
+        Some(&secret),
+        &url::Url::parse(&process.address).unwrap(),
+    );
+    let token = links.token(&person, clover_signup::consent::ConsentChannel::Email);
+    let page =
+        client.get(links.preferences_url(&person, clover_signup::consent::ConsentChannel::Email));
+    assert_eq!(page.send().await.unwrap().status(), 200);
+    let one_click =
+        client.post(links.one_click_url(&person, clover_signup::consent::ConsentChannel::Email));
+    assert_eq!(one_click.send().await.unwrap().status(), 200);
 
     let logs = process.terminate();
     assert!(logs.contains("starting in token mode"), "{logs}");
+    assert!(logs.contains("a person withdrew their consent"), "{logs}");
     for line in logs.lines() {
         let event: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|_| panic!("LOG_FORMAT=json wrote a line that is not JSON: {line}"));
@@ -209,6 +224,8 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
         "query%40example.com",
         "5551234567",
         "Lovelace",
+        &token,
+        person.as_ref(),
     ] {
         assert!(
             !logs.contains(secret),

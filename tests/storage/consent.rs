@@ -106,6 +106,17 @@ async fn events_are_only_ever_added(store: TestStore) {
     ledger.record(withdrawn).await.unwrap();
     check(&db, "a withdrawal").await;
     db.queue().erase_delivered_before(i64::MAX).await.unwrap();
+    assert_eq!(ledger.withdrawn_before(0).await.unwrap(), []);
+    assert_eq!(
+        ledger.withdrawn_before(i64::MAX).await.unwrap(),
+        [person.clone()]
+    );
+    assert_eq!(ledger.remove_evidence(&person).await.unwrap(), 1);
+    assert_eq!(
+        ledger.withdrawn_before(i64::MAX).await.unwrap(),
+        [],
+        "no evidence left"
+    );
     check(&db, "retention").await;
     let erased = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant);
     ledger.erase(&person, EMAIL, erased).await.unwrap();

@@ -113,6 +113,37 @@ impl ConsentLedger for PostgresStore {
             evidence,
         })
     }
+
+    async fn withdrawn_before(&self, cutoff_ms: i64) -> Result<Vec<PersonKey>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT w.person FROM consent_events w
+                 WHERE w.kind = 'withdrawn' AND w.occurred_at < $1
+                   AND EXISTS (SELECT 1 FROM consent_events e
+                               JOIN consent_evidence v ON v.event_id = e.id
+                               WHERE e.person = w.person)",
+                &[&cutoff_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| PersonKey::from_stored(row.get(0)))
+            .collect())
+    }
+
+    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM consent_evidence
+                 WHERE event_id IN (SELECT id FROM consent_events WHERE person = $1)",
+                &[&person.as_ref()],
+            )
+            .await?)
+    }
 }
 
 fn event_of(row: &Row) -> ConsentEvent {

@@ -99,7 +99,37 @@ impl ConsentLedger for SqliteStore {
         })
         .await
     }
+
+    async fn withdrawn_before(&self, cutoff_ms: i64) -> Result<Vec<PersonKey>, StorageError> {
+        self.run(move |c| {
+            let mut statement = c.prepare(WITHDRAWN_BEFORE)?;
+            let people =
+                statement.query_map([cutoff_ms], |row| Ok(PersonKey::from_stored(row.get(0)?)))?;
+            people.collect()
+        })
+        .await
+    }
+
+    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError> {
+        let person = person.clone();
+        self.run(move |c| {
+            let removed = c.execute(
+                "DELETE FROM consent_evidence
+                 WHERE event_id IN (SELECT id FROM consent_events WHERE person = ?1)",
+                [person.as_ref()],
+            )?;
+            super::truncate_log(c)?;
+            Ok(removed as u64)
+        })
+        .await
+    }
 }
+
+/// See [`ConsentLedger::withdrawn_before`].
+const WITHDRAWN_BEFORE: &str = "SELECT DISTINCT w.person FROM consent_events w
+    WHERE w.kind = 'withdrawn' AND w.occurred_at < ?1
+      AND EXISTS (SELECT 1 FROM consent_events e JOIN consent_evidence v ON v.event_id = e.id
+                  WHERE e.person = w.person)";
 
 /// Adds `event` and its evidence, inside the caller's transaction when there is one; a
 /// consent given with a signup names the submission stored with it.

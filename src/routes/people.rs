@@ -1,0 +1,253 @@
+//! `/admin/people` and `/admin/consents.csv`: see [`crate::admin::people`]. Addresses and
+//! phone numbers travel in POST bodies only, never in URLs, and are never logged.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Deserialize;
+
+use super::{AppState, html};
+use crate::admin::people::{Lookup, People, current_consents_csv};
+use crate::admin::refusal::Refusal;
+use crate::consent::ConsentChannel;
+use crate::storage::StorageError;
+use crate::templates::{PeopleView, erase_confirm_page, people_page};
+
+#[derive(Deserialize, Default)]
+pub struct PersonForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    /// The lookup: an email address or a phone number.
+    #[serde(default)]
+    who: String,
+    /// The person acted on, by the address the page showed.
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    channel: String,
+    /// The second step of an erasure.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+fn people(state: &AppState) -> People<'_> {
+    People {
+        ledger: state.db.consent(),
+        statistics: state.db.statistics(),
+        keys: &state.consent.keys,
+    }
+}
+
+/// The form posted, once its CSRF token is checked; else the refusal.
+fn posted(request: &HttpRequest, state: &AppState, body: &[u8]) -> Result<PersonForm, Refusal> {
+    let form: PersonForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    match state
+        .admin
+        .action_refusal(request, form.csrf_token.as_deref())
+    {
+        Some(refusal) => Err(refusal),
+        None => Ok(form),
+    }
+}
+
+pub async fn page(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return refusal.error_response();
+    }
+    let csrf = state.admin.csrf_token(&request);
+    html(StatusCode::OK, people_page(PeopleView::Empty, &csrf))
+}
+
+pub async fn look_up(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let csrf = state.admin.csrf_token(&request);
+    let query = form.who.trim();
+    let Some(lookup) = Lookup::parse(query) else {
+        let page = people_page(PeopleView::Unreadable { query }, &csrf);
+        return html(StatusCode::UNPROCESSABLE_ENTITY, page);
+    };
+    match people(&state).look_up(&lookup).await {
+        Ok(found) => html(
+            StatusCode::OK,
+            people_page(
+                PeopleView::Found {
+                    query,
+                    people: &found,
+                },
+                &csrf,
+            ),
+        ),
+        Err(error) => unavailable(&error),
+    }
+}
+
+pub async fn export(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let Some(Lookup::Email(email)) = Lookup::parse(&form.email) else {
+        return bad_request("Name the person by their email address.");
+    };
+    let report = match people(&state).access_report(&email).await {
+        Ok(report) => report,
+        Err(error) => return unavailable(&error),
+    };
+    tracing::info!("the merchant exported what is kept about a person");
+    let body = serde_json::to_string_pretty(&report).expect("JSON values serialize");
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"person.json\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+pub async fn withdraw(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let (Some(Lookup::Email(email)), Some(channel)) = (
+        Lookup::parse(&form.email),
+        ConsentChannel::from_stored(&form.channel),
+    ) else {
+        return bad_request("Name the person by their email address, and the channel.");
+    };
+    let people = people(&state);
+    let said = match people.withdraw(&email, channel, &state.events).await {
+        Ok(true) => {
+            tracing::info!(
+                channel = channel.as_str(),
+                "the merchant withdrew a person's consent"
+            );
+            format!("Their {} consent is withdrawn.", channel.as_str())
+        }
+        Ok(false) => format!("They had no {} consent to withdraw.", channel.as_str()),
+        Err(error) => return unavailable(&error),
+    };
+    show_done(&request, &state, &people, &email, &said).await
+}
+
+pub async fn erase(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let Some(Lookup::Email(email)) = Lookup::parse(&form.email) else {
+        return bad_request("Name the person by their email address.");
+    };
+    let people = people(&state);
+    let csrf = state.admin.csrf_token(&request);
+    if form.confirm.as_deref() != Some("yes") {
+        return match people.person(&email).await {
+            Ok(person) => html(StatusCode::OK, erase_confirm_page(&person, &csrf)),
+            Err(error) => unavailable(&error),
+        };
+    }
+    let erased = match people.erase(&email).await {
+        Ok(erased) => erased,
+        Err(error) => return unavailable(&error),
+    };
+    tracing::info!(
+        signups = erased.submissions,
+        evidence = erased.evidence,
+        "the merchant erased a person"
+    );
+    let said = format!(
+        "Erased: {} signup(s) and the evidence of {} consent event(s). The events themselves stay, without their personal data.",
+        erased.submissions, erased.evidence
+    );
+    html(
+        StatusCode::OK,
+        people_page(
+            PeopleView::Done {
+                said: &said,
+                people: &[],
+            },
+            &csrf,
+        ),
+    )
+}
+
+/// The page after an action: what was done, and the person as they are now.
+async fn show_done(
+    request: &HttpRequest,
+    state: &AppState,
+    people: &People<'_>,
+    email: &str,
+    said: &str,
+) -> HttpResponse {
+    let csrf = state.admin.csrf_token(request);
+    match people.person(email).await {
+        Ok(person) => html(
+            StatusCode::OK,
+            people_page(
+                PeopleView::Done {
+                    said,
+                    people: std::slice::from_ref(&person),
+                },
+                &csrf,
+            ),
+        ),
+        Err(error) => unavailable(&error),
+    }
+}
+
+pub async fn consents_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return refusal.error_response();
+    }
+    let events = match state.db.consent().every_event().await {
+        Ok(events) => events,
+        Err(error) => return unavailable(&error),
+    };
+    tracing::info!("the merchant exported the current consents");
+    // The byte order mark makes Excel read the file as UTF-8, accents and all.
+    let body = format!(
+        "\u{feff}{}",
+        current_consents_csv(&events, &state.unsubscribe)
+    );
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"consents.csv\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn bad_request(message: &'static str) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .content_type("text/plain; charset=utf-8")
+        .body(message)
+}
+
+fn unavailable(error: &StorageError) -> HttpResponse {
+    tracing::warn!(%error, "the people pages could not reach the database");
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::RETRY_AFTER, 5))
+        .body("The database does not answer; try again in a moment.")
+}
