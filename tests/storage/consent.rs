@@ -109,7 +109,7 @@ async fn events_are_only_ever_added(store: TestStore) {
     assert_eq!(ledger.withdrawn_before(0).await.unwrap(), []);
     assert_eq!(
         ledger.withdrawn_before(i64::MAX).await.unwrap(),
-        [person.clone()]
+        std::slice::from_ref(&person)
     );
     assert_eq!(ledger.remove_evidence(&person).await.unwrap(), 1);
     assert_eq!(
