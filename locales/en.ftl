@@ -104,9 +104,36 @@ unsubscribe-button = Unsubscribe
 unsubscribe-done-title = You are unsubscribed
 unsubscribe-done = You will receive no more { $what } from us. Messages already on their way may still arrive in the next few minutes.
 unsubscribe-already = You unsubscribed on { $date }: you receive no { $what } from us.
-unsubscribe-nothing = We keep no consent of yours to send you { $what }, so there is nothing to stop.
+unsubscribe-nothing = We keep no consent of yours to send you { $what }. You can still ask us never to email you.
 unsubscribe-invalid-title = This link does not work
 unsubscribe-invalid = The link may have been cut off or changed on its way. Open it again from the email, or reply to the email and ask to be unsubscribed.
+
+## Emails to visitors. $merchant is MERCHANT_NAME, $days CONFIRMATION_DAYS.
+
+mail-confirm-subject = Please confirm your email address
+mail-confirm-subject-merchant = Please confirm your email address for { $merchant }
+mail-confirm-lead = Someone, we hope you, signed up with this email address. Please confirm that it is yours.
+mail-confirm-button = Confirm my email address
+mail-confirm-ignore = If it was not you, ignore this email: you will hear nothing more from us, and the address is forgotten after { $days } days.
+mail-welcome-subject = Welcome!
+mail-welcome-subject-merchant = Welcome to { $merchant }!
+mail-welcome-text = Thank you for signing up. We are glad to have you with us.
+mail-footer-why = You receive this email because this address was entered on our signup form.
+mail-footer-why-merchant = You receive this email because this address was entered on the signup form of { $merchant }.
+mail-footer-unsubscribe = Unsubscribe, or see what you agreed to
+
+## The confirmation page (double opt-in)
+
+confirm-title = Confirm your email address
+confirm-lead = Press the button to confirm that this email address is yours.
+confirm-button = Confirm
+confirm-done-title = Thank you: your address is confirmed
+confirm-done = Your signup is complete.
+confirm-expired-title = This link has expired
+confirm-expired = Confirmation links work for { $days } days. Sign up again to get a new one.
+confirm-withdrawn = You unsubscribed after this link was sent, so nothing was changed.
+thanks-check-email = We have sent you an email: please open the link in it to confirm your address.
+thanks-check-email-if-consented = If you agreed to hear from us, we have sent you an email: open the link in it to confirm your address.
 
 ## Error pages
 

@@ -103,9 +103,36 @@ unsubscribe-button = Darme de baja
 unsubscribe-done-title = Te has dado de baja
 unsubscribe-done = No recibirás más { $what } de nuestra parte. Los mensajes que ya estén en camino pueden llegar en los próximos minutos.
 unsubscribe-already = Te diste de baja el { $date }: no recibes { $what } de nuestra parte.
-unsubscribe-nothing = No guardamos ningún consentimiento tuyo para enviarte { $what }, así que no hay nada que detener.
+unsubscribe-nothing = No guardamos ningún consentimiento tuyo para enviarte { $what }. Aun así, puedes pedirnos que nunca te escribamos.
 unsubscribe-invalid-title = Este enlace no funciona
 unsubscribe-invalid = Es posible que el enlace se haya cortado o modificado por el camino. Ábrelo de nuevo desde el correo, o responde al correo y pide que te demos de baja.
+
+## Emails to visitors.
+
+mail-confirm-subject = Confirma tu dirección de correo electrónico
+mail-confirm-subject-merchant = Confirma tu dirección de correo electrónico para { $merchant }
+mail-confirm-lead = Alguien, esperamos que tú, se registró con esta dirección de correo electrónico. Confirma que es tuya.
+mail-confirm-button = Confirmar mi dirección
+mail-confirm-ignore = Si no fuiste tú, ignora este correo: no volverás a saber de nosotros, y la dirección se olvida en { $days } días.
+mail-welcome-subject = ¡Bienvenido!
+mail-welcome-subject-merchant = ¡Bienvenido a { $merchant }!
+mail-welcome-text = Gracias por registrarte. Nos alegra tenerte con nosotros.
+mail-footer-why = Recibes este correo porque esta dirección se introdujo en nuestro formulario de registro.
+mail-footer-why-merchant = Recibes este correo porque esta dirección se introdujo en el formulario de registro de { $merchant }.
+mail-footer-unsubscribe = Darte de baja, o ver lo que aceptaste
+
+## The confirmation page (double opt-in)
+
+confirm-title = Confirma tu dirección de correo electrónico
+confirm-lead = Pulsa el botón para confirmar que esta dirección es tuya.
+confirm-button = Confirmar
+confirm-done-title = Gracias: tu dirección está confirmada
+confirm-done = Tu registro está completo.
+confirm-expired-title = Este enlace ha caducado
+confirm-expired = Los enlaces de confirmación funcionan durante { $days } días. Regístrate de nuevo para recibir uno nuevo.
+confirm-withdrawn = Te diste de baja después de que se enviara este enlace, así que no se cambió nada.
+thanks-check-email = Te hemos enviado un correo: abre el enlace que contiene para confirmar tu dirección.
+thanks-check-email-if-consented = Si aceptaste recibir noticias nuestras, te hemos enviado un correo: abre el enlace que contiene para confirmar tu dirección.
 
 ## Error pages
 

@@ -104,9 +104,36 @@ unsubscribe-button = Me désinscrire
 unsubscribe-done-title = Vous êtes désinscrit
 unsubscribe-done = Vous ne recevrez plus { $what }. Les messages déjà en route peuvent encore arriver dans les prochaines minutes.
 unsubscribe-already = Vous vous êtes désinscrit le { $date } : vous ne recevez plus { $what }.
-unsubscribe-nothing = Nous ne gardons aucun consentement de votre part pour vous envoyer { $what } : il n’y a rien à arrêter.
+unsubscribe-nothing = Nous ne gardons aucun consentement de votre part pour vous envoyer { $what }. Vous pouvez tout de même nous demander de ne jamais vous écrire.
 unsubscribe-invalid-title = Ce lien ne fonctionne pas
 unsubscribe-invalid = Le lien a peut-être été coupé ou modifié en chemin. Ouvrez-le à nouveau depuis l’e-mail, ou répondez à l’e-mail pour demander votre désinscription.
+
+## Emails to visitors.
+
+mail-confirm-subject = Confirmez votre adresse e-mail
+mail-confirm-subject-merchant = Confirmez votre adresse e-mail pour { $merchant }
+mail-confirm-lead = Quelqu’un, vous nous l’espérons, s’est inscrit avec cette adresse e-mail. Merci de confirmer qu’elle est bien la vôtre.
+mail-confirm-button = Confirmer mon adresse
+mail-confirm-ignore = Si ce n’était pas vous, ignorez cet e-mail : vous n’entendrez plus parler de nous, et l’adresse est oubliée au bout de { $days } jours.
+mail-welcome-subject = Bienvenue !
+mail-welcome-subject-merchant = Bienvenue chez { $merchant } !
+mail-welcome-text = Merci de votre inscription. Nous sommes heureux de vous compter parmi nous.
+mail-footer-why = Vous recevez cet e-mail parce que cette adresse a été saisie dans notre formulaire d’inscription.
+mail-footer-why-merchant = Vous recevez cet e-mail parce que cette adresse a été saisie dans le formulaire d’inscription de { $merchant }.
+mail-footer-unsubscribe = Vous désinscrire, ou voir ce que vous avez accepté
+
+## The confirmation page (double opt-in)
+
+confirm-title = Confirmez votre adresse e-mail
+confirm-lead = Appuyez sur le bouton pour confirmer que cette adresse est bien la vôtre.
+confirm-button = Confirmer
+confirm-done-title = Merci : votre adresse est confirmée
+confirm-done = Votre inscription est terminée.
+confirm-expired-title = Ce lien a expiré
+confirm-expired = Les liens de confirmation fonctionnent pendant { $days } jours. Inscrivez-vous à nouveau pour en recevoir un nouveau.
+confirm-withdrawn = Vous vous êtes désinscrit après l’envoi de ce lien : rien n’a été modifié.
+thanks-check-email = Nous vous avons envoyé un e-mail : ouvrez le lien qu’il contient pour confirmer votre adresse.
+thanks-check-email-if-consented = Si vous avez accepté d’avoir de nos nouvelles, nous vous avons envoyé un e-mail : ouvrez le lien qu’il contient pour confirmer votre adresse.
 
 ## Error pages
 

@@ -114,10 +114,10 @@ fn next_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// `path`, with the token of a consent link (`/preferences/{token}`,
-/// `/unsubscribe/{token}`) left out.
+/// `path`, with the token of a link in an email (`/preferences/{token}`,
+/// `/unsubscribe/{token}`, `/confirm/{token}`) left out.
 fn logged_path(path: &str) -> &str {
-    for prefix in ["/preferences/", "/unsubscribe/"] {
+    for prefix in ["/preferences/", "/unsubscribe/", "/confirm/"] {
         if path.starts_with(prefix) {
             return prefix;
         }

@@ -17,7 +17,9 @@ CREATE TABLE consent_events (
     language      TEXT,
     source        TEXT,
     form_id       TEXT,
-    submission_id TEXT
+    submission_id TEXT,
+    -- A consent given under double opt-in counts once a `confirmed` event follows.
+    needs_confirmation INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX consent_events_by_person ON consent_events (person, occurred_at);
 
@@ -40,3 +42,44 @@ CREATE TABLE consent_evidence (
 );
 CREATE INDEX consent_evidence_by_phone ON consent_evidence (phone) WHERE phone IS NOT NULL;
 CREATE INDEX submissions_by_phone ON submissions (phone) WHERE phone IS NOT NULL;
+
+-- Emails to visitors (a confirmation, a welcome) waiting to be sent: a durable outbox,
+-- tried again with growing waits; a sent one is kept for its date (one confirmation a
+-- day per address) until retention or an erasure removes it.
+CREATE TABLE visitor_mail (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('confirmation', 'welcome')),
+    person          TEXT NOT NULL,
+    email           TEXT NOT NULL,
+    language        TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    claimed_until   INTEGER,
+    sent_at         INTEGER,
+    -- Sent, dropped (the person withdrew, or was sent one too recently) or given up.
+    settled         INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+CREATE INDEX visitor_mail_by_due ON visitor_mail (next_attempt_at) WHERE NOT settled;
+CREATE INDEX visitor_mail_by_person ON visitor_mail (person, kind, sent_at);
+
+-- Signups waiting for their visitor to confirm the address (DOUBLE_OPT_IN=all): not
+-- signups yet, so not counted or delivered; stored as one once confirmed, erased after
+-- CONFIRMATION_DAYS otherwise.
+CREATE TABLE unconfirmed_signups (
+    id                TEXT PRIMARY KEY,
+    person            TEXT NOT NULL,
+    received_at       INTEGER NOT NULL,
+    source            TEXT NOT NULL,
+    first_name        TEXT,
+    last_name         TEXT,
+    email             TEXT NOT NULL,
+    phone             TEXT,
+    marketing_consent INTEGER NOT NULL,
+    consent_text      TEXT NOT NULL,
+    idempotency_key   TEXT,
+    details           TEXT
+);
+CREATE INDEX unconfirmed_signups_by_person ON unconfirmed_signups (person);
+CREATE INDEX unconfirmed_signups_by_received_at ON unconfirmed_signups (received_at);

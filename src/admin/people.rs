@@ -14,8 +14,8 @@ use super::export::push_line;
 use super::search::{FoundSubmission, find};
 use super::status::at_ms;
 use crate::consent::{
-    Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentLedger, Erased, PersonKey, PersonKeys,
-    Standing, UnsubscribeLinks, standing,
+    Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentLedger, ConsentLinks, Erased,
+    PersonKey, PersonKeys, Standing, standing,
 };
 use crate::domain::{EmailAddress, PhoneNumber};
 use crate::events::Events;
@@ -220,7 +220,7 @@ pub const CONSENT_COLUMNS: [&str; 10] = [
 /// first): since when, with which words, and where they gave them, with the address of
 /// their consent page, for the merchant's own emails to link to. Someone erased or
 /// withdrawn is not in it.
-pub fn current_consents_csv(events: &[ConsentEvent], links: &UnsubscribeLinks) -> String {
+pub fn current_consents_csv(events: &[ConsentEvent], links: &ConsentLinks) -> String {
     let mut by_person: BTreeMap<&PersonKey, Vec<ConsentEvent>> = BTreeMap::new();
     for event in events {
         by_person
@@ -281,6 +281,7 @@ mod tests {
             form_id: None,
             ip_address: None,
             user_agent: None,
+            needs_confirmation: false,
         });
         event.occurred_at_ms = at;
         event
@@ -300,7 +301,7 @@ mod tests {
             given("bob@example.com", 1_772_323_200_000),
             withdrawn,
         ];
-        let links = UnsubscribeLinks::new(None, &url::Url::parse("https://s.example").unwrap());
+        let links = ConsentLinks::new(None, &url::Url::parse("https://s.example").unwrap());
         let csv = current_consents_csv(&events, &links);
         let version = crate::consent::text_version("Yes, email me.");
         let page = links.preferences_url(&keys.of("ana@example.com"), ConsentChannel::Email);

@@ -1,4 +1,5 @@
-//! Where alerts and events go: `SMTP_URL`, `MAIL_FROM` and `ALERT_EMAIL` for email,
+//! Where alerts and events go: `SMTP_URL` and `MAIL_FROM` for the mail server every email
+//! goes through (alerts, and the emails to visitors), `ALERT_EMAIL` for alerts by email,
 //! `ALERT_WEBHOOK_URL` for a chat channel, and `EVENT_WEBHOOK_URL` with
 //! `EVENT_WEBHOOK_SECRET` (and `EVENT_WEBHOOK_PERSONAL_DATA`) for other systems. Every
 //! channel is optional; one set up halfway stops start-up. Secrets are never echoed.
@@ -11,6 +12,9 @@ use super::reader::{Read, Reader};
 
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
+    /// `SMTP_URL` and `MAIL_FROM`: the server and sender of every email.
+    pub mail: Option<MailServer>,
+    /// The mail server with `ALERT_EMAIL`'s recipients.
     pub email: Option<EmailChannel>,
     /// `ALERT_WEBHOOK_URL`: a Slack-compatible incoming webhook (`{"text": ...}`).
     pub webhook: Option<SecretUrl>,
@@ -57,6 +61,14 @@ pub struct EventWebhook {
 const MIN_EVENT_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
+pub struct MailServer {
+    /// `SMTP_URL`, as in [`EmailChannel::smtp_url`].
+    pub smtp_url: SecretString,
+    /// `MAIL_FROM`
+    pub from: Mailbox,
+}
+
+#[derive(Debug, Clone)]
 pub struct EmailChannel {
     /// `SMTP_URL`, in lettre's form: `smtp://user:pass@host:587` (STARTTLS required) or
     /// `smtps://user:pass@host:465` (TLS from the start); `?tls=none` for a relay that
@@ -73,13 +85,13 @@ pub struct EmailChannel {
 pub struct SecretUrl(pub SecretString);
 
 pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
-    let email = read_email(env);
+    let mail = read_email(env);
     let webhook = read_webhook(env, "ALERT_WEBHOOK_URL");
     let events = read_events(env);
     let each_signup = read_flag(env, "NOTIFY_EACH_SIGNUP");
     let full_email = read_flag(env, "NOTIFY_FULL_EMAIL");
     let digest = read_digest(env);
-    let (email, webhook, each_signup) = (email?, webhook?, each_signup?);
+    let ((mail, email), webhook, each_signup) = (mail?, webhook?, each_signup?);
     if each_signup && email.is_none() && webhook.is_none() {
         return Err(env.problem(
             "NOTIFY_EACH_SIGNUP: needs an alert channel to send on (SMTP_URL, MAIL_FROM and \
@@ -87,6 +99,7 @@ pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
         ));
     }
     Ok(AlertSettings {
+        mail,
         email,
         webhook,
         events: events?,
@@ -96,7 +109,8 @@ pub(super) fn read(env: &mut Reader<'_>) -> Read<AlertSettings> {
     })
 }
 
-fn read_email(env: &mut Reader<'_>) -> Read<Option<EmailChannel>> {
+/// The mail server, and the alert email's channel when `ALERT_EMAIL` names recipients.
+fn read_email(env: &mut Reader<'_>) -> Read<(Option<MailServer>, Option<EmailChannel>)> {
     let smtp_url = env.secret("SMTP_URL");
     let from = env.read(
         "MAIL_FROM",
@@ -117,22 +131,33 @@ fn read_email(env: &mut Reader<'_>) -> Read<Option<EmailChannel>> {
     };
     let (from, to) = (from?, to?);
     smtp_ok?;
-    match (smtp_url, from, to) {
-        (None, None, None) => Ok(None),
-        (Some(smtp_url), Some(from), Some(to)) => Ok(Some(EmailChannel { smtp_url, from, to })),
-        (smtp_url, from, to) => {
-            let missing: Vec<&str> = [
-                ("SMTP_URL", smtp_url.is_none()),
-                ("MAIL_FROM", from.is_none()),
-                ("ALERT_EMAIL", to.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(name, missing)| missing.then_some(name))
-            .collect();
-            Err(env.problem(format!(
-                "{}: alert email needs SMTP_URL, MAIL_FROM and ALERT_EMAIL together",
-                missing.join(", ")
-            )))
+    let mail = match (smtp_url, from) {
+        (None, None) => None,
+        (Some(smtp_url), Some(from)) => Some(MailServer { smtp_url, from }),
+        (smtp_url, _) => {
+            let missing = if smtp_url.is_none() {
+                "SMTP_URL"
+            } else {
+                "MAIL_FROM"
+            };
+            return Err(env.problem(format!(
+                "{missing}: email needs SMTP_URL and MAIL_FROM together"
+            )));
+        }
+    };
+    match (mail, to) {
+        (mail, None) => Ok((mail, None)),
+        (Some(mail), Some(to)) => {
+            let channel = EmailChannel {
+                smtp_url: mail.smtp_url.clone(),
+                from: mail.from.clone(),
+                to,
+            };
+            Ok((Some(mail), Some(channel)))
+        }
+        (None, Some(_)) => {
+            Err(env
+                .problem("ALERT_EMAIL: alert email needs SMTP_URL and MAIL_FROM to send through"))
         }
     }
 }
@@ -234,15 +259,29 @@ mod tests {
     }
 
     #[test]
-    fn email_needs_all_three_variables_and_names_the_missing_ones() {
+    fn email_needs_its_server_and_sender_and_names_the_missing_one() {
         let error = settings(&with(&[("SMTP_URL", "smtp://u:hunter2@mail.example:587")]))
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("MAIL_FROM, ALERT_EMAIL: alert email needs"),
+            error.contains("MAIL_FROM: email needs SMTP_URL and MAIL_FROM"),
             "{error}"
         );
         assert!(!error.contains("hunter2"));
+        let error = settings(&with(&[("ALERT_EMAIL", "owner@shop.example")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("ALERT_EMAIL: alert email needs SMTP_URL"),
+            "{error}"
+        );
+        // A server and a sender alone are for the emails to visitors: no alerts by email.
+        let mail_only = settings(&with(&[
+            ("SMTP_URL", "smtp://u:hunter2@mail.example:587"),
+            ("MAIL_FROM", "Shop <signups@shop.example>"),
+        ]))
+        .unwrap();
+        assert!(mail_only.alerts.mail.is_some() && mail_only.alerts.email.is_none());
     }
 
     #[test]

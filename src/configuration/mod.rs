@@ -24,10 +24,12 @@ use secrecy::SecretSlice;
 
 use crate::storage::DatabaseLocation;
 
-pub use alerts::{AlertSettings, Cadence, DigestSettings, EmailChannel, EventWebhook, SecretUrl};
+pub use alerts::{
+    AlertSettings, Cadence, DigestSettings, EmailChannel, EventWebhook, MailServer, SecretUrl,
+};
 pub use brand::Branding;
 pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
-pub use consent::ConsentSettings;
+pub use consent::{ConsentSettings, DoubleOptIn, WelcomeEmail};
 pub use delivery::DeliverySettings;
 pub use form::FormSettings;
 pub use reader::ConfigError;
@@ -92,7 +94,17 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let delivery = delivery::read(env, clover_timeout);
     let log_format = server::read_log_format(env);
     let alerts = alerts::read(env);
-    let consent = consent::read(env);
+    let mail_server = matches!(&alerts, Ok(a) if a.mail.is_some());
+    let consent = consent::read(env, mail_server);
+    if let (Ok(delivery), Ok(consent)) = (&delivery, &consent)
+        && delivery.duplicate_policy == crate::domain::DuplicatePolicy::Update
+        && consent.double_opt_in == DoubleOptIn::Marketing
+    {
+        // The customer goes to Clover before the visitor proved the address theirs.
+        env.problem(
+            "DUPLICATE_POLICY=update with DOUBLE_OPT_IN=marketing would let anyone who knows              an address change that customer before confirming it; use DOUBLE_OPT_IN=all              (nothing reaches Clover until confirmed) or DUPLICATE_POLICY=skip",
+        );
+    }
     Ok(Settings {
         server: server?,
         database: database?,

@@ -88,6 +88,8 @@ pub struct Standing {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentState {
+    /// Given with a signup under double opt-in, and not confirmed yet: not consent yet.
+    Unconfirmed,
     /// Given with a signup.
     Given,
     /// Given, and the address proved theirs.
@@ -104,6 +106,7 @@ impl ConsentState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Unconfirmed => "unconfirmed",
             Self::Given => "given",
             Self::Confirmed => "confirmed",
             Self::Withdrawn => "withdrawn",
@@ -127,14 +130,23 @@ pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
         };
         let current = standings.get(&channel);
         let next = match (event.kind, current.map(|s| s.state)) {
-            (ConsentKind::Given, Some(ConsentState::Withdrawn | ConsentState::Confirmed)) => {
-                // Kept as it was; the new words are still the last ones given.
+            // A withdrawal or a confirmation stands whatever a form is sent, and a consent
+            // given stands when a new one would wait for a confirmation; the new words
+            // are still the last ones given.
+            (ConsentKind::Given, Some(state))
+                if matches!(state, ConsentState::Withdrawn | ConsentState::Confirmed)
+                    || (state == ConsentState::Given && event.needs_confirmation) =>
+            {
                 let mut kept = current.cloned().expect("matched Some");
                 kept.given = Some(event.clone());
                 kept
             }
             (ConsentKind::Given, _) => Standing {
-                state: ConsentState::Given,
+                state: if event.needs_confirmation {
+                    ConsentState::Unconfirmed
+                } else {
+                    ConsentState::Given
+                },
                 since_ms: event.occurred_at_ms,
                 given: Some(event.clone()),
             },
@@ -194,6 +206,27 @@ mod tests {
         assert_eq!(now.state, ConsentState::Withdrawn);
         assert_eq!(now.since_ms, 2);
         assert_eq!(now.given.as_ref().unwrap().occurred_at_ms, 3);
+    }
+
+    #[test]
+    fn under_double_opt_in_a_consent_counts_once_confirmed() {
+        let unconfirmed = ConsentEvent {
+            needs_confirmation: true,
+            ..event(ConsentKind::Given, 1)
+        };
+        let now = standing(std::slice::from_ref(&unconfirmed));
+        assert_eq!(now[&ConsentChannel::Email].state, ConsentState::Unconfirmed);
+        assert!(!now[&ConsentChannel::Email].state.allows_marketing());
+        let confirmed = [unconfirmed.clone(), event(ConsentKind::Confirmed, 2)];
+        let now = &standing(&confirmed)[&ConsentChannel::Email];
+        assert_eq!(now.state, ConsentState::Confirmed);
+        assert_eq!(now.given.as_ref(), Some(&unconfirmed), "what was agreed to");
+        // A consent given without confirmation is not undone by a later form that needs one.
+        let later = [event(ConsentKind::Given, 1), unconfirmed];
+        assert_eq!(
+            standing(&later)[&ConsentChannel::Email].state,
+            ConsentState::Given
+        );
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! an update or a delete of an event). A person is named by a keyed hash of their email
 //! address ([`PersonKeys`]); what identifies them is kept beside each event as
 //! [`Evidence`], which an erasure removes while the events stay. What a person's consent
-//! is now is decided from their events, here, in Rust ([`standing`]). `unsubscribe.rs`
-//! signs the links that let a person take their consent back.
+//! is now is decided from their events, here, in Rust ([`standing`]). `links.rs` signs
+//! the links in emails that let a person confirm their address or take their consent
+//! back.
 
 pub mod ledger;
-mod unsubscribe;
+mod links;
 
 use std::net::IpAddr;
 
@@ -19,7 +20,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
 pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, standing};
-pub use unsubscribe::UnsubscribeLinks;
+pub use links::ConsentLinks;
 
 use crate::domain::random_uuid;
 use crate::storage::now_ms;
@@ -219,7 +220,8 @@ pub struct ConsentEvent {
     pub actor: Actor,
     /// For a consent given: the words agreed to.
     pub wording: Option<Wording>,
-    /// Where it happened: `form`, `embed`, `api`, `unsubscribe`, `admin`.
+    /// Where it happened: `form`, `embed`, `api`, `preferences`, `one-click`, `confirm`,
+    /// `admin`.
     pub source: Option<String>,
     /// The served form it came with, for a consent given on a form.
     pub form_id: Option<String>,
@@ -227,6 +229,8 @@ pub struct ConsentEvent {
     pub submission_id: Option<String>,
     /// `None` once erased, and for events that need none.
     pub evidence: Option<Evidence>,
+    /// A consent given under double opt-in: it counts once the person confirms.
+    pub needs_confirmation: bool,
 }
 
 impl ConsentEvent {
@@ -244,6 +248,7 @@ impl ConsentEvent {
             form_id: None,
             submission_id: None,
             evidence: None,
+            needs_confirmation: false,
         }
     }
 
@@ -281,6 +286,8 @@ pub struct Given<'a> {
     pub form_id: Option<&'a str>,
     pub ip_address: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
+    /// Under double opt-in: counts once confirmed.
+    pub needs_confirmation: bool,
 }
 
 impl ConsentRecording {
@@ -292,6 +299,7 @@ impl ConsentRecording {
             .from_source(given.source);
         event.wording = Some(given.wording);
         event.form_id = given.form_id.map(str::to_owned);
+        event.needs_confirmation = given.needs_confirmation;
         event.evidence =
             Some(self.evidence(given.email, given.phone, given.ip_address, given.user_agent));
         event

@@ -4,11 +4,13 @@
 //! [`Outcome`]; every rule about who is screened out, what counts against the limit, when
 //! the CAPTCHA is asked and what an idempotency key means is decided here, once.
 
+mod follow_up;
 mod outcome;
 mod pipeline;
 mod screening;
 pub mod store;
 
+pub use follow_up::FollowUp;
 pub use outcome::Outcome;
 pub use pipeline::{Channel, Intake, Submission};
 pub use screening::BotReason;

@@ -3,11 +3,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::Outcome;
 use super::screening::{BotReason, Screening, screen};
 use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
+use super::{FollowUp, Outcome};
 use crate::alerts::{NewSignupNotice, SignupNotices};
 use crate::captcha::{Captcha, CaptchaVerdict};
+use crate::configuration::DoubleOptIn;
+use crate::consent::PersonKey;
 use crate::consent::{ConsentChannel, ConsentEvent, ConsentRecording, Given, Wording};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
@@ -16,7 +18,7 @@ use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
 use crate::metrics::{IntakeMetrics, SignupOutcome, SignupSource};
 use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, SubmissionId};
 
 /// What the intake needs of the service, borrowed for one submission.
 pub struct Intake<'a> {
@@ -38,6 +40,8 @@ pub struct Intake<'a> {
     pub metrics: &'a IntakeMetrics,
     /// How a consent given is recorded in the ledger.
     pub consent: &'a ConsentRecording,
+    /// Double opt-in and the emails that follow a signup.
+    pub follow_up: FollowUp<'a>,
 }
 
 /// The door a submission came in by, with what that door proves about it.
@@ -190,7 +194,7 @@ impl Intake<'_> {
 
     async fn store(
         &self,
-        signup: NewSignup,
+        mut signup: NewSignup,
         submission: &Submission<'_>,
         key: Option<IdempotencyKey>,
     ) -> Result<Outcome, StorageError> {
@@ -201,6 +205,23 @@ impl Intake<'_> {
         );
         let source = submission.channel.source();
         let consents = self.consents(&signup, submission, &consent_text, key.as_ref());
+        let consented = signup.marketing_consent;
+        let person = self.consent.keys.of(signup.email.as_ref());
+        let email = signup.email.as_ref().to_owned();
+        let language = submission.language.tag();
+        if self.follow_up.double_opt_in == DoubleOptIn::All {
+            let held = NewSubmission {
+                signup,
+                source,
+                consent_text,
+                key,
+                consents,
+            };
+            return self.hold(held, person, &email, language).await;
+        }
+        // Under double opt-in a ticked box is consent only once confirmed: until then the
+        // signup (and the customer in Clover) carries none; the ledger has the box.
+        signup.marketing_consent &= !self.follow_up.needs_confirmation();
         // Only a served form is one signup. A reused API key with other content (a
         // corrected resend, or another client's key) is stored on its own, as the API has
         // always done: keep what a second insert needs.
@@ -230,16 +251,47 @@ impl Intake<'_> {
                 })
                 .await?;
         }
-        if let (Inserted::New(id), Some(told)) = (&inserted, &told) {
-            if let Some(notices) = self.notices {
-                notices.tell(&told.notice(source.as_str()));
-            }
-            let more = json!({ "source": source.as_str(), "marketing_consent": told.consent });
-            (self.events)
-                .signup(EventKind::SignupStored, id, Some(&told.person), more)
+        if let Inserted::New(id) = &inserted {
+            (self.follow_up)
+                .after_stored(person, &email, language, consented)
                 .await;
+            if let Some(told) = &told {
+                self.tell(id, told, source).await;
+            }
         }
         Ok(self.acknowledge(inserted, source))
+    }
+
+    /// `DOUBLE_OPT_IN=all`: the signup waits for its visitor to confirm the address,
+    /// neither counted nor delivered; they are thanked all the same, and told to look
+    /// for the email. A resend is held once and mailed once.
+    async fn hold(
+        &self,
+        held: NewSubmission,
+        person: PersonKey,
+        email: &str,
+        language: &str,
+    ) -> Result<Outcome, StorageError> {
+        let consented = held.signup.marketing_consent;
+        let inserted = self.submissions.hold(held, &person).await?;
+        if let Inserted::New(id) = &inserted {
+            tracing::info!(held = %id, "a signup waits for its address to be confirmed");
+            (self.follow_up)
+                .after_stored(person, email, language, consented)
+                .await;
+        }
+        Ok(Outcome::Stored(inserted.id().clone()))
+    }
+
+    /// Tells the merchant of a new signup: a notice, and the `signup.stored` event.
+    async fn tell(&self, id: &SubmissionId, told: &Told, source: Source) {
+        if let Some(notices) = self.notices {
+            notices.tell(&told.notice(source.as_str()));
+        }
+        let more = json!({ "source": source.as_str(), "marketing_consent": told.consent });
+        (self.events)
+            .signup(EventKind::SignupStored, id, Some(&told.person), more)
+            .await;
     }
 
     /// The consents given with `signup`, for the ledger: the email box's, when ticked.
@@ -266,6 +318,7 @@ impl Intake<'_> {
             form_id,
             ip_address: submission.client_ip,
             user_agent: submission.user_agent,
+            needs_confirmation: self.follow_up.needs_confirmation(),
         })]
     }
 

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::consent::ConsentEvent;
-use crate::domain::{IdempotencyKey, NewSignup};
+use crate::consent::PersonKey;
+use crate::domain::{
+    EmailAddress, IdempotencyKey, NewSignup, PersonName, PhoneNumber, VisitorNote,
+};
 use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 #[async_trait]
@@ -21,6 +24,73 @@ pub trait SubmissionStore: Send + Sync {
     /// Adds `count` submissions turned away as bots for `reason`, in one statement;
     /// nothing else of them is kept. See [`BotTally`].
     async fn add_bots(&self, reason: &'static str, count: u64) -> Result<(), StorageError>;
+
+    /// Keeps a signup until its visitor confirms the address (`DOUBLE_OPT_IN=all`): not
+    /// a submission yet, neither counted nor queued; its consents are stored with it.
+    /// Under a key already held, nothing is added: `AlreadyStored` with the held id.
+    async fn hold(
+        &self,
+        submission: NewSubmission,
+        person: &PersonKey,
+    ) -> Result<Inserted, StorageError>;
+
+    /// The signups held for `person`, oldest first.
+    async fn held(&self, person: &PersonKey) -> Result<Vec<HeldSignup>, StorageError>;
+
+    /// Forgets a held signup, once stored as a submission.
+    async fn release(&self, id: &SubmissionId) -> Result<(), StorageError>;
+
+    /// Erases the signups held since before `cutoff_ms`, never confirmed. Returns how
+    /// many.
+    async fn forget_held_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
+}
+
+/// A signup held for confirmation, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSignup {
+    pub id: SubmissionId,
+    pub received_at_ms: i64,
+    pub source: Source,
+    pub content: KeyedContent,
+    pub consent_text: String,
+    pub key: Option<IdempotencyKey>,
+}
+
+impl HeldSignup {
+    /// The submission to store now that it is confirmed: its consent counts.
+    pub fn confirmed(&self) -> Option<NewSubmission> {
+        let content = &self.content;
+        let details = SignupDetails::from_stored(content.details.clone());
+        let typed = details.email_as_typed.as_deref().unwrap_or(&content.email);
+        let name = |name: &Option<String>| name.as_deref().map(PersonName::parse).transpose();
+        let signup = NewSignup {
+            first_name: name(&content.first_name).ok()?,
+            last_name: name(&content.last_name).ok()?,
+            email: EmailAddress::parse(typed).ok()?,
+            phone: content
+                .phone
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .ok()?,
+            birthday: details.birthday,
+            address: details.address,
+            note: details
+                .note
+                .as_deref()
+                .map(VisitorNote::parse)
+                .transpose()
+                .ok()?,
+            marketing_consent: content.marketing_consent,
+        };
+        Some(NewSubmission {
+            signup,
+            source: self.source,
+            consent_text: self.consent_text.clone(),
+            key: self.key.clone(),
+            consents: Vec::new(),
+        })
+    }
 }
 
 /// A valid signup on its way to the database.
@@ -69,6 +139,14 @@ impl Source {
         match self {
             Source::Form => "form",
             Source::Api => "api",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Self {
+        if text == "api" {
+            Source::Api
+        } else {
+            Source::Form
         }
     }
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod assets;
+mod confirm;
 mod connection;
 mod form_cache;
 mod health;
@@ -24,14 +25,15 @@ use maud::Markup;
 use crate::alerts::SignupNotices;
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
-use crate::configuration::FormSettings;
-use crate::consent::{ConsentRecording, UnsubscribeLinks};
+use crate::configuration::{ConsentSettings, FormSettings};
+use crate::consent::{ConsentLinks, ConsentRecording};
 use crate::delivery::DeliveryHandle;
 use crate::events::Events;
 use crate::form_token::FormTokens;
 use crate::i18n::Language;
-use crate::intake::Intake;
 use crate::intake::store::BotTally;
+use crate::intake::{FollowUp, Intake};
+use crate::mail::Mailbag;
 use crate::metrics::{Metrics, MetricsAccess};
 use crate::origin_check::ForbiddenPage;
 use crate::rate_limit::SubmissionLimiter;
@@ -74,7 +76,11 @@ pub struct AppState {
     pub theme_css: ThemeStylesheet,
     /// How consents are recorded, and the links that withdraw them.
     pub consent: ConsentRecording,
-    pub unsubscribe: UnsubscribeLinks,
+    pub links: ConsentLinks,
+    /// Where emails to visitors are posted (nowhere when none is on).
+    pub mail: Mailbag,
+    /// Double opt-in, the welcome email, the confirmation window.
+    pub consent_settings: ConsentSettings,
     /// The empty form, rendered once per language and presentation.
     pub form_pages: form_cache::FormCache,
 }
@@ -110,6 +116,11 @@ fn intake(state: &AppState) -> Intake<'_> {
         consent_text: state.form.consent_text.as_deref(),
         metrics: state.metrics.intake(),
         consent: &state.consent,
+        follow_up: FollowUp {
+            double_opt_in: state.consent_settings.double_opt_in,
+            welcome: state.consent_settings.welcome.is_some(),
+            mail: &state.mail,
+        },
     }
 }
 
@@ -168,6 +179,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/embed", web::get().to(signup::show_embedded_form))
         .route("/embed", web::post().to(signup::submit_embedded_form))
         .route("/embed/thanks", web::get().to(signup::embedded_thanks))
+        .route("/confirm/{token}", web::get().to(confirm::page))
+        .route("/confirm/{token}", web::post().to(confirm::confirm))
         .route("/preferences/{token}", web::get().to(preferences::page))
         .route(
             "/preferences/{token}",

@@ -224,10 +224,7 @@ pub async fn consents_csv(request: HttpRequest, state: web::Data<AppState>) -> H
     };
     tracing::info!("the merchant exported the current consents");
     // The byte order mark makes Excel read the file as UTF-8, accents and all.
-    let body = format!(
-        "\u{feff}{}",
-        current_consents_csv(&events, &state.unsubscribe)
-    );
+    let body = format!("\u{feff}{}", current_consents_csv(&events, &state.links));
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

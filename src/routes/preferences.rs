@@ -10,7 +10,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, html, page_context, request_id, see_other};
-use crate::consent::{Actor, ConsentChannel, ConsentEvent, ConsentKind, PersonKey, standing};
+use crate::consent::{
+    Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentState, PersonKey, standing,
+};
 use crate::storage::StorageError;
 use crate::templates::{
     PageContext, UnsubscribeView, VisitorError, unsubscribe_page, visitor_error_page,
@@ -22,7 +24,7 @@ pub async fn page(
     token: web::Path<String>,
 ) -> HttpResponse {
     let mut context = page_context(&state, &request, false, "/preferences/");
-    let Some((person, channel)) = state.unsubscribe.verify(&token) else {
+    let Some((person, channel)) = state.links.verify(&token) else {
         return invalid(&context);
     };
     context.path_tail = Some(&token);
@@ -46,7 +48,7 @@ pub async fn withdraw(
     token: web::Path<String>,
 ) -> HttpResponse {
     let mut context = page_context(&state, &request, false, "/preferences/");
-    let Some((person, channel)) = state.unsubscribe.verify(&token) else {
+    let Some((person, channel)) = state.links.verify(&token) else {
         return invalid(&context);
     };
     context.path_tail = Some(&token);
@@ -65,7 +67,7 @@ pub async fn one_click(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    let Some((person, channel)) = state.unsubscribe.verify(&token) else {
+    let Some((person, channel)) = state.links.verify(&token) else {
         return HttpResponse::BadRequest()
             .content_type("text/plain; charset=utf-8")
             .body("This unsubscribe link is not valid.");
@@ -91,8 +93,9 @@ pub async fn to_page(token: web::Path<String>) -> HttpResponse {
 }
 
 /// Records the withdrawal, with where it came from as evidence, and tells the merchant's
-/// event webhook. A consent already withdrawn, or none, is left as it is: the person is
-/// out either way, and is told so.
+/// event webhook. Recorded even without a consent standing (a welcome, a confirmation
+/// not asked for): it is the person's word that they want no email, and no email goes to
+/// them again. A consent already withdrawn is left as it is.
 async fn withdrawn(
     state: &AppState,
     request: &HttpRequest,
@@ -102,16 +105,19 @@ async fn withdrawn(
 ) -> Result<(), StorageError> {
     let ledger = state.db.consent();
     let history = ledger.history(&person).await?;
-    let Some(current) = standing(&history).remove(&channel) else {
-        return Ok(());
-    };
-    if !current.state.allows_marketing() {
+    let current = standing(&history).remove(&channel);
+    if current
+        .as_ref()
+        .is_some_and(|c| c.state == ConsentState::Withdrawn)
+    {
         return Ok(());
     }
-    let email = current
-        .given
-        .and_then(|given| given.evidence)
-        .map(|evidence| evidence.email);
+    // The address, as evidence, from any event that still has it.
+    let email = history
+        .iter()
+        .rev()
+        .find_map(|event| event.evidence.as_ref())
+        .map(|evidence| evidence.email.clone());
     let mut event = ConsentEvent::now(person.clone(), ConsentKind::Withdrawn, Actor::Visitor)
         .on(channel)
         .from_source(source);

@@ -74,12 +74,18 @@ fn render_form(
 
 pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let context = Presentation::Page.context(&state, &request, "/thanks");
-    html(StatusCode::OK, thanks_page(&context))
+    html(
+        StatusCode::OK,
+        thanks_page(&context, state.consent_settings.double_opt_in),
+    )
 }
 
 pub async fn embedded_thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let context = Presentation::Embed.context(&state, &request, "/embed/thanks");
-    html(StatusCode::OK, thanks_page(&context))
+    html(
+        StatusCode::OK,
+        thanks_page(&context, state.consent_settings.double_opt_in),
+    )
 }
 
 pub async fn submit_form(

@@ -11,6 +11,7 @@ use crate::alerts::{AlertWatcher, LOOK_EVERY};
 use crate::clover::DemoClover;
 use crate::events::EventDispatcher;
 use crate::intake::store::BotTally;
+use crate::mail::VisitorMailer;
 use crate::rate_limit::{PRUNE_INTERVAL, SubmissionLimiter};
 use crate::routes::SessionGeneration;
 use crate::storage::Storage;
@@ -29,12 +30,16 @@ pub(super) struct Housekeeping {
     pub(super) alerts: Option<AlertWatcher>,
     /// Sends the event webhook's events, when one is set.
     pub(super) events: Option<EventDispatcher>,
+    /// Sends the emails to visitors, when any is on.
+    pub(super) mailer: Option<VisitorMailer>,
     pub(super) db: Storage,
     /// Bots turned away, counted in memory by the routes and written by a periodic flush.
     pub(super) bots: BotTally,
     /// The demo stand-in, whose customers are erased with the retention period too.
     pub(super) demo: Option<DemoClover>,
     pub(super) retention: Duration,
+    /// `CONFIRMATION_DAYS`: how long a signup waits for its confirmation.
+    pub(super) confirmation_window: Duration,
     /// Submissions and admin sign-ins, pruned together.
     pub(super) limiters: [Arc<SubmissionLimiter>; 2],
     /// The admin sessions' generation, taken up from the database as it moves on.
@@ -50,6 +55,7 @@ pub(super) struct Running {
     bots: BotTally,
     alerts: Option<Periodic>,
     events: Option<JoinHandle<()>>,
+    mailer: Option<JoinHandle<()>>,
 }
 
 impl Housekeeping {
@@ -60,8 +66,9 @@ impl Housekeeping {
             std::future::ready(())
         });
         let retention = spawn_periodic("retention", RETENTION_SWEEP, {
-            let (db, demo, retention) = (self.db.clone(), self.demo, self.retention);
-            move || erase_old_personal_data(db.clone(), demo.clone(), retention)
+            let (db, demo) = (self.db.clone(), self.demo);
+            let periods = (self.retention, self.confirmation_window);
+            move || erase_old_personal_data(db.clone(), demo.clone(), periods)
         });
         let sessions = spawn_periodic("admin sessions", SESSION_GENERATION_POLL, {
             let (db, sessions) = (self.db, self.sessions);
@@ -80,9 +87,11 @@ impl Housekeeping {
             })
         });
         let events = self.events.map(|dispatcher| tokio::spawn(dispatcher.run()));
+        let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
         Running {
             alerts,
             events,
+            mailer,
             pruner,
             retention,
             sessions,
@@ -107,6 +116,9 @@ impl Running {
         // What was not sent stays in the outbox for the next start or another instance.
         if let Some(events) = self.events {
             events.abort();
+        }
+        if let Some(mailer) = self.mailer {
+            mailer.abort();
         }
     }
 }
@@ -164,9 +176,16 @@ async fn flush_bot_counts(bots: BotTally) {
 /// the signup. The demo stand-in's customers made before the cutoff go too: unlike
 /// Clover's, they are this service's own copy of visitors' data. The evidence of a
 /// consent stays while the consent stands (it is what proves it), and goes the same
-/// period after it was withdrawn.
-async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retention: Duration) {
-    let cutoff = crate::storage::now_ms() - retention.as_millis() as i64;
+/// period after it was withdrawn. A signup never confirmed goes once its confirmation
+/// window has passed.
+async fn erase_old_personal_data(
+    db: Storage,
+    demo: Option<DemoClover>,
+    (retention, confirmation_window): (Duration, Duration),
+) {
+    let now = crate::storage::now_ms();
+    let cutoff = now - retention.as_millis() as i64;
+    let unconfirmed_cutoff = now - confirmation_window.as_millis() as i64;
     let erased = async {
         let customers = match &demo {
             Some(demo) => demo.erase_before(cutoff).await?,
@@ -176,7 +195,14 @@ async fn erase_old_personal_data(db: Storage, demo: Option<DemoClover>, retentio
         // Abandoned events may carry personal data (when the merchant opted in).
         let events = db.events().forget_abandoned_before(cutoff).await?;
         let evidence = crate::consent::forget_ended(&*db.consent(), cutoff).await?;
-        Ok::<_, crate::storage::StorageError>(customers + submissions + events + evidence as usize)
+        let mails = db.mail().forget_settled_before(cutoff).await?;
+        let unconfirmed = db
+            .submissions()
+            .forget_held_before(unconfirmed_cutoff)
+            .await?;
+        Ok::<_, crate::storage::StorageError>(
+            customers + submissions + events + evidence as usize + mails + unconfirmed,
+        )
     };
     match erased.await {
         Ok(0) => {}

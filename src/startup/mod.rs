@@ -7,7 +7,10 @@ mod background;
 mod clover;
 mod server;
 
-use crate::consent::{ConsentRecording, PersonKeys, UnsubscribeLinks};
+use crate::alerts::smtp_transport;
+use crate::consent::{ConsentLinks, ConsentRecording, PersonKeys};
+use crate::mail::{Composer, Mailbag, VisitorMailer};
+use secrecy::ExposeSecret;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -70,6 +73,7 @@ impl Application {
         // One client, one connection pool, for the chat and event webhooks.
         let webhooks = webhook_client()?;
         let (events, dispatcher) = events(&settings, &db, webhooks.clone());
+        let (mailbag, mailer) = visitor_mail(&settings, &db)?;
         let channels = Channels::from_settings(&settings.alerts, webhooks).map(Arc::new);
         let notices = signup_notices(&settings, channels.as_ref());
         let worker = DeliveryWorker::new(
@@ -101,10 +105,12 @@ impl Application {
                 (&handle, &events, channels.as_ref()),
             )?,
             events: dispatcher,
+            mailer,
             db: db.clone(),
             bots: bots.clone(),
             demo,
             retention: settings.delivery.retention,
+            confirmation_window: settings.consent.confirmation_window,
             limiters: [Arc::clone(&limiter), Arc::clone(&login_limiter)],
             sessions: sessions.clone(),
         };
@@ -113,7 +119,7 @@ impl Application {
             &settings,
             (db, bots, metrics),
             (directory, connection),
-            (handle, events, notices),
+            (handle, events, notices, mailbag),
             [&limiter, &login_limiter],
             sessions,
         ));
@@ -180,6 +186,40 @@ fn events(
         Events::new(db.events(), webhook.personal_data, wake),
         Some(dispatcher),
     )
+}
+
+/// The emails to visitors: where the routes post them, and the sender; both only when
+/// some email goes to visitors (the configuration then has a mail server).
+fn visitor_mail(
+    settings: &Settings,
+    db: &Storage,
+) -> anyhow::Result<(Mailbag, Option<VisitorMailer>)> {
+    let consent = &settings.consent;
+    let (Some(server), true) = (&settings.alerts.mail, consent.emails_visitors()) else {
+        return Ok((Mailbag::default(), None));
+    };
+    let transport = smtp_transport(server.smtp_url.expose_secret())
+        .map_err(|error| anyhow::anyhow!("SMTP_URL: {error}"))?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mailer = VisitorMailer {
+        outbox: db.mail(),
+        ledger: db.consent(),
+        transport,
+        from: server.from.clone(),
+        composer: Composer {
+            links: consent_links(settings),
+            merchant_name: settings.form.branding.merchant_name.clone(),
+            postal_address: consent.postal_address.clone().unwrap_or_default(),
+            welcome: consent.welcome.clone(),
+            confirmation_days: consent.confirmation_window.as_secs() / 86_400,
+        },
+        wake: Arc::clone(&wake),
+    };
+    Ok((Mailbag::new(db.mail(), wake), Some(mailer)))
+}
+
+fn consent_links(settings: &Settings) -> ConsentLinks {
+    ConsentLinks::new(settings.secret_key.as_ref(), &settings.server.public_url)
 }
 
 fn webhook_client() -> anyhow::Result<reqwest::Client> {
@@ -256,7 +296,13 @@ fn app_state(
     // The database and what is counted in memory: bots until flushed, the metrics.
     (db, bots, metrics): (Storage, BotTally, Metrics),
     (directory, connection): (CustomerDirectory, ClientAuth),
-    (delivery, events, notices): (DeliveryHandle, Events, Option<Arc<SignupNotices>>),
+    // Who hears of a signup: the worker, the event webhook, the merchant, the visitor.
+    (delivery, events, notices, mail): (
+        DeliveryHandle,
+        Events,
+        Option<Arc<SignupNotices>>,
+        Mailbag,
+    ),
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
     sessions: SessionGeneration,
 ) -> AppState {
@@ -301,10 +347,9 @@ fn app_state(
             keys: PersonKeys::new(settings.secret_key.as_ref()),
             ip: settings.consent.ip,
         },
-        unsubscribe: UnsubscribeLinks::new(
-            settings.secret_key.as_ref(),
-            &settings.server.public_url,
-        ),
+        links: consent_links(settings),
+        mail,
+        consent_settings: settings.consent.clone(),
         form_pages: Default::default(),
     }
 }

@@ -31,6 +31,7 @@ use crate::consent::ConsentLedger;
 use crate::delivery::Queue;
 use crate::events::EventOutbox;
 use crate::intake::store::SubmissionStore;
+use crate::mail::MailOutbox;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -189,6 +190,10 @@ impl Storage {
     }
 
     pub fn consent(&self) -> Arc<dyn ConsentLedger> {
+        port!(self)
+    }
+
+    pub fn mail(&self) -> Arc<dyn MailOutbox> {
         port!(self)
     }
 }

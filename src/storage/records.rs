@@ -46,6 +46,11 @@ impl SignupDetails {
             .then(|| serde_json::to_string(self).expect("plain data serializes"))
     }
 
+    /// Reads the column back where no submission names it (a held signup).
+    pub(crate) fn from_stored(text: Option<String>) -> Self {
+        Self::from_column(text, "held")
+    }
+
     /// Reads the column back. A value this version cannot read (written by a newer one)
     /// is set aside with a warning rather than failing the delivery of the rest.
     pub(super) fn from_column(text: Option<String>, submission: &str) -> Self {
@@ -110,7 +115,7 @@ pub(super) fn parse_outcome(text: &str) -> Option<DeliveryOutcome> {
 /// The columns a consent event is read with, its evidence beside it (absent once erased).
 pub(super) const EVENT_COLUMNS: &str = "SELECT e.id, e.occurred_at, e.person, e.kind, e.channel,
         e.actor, e.consent_text, e.text_version, e.language, e.source, e.form_id,
-        e.submission_id, v.email, v.phone, v.ip_address, v.user_agent
+        e.submission_id, v.email, v.phone, v.ip_address, v.user_agent, e.needs_confirmation
     FROM consent_events e LEFT JOIN consent_evidence v ON v.event_id = e.id";
 
 /// A consent event as [`EVENT_COLUMNS`] reads it, in that order.
@@ -131,6 +136,7 @@ pub(super) struct EventRow {
     pub phone: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    pub needs_confirmation: bool,
 }
 
 impl EventRow {
@@ -162,6 +168,7 @@ impl EventRow {
                 ip_address: self.ip_address,
                 user_agent: self.user_agent,
             }),
+            needs_confirmation: self.needs_confirmation,
         }
     }
 }

@@ -61,10 +61,74 @@ pub fn unsubscribe_page(context: &PageContext<'_>, view: UnsubscribeView<'_>) ->
                 Some(standing) if standing.state == ConsentState::Withdrawn => html! {
                     p { (with("unsubscribe-already", channel, Some(&day(standing.since_ms)))) }
                 },
-                _ => html! { p { (with("unsubscribe-nothing", channel, None)) } },
+                _ => html! {
+                    p { (with("unsubscribe-nothing", channel, None)) }
+                    form method="post" {
+                        button type="submit" class="button" { (context.t("unsubscribe-button")) }
+                    }
+                },
             };
             (context.t("unsubscribe-title"), body)
         }
+    };
+    visitor_layout(
+        context,
+        &title,
+        false,
+        html! {
+            div class="card" {
+                h1 { (title) }
+                (body)
+            }
+        },
+    )
+}
+
+/// What the confirmation page says.
+pub enum ConfirmView {
+    /// The link is good: one button confirms (a link scanner that opens it confirms
+    /// nothing).
+    Ask,
+    /// Confirmed, now or before.
+    Done,
+    /// Older than `CONFIRMATION_DAYS`.
+    Expired { days: u64 },
+    /// The person unsubscribed after the link was sent: nothing was changed.
+    Withdrawn,
+    /// Not a link this service signed.
+    Invalid,
+}
+
+pub fn confirm_page(context: &PageContext<'_>, view: ConfirmView) -> Markup {
+    let (title, body) = match view {
+        ConfirmView::Ask => (
+            context.t("confirm-title"),
+            html! {
+                p { (context.t("confirm-lead")) }
+                form method="post" {
+                    button type="submit" class="button" { (context.t("confirm-button")) }
+                }
+            },
+        ),
+        ConfirmView::Done => (
+            context.t("confirm-done-title"),
+            html! { p role="status" { (context.t("confirm-done")) } },
+        ),
+        ConfirmView::Expired { days } => (
+            context.t("confirm-expired-title"),
+            html! {
+                p { (context.language.text_with("confirm-expired", &[("days", Arg::count(days))])) }
+                p { a class="button" href=(context.localized("/")) { (context.t("thanks-back")) } }
+            },
+        ),
+        ConfirmView::Withdrawn => (
+            context.t("unsubscribe-title"),
+            html! { p { (context.t("confirm-withdrawn")) } },
+        ),
+        ConfirmView::Invalid => (
+            context.t("unsubscribe-invalid-title"),
+            html! { p { (context.t("unsubscribe-invalid")) } },
+        ),
     };
     visitor_layout(
         context,

@@ -13,7 +13,7 @@ mod signup;
 mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
-pub use consent::{UnsubscribeView, unsubscribe_page};
+pub use consent::{ConfirmView, UnsubscribeView, confirm_page, unsubscribe_page};
 pub use dashboard::admin_search_page;
 pub use layout::{
     EMBED_SCRIPT, FORM_SCRIPT, PageContext, STYLESHEET, StaticAsset, content_version,

@@ -2,10 +2,13 @@ use maud::{Markup, html};
 
 use super::layout::{PageContext, layout, visitor_layout};
 use super::messages::VisitorError;
+use crate::configuration::DoubleOptIn;
 use crate::i18n::Arg;
 
 /// After a signup: in the visitor's language, with the merchant's name when there is one.
-pub fn thanks_page(context: &PageContext<'_>) -> Markup {
+/// Under double opt-in it says to look for the confirmation email: the same words for
+/// every visitor, so that the page never tells whether an address was known.
+pub fn thanks_page(context: &PageContext<'_>, double_opt_in: DoubleOptIn) -> Markup {
     let title = match &context.branding.merchant_name {
         Some(name) => context
             .language
@@ -21,6 +24,11 @@ pub fn thanks_page(context: &PageContext<'_>) -> Markup {
             div class="card" {
                 h1 { (title) }
                 p class="lead" { (context.t("thanks-lead")) }
+                @match double_opt_in {
+                    DoubleOptIn::Off => {},
+                    DoubleOptIn::Marketing => p { (context.t("thanks-check-email-if-consented")) },
+                    DoubleOptIn::All => p { (context.t("thanks-check-email")) },
+                }
                 p { a href=(context.localized(form)) { (context.t("thanks-back")) } }
             }
         },

@@ -11,7 +11,7 @@ use crate::helpers::{
 };
 use crate::support::fake_clover::FakeClover;
 use crate::support::webhook_receiver::WebhookReceiver;
-use clover_signup::consent::{ConsentChannel, PersonKeys, UnsubscribeLinks};
+use clover_signup::consent::{ConsentChannel, ConsentLinks, PersonKeys};
 
 const BROWSER: &str = "ConsentTest/1.0 (a browser)";
 
@@ -166,7 +166,7 @@ fn unsubscribe_token(config: &Config, email: &str) -> String {
     let secret = SecretSlice::from(secret);
     let person = PersonKeys::new(Some(&secret)).of(email);
     let url = url::Url::parse("http://127.0.0.1/").unwrap();
-    UnsubscribeLinks::new(Some(&secret), &url).token(&person, ConsentChannel::Email)
+    ConsentLinks::new(Some(&secret), &url).token(&person, ConsentChannel::Email)
 }
 
 #[tokio::test(flavor = "multi_thread")]

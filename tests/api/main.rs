@@ -13,6 +13,7 @@ mod browser;
 mod captcha;
 mod check;
 mod consent;
+mod consent_mail;
 mod delivery;
 mod duplicates;
 mod events;

@@ -190,7 +190,7 @@ async fn logs_carry_no_secret_and_no_visitor_email_and_sigterm_stops_cleanly() {
     // The consent links carry a token with which anyone could withdraw the person.
     let secret = secrecy::SecretSlice::from(vec![0x5e; 32]);
     let person = clover_signup::consent::PersonKeys::new(Some(&secret)).of("ada@example.com");
-    let links = clover_signup::consent::UnsubscribeLinks::new(
+    let links = clover_signup::consent::ConsentLinks::new(
         Some(&secret),
         &url::Url::parse(&process.address).unwrap(),
     );

@@ -13,6 +13,7 @@ use crate::{TestStore, submission};
 
 on_both_stores!(
     a_consent_is_stored_with_its_signup_and_a_resend_adds_none,
+    a_held_signup_waits_once_and_reads_back_as_it_was_sent,
     events_are_only_ever_added,
     an_erasure_keeps_the_proof_and_removes_the_person,
     a_person_is_found_by_phone,
@@ -42,6 +43,7 @@ fn consenting(key: Option<IdempotencyKey>) -> NewSubmission {
         form_id: Some("form-7-0123456789"),
         ip_address: Some("198.51.100.23".parse().unwrap()),
         user_agent: Some("Mozilla/5.0 (Quartermaine)"),
+        needs_confirmation: false,
     })];
     submission
 }
@@ -100,6 +102,23 @@ async fn events_are_only_ever_added(store: TestStore) {
     };
     db.submissions().insert(consenting(None)).await.unwrap();
     check(&db, "a signup").await;
+    let held = db
+        .submissions()
+        .hold(consenting(None), &person)
+        .await
+        .unwrap();
+    check(&db, "a signup held for its confirmation").await;
+    assert_eq!(db.submissions().held(&person).await.unwrap().len(), 1);
+    db.submissions().release(held.id()).await.unwrap();
+    db.submissions()
+        .hold(consenting(None), &person)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.submissions().forget_held_before(i64::MAX).await.unwrap(),
+        1
+    );
+    check(&db, "a held signup forgotten").await;
     let withdrawn = ConsentEvent::now(person.clone(), ConsentKind::Withdrawn, Actor::Visitor)
         .on(ConsentChannel::Email)
         .from_source("unsubscribe");
@@ -111,7 +130,8 @@ async fn events_are_only_ever_added(store: TestStore) {
         ledger.withdrawn_before(i64::MAX).await.unwrap(),
         std::slice::from_ref(&person)
     );
-    assert_eq!(ledger.remove_evidence(&person).await.unwrap(), 1);
+    // The signup's consent, and the one held and released (confirmed) before it.
+    assert_eq!(ledger.remove_evidence(&person).await.unwrap(), 2);
     assert_eq!(
         ledger.withdrawn_before(i64::MAX).await.unwrap(),
         [],
@@ -121,7 +141,7 @@ async fn events_are_only_ever_added(store: TestStore) {
     let erased = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant);
     ledger.erase(&person, EMAIL, erased).await.unwrap();
     check(&db, "an erasure").await;
-    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.len(), 5);
 
     // And behind the store's back, the database itself refuses.
     for sql in [
@@ -221,5 +241,50 @@ async fn a_person_is_found_by_phone(store: TestStore) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_held_signup_waits_once_and_reads_back_as_it_was_sent(store: TestStore) {
+    let db = store.instance().await;
+    let person = recording().keys.of(EMAIL);
+    let key = IdempotencyKey::parse("form-held-0123456789").unwrap();
+    let first = db
+        .submissions()
+        .hold(consenting(Some(key.clone())), &person)
+        .await
+        .unwrap();
+    let again = db
+        .submissions()
+        .hold(consenting(Some(key)), &person)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Inserted::AlreadyStored(first.id().clone()),
+        "a double click"
+    );
+    // Not a signup yet: neither counted nor queued.
+    assert_eq!(db.statistics().queue_counts().await.unwrap().pending, 0);
+    let held = db.submissions().held(&person).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let confirmed = held[0].confirmed().expect("reads back");
+    let sent = consenting(None);
+    assert_eq!(confirmed.signup, sent.signup);
+    assert_eq!(confirmed.consent_text, sent.consent_text);
+    // Its consent was stored with it, naming it.
+    let history = db.consent().history(&person).await.unwrap();
+    assert_eq!(
+        history[0].submission_id.as_deref(),
+        Some(first.id().as_ref())
+    );
+    assert_eq!(db.submissions().forget_held_before(0).await.unwrap(), 0);
+    assert_eq!(
+        db.submissions().forget_held_before(i64::MAX).await.unwrap(),
+        1
+    );
+    let history = db.consent().history(&person).await.unwrap();
+    assert!(
+        history[0].evidence.is_none(),
+        "who entered the address, never confirmed"
     );
 }

@@ -98,6 +98,7 @@ mod demo;
 mod digests;
 mod events;
 mod intake;
+mod mail;
 mod queue;
 
 /// Long enough that a loaded machine's pauses do not make a claim run out early.

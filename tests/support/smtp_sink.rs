@@ -29,6 +29,66 @@ impl ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// The body of the part of `content_type` (`text/plain`, `text/html`), its transfer
+    /// encoding (7bit, quoted-printable or base64) undone.
+    pub fn part(&self, content_type: &str) -> Option<String> {
+        use base64::Engine as _;
+        let start = self.data.find(&format!("Content-Type: {content_type}"))?;
+        let part = &self.data[start..];
+        let (head, body) = part.split_once("\r\n\r\n")?;
+        // The part ends at the next line of the multipart's boundary.
+        let boundary = self
+            .data
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|boundary| format!("\r\n--{boundary}"));
+        let body = match &boundary {
+            Some(boundary) => body.split(boundary.as_str()).next().unwrap_or(body),
+            None => body,
+        };
+        let encoding = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Content-Transfer-Encoding: "))
+            .unwrap_or("7bit")
+            .trim()
+            .to_ascii_lowercase();
+        match encoding.as_str() {
+            "base64" => {
+                let joined: String = body.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .ok()?;
+                String::from_utf8(bytes).ok()
+            }
+            "quoted-printable" => Some(quoted_printable(body)),
+            _ => Some(body.to_owned()),
+        }
+    }
+}
+
+/// Quoted-printable (RFC 2045) decoded: soft line breaks joined, `=XX` made bytes.
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ReceivedMail {
     /// The subject, its RFC 2047 encoded words (base64, UTF-8) decoded.
     pub fn subject(&self) -> String {
         use base64::Engine as _;

@@ -104,6 +104,11 @@ impl ConsentLedger for PostgresStore {
             &[&email],
         )
         .await?;
+        tx.execute(
+            "DELETE FROM visitor_mail WHERE person = $1 OR email = $2",
+            &[&person.as_ref(), &email],
+        )
+        .await?;
         let mut columns = GivenColumns::default();
         columns.push(&erased, None);
         tx.query_one(RECORD.as_str(), &columns.params()).await?;
@@ -164,16 +169,46 @@ fn event_of(row: &Row) -> ConsentEvent {
         phone: row.get(13),
         ip_address: row.get(14),
         user_agent: row.get(15),
+        needs_confirmation: row.get(16),
     }
     .into_event()
 }
 
+/// The columns of an event as [`GivenColumns`] passes them, with their array types.
+const EVENT_ARRAYS: [(&str, &str); 13] = [
+    ("id", "text"),
+    ("occurred_at", "bigint"),
+    ("person", "text"),
+    ("kind", "text"),
+    ("channel", "text"),
+    ("actor", "text"),
+    ("consent_text", "text"),
+    ("text_version", "text"),
+    ("language", "text"),
+    ("source", "text"),
+    ("form_id", "text"),
+    ("submission_id", "text"),
+    ("needs_confirmation", "boolean"),
+];
+/// The columns of the evidence, all text.
+const EVIDENCE_COLUMNS: [&str; 5] = ["event_id", "email", "phone", "ip_address", "user_agent"];
+
 /// The `WITH` clauses that add the events of [`GivenColumns`] and their evidence, whose
-/// 17 parameters start at `$first`. After a clause `stored` returning the submissions
-/// stored (`id`), `after_stored` adds only the events whose submission was stored: a
-/// resend stores neither the signup nor its consent again.
+/// parameters (one array per column, in [`GivenColumns::params`]' order) start at
+/// `$first`. After a clause `stored` returning the submissions stored (`id`),
+/// `after_stored` adds only the events whose submission was stored: a resend stores
+/// neither the signup nor its consent again.
 pub(super) fn consent_clauses(first: usize, after_stored: bool) -> String {
-    let p: Vec<String> = (first..first + 17).map(|n| format!("${n}")).collect();
+    let names = |columns: &[&str]| columns.join(", ");
+    let event_columns: Vec<&str> = EVENT_ARRAYS.iter().map(|(name, _)| *name).collect();
+    let event_arrays: Vec<String> = EVENT_ARRAYS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| format!("${}::{kind}[]", first + i))
+        .collect();
+    let evidence_arrays: Vec<String> = (0..EVIDENCE_COLUMNS.len())
+        .map(|i| format!("${}::text[]", first + EVENT_ARRAYS.len() + i))
+        .collect();
     let only_stored = if after_stored {
         "WHERE e.submission_id IN (SELECT id FROM stored)"
     } else {
@@ -181,46 +216,24 @@ pub(super) fn consent_clauses(first: usize, after_stored: bool) -> String {
     };
     format!(
         "consented AS (
-            INSERT INTO consent_events (id, occurred_at, person, kind, channel, actor,
-                consent_text, text_version, language, source, form_id, submission_id)
-            SELECT e.id, e.occurred_at, e.person, e.kind, e.channel, e.actor, e.text,
-                e.version, e.language, e.source, e.form_id, e.submission_id
-            FROM unnest({}::text[], {}::bigint[], {}::text[], {}::text[], {}::text[],
-                    {}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[],
-                    {}::text[])
-                AS e(id, occurred_at, person, kind, channel, actor, text, version,
-                    language, source, form_id, submission_id)
+            INSERT INTO consent_events ({events})
+            SELECT {events} FROM unnest({event_arrays}) AS e({events})
             {only_stored}
             RETURNING id),
         evidenced AS (
-            INSERT INTO consent_evidence (event_id, email, phone, ip_address, user_agent)
-            SELECT v.event_id, v.email, v.phone, v.ip_address, v.user_agent
-            FROM unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::text[])
-                AS v(event_id, email, phone, ip_address, user_agent)
-            JOIN consented ON consented.id = v.event_id
+            INSERT INTO consent_evidence ({evidence})
+            SELECT {evidence} FROM unnest({evidence_arrays}) AS v({evidence})
+            WHERE v.event_id IN (SELECT id FROM consented)
             RETURNING event_id)",
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-        p[4],
-        p[5],
-        p[6],
-        p[7],
-        p[8],
-        p[9],
-        p[10],
-        p[11],
-        p[12],
-        p[13],
-        p[14],
-        p[15],
-        p[16],
+        events = names(&event_columns),
+        event_arrays = event_arrays.join(", "),
+        evidence = names(&EVIDENCE_COLUMNS),
+        evidence_arrays = evidence_arrays.join(", "),
     )
 }
 
 /// Adds events of the ledger's own, with their evidence.
-static RECORD: LazyLock<String> = LazyLock::new(|| {
+pub(super) static RECORD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH {} SELECT (SELECT count(*) FROM consented), (SELECT count(*) FROM evidenced)",
         consent_clauses(1, false)
@@ -242,6 +255,7 @@ pub(super) struct GivenColumns {
     source: Vec<Option<String>>,
     form_id: Vec<Option<String>>,
     submission_id: Vec<Option<String>>,
+    needs_confirmation: Vec<bool>,
     // The evidence, for the events that have it.
     evidence_event: Vec<String>,
     email: Vec<String>,
@@ -280,6 +294,7 @@ impl GivenColumns {
                 .map(str::to_owned)
                 .or_else(|| event.submission_id.clone()),
         );
+        self.needs_confirmation.push(event.needs_confirmation);
         if let Some(evidence) = &event.evidence {
             self.evidence_event.push(event.id.clone());
             self.email.push(evidence.email.clone());
@@ -304,6 +319,7 @@ impl GivenColumns {
             &self.source,
             &self.form_id,
             &self.submission_id,
+            &self.needs_confirmation,
             &self.evidence_event,
             &self.email,
             &self.phone,

@@ -5,9 +5,11 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 
 use super::PostgresStore;
-use super::consent::{GivenColumns, consent_clauses};
+use super::consent::{GivenColumns, RECORD, consent_clauses};
+use crate::consent::PersonKey;
+use crate::domain::IdempotencyKey;
 use crate::intake::store::{
-    Inserted, KeyedContent, NewSubmission, SubmissionStore, resend_verdict,
+    HeldSignup, Inserted, KeyedContent, NewSubmission, Source, SubmissionStore, resend_verdict,
 };
 use crate::storage::{StorageError, SubmissionId, now_ms};
 
@@ -28,6 +30,124 @@ impl SubmissionStore for PostgresStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn hold(
+        &self,
+        submission: NewSubmission,
+        person: &PersonKey,
+    ) -> Result<Inserted, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
+        let id = SubmissionId::random();
+        let content = KeyedContent::of(&submission);
+        // A key already held inserts nothing: a double click is one signup waiting.
+        let held = tx
+            .query_opt(
+                "INSERT INTO unconfirmed_signups (id, person, received_at, source, first_name,
+                     last_name, email, phone, marketing_consent, consent_text,
+                     idempotency_key, details)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+                 WHERE $11::text IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM unconfirmed_signups WHERE idempotency_key = $11)
+                 RETURNING id",
+                &[
+                    &id.0,
+                    &person.as_ref(),
+                    &now_ms(),
+                    &submission.source.as_str(),
+                    &content.first_name,
+                    &content.last_name,
+                    &content.email,
+                    &content.phone,
+                    &content.marketing_consent,
+                    &submission.consent_text,
+                    &key,
+                    &content.details,
+                ],
+            )
+            .await?;
+        if held.is_none() {
+            let earlier = tx
+                .query_one(
+                    "SELECT id FROM unconfirmed_signups WHERE idempotency_key = $1",
+                    &[&key],
+                )
+                .await?;
+            return Ok(Inserted::AlreadyStored(SubmissionId::from_stored(
+                earlier.get(0),
+            )));
+        }
+        let consents = GivenColumns::of_batch([(&submission, id.0.as_str())]);
+        tx.query_one(RECORD.as_str(), &consents.params()).await?;
+        tx.commit().await?;
+        Ok(Inserted::New(id))
+    }
+
+    async fn held(&self, person: &PersonKey) -> Result<Vec<HeldSignup>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, received_at, source, first_name, last_name, email, phone,
+                     marketing_consent, consent_text, idempotency_key, details
+                 FROM unconfirmed_signups WHERE person = $1 ORDER BY received_at",
+                &[&person.as_ref()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| HeldSignup {
+                id: SubmissionId::from_stored(row.get(0)),
+                received_at_ms: row.get(1),
+                source: Source::from_stored(row.get(2)),
+                content: KeyedContent {
+                    first_name: row.get(3),
+                    last_name: row.get(4),
+                    email: row.get(5),
+                    phone: row.get(6),
+                    marketing_consent: row.get(7),
+                    details: row.get(10),
+                },
+                consent_text: row.get(8),
+                key: row
+                    .get::<_, Option<String>>(9)
+                    .as_deref()
+                    .and_then(IdempotencyKey::parse),
+            })
+            .collect())
+    }
+
+    async fn release(&self, id: &SubmissionId) -> Result<(), StorageError> {
+        self.client()
+            .await?
+            .execute("DELETE FROM unconfirmed_signups WHERE id = $1", &[&id.0])
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_held_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The consent events stay as proof that the address was entered; who entered it,
+        // never confirmed, does not.
+        tx.execute(
+            "DELETE FROM consent_evidence WHERE event_id IN (
+                 SELECT e.id FROM consent_events e JOIN unconfirmed_signups u
+                     ON u.id = e.submission_id
+                 WHERE u.received_at < $1)",
+            &[&cutoff_ms],
+        )
+        .await?;
+        let forgotten = tx
+            .execute(
+                "DELETE FROM unconfirmed_signups WHERE received_at < $1",
+                &[&cutoff_ms],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(forgotten as usize)
     }
 }
 

@@ -89,6 +89,10 @@ impl ConsentLedger for SqliteStore {
                 "DELETE FROM event_outbox WHERE instr(body, ?1) > 0",
                 [&email],
             )?;
+            tx.execute(
+                "DELETE FROM visitor_mail WHERE person = ?1 OR email = ?2",
+                params![person.as_ref(), email],
+            )?;
             insert_event(&tx, &erased, None)?;
             tx.commit()?;
             super::truncate_log(c)?;
@@ -141,8 +145,9 @@ pub(super) fn insert_event(
     let wording = event.wording.as_ref();
     connection.execute(
         "INSERT INTO consent_events (id, occurred_at, person, kind, channel, actor,
-             consent_text, text_version, language, source, form_id, submission_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             consent_text, text_version, language, source, form_id, submission_id,
+             needs_confirmation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             event.id,
             event.occurred_at_ms,
@@ -156,6 +161,7 @@ pub(super) fn insert_event(
             event.source,
             event.form_id,
             submission_id.or(event.submission_id.as_deref()),
+            event.needs_confirmation,
         ],
     )?;
     if let Some(evidence) = &event.evidence {
@@ -198,6 +204,7 @@ fn events<P: rusqlite::Params>(
             phone: row.get(13)?,
             ip_address: row.get(14)?,
             user_agent: row.get(15)?,
+            needs_confirmation: row.get(16)?,
         }
         .into_event())
     })?;

@@ -1,9 +1,13 @@
-//! Signed unsubscribe links. A link (its token: the channel, the person's key and a
-//! MAC, all in URL-safe characters that need no encoding in a path) names a person (by their [`PersonKey`], never their
-//! address, so that it puts nothing personal in a URL or a server's log) and the channel
-//! to withdraw, with an HMAC over both keyed from `SECRET_KEY`: nobody can make one for
-//! someone else. Links do not expire: a person may want out years after the email came
-//! (US law asks that they work for 30 days at least).
+//! Signed links for emails to visitors. A token names a person by their [`PersonKey`],
+//! never their address (so that it puts nothing personal in a URL or a server's log),
+//! with an HMAC keyed from `SECRET_KEY` over what it is for: nobody can make one for
+//! someone else. Tokens are in URL-safe characters that need no encoding in a path.
+//!
+//! - An unsubscribe token (`email.<person>.<mac>`) names the channel to withdraw. It does
+//!   not expire: a person may want out years after the email came (US law asks that
+//!   unsubscribe links work for 30 days at least).
+//! - A confirmation token (`confirm.<person>.<issued>.<mac>`) carries when it was issued:
+//!   it confirms the address only within `CONFIRMATION_DAYS`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,16 +18,16 @@ use sha2::Sha256;
 use super::{ConsentChannel, PersonKey, derived_key};
 
 #[derive(Clone)]
-pub struct UnsubscribeLinks {
+pub struct ConsentLinks {
     keyed: Hmac<Sha256>,
     /// `PUBLIC_URL`, without its trailing slash.
     base: String,
 }
 
-impl UnsubscribeLinks {
+impl ConsentLinks {
     pub fn new(secret_key: Option<&SecretSlice<u8>>, public_url: &url::Url) -> Self {
         Self {
-            keyed: derived_key(secret_key, b"clover-signup unsubscribe links v1"),
+            keyed: derived_key(secret_key, b"clover-signup consent links v1"),
             base: public_url.as_str().trim_end_matches('/').to_owned(),
         }
     }
@@ -51,11 +55,33 @@ impl UnsubscribeLinks {
         let (signed, mac) = token.rsplit_once('.')?;
         let (channel, person) = signed.split_once('.')?;
         let channel = ConsentChannel::from_stored(channel)?;
+        self.check(signed, mac)?;
+        Some((PersonKey::from_stored(person.to_owned()), channel))
+    }
+
+    /// The link in a confirmation email sent at `issued_secs` (Unix seconds).
+    pub fn confirm_url(&self, person: &PersonKey, issued_secs: i64) -> String {
+        let signed = format!("confirm.{}.{issued_secs}", person.as_ref());
+        let mac = self.mac(&signed);
+        format!("{}/confirm/{signed}.{mac}", self.base)
+    }
+
+    /// Who a confirmation token names and when it was issued, if this service signed it.
+    pub fn verify_confirm(&self, token: &str) -> Option<(PersonKey, i64)> {
+        let (signed, mac) = token.rsplit_once('.')?;
+        let rest = signed.strip_prefix("confirm.")?;
+        let (person, issued) = rest.split_once('.')?;
+        let issued = issued.parse().ok()?;
+        self.check(signed, mac)?;
+        Some((PersonKey::from_stored(person.to_owned()), issued))
+    }
+
+    /// Whether `mac` is this service's over `signed`.
+    fn check(&self, signed: &str, mac: &str) -> Option<()> {
         let given = URL_SAFE_NO_PAD.decode(mac).ok()?;
         let mut check = self.keyed.clone();
         check.update(signed.as_bytes());
-        check.verify_slice(&given).ok()?;
-        Some((PersonKey::from_stored(person.to_owned()), channel))
+        check.verify_slice(&given).ok()
     }
 
     fn mac(&self, signed: &str) -> String {
@@ -70,9 +96,9 @@ mod tests {
     use super::*;
     use crate::consent::PersonKeys;
 
-    fn links(key: u8) -> UnsubscribeLinks {
+    fn links(key: u8) -> ConsentLinks {
         let url = url::Url::parse("https://signup.example.com/").unwrap();
-        UnsubscribeLinks::new(Some(&SecretSlice::from(vec![key; 32])), &url)
+        ConsentLinks::new(Some(&SecretSlice::from(vec![key; 32])), &url)
     }
 
     #[test]
@@ -92,5 +118,22 @@ mod tests {
         assert!(page.starts_with("https://signup.example.com/preferences/email."));
         let one_click = links(1).one_click_url(&person, ConsentChannel::Email);
         assert!(one_click.starts_with("https://signup.example.com/unsubscribe/email."));
+    }
+
+    #[test]
+    fn a_confirmation_link_names_its_person_and_when_and_is_no_unsubscribe_link() {
+        let person = PersonKeys::new(None).of("ana@example.com");
+        let url = links(1).confirm_url(&person, 1_800_000_000);
+        let token = url.rsplit('/').next().unwrap();
+        assert_eq!(
+            links(1).verify_confirm(token),
+            Some((person.clone(), 1_800_000_000))
+        );
+        assert_eq!(links(2).verify_confirm(token), None);
+        let later = token.replace("1800000000", "1900000000");
+        assert_eq!(links(1).verify_confirm(&later), None, "the time is signed");
+        assert_eq!(links(1).verify(token), None);
+        let unsubscribe = links(1).token(&person, ConsentChannel::Email);
+        assert_eq!(links(1).verify_confirm(&unsubscribe), None);
     }
 }

@@ -1,0 +1,201 @@
+//! Sends what the outbox holds, each email once its person's consent allows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Composer, MailKind, MailOutbox, VisitorMail};
+use crate::consent::{ConsentChannel, ConsentLedger, ConsentState, standing};
+use crate::storage::{StorageError, now_ms};
+
+/// How often the outbox is looked at when nothing wakes the sender.
+const POLL: Duration = Duration::from_secs(5);
+/// Emails claimed at a time, and how long a claim holds.
+const BATCH: usize = 20;
+const CLAIM: Duration = Duration::from_secs(60);
+/// An email the server has not taken for this long is given up.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+const LONGEST_WAIT: Duration = Duration::from_secs(600);
+/// At most one confirmation to one address in this long, whatever a form is sent.
+const ONE_CONFIRMATION_PER: Duration = Duration::from_secs(24 * 3600);
+
+pub struct VisitorMailer {
+    pub outbox: Arc<dyn MailOutbox>,
+    pub ledger: Arc<dyn ConsentLedger>,
+    pub transport: AsyncSmtpTransport<Tokio1Executor>,
+    pub from: Mailbox,
+    pub composer: Composer,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// Why an email was not sent. Never the server's own words: they may quote the address.
+#[derive(Debug)]
+enum Failure {
+    /// The server refused it for good (5xx): trying again would not help.
+    Refused(String),
+    /// Anything else: tried again later.
+    Failed(String),
+}
+
+/// What becomes of one email.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Send,
+    /// Not sent, for this reason.
+    Drop(&'static str),
+}
+
+impl VisitorMailer {
+    /// Sends what is due, then waits for a new email or the next poll; forever.
+    pub async fn run(self) {
+        loop {
+            self.send_due().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    async fn send_due(&self) {
+        let Ok(due) = self.outbox.claim_due(BATCH, CLAIM).await else {
+            // The database is away; the delivery worker tells of that. Try at the next poll.
+            return;
+        };
+        for mail in due {
+            if let Err(error) = self.handle(&mail).await {
+                tracing::warn!(%error, kind = mail.kind.as_str(), "an email to a visitor waits for the database; it is tried again after its claim");
+            }
+        }
+    }
+
+    async fn handle(&self, mail: &VisitorMail) -> Result<(), StorageError> {
+        match self.verdict(mail).await? {
+            Verdict::Drop(why) => {
+                tracing::info!(
+                    kind = mail.kind.as_str(),
+                    why,
+                    "an email to a visitor was not sent"
+                );
+                self.outbox.settle(&mail.id, why).await
+            }
+            Verdict::Send => match self.send(mail).await {
+                Ok(()) => {
+                    tracing::info!(kind = mail.kind.as_str(), "an email to a visitor was sent");
+                    self.outbox.sent(&mail.id).await
+                }
+                Err(Failure::Refused(error)) => {
+                    tracing::warn!(
+                        kind = mail.kind.as_str(),
+                        error,
+                        "the mail server refused an email to a visitor for good"
+                    );
+                    self.outbox.settle(&mail.id, &error).await
+                }
+                Err(Failure::Failed(error)) => self.failed(mail, &error).await,
+            },
+        }
+    }
+
+    /// Read right before sending, so that a withdrawal or a confirmation made since the
+    /// email was queued counts.
+    async fn verdict(&self, mail: &VisitorMail) -> Result<Verdict, StorageError> {
+        let history = self.ledger.history(&mail.person).await?;
+        let email = standing(&history).remove(&ConsentChannel::Email);
+        let state = email.map(|s| s.state);
+        if state == Some(ConsentState::Withdrawn) {
+            return Ok(Verdict::Drop("the person withdrew"));
+        }
+        if mail.kind == MailKind::Welcome
+            && self
+                .outbox
+                .last_sent(&mail.person, MailKind::Welcome)
+                .await?
+                .is_some()
+        {
+            return Ok(Verdict::Drop("a welcome went to this address before"));
+        }
+        if mail.kind == MailKind::Confirmation {
+            if state == Some(ConsentState::Confirmed) {
+                return Ok(Verdict::Drop("already confirmed"));
+            }
+            let last = self
+                .outbox
+                .last_sent(&mail.person, MailKind::Confirmation)
+                .await?;
+            let day_ago = now_ms() - ONE_CONFIRMATION_PER.as_millis() as i64;
+            if last.is_some_and(|at| at > day_ago) {
+                return Ok(Verdict::Drop("a confirmation went to this address today"));
+            }
+        }
+        Ok(Verdict::Send)
+    }
+
+    async fn send(&self, mail: &VisitorMail) -> Result<(), Failure> {
+        let composed = self.composer.compose(mail, now_ms() / 1000);
+        let to: Mailbox = mail
+            .email
+            .parse()
+            .map_err(|_| Failure::Refused("the address is not one a mail server takes".into()))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&composed.subject)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                composed.list_unsubscribe.clone(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                composed.text,
+                composed.html,
+            ))
+            .map_err(|error| Failure::Refused(format!("the email could not be built: {error}")))?;
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                let said = match error.status() {
+                    Some(code) => format!("the mail server answered {code}"),
+                    None if error.is_timeout() => "the mail server did not answer in time".into(),
+                    None => "the mail server could not be reached".into(),
+                };
+                if error.is_permanent() {
+                    Failure::Refused(said)
+                } else {
+                    Failure::Failed(said)
+                }
+            })
+    }
+
+    async fn failed(&self, mail: &VisitorMail, error: &str) -> Result<(), StorageError> {
+        let age = Duration::from_millis(u64::try_from(now_ms() - mail.created_at_ms).unwrap_or(0));
+        if age >= GIVE_UP_AFTER {
+            tracing::error!(
+                kind = mail.kind.as_str(),
+                error,
+                "an email to a visitor was not taken for a day; given up"
+            );
+            return self.outbox.settle(&mail.id, "not taken for a day").await;
+        }
+        let wait = Duration::from_secs(1)
+            .saturating_mul(1 << mail.attempts.saturating_sub(1).min(20))
+            .min(LONGEST_WAIT);
+        tracing::warn!(
+            kind = mail.kind.as_str(),
+            attempt = mail.attempts,
+            retry_in_s = wait.as_secs(),
+            error,
+            "an email to a visitor was not taken; trying again"
+        );
+        let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        self.outbox.retry_at(&mail.id, next, error).await
+    }
+}
