@@ -23,6 +23,9 @@ pub struct FormSettings {
     pub rules: FormRules,
     /// `CONSENT_TEXT`; without it, the catalogue's wording in the visitor's language.
     pub consent_text: Option<String>,
+    /// `SMS_CONSENT_TEXT`: the words of the text-message box (`sms_consent` in
+    /// `FORM_FIELDS`); without it, the catalogue's, naming the merchant.
+    pub sms_consent_text: Option<String>,
     /// How the pages look and who they speak for.
     pub branding: Branding,
     /// `DEFAULT_LANGUAGE`: for visitors whose browser asks for none we speak.
@@ -40,7 +43,8 @@ pub struct FormSettings {
 /// The form's settings; `frame_ancestors` is `FRAME_ANCESTORS`, read already.
 pub(super) fn read(env: &mut Reader<'_>, frame_ancestors: Read<&str>) -> Read<FormSettings> {
     let rules = read_rules(env);
-    let consent_text = read_consent_text(env);
+    let consent_text = read_consent_text(env, "CONSENT_TEXT");
+    let sms_consent_text = read_consent_text(env, "SMS_CONSENT_TEXT");
     let branding = brand::read(env);
     let default_language = read_default_language(env);
     let min_fill = env.parsed::<u64>("FORM_MIN_FILL_SECONDS", "a whole number of seconds");
@@ -48,6 +52,7 @@ pub(super) fn read(env: &mut Reader<'_>, frame_ancestors: Read<&str>) -> Read<Fo
     Ok(FormSettings {
         rules: rules?,
         consent_text: consent_text?,
+        sms_consent_text: sms_consent_text?,
         branding: branding?,
         default_language: default_language?,
         min_fill: Duration::from_secs(min_fill?.unwrap_or(2)),
@@ -87,6 +92,16 @@ fn read_rules(env: &mut Reader<'_>) -> Read<FormRules> {
             hidden.join(", ")
         )));
     }
+    if required.contains(&Field::SmsConsent) {
+        return Err(env.problem(
+            "FORM_REQUIRED: sms_consent cannot be required: consent is only consent if it \
+             can be refused",
+        ));
+    }
+    if fields.contains(&Field::SmsConsent) && !fields.contains(&Field::Phone) {
+        return Err(env
+            .problem("FORM_FIELDS: sms_consent needs phone on the form, to send the messages to"));
+    }
     required.insert(Field::Email);
     Ok(FormRules { fields, required })
 }
@@ -121,15 +136,17 @@ fn read_field_list(env: &mut Reader<'_>, name: &str) -> Read<Option<Vec<Field>>>
     Ok(Some(fields))
 }
 
-fn read_consent_text(env: &mut Reader<'_>) -> Read<Option<String>> {
-    let Some(text) = env.value("CONSENT_TEXT") else {
+/// A consent box's words (`CONSENT_TEXT`, `SMS_CONSENT_TEXT`): one line, short enough
+/// for Clover's note.
+fn read_consent_text(env: &mut Reader<'_>, name: &str) -> Read<Option<String>> {
+    let Some(text) = env.value(name) else {
         return Ok(None);
     };
     if crate::domain::clover_length(&text) > CONSENT_TEXT_MAX_LEN
         || text.chars().any(char::is_control)
     {
         return Err(env.problem(format!(
-            "CONSENT_TEXT: expected one line of at most {CONSENT_TEXT_MAX_LEN} characters"
+            "{name}: expected one line of at most {CONSENT_TEXT_MAX_LEN} characters"
         )));
     }
     Ok(Some(text))

@@ -23,6 +23,7 @@ pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, st
 pub use links::ConsentLinks;
 
 use crate::domain::random_uuid;
+use crate::i18n::{Arg, Language};
 use crate::storage::now_ms;
 
 /// What happened to a person's consent, or what the merchant did about the person.
@@ -187,6 +188,20 @@ impl Wording {
             version: text_version(text),
             language: language.to_owned(),
         }
+    }
+}
+
+/// The words of the text-message box: `SMS_CONSENT_TEXT`, or the catalogue's in
+/// `language`, which names the merchant, says that how often varies and that rates may
+/// apply, and how to stop. The form shows them and the ledger records them: one source.
+pub fn sms_wording(own: Option<&str>, language: Language, merchant: Option<&str>) -> String {
+    match (own, merchant) {
+        (Some(own), _) => own.to_owned(),
+        (None, Some(name)) => language.text_with(
+            "sms-consent-default-merchant",
+            &[("merchant", Arg::Text(name))],
+        ),
+        (None, None) => language.text("sms-consent-default"),
     }
 }
 

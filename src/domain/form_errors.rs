@@ -23,6 +23,8 @@ pub enum FieldError {
         max: usize,
     },
     InvalidConsent,
+    /// Consent to text messages without a phone number to send them to.
+    SmsNeedsPhone,
     BirthdayNumbers,
     BirthdayDate,
     BirthdayYear {

@@ -13,10 +13,13 @@ pub enum Field {
     Birthday,
     Address,
     Note,
+    /// Consent to text messages: its own box, never ticked for the visitor, and only
+    /// with a phone number.
+    SmsConsent,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::FirstName,
         Field::LastName,
         Field::Email,
@@ -24,6 +27,7 @@ impl Field {
         Field::Birthday,
         Field::Address,
         Field::Note,
+        Field::SmsConsent,
     ];
 
     /// The name used by `FORM_FIELDS` and `FORM_REQUIRED`.
@@ -36,6 +40,7 @@ impl Field {
             Field::Birthday => "birthday",
             Field::Address => "address",
             Field::Note => "note",
+            Field::SmsConsent => "sms_consent",
         }
     }
 
@@ -60,6 +65,7 @@ impl Field {
                 Input::Country,
             ],
             Field::Note => &[Input::Note],
+            Field::SmsConsent => &[Input::SmsConsent],
         }
     }
 }
@@ -82,6 +88,7 @@ pub enum Input {
     Country,
     Note,
     MarketingConsent,
+    SmsConsent,
 }
 
 impl Input {
@@ -102,6 +109,7 @@ impl Input {
             Input::Country => "country",
             Input::Note => "note",
             Input::MarketingConsent => "marketing_consent",
+            Input::SmsConsent => "sms_consent",
         }
     }
 

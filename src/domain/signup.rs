@@ -41,6 +41,9 @@ pub struct SignupForm {
     /// The checkbox sends `on` when ticked and nothing otherwise; the JSON API sends a boolean.
     #[serde(default)]
     pub marketing_consent: Option<ConsentAnswer>,
+    /// The text-message box, when the form has one; never implied by the email box.
+    #[serde(default)]
+    pub sms_consent: Option<ConsentAnswer>,
 }
 
 /// The JSON API may send the birthday's numbers as numbers; the form sends text.
@@ -102,6 +105,8 @@ pub struct NewSignup {
     pub address: Option<PostalAddress>,
     pub note: Option<VisitorNote>,
     pub marketing_consent: bool,
+    /// Consent to text messages, only ever with a phone number.
+    pub sms_consent: bool,
 }
 
 impl SignupForm {
@@ -129,6 +134,7 @@ impl SignupForm {
                 false
             }
         };
+        let sms_consent = self.parse_sms_consent(rules, phone.is_some(), &mut errors);
         match (errors.is_empty(), email) {
             (true, Some(email)) => Ok(NewSignup {
                 first_name,
@@ -139,6 +145,7 @@ impl SignupForm {
                 address,
                 note,
                 marketing_consent,
+                sms_consent,
             }),
             (true, None) => {
                 // Email is always shown and required, so this cannot happen; refuse rather
@@ -147,6 +154,28 @@ impl SignupForm {
                 Err(errors)
             }
             (false, _) => Err(errors),
+        }
+    }
+
+    /// The text-message box, when the form shows it: a yes needs a phone number (one
+    /// that was given and is wrong is reported at the phone already).
+    fn parse_sms_consent(&self, rules: &FormRules, phone: bool, errors: &mut FormErrors) -> bool {
+        if !rules.fields.contains(&Field::SmsConsent) {
+            return false;
+        }
+        match self.sms_consent.as_ref().map(ConsentAnswer::parse) {
+            None | Some(Ok(false)) => false,
+            Some(Ok(true)) if phone => true,
+            Some(Ok(true)) => {
+                if errors.of(Input::Phone).is_empty() {
+                    errors.add(Input::SmsConsent, FieldError::SmsNeedsPhone);
+                }
+                false
+            }
+            Some(Err(error)) => {
+                errors.add(Input::SmsConsent, error);
+                false
+            }
         }
     }
 
@@ -254,6 +283,24 @@ mod tests {
         assert_eq!(signup.email.as_ref(), "ada@example.com");
         assert_eq!(signup.phone.unwrap().as_ref(), "5551234567");
         assert!(signup.marketing_consent);
+    }
+
+    #[test]
+    fn text_messages_need_a_phone_and_are_never_implied_by_the_email_box() {
+        let mut consenting = form("Ada", "Lovelace", "ada@example.com", "");
+        consenting.phone = None;
+        consenting.marketing_consent = Some(ConsentAnswer::Bool(true));
+        let signup = consenting.parse(&all_fields()).unwrap();
+        assert!(signup.marketing_consent && !signup.sms_consent);
+
+        consenting.sms_consent = Some(ConsentAnswer::Text("on".into()));
+        let errors = consenting.parse(&all_fields()).unwrap_err();
+        assert_eq!(errors.of(Input::SmsConsent), [FieldError::SmsNeedsPhone]);
+
+        consenting.phone = Some("555 010 2000".into());
+        assert!(consenting.parse(&all_fields()).unwrap().sms_consent);
+        // A form without the box ignores a value sent for it.
+        assert!(!consenting.parse(&FormRules::default()).unwrap().sms_consent);
     }
 
     #[test]

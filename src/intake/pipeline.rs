@@ -10,7 +10,7 @@ use crate::alerts::{NewSignupNotice, SignupNotices};
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::configuration::DoubleOptIn;
 use crate::consent::PersonKey;
-use crate::consent::{ConsentChannel, ConsentEvent, ConsentRecording, Given, Wording};
+use crate::consent::{ConsentChannel, ConsentEvent, ConsentRecording, Given, Wording, sms_wording};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use crate::events::{EventKind, Events, Person};
@@ -36,6 +36,9 @@ pub struct Intake<'a> {
     pub rules: &'a FormRules,
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording in the visitor's language.
     pub consent_text: Option<&'a str>,
+    /// `SMS_CONSENT_TEXT`, or `None` for the catalogue's, which names the merchant.
+    pub sms_consent_text: Option<&'a str>,
+    pub merchant_name: Option<&'a str>,
     /// Counts every outcome, by door, for `/metrics`.
     pub metrics: &'a IntakeMetrics,
     /// How a consent given is recorded in the ledger.
@@ -294,7 +297,8 @@ impl Intake<'_> {
             .await;
     }
 
-    /// The consents given with `signup`, for the ledger: the email box's, when ticked.
+    /// The consents given with `signup`, for the ledger: the email box's and the text
+    /// message box's, each when ticked, each with its own words.
     fn consents(
         &self,
         signup: &NewSignup,
@@ -302,24 +306,40 @@ impl Intake<'_> {
         consent_text: &str,
         key: Option<&IdempotencyKey>,
     ) -> Vec<ConsentEvent> {
-        if !signup.marketing_consent {
-            return Vec::new();
-        }
         let form_id = match submission.channel {
             Channel::Form { .. } => key.map(AsRef::as_ref),
             Channel::Api { .. } => None,
         };
-        vec![self.consent.given(Given {
-            email: signup.email.as_ref(),
-            phone: signup.phone.as_ref().map(AsRef::as_ref),
-            channel: ConsentChannel::Email,
-            wording: Wording::new(consent_text, submission.language.tag()),
-            source: submission.channel.metrics_source().as_str(),
-            form_id,
-            ip_address: submission.client_ip,
-            user_agent: submission.user_agent,
-            needs_confirmation: self.follow_up.needs_confirmation(),
-        })]
+        let language = submission.language;
+        let given = |channel, text: &str, needs_confirmation| {
+            self.consent.given(Given {
+                email: signup.email.as_ref(),
+                phone: signup.phone.as_ref().map(AsRef::as_ref),
+                channel,
+                wording: Wording::new(text, language.tag()),
+                source: submission.channel.metrics_source().as_str(),
+                form_id,
+                ip_address: submission.client_ip,
+                user_agent: submission.user_agent,
+                needs_confirmation,
+            })
+        };
+        let mut consents = Vec::new();
+        if signup.marketing_consent {
+            let needs_confirmation = self.follow_up.needs_confirmation();
+            consents.push(given(
+                ConsentChannel::Email,
+                consent_text,
+                needs_confirmation,
+            ));
+        }
+        if signup.sms_consent {
+            let words = sms_wording(self.sms_consent_text, language, self.merchant_name);
+            // A link in an email proves the address, not the phone: double opt-in is the
+            // email's.
+            consents.push(given(ConsentChannel::Sms, &words, false));
+        }
+        consents
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {

@@ -82,6 +82,7 @@ impl HeldSignup {
                 .transpose()
                 .ok()?,
             marketing_consent: content.marketing_consent,
+            sms_consent: details.sms_consent,
         };
         Some(NewSubmission {
             signup,

@@ -114,6 +114,8 @@ fn intake(state: &AppState) -> Intake<'_> {
         notices: state.notices.as_ref(),
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
+        sms_consent_text: state.form.sms_consent_text.as_deref(),
+        merchant_name: state.form.branding.merchant_name.as_deref(),
         metrics: state.metrics.intake(),
         consent: &state.consent,
         follow_up: FollowUp {

@@ -272,6 +272,7 @@ fn form_view<'a>(
         errors: FormErrors::none(),
         rules: &state.form.rules,
         consent_text: state.form.consent_text.as_deref(),
+        sms_consent_text: state.form.sms_consent_text.as_deref(),
         notice: None,
         form_id,
         form_token,

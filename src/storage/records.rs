@@ -27,6 +27,9 @@ pub struct SignupDetails {
     /// one in the `email` column (see [`crate::domain::EmailAddress`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_as_typed: Option<String>,
+    /// Consent to text messages (the ledger has its proof).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sms_consent: bool,
 }
 
 impl SignupDetails {
@@ -37,6 +40,7 @@ impl SignupDetails {
             address: signup.address.clone(),
             note: signup.note.as_ref().map(|n| n.as_ref().to_owned()),
             email_as_typed: (typed != signup.email.as_ref()).then(|| typed.to_owned()),
+            sms_consent: signup.sms_consent,
         }
     }
 

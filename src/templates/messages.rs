@@ -38,6 +38,7 @@ pub fn field_message(input: Input, error: &FieldError, language: Language) -> St
             &[("min", Arg::count(*min)), ("max", Arg::count(*max))],
         ),
         FieldError::InvalidConsent => language.text("error-consent"),
+        FieldError::SmsNeedsPhone => language.text("error-sms-needs-phone"),
         FieldError::BirthdayNumbers => language.text("error-birthday-numbers"),
         FieldError::BirthdayDate => language.text("error-birthday-date"),
         FieldError::BirthdayYear { min, max } => language.text_with(

@@ -16,6 +16,8 @@ pub struct FormView<'a> {
     pub rules: &'a FormRules,
     /// `CONSENT_TEXT`, or `None` for the catalogue's wording.
     pub consent_text: Option<&'a str>,
+    /// `SMS_CONSENT_TEXT`, or `None` for the catalogue's wording.
+    pub sms_consent_text: Option<&'a str>,
     /// A message above the form that is not about one field (such as a rate limit).
     pub notice: Option<Notice>,
     /// The id of this rendered form (an `IdempotencyKey`), kept across corrections.

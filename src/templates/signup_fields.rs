@@ -5,6 +5,7 @@ use maud::{Markup, html};
 
 use super::messages::error_messages;
 use super::signup::FormView;
+use crate::consent::sms_wording;
 use crate::domain::{
     Birthday, EmailAddress, Field, FieldError, Input, PersonName, PhoneNumber, PostalAddress,
     VisitorNote,
@@ -61,6 +62,27 @@ pub(super) fn field_markup(view: &FormView<'_>, field: Field) -> Markup {
         Field::Birthday => birthday_group(view, required),
         Field::Address => address_group(view, required),
         Field::Note => note_area(view, required),
+        Field::SmsConsent => sms_checkbox(view),
+    }
+}
+
+/// The text-message box: never ticked unless the visitor ticked it, with its own words
+/// (`SMS_CONSENT_TEXT`, or the catalogue's naming the merchant).
+fn sms_checkbox(view: &FormView<'_>) -> Markup {
+    let name = Input::SmsConsent.name();
+    let checked = matches!(&view.values.sms_consent, Some(answer) if answer.is_yes());
+    let messages = error_messages(view.errors, Input::SmsConsent, view.context.language);
+    let own = view.sms_consent_text;
+    let merchant = view.context.branding.merchant_name.as_deref();
+    let words = sms_wording(own, view.context.language, merchant);
+    html! {
+        div class="field field-checkbox" {
+            (field_error(view, name, &messages))
+            input type="checkbox" id=(name) name=(name) value="on" checked[checked]
+                aria-invalid=[(!messages.is_empty()).then_some("true")]
+                aria-describedby=[(!messages.is_empty()).then(|| format!("{name}-error"))];
+            label for=(name) lang=[own.and_then(|_| view.context.merchant_lang())] { (words) }
+        }
     }
 }
 

@@ -281,3 +281,100 @@ fn a_configuration_naming_unknown_or_hidden_fields_is_refused_with_every_problem
     let error = refusal(&no_email);
     assert!(error.contains("FORM_FIELDS: must include email"), "{error}");
 }
+
+#[test]
+fn a_text_message_box_needs_the_phone_on_the_form_and_is_never_required() {
+    let error = refusal(&[
+        ("FORM_FIELDS", "first_name,email,phone,sms_consent"),
+        ("FORM_REQUIRED", "email,sms_consent"),
+    ]);
+    assert!(error.contains("sms_consent cannot be required"), "{error}");
+    let error = refusal(&[("FORM_FIELDS", "first_name,email,sms_consent")]);
+    assert!(
+        error.contains("sms_consent needs phone on the form"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn consent_to_text_messages_is_its_own_box_and_its_own_record() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    config
+        .set(
+            "FORM_FIELDS",
+            "first_name,last_name,email,phone,sms_consent",
+        )
+        .set("MERCHANT_NAME", "Corner Bakery");
+    let app = spawn_app(&config).await;
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains(r#"<input type="checkbox" id="sms_consent" name="sms_consent" value="on">"#),
+        "its own box, not ticked: {page}"
+    );
+    assert!(
+        page.contains("Corner Bakery may send me offers by text message"),
+        "{page}"
+    );
+    assert!(page.contains("Reply STOP to stop"), "{page}");
+
+    let no_phone = [
+        ("first_name", "Ada"),
+        ("last_name", "Lovelace"),
+        ("email", "ada@example.com"),
+        ("phone", ""),
+        ("sms_consent", "on"),
+    ];
+    let refused = app.post_form(&no_phone).await;
+    assert_eq!(refused.status(), 422);
+    let refused = refused.text().await.unwrap();
+    assert!(
+        refused.contains("To get text messages, enter your phone number"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(r##"href="#sms_consent""##),
+        "the summary links the box: {refused}"
+    );
+
+    let mut with_phone = no_phone.to_vec();
+    with_phone[3] = ("phone", "555 010 2000");
+    assert_eq!(app.post_form(&with_phone).await.status(), 303);
+    app.wait_for_delivered(1, Duration::from_secs(10)).await;
+
+    let login = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("token", crate::helpers::TEST_ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let people = app.get("/admin/people").await.text().await.unwrap();
+    let csrf = people
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let found = app
+        .client
+        .post(app.url("/admin/people"))
+        .form(&[("csrf_token", csrf.as_str()), ("who", "ada@example.com")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(found.contains("given (sms)"), "{found}");
+    assert!(
+        !found.contains("given (email)"),
+        "never implied by the text box: {found}"
+    );
+    assert!(
+        found.contains("Reply STOP to stop"),
+        "the words agreed to: {found}"
+    );
+    app.stop().await;
+}
