@@ -13,7 +13,7 @@ use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
 const POSTAL: &str = "Corner Bakery, 1 Main Street, Springfield";
 const WAIT: Duration = Duration::from_secs(10);
 
-fn mailing(fake: &FakeClover, sink: &SmtpSink, vars: &[(&str, &str)]) -> Config {
+pub(crate) fn mailing(fake: &FakeClover, sink: &SmtpSink, vars: &[(&str, &str)]) -> Config {
     let mut config = Config::token(fake);
     // The links in the emails name PUBLIC_URL: the port must be known before start.
     let port = crate::support::webhook_receiver::free_port();
@@ -31,7 +31,7 @@ fn mailing(fake: &FakeClover, sink: &SmtpSink, vars: &[(&str, &str)]) -> Config 
 }
 
 /// Signs `email` up on the form in `language`, consenting or not.
-async fn sign_up(app: &TestApp, email: &str, consent: bool, language: &str) {
+pub(crate) async fn sign_up(app: &TestApp, email: &str, consent: bool, language: &str) {
     let mut fields = vec![
         ("first_name", "Ada"),
         ("last_name", "Byron"),
@@ -55,7 +55,7 @@ async fn sign_up(app: &TestApp, email: &str, consent: bool, language: &str) {
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
 }
 
-async fn mails_to(sink: &SmtpSink, email: &str, count: usize) -> Vec<ReceivedMail> {
+pub(crate) async fn mails_to(sink: &SmtpSink, email: &str, count: usize) -> Vec<ReceivedMail> {
     let to = |mail: &ReceivedMail| mail.to.iter().any(|t| t.contains(email));
     assert!(
         eventually(WAIT, || sink.received().iter().filter(|m| to(m)).count()
@@ -68,7 +68,7 @@ async fn mails_to(sink: &SmtpSink, email: &str, count: usize) -> Vec<ReceivedMai
 }
 
 /// The first link in `mail`'s text that starts with `prefix`.
-fn link(mail: &ReceivedMail, prefix: &str) -> String {
+pub(crate) fn link(mail: &ReceivedMail, prefix: &str) -> String {
     let text = mail.part("text/plain").expect("a plain text part");
     let start = text
         .find(prefix)

@@ -5,5 +5,6 @@
 
 pub mod harness;
 
+mod consent_pages;
 mod dashboard;
 mod journeys;
