@@ -1,5 +1,6 @@
-//! The digest: new signups, delivered, waiting, failed, bots turned away and the consent
-//! rate over the last day (or week), beside the period before, sent at `DIGEST_HOUR` in
+//! The digest: new signups, delivered, waiting, failed, bots turned away, the consent
+//! rate and the consents withdrawn over the last day (or week), beside the period before,
+//! sent at `DIGEST_HOUR` in
 //! `TIMEZONE`. A period with nothing to say is skipped unless the merchant asks
 //! (`DIGEST_WHEN_QUIET`). Claiming the period in the database is what lets an instance
 //! send it, so a restart or a second instance never sends one twice.
@@ -24,6 +25,8 @@ pub struct PeriodCounts {
     pub consented: u64,
     /// Signups delivered to Clover in the period (received in it or before).
     pub delivered: u64,
+    /// Consents withdrawn in the period, by the people or by the merchant.
+    pub withdrawn: u64,
 }
 
 /// The digests sent, and the counts they are made of. Implemented in `storage`.
@@ -165,6 +168,12 @@ pub fn compose_digest(facts: &DigestFacts<'_>) -> Message {
             rate(before)
         ),
     ];
+    if now.withdrawn > 0 || before.withdrawn > 0 {
+        lines.push(format!(
+            "Unsubscribed: {} ({before_name}: {})",
+            now.withdrawn, before.withdrawn
+        ));
+    }
     if let Some(bots) = facts.bots {
         lines.push(format!("Bots turned away since the last digest: {bots}"));
     }
@@ -241,11 +250,13 @@ mod tests {
                 received: 4,
                 consented: 3,
                 delivered: 4,
+                withdrawn: 1,
             },
             before: PeriodCounts {
                 received: 2,
                 consented: 1,
                 delivered: 2,
+                withdrawn: 0,
             },
             backlog: Backlog::default(),
             bots: Some(7),
@@ -267,6 +278,7 @@ mod tests {
                 .text
                 .contains("Bots turned away since the last digest: 7")
         );
+        assert!(message.text.contains("Unsubscribed: 1 (the day before: 0)"));
         assert!(!facts.is_quiet());
     }
 }

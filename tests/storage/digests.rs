@@ -1,6 +1,7 @@
 //! The digest's ledger (`clover_signup::alerts::digest::DigestLedger`).
 
 use clover_signup::alerts::digest::PeriodCounts;
+use clover_signup::consent::{Actor, ConsentChannel, ConsentEvent, ConsentKind, PersonKeys};
 use clover_signup::delivery::DeliveryOutcome;
 use clover_signup::storage::now_ms;
 
@@ -21,6 +22,10 @@ async fn a_period_counts_what_was_received_and_delivered_in_it(store: TestStore)
         .mark_delivered(&claimed[0].id, "C1", DeliveryOutcome::Created)
         .await
         .unwrap();
+    let ada = PersonKeys::new(None).of("ada@example.com");
+    let withdrawn =
+        ConsentEvent::now(ada, ConsentKind::Withdrawn, Actor::Visitor).on(ConsentChannel::Email);
+    db.consent().record(withdrawn).await.unwrap();
     let after = now_ms() + 1;
 
     let counts = db.digests().counts(before, after).await.unwrap();
@@ -30,7 +35,8 @@ async fn a_period_counts_what_was_received_and_delivered_in_it(store: TestStore)
         PeriodCounts {
             received: 2,
             consented: 0,
-            delivered: 1
+            delivered: 1,
+            withdrawn: 1,
         }
     );
     let earlier = db

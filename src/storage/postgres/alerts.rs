@@ -74,7 +74,9 @@ impl DigestLedger for PostgresStore {
                      (SELECT COUNT(*) FROM submissions
                       WHERE received_at >= $1 AND received_at < $2 AND marketing_consent),
                      (SELECT COUNT(*) FROM submissions
-                      WHERE delivered_at >= $1 AND delivered_at < $2)",
+                      WHERE delivered_at >= $1 AND delivered_at < $2),
+                     (SELECT COUNT(*) FROM consent_events
+                      WHERE kind = 'withdrawn' AND occurred_at >= $1 AND occurred_at < $2)",
                 &[&from_ms, &to_ms],
             )
             .await?;
@@ -83,6 +85,7 @@ impl DigestLedger for PostgresStore {
             received: count(0),
             consented: count(1),
             delivered: count(2),
+            withdrawn: count(3),
         })
     }
 

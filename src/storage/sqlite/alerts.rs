@@ -80,10 +80,17 @@ impl DigestLedger for SqliteStore {
                 params![from_ms, to_ms],
                 |row| row.get(0),
             )?;
+            let withdrawn: i64 = c.query_row(
+                "SELECT COUNT(*) FROM consent_events
+                 WHERE kind = 'withdrawn' AND occurred_at >= ?1 AND occurred_at < ?2",
+                params![from_ms, to_ms],
+                |row| row.get(0),
+            )?;
             Ok(PeriodCounts {
                 received: received.unsigned_abs(),
                 consented: consented.unsigned_abs(),
                 delivered: delivered.unsigned_abs(),
+                withdrawn: withdrawn.unsigned_abs(),
             })
         })
         .await
