@@ -1,7 +1,6 @@
 //! The digest: new signups, delivered, waiting, failed, bots turned away, the consent
 //! rate and the consents withdrawn over the last day (or week), beside the period before,
-//! sent at `DIGEST_HOUR` in
-//! `TIMEZONE`. A period with nothing to say is skipped unless the merchant asks
+//! sent at `DIGEST_HOUR` in `TIMEZONE`. A period with nothing to say is skipped unless the merchant asks
 //! (`DIGEST_WHEN_QUIET`). Claiming the period in the database is what lets an instance
 //! send it, so a restart or a second instance never sends one twice.
 

@@ -39,6 +39,8 @@ pub trait DemoCustomers: Send + Sync {
     /// own copy of visitors' data, unlike Clover's. One without a date (none is made so)
     /// goes too, since its age cannot be told. Returns how many.
     async fn erase_before(&self, cutoff_ms: i64) -> Result<usize, StorageError>;
+    /// Deletes one customer. False when there is no such customer.
+    async fn remove(&self, id: &str) -> Result<bool, StorageError>;
 }
 
 /// A customer of the demo stand-in, as stored.
@@ -91,6 +93,12 @@ impl DemoClover {
 
     pub async fn add_phone(&self, customer_id: &str, phone: &str) -> Result<(), CloverError> {
         let found = self.customers.add_phone(customer_id, phone).await;
+        found_or_404(found)
+    }
+
+    /// Deletes a customer, as the merchant may in Clover.
+    pub async fn delete(&self, customer_id: &str) -> Result<(), CloverError> {
+        let found = self.customers.remove(customer_id).await;
         found_or_404(found)
     }
 

@@ -115,6 +115,18 @@ impl CustomerDirectory {
         }
     }
 
+    /// Deletes a customer (the merchant erasing a person here and in Clover). One already
+    /// gone counts as deleted.
+    pub async fn delete(&self, customer_id: &str) -> Result<(), CloverError> {
+        match self {
+            Self::Clover(client) => client.delete(customer_id).await,
+            Self::Demo(demo) => match demo.delete(customer_id).await {
+                Err(CloverError::Rejected { status: 404, .. }) => Ok(()),
+                other => other,
+            },
+        }
+    }
+
     pub fn auth(&self) -> AuthSnapshot {
         match self {
             Self::Clover(client) => client.auth(),

@@ -27,6 +27,9 @@ pub struct PersonForm {
     /// The second step of an erasure.
     #[serde(default)]
     confirm: Option<String>,
+    /// `delete`: the erasure deletes the person's Clover customers too.
+    #[serde(default)]
+    clover: Option<String>,
 }
 
 fn people(state: &AppState) -> People<'_> {
@@ -159,12 +162,19 @@ pub async fn erase(
     };
     let people = people(&state);
     let csrf = state.admin.csrf_token(&request);
+    let person = match people.person(&email).await {
+        Ok(person) => person,
+        Err(error) => return unavailable(&error),
+    };
     if form.confirm.as_deref() != Some("yes") {
-        return match people.person(&email).await {
-            Ok(person) => html(StatusCode::OK, erase_confirm_page(&person, &csrf)),
-            Err(error) => unavailable(&error),
-        };
+        return html(StatusCode::OK, erase_confirm_page(&person, &csrf));
     }
+    // Taken before the erasure, which removes what names them.
+    let customers: Vec<String> = person
+        .clover_customers()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let erased = match people.erase(&email).await {
         Ok(erased) => erased,
         Err(error) => return unavailable(&error),
@@ -174,10 +184,13 @@ pub async fn erase(
         evidence = erased.evidence,
         "the merchant erased a person"
     );
-    let said = format!(
+    let mut said = format!(
         "Erased: {} signup(s) and the evidence of {} consent event(s). The events themselves stay, without their personal data.",
         erased.submissions, erased.evidence
     );
+    if form.clover.as_deref() == Some("delete") {
+        said.push_str(&delete_in_clover(&state, &customers).await);
+    }
     html(
         StatusCode::OK,
         people_page(
@@ -188,6 +201,26 @@ pub async fn erase(
             &csrf,
         ),
     )
+}
+
+/// Deletes the erased person's Clover customers; says how it went, each one named.
+async fn delete_in_clover(state: &AppState, customers: &[String]) -> String {
+    let mut said = String::new();
+    for customer in customers {
+        match state.directory.delete(customer).await {
+            Ok(()) => {
+                tracing::info!(customer = %customer, "the merchant deleted an erased person's Clover customer");
+                said.push_str(&format!(" Clover customer {customer} is deleted."));
+            }
+            Err(error) => {
+                tracing::warn!(customer = %customer, %error, "Clover did not delete an erased person's customer");
+                said.push_str(&format!(
+                    " Clover did not delete customer {customer} ({error}): delete it in the Clover dashboard."
+                ));
+            }
+        }
+    }
+    said
 }
 
 /// The page after an action: what was done, and the person as they are now.

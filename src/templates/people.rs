@@ -200,15 +200,26 @@ pub fn erase_confirm_page(person: &Person, csrf_token: &str) -> Markup {
                     p { "No Clover customer was made from their signups." }
                 } @else {
                     p {
-                        strong { "Clover keeps its customer " (customers.join(", ")) "." }
-                        " This service does not delete it: delete it in your Clover dashboard (Customers) if the erasure request covers it."
+                        "Their signups made the Clover customer " strong { (customers.join(", ")) } ". "
+                        "Erasing here leaves it in your Clover account. If the request covers Clover too, the second button also deletes it there, as deleting it in the Clover dashboard would: the customer is gone from your customer list in Clover, and this cannot be undone either."
                     }
                 }
                 form method="post" action="/admin/people/erase" class="inline-form" {
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     input type="hidden" name="email" value=(person.email);
                     input type="hidden" name="confirm" value="yes";
-                    button type="submit" class="button button-danger" { "Erase " (person.email) }
+                    button type="submit" class="button button-danger" { "Erase " (person.email) " here" }
+                }
+                @if !customers.is_empty() {
+                    form method="post" action="/admin/people/erase" class="inline-form" {
+                        input type="hidden" name="csrf_token" value=(csrf_token);
+                        input type="hidden" name="email" value=(person.email);
+                        input type="hidden" name="confirm" value="yes";
+                        input type="hidden" name="clover" value="delete";
+                        button type="submit" class="button button-danger" {
+                            "Erase here and delete Clover customer " (customers.join(", "))
+                        }
+                    }
                 }
                 p { a href="/admin/people" { "Cancel" } }
             }

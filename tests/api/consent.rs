@@ -255,7 +255,7 @@ async fn the_unsubscribe_link_shows_what_was_agreed_and_one_click_withdraws() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
-    let (app, _fake, config) = app_with_fake().await;
+    let (app, fake, config) = app_with_fake().await;
     let email = "zebulon.quartermaine@example.com";
     sign_up(&app, email, "Zebulon", "555 010 4477").await;
     app.wait_for_delivered(1, Duration::from_secs(10)).await;
@@ -264,10 +264,14 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     // The first step names what will happen, Clover's customer included.
     let confirm = admin_post(&app, "/admin/people/erase", &[("email", email)]).await;
     let confirm = confirm.text().await.unwrap();
-    assert!(confirm.contains("Clover keeps its customer"), "{confirm}");
+    let customer = fake.customers()[0].id.clone();
     assert!(
-        confirm.contains("name=\"confirm\" value=\"yes\""),
+        confirm.contains("Erasing here leaves it in your Clover account"),
         "{confirm}"
+    );
+    assert!(
+        confirm.contains(&format!("Erase here and delete Clover customer {customer}")),
+        "a second confirmation names what it deletes: {confirm}"
     );
     let before = String::from_utf8_lossy(&stored_bytes(&config).await).into_owned();
     assert!(
@@ -278,11 +282,20 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     let erased = admin_post(
         &app,
         "/admin/people/erase",
-        &[("email", email), ("confirm", "yes")],
+        &[("email", email), ("confirm", "yes"), ("clover", "delete")],
     )
     .await;
     let erased = erased.text().await.unwrap();
     assert!(erased.contains("Erased: 1 signup(s)"), "{erased}");
+    assert!(
+        erased.contains(&format!("Clover customer {customer} is deleted")),
+        "{erased}"
+    );
+    assert!(
+        fake.customers()[0].deleted_time.is_some(),
+        "deleted in Clover"
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
     let stored = String::from_utf8_lossy(&stored_bytes(&config).await).into_owned();
     for trace in ["Zebulon", "zebulon", "5550104477", "555-010-4477", BROWSER] {

@@ -116,6 +116,20 @@ impl CloverClient {
             .map(drop)
     }
 
+    /// Deletes a customer, when the merchant erases a person here and in Clover. One
+    /// already gone is as good as deleted.
+    pub async fn delete(&self, customer_id: &str) -> Result<(), CloverError> {
+        let request = Request {
+            path: &["customers", customer_id],
+            query: &[],
+            send_by: None,
+        };
+        match self.call::<()>(Method::DELETE, &request, None).await {
+            Ok(_) | Err(CloverError::Rejected { status: 404, .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     pub async fn set_names(
         &self,
         customer_id: &str,

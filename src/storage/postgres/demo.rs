@@ -38,6 +38,15 @@ impl DemoCustomers for PostgresStore {
     async fn erase_before(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
         erase_before(&*self.client().await?, cutoff_ms).await
     }
+
+    async fn remove(&self, id: &str) -> Result<bool, StorageError> {
+        let removed = self
+            .client()
+            .await?
+            .execute("DELETE FROM demo_customers WHERE id = $1", &[&id])
+            .await?;
+        Ok(removed > 0)
+    }
 }
 
 const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";

@@ -51,6 +51,16 @@ impl DemoCustomers for SqliteStore {
         })
         .await
     }
+
+    async fn remove(&self, id: &str) -> Result<bool, StorageError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            let removed = c.execute("DELETE FROM demo_customers WHERE id = ?1", [id])?;
+            super::truncate_log(c)?;
+            Ok(removed > 0)
+        })
+        .await
+    }
 }
 
 const COLUMNS: &str = "id, first_name, last_name, emails, phones, note, customer_since";
