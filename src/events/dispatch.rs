@@ -117,7 +117,8 @@ impl EventDispatcher {
 }
 
 /// The wait after the `attempts`-th failed try: 1 s, 2 s, 4 s ... at most [`LONGEST_WAIT`].
-fn retry_wait(attempts: u32) -> Duration {
+/// The stored outboxes (events, emails to visitors) wait alike.
+pub(crate) fn retry_wait(attempts: u32) -> Duration {
     let doubled = Duration::from_secs(1).saturating_mul(1 << attempts.saturating_sub(1).min(20));
     doubled.min(LONGEST_WAIT)
 }

@@ -18,6 +18,7 @@ use crate::delivery::DeliveryOutcome;
 use crate::domain::random_uuid;
 use crate::storage::{SubmissionId, now_ms};
 
+pub(crate) use dispatch::retry_wait;
 pub use dispatch::{EventDispatcher, SIGNATURE_HEADER, sign};
 pub use outbox::{EventOutbox, OutboxEvent};
 

@@ -9,6 +9,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Composer, MailKind, MailOutbox, VisitorMail};
 use crate::consent::{ConsentChannel, ConsentLedger, ConsentState, standing};
+use crate::events::retry_wait;
 use crate::storage::{StorageError, now_ms};
 
 /// How often the outbox is looked at when nothing wakes the sender.
@@ -18,7 +19,6 @@ const BATCH: usize = 20;
 const CLAIM: Duration = Duration::from_secs(60);
 /// An email the server has not taken for this long is given up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
-const LONGEST_WAIT: Duration = Duration::from_secs(600);
 /// At most one confirmation to one address in this long, whatever a form is sent.
 const ONE_CONFIRMATION_PER: Duration = Duration::from_secs(24 * 3600);
 
@@ -185,9 +185,7 @@ impl VisitorMailer {
             );
             return self.outbox.settle(&mail.id, "not taken for a day").await;
         }
-        let wait = Duration::from_secs(1)
-            .saturating_mul(1 << mail.attempts.saturating_sub(1).min(20))
-            .min(LONGEST_WAIT);
+        let wait = retry_wait(mail.attempts);
         tracing::warn!(
             kind = mail.kind.as_str(),
             attempt = mail.attempts,

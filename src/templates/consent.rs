@@ -71,17 +71,7 @@ pub fn unsubscribe_page(context: &PageContext<'_>, view: UnsubscribeView<'_>) ->
             (context.t("unsubscribe-title"), body)
         }
     };
-    visitor_layout(
-        context,
-        &title,
-        false,
-        html! {
-            div class="card" {
-                h1 { (title) }
-                (body)
-            }
-        },
-    )
+    card_page(context, &title, body)
 }
 
 /// What the confirmation page says.
@@ -130,9 +120,14 @@ pub fn confirm_page(context: &PageContext<'_>, view: ConfirmView) -> Markup {
             html! { p { (context.t("unsubscribe-invalid")) } },
         ),
     };
+    card_page(context, &title, body)
+}
+
+/// A visitor page of one card: a heading and what it says.
+fn card_page(context: &PageContext<'_>, title: &str, body: Markup) -> Markup {
     visitor_layout(
         context,
-        &title,
+        title,
         false,
         html! {
             div class="card" {

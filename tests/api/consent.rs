@@ -6,9 +6,7 @@ use std::time::Duration;
 use secrecy::SecretSlice;
 use serde_json::Value;
 
-use crate::helpers::{
-    Config, TEST_ADMIN_TOKEN, TestApp, spawn_app, stored_bytes, with_hidden_fields,
-};
+use crate::helpers::{Config, TestApp, spawn_app, stored_bytes, with_hidden_fields};
 use crate::support::fake_clover::FakeClover;
 use crate::support::webhook_receiver::WebhookReceiver;
 use clover_signup::consent::{ConsentChannel, ConsentLinks, PersonKeys};
@@ -46,36 +44,6 @@ async fn sign_up(app: &TestApp, email: &str, first_name: &str, phone: &str) {
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
 }
 
-async fn sign_in(app: &TestApp) {
-    let login = app
-        .client
-        .post(app.url("/admin/login"))
-        .form(&[("token", TEST_ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 303);
-}
-
-/// Posts an admin form of the people pages, with the CSRF token of `/admin/people`.
-async fn admin_post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let page = app.get("/admin/people").await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page carries a CSRF token")
-        .to_owned();
-    let mut form = vec![("csrf_token", csrf.as_str())];
-    form.extend_from_slice(fields);
-    app.client
-        .post(app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn consents_csv(app: &TestApp) -> String {
     let response = app.get("/admin/consents.csv").await;
     assert_eq!(response.status(), 200);
@@ -88,14 +56,14 @@ async fn a_consent_given_on_the_form_is_shown_exported_and_withdrawn_by_the_merc
     let email = "grace.quartermaine@example.com";
     sign_up(&app, email, "Grace", "555 010 2000").await;
     app.wait_for_delivered(1, Duration::from_secs(10)).await;
-    sign_in(&app).await;
+    app.sign_in().await;
 
-    let page = admin_post(
-        &app,
-        "/admin/people",
-        &[("who", "Grace.Quartermaine@Example.com")],
-    )
-    .await;
+    let page = app
+        .admin_post(
+            "/admin/people",
+            &[("who", "Grace.Quartermaine@Example.com")],
+        )
+        .await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("given (email)"), "{page}");
@@ -108,10 +76,14 @@ async fn a_consent_given_on_the_form_is_shown_exported_and_withdrawn_by_the_merc
         "{page}"
     );
     // Found by phone as well.
-    let by_phone = admin_post(&app, "/admin/people", &[("who", "555-010-2000")]).await;
+    let by_phone = app
+        .admin_post("/admin/people", &[("who", "555-010-2000")])
+        .await;
     assert!(by_phone.text().await.unwrap().contains(email));
 
-    let export = admin_post(&app, "/admin/people/export", &[("email", email)]).await;
+    let export = app
+        .admin_post("/admin/people/export", &[("email", email)])
+        .await;
     assert_eq!(export.status(), 200);
     assert!(
         export.headers()["content-disposition"]
@@ -140,12 +112,12 @@ async fn a_consent_given_on_the_form_is_shown_exported_and_withdrawn_by_the_merc
     );
 
     assert!(consents_csv(&app).await.contains(email));
-    let withdrawn = admin_post(
-        &app,
-        "/admin/people/withdraw",
-        &[("email", email), ("channel", "email")],
-    )
-    .await;
+    let withdrawn = app
+        .admin_post(
+            "/admin/people/withdraw",
+            &[("email", email), ("channel", "email")],
+        )
+        .await;
     assert!(
         withdrawn
             .text()
@@ -259,10 +231,12 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     let email = "zebulon.quartermaine@example.com";
     sign_up(&app, email, "Zebulon", "555 010 4477").await;
     app.wait_for_delivered(1, Duration::from_secs(10)).await;
-    sign_in(&app).await;
+    app.sign_in().await;
 
     // The first step names what will happen, Clover's customer included.
-    let confirm = admin_post(&app, "/admin/people/erase", &[("email", email)]).await;
+    let confirm = app
+        .admin_post("/admin/people/erase", &[("email", email)])
+        .await;
     let confirm = confirm.text().await.unwrap();
     let customer = fake.customers()[0].id.clone();
     assert!(
@@ -279,12 +253,12 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
         "the test looks for what is there"
     );
 
-    let erased = admin_post(
-        &app,
-        "/admin/people/erase",
-        &[("email", email), ("confirm", "yes"), ("clover", "delete")],
-    )
-    .await;
+    let erased = app
+        .admin_post(
+            "/admin/people/erase",
+            &[("email", email), ("confirm", "yes"), ("clover", "delete")],
+        )
+        .await;
     let erased = erased.text().await.unwrap();
     assert!(erased.contains("Erased: 1 signup(s)"), "{erased}");
     assert!(
@@ -301,7 +275,7 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     for trace in ["Zebulon", "zebulon", "5550104477", "555-010-4477", BROWSER] {
         assert!(!stored.contains(trace), "{trace} is still stored");
     }
-    let search = admin_post(&app, "/admin/people", &[("who", email)]).await;
+    let search = app.admin_post("/admin/people", &[("who", email)]).await;
     let search = search.text().await.unwrap();
     assert!(search.contains("erased"), "the proof stays: {search}");
     assert!(search.contains("given (email)"), "{search}");
@@ -354,7 +328,7 @@ async fn a_consents_evidence_stays_while_it_stands_and_goes_after_its_withdrawal
     );
     assert!(!now.contains("Stays"), "the signup itself was erased");
     // Who may be emailed is still known.
-    sign_in(&restarted).await;
+    restarted.sign_in().await;
     let csv = consents_csv(&restarted).await;
     assert!(csv.contains("stays.quartermaine@example.com"), "{csv}");
     restarted.stop().await;

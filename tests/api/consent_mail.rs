@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{
-    Config, TEST_ADMIN_TOKEN, TestApp, eventually, spawn_app, with_hidden_fields,
-};
+use crate::helpers::{Config, TestApp, eventually, spawn_app, with_hidden_fields};
 use crate::support::fake_clover::FakeClover;
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
 
@@ -77,14 +75,7 @@ pub(crate) fn link(mail: &ReceivedMail, prefix: &str) -> String {
 }
 
 async fn consents_csv(app: &TestApp) -> String {
-    let login = app
-        .client
-        .post(app.url("/admin/login"))
-        .form(&[("token", TEST_ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 303);
+    app.sign_in().await;
     app.get("/admin/consents.csv").await.text().await.unwrap()
 }
 

@@ -342,31 +342,11 @@ async fn consent_to_text_messages_is_its_own_box_and_its_own_record() {
     assert_eq!(app.post_form(&with_phone).await.status(), 303);
     app.wait_for_delivered(1, Duration::from_secs(10)).await;
 
-    let login = app
-        .client
-        .post(app.url("/admin/login"))
-        .form(&[("token", crate::helpers::TEST_ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 303);
-    let people = app.get("/admin/people").await.text().await.unwrap();
-    let csrf = people
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    app.sign_in().await;
     let found = app
-        .client
-        .post(app.url("/admin/people"))
-        .form(&[("csrf_token", csrf.as_str()), ("who", "ada@example.com")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .admin_post("/admin/people", &[("who", "ada@example.com")])
+        .await;
+    let found = found.text().await.unwrap();
     assert!(found.contains("given (sms)"), "{found}");
     assert!(
         !found.contains("given (email)"),

@@ -253,6 +253,37 @@ impl TestApp {
         assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
     }
 
+    /// Signs in at the admin login form; the client keeps the session cookie.
+    pub async fn sign_in(&self) {
+        let login = self
+            .client
+            .post(self.url("/admin/login"))
+            .form(&[("token", TEST_ADMIN_TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 303, "signing in");
+    }
+
+    /// Posts an admin form (signed in) with the CSRF token the people page carries.
+    pub async fn admin_post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let page = self.get("/admin/people").await.text().await.unwrap();
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries a CSRF token")
+            .to_owned();
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `/admin/status.json` (demo mode leaves the admin open without a token).
     pub async fn status(&self) -> Value {
         self.client
