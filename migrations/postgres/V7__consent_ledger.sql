@@ -52,6 +52,9 @@ CREATE TABLE visitor_mail (
     person          TEXT NOT NULL,
     email           TEXT NOT NULL,
     language        TEXT NOT NULL,
+    -- The signup waiting for this confirmation (DOUBLE_OPT_IN=all): its link confirms
+    -- that one, not whatever was sent later under the same address.
+    signup_id       TEXT,
     created_at      BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -82,4 +85,7 @@ CREATE TABLE unconfirmed_signups (
     details           TEXT
 );
 CREATE INDEX unconfirmed_signups_by_person ON unconfirmed_signups (person);
+-- A served form is one signup waiting, however often it is sent.
+CREATE UNIQUE INDEX unconfirmed_signups_by_idempotency_key
+    ON unconfirmed_signups (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX unconfirmed_signups_by_received_at ON unconfirmed_signups (received_at);

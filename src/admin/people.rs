@@ -14,8 +14,8 @@ use super::export::push_line;
 use super::search::{FoundSubmission, find};
 use super::status::at_ms;
 use crate::consent::{
-    Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentLedger, ConsentLinks, Erased,
-    PersonKey, PersonKeys, Standing, standing,
+    Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentLedger, ConsentLinks, ConsentState,
+    Erased, PersonKey, PersonKeys, Standing, standing,
 };
 use crate::domain::{EmailAddress, PhoneNumber};
 use crate::events::Events;
@@ -130,10 +130,9 @@ impl People<'_> {
     ) -> Result<bool, StorageError> {
         let key = self.keys.of(email);
         let history = self.ledger.history(&key).await?;
-        let allowed = standing(&history)
-            .get(&channel)
-            .is_some_and(|s| s.state.allows_marketing());
-        if !allowed {
+        // Given, confirmed, or waiting for its confirmation: all may be taken back.
+        let standing_now = standing(&history).remove(&channel);
+        if standing_now.is_none_or(|s| s.state == ConsentState::Withdrawn) {
             return Ok(false);
         }
         let event = ConsentEvent::now(key.clone(), ConsentKind::Withdrawn, Actor::Merchant)
@@ -149,11 +148,18 @@ impl People<'_> {
     /// Erases the person here: their signups' personal data, their evidence and the
     /// events waiting for the event webhook that name them. The ledger keeps, under the
     /// keyed hash, that each event happened.
-    pub async fn erase(&self, email: &str) -> Result<Erased, StorageError> {
+    /// `source` says where: `admin`, or `admin+clover` when the Clover customer was
+    /// deleted too.
+    pub async fn erase(&self, email: &str, source: &str) -> Result<Erased, StorageError> {
         let key = self.keys.of(email);
         let erased = ConsentEvent::now(key.clone(), ConsentKind::Erased, Actor::Merchant)
-            .from_source("admin");
+            .from_source(source);
         self.ledger.erase(&key, email, erased).await
+    }
+
+    /// Records that the merchant looked at the person (the erasure's confirmation, say).
+    pub async fn viewed(&self, person: &Person) -> Result<(), StorageError> {
+        self.note(&person.key, ConsentKind::Viewed).await
     }
 
     async fn note(&self, key: &PersonKey, kind: ConsentKind) -> Result<(), StorageError> {
@@ -162,7 +168,8 @@ impl People<'_> {
     }
 }
 
-/// The JSON a person gets for an access request: their signups as stored, their consent
+/// The JSON a person gets for an access request: their signups (when, their state, their
+/// Clover customer), their consent
 /// now and every event of it, with the evidence kept.
 pub fn access_report(person: &Person) -> Value {
     let consents: Vec<Value> = person
@@ -197,6 +204,8 @@ fn event_json(event: &ConsentEvent) -> Value {
         "language": event.wording.as_ref().map(|w| &w.language),
         "form_id": event.form_id,
         "submission_id": event.submission_id,
+        "email": event.evidence.as_ref().map(|e| &e.email),
+        "phone": event.evidence.as_ref().and_then(|e| e.phone.as_ref()),
         "ip_address": event.evidence.as_ref().and_then(|e| e.ip_address.as_ref()),
         "user_agent": event.evidence.as_ref().and_then(|e| e.user_agent.as_ref()),
     })

@@ -81,9 +81,14 @@ const DEFAULT_CONFIRMATION_DAYS: u64 = 7;
 /// A welcome's text is the merchant's; bounded so an email stays an email.
 const WELCOME_TEXT_MAX_CHARS: usize = 5_000;
 
-/// `mail_server` tells whether `SMTP_URL` and `MAIL_FROM` are set, which any email to
-/// visitors needs.
-pub(super) fn read(env: &mut Reader<'_>, mail_server: bool) -> Read<ConsentSettings> {
+/// `mail_server` tells whether `SMTP_URL` and `MAIL_FROM` are set, and `secret_key`
+/// whether `SECRET_KEY` is, which any email to visitors needs: their links are signed
+/// with it.
+pub(super) fn read(
+    env: &mut Reader<'_>,
+    mail_server: bool,
+    secret_key: bool,
+) -> Read<ConsentSettings> {
     let ip = env.parsed("CONSENT_IP", "one of full, truncated or off");
     let double_opt_in = env.parsed("DOUBLE_OPT_IN", "one of off, marketing or all");
     let days = env.parsed::<u64>("CONFIRMATION_DAYS", "a whole number of days, 1 or more");
@@ -107,6 +112,9 @@ pub(super) fn read(env: &mut Reader<'_>, mail_server: bool) -> Read<ConsentSetti
         let mut missing = Vec::new();
         if !mail_server {
             missing.push("SMTP_URL and MAIL_FROM, to send them through");
+        }
+        if !secret_key {
+            missing.push("SECRET_KEY, which signs the links in them");
         }
         if settings.postal_address.is_none() {
             missing.push("MERCHANT_POSTAL_ADDRESS, which every one must carry (CAN-SPAM)");
@@ -156,6 +164,10 @@ mod tests {
     use crate::i18n::Language;
 
     const MAIL: &[(&str, &str)] = &[
+        (
+            "SECRET_KEY",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
         ("SMTP_URL", "smtp://u:p@mail.example:587"),
         ("MAIL_FROM", "Shop <signups@shop.example>"),
         ("MERCHANT_POSTAL_ADDRESS", "1 Main St, Springfield"),

@@ -95,14 +95,17 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let log_format = server::read_log_format(env);
     let alerts = alerts::read(env);
     let mail_server = matches!(&alerts, Ok(a) if a.mail.is_some());
-    let consent = consent::read(env, mail_server);
+    let has_secret_key = matches!(&secret_key, Ok(Some(_)));
+    let consent = consent::read(env, mail_server, has_secret_key);
     if let (Ok(delivery), Ok(consent)) = (&delivery, &consent)
         && delivery.duplicate_policy == crate::domain::DuplicatePolicy::Update
         && consent.double_opt_in == DoubleOptIn::Marketing
     {
         // The customer goes to Clover before the visitor proved the address theirs.
         env.problem(
-            "DUPLICATE_POLICY=update with DOUBLE_OPT_IN=marketing would let anyone who knows              an address change that customer before confirming it; use DOUBLE_OPT_IN=all              (nothing reaches Clover until confirmed) or DUPLICATE_POLICY=skip",
+            "DUPLICATE_POLICY=update with DOUBLE_OPT_IN=marketing would let anyone who knows \
+             an address change that customer before confirming it; use DOUBLE_OPT_IN=all \
+             (nothing reaches Clover until confirmed) or DUPLICATE_POLICY=skip",
         );
     }
     Ok(Settings {

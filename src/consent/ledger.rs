@@ -28,8 +28,9 @@ pub trait ConsentLedger: Send + Sync {
     /// current consents is made from.
     async fn every_event(&self) -> Result<Vec<ConsentEvent>, StorageError>;
 
-    /// Erases the person: their signups keep only what the counts need, their evidence
-    /// is removed, and so are the events for the event webhook that name them; then
+    /// Erases the person: their signups keep only what the counts need (those still
+    /// waiting for delivery or for a confirmation go), their evidence is removed, and so
+    /// are the emails to them and the events for the event webhook that name them; then
     /// `erased` is added, all in one transaction. SQLite's log is emptied afterwards, so
     /// that no copy of the old pages stays in it.
     async fn erase(
@@ -116,8 +117,7 @@ impl ConsentState {
 
 /// Where a person stands on each channel, after `events` (oldest first). A new consent
 /// given with a signup never undoes a withdrawal or a confirmation: anyone can type an
-/// address into a form, so only the person, through a link sent to that address, or the
-/// merchant can change those. An erasure starts the person afresh.
+/// address into a form. An erasure starts the person afresh.
 pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
     let mut standings: BTreeMap<ConsentChannel, Standing> = BTreeMap::new();
     for event in events {

@@ -6,8 +6,10 @@
 //! - An unsubscribe token (`email.<person>.<mac>`) names the channel to withdraw. It does
 //!   not expire: a person may want out years after the email came (US law asks that
 //!   unsubscribe links work for 30 days at least).
-//! - A confirmation token (`confirm.<person>.<issued>.<mac>`) carries when it was issued:
-//!   it confirms the address only within `CONFIRMATION_DAYS`.
+//! - A confirmation token (`confirm.<person>.<issued>.<signup>.<mac>`) carries when it
+//!   was issued (it confirms only within `CONFIRMATION_DAYS`) and the signup waiting for
+//!   it (`-` for none): a link confirms that signup, never one sent later under the same
+//!   address by somebody else.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,6 +18,16 @@ use secrecy::SecretSlice;
 use sha2::Sha256;
 
 use super::{ConsentChannel, PersonKey, derived_key};
+
+/// What a confirmation link names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub person: PersonKey,
+    /// When its email was sent (Unix seconds).
+    pub issued_secs: i64,
+    /// The held signup it confirms, if any.
+    pub signup: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct ConsentLinks {
@@ -59,21 +71,32 @@ impl ConsentLinks {
         Some((PersonKey::from_stored(person.to_owned()), channel))
     }
 
-    /// The link in a confirmation email sent at `issued_secs` (Unix seconds).
-    pub fn confirm_url(&self, person: &PersonKey, issued_secs: i64) -> String {
-        let signed = format!("confirm.{}.{issued_secs}", person.as_ref());
+    /// The link in a confirmation email sent at `issued_secs` (Unix seconds), for the
+    /// held signup `signup` if there is one.
+    pub fn confirm_url(
+        &self,
+        person: &PersonKey,
+        issued_secs: i64,
+        signup: Option<&str>,
+    ) -> String {
+        let signup = signup.unwrap_or("-");
+        let signed = format!("confirm.{}.{issued_secs}.{signup}", person.as_ref());
         let mac = self.mac(&signed);
         format!("{}/confirm/{signed}.{mac}", self.base)
     }
 
-    /// Who a confirmation token names and when it was issued, if this service signed it.
-    pub fn verify_confirm(&self, token: &str) -> Option<(PersonKey, i64)> {
+    /// What a confirmation token names, if this service signed it.
+    pub fn verify_confirm(&self, token: &str) -> Option<Confirmation> {
         let (signed, mac) = token.rsplit_once('.')?;
-        let rest = signed.strip_prefix("confirm.")?;
-        let (person, issued) = rest.split_once('.')?;
-        let issued = issued.parse().ok()?;
+        let mut parts = signed.strip_prefix("confirm.")?.splitn(3, '.');
+        let (person, issued, signup) = (parts.next()?, parts.next()?, parts.next()?);
+        let issued_secs = issued.parse().ok()?;
         self.check(signed, mac)?;
-        Some((PersonKey::from_stored(person.to_owned()), issued))
+        Some(Confirmation {
+            person: PersonKey::from_stored(person.to_owned()),
+            issued_secs,
+            signup: (signup != "-").then(|| signup.to_owned()),
+        })
     }
 
     /// Whether `mac` is this service's over `signed`.
@@ -123,12 +146,21 @@ mod tests {
     #[test]
     fn a_confirmation_link_names_its_person_and_when_and_is_no_unsubscribe_link() {
         let person = PersonKeys::new(None).of("ana@example.com");
-        let url = links(1).confirm_url(&person, 1_800_000_000);
+        let url = links(1).confirm_url(&person, 1_800_000_000, Some("held-1"));
         let token = url.rsplit('/').next().unwrap();
+        let named = links(1).verify_confirm(token).unwrap();
+        assert_eq!(named.person, person);
+        assert_eq!(named.issued_secs, 1_800_000_000);
+        assert_eq!(named.signup.as_deref(), Some("held-1"));
+        let other = token.replace("held-1", "held-2");
         assert_eq!(
-            links(1).verify_confirm(token),
-            Some((person.clone(), 1_800_000_000))
+            links(1).verify_confirm(&other),
+            None,
+            "the signup is signed"
         );
+        let none = links(1).confirm_url(&person, 1, None);
+        let none = links(1).verify_confirm(none.rsplit('/').next().unwrap());
+        assert_eq!(none.unwrap().signup, None);
         assert_eq!(links(2).verify_confirm(token), None);
         let later = token.replace("1800000000", "1900000000");
         assert_eq!(links(1).verify_confirm(&later), None, "the time is signed");

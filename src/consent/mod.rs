@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
 pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, standing};
-pub use links::ConsentLinks;
+pub use links::{Confirmation, ConsentLinks};
 
 use crate::domain::random_uuid;
 use crate::i18n::{Arg, Language};

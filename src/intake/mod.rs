@@ -7,10 +7,11 @@
 mod follow_up;
 mod outcome;
 mod pipeline;
+mod record;
 mod screening;
 pub mod store;
 
-pub use follow_up::FollowUp;
+pub use follow_up::{Confirmed, ConfirmedFrom, FollowUp};
 pub use outcome::Outcome;
 pub use pipeline::{Channel, Intake, Submission};
 pub use screening::BotReason;

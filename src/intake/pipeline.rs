@@ -1,24 +1,22 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::json;
-
+use super::record::Told;
 use super::screening::{BotReason, Screening, screen};
 use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
 use super::{FollowUp, Outcome};
-use crate::alerts::{NewSignupNotice, SignupNotices};
+use crate::alerts::SignupNotices;
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::configuration::DoubleOptIn;
-use crate::consent::PersonKey;
-use crate::consent::{ConsentChannel, ConsentEvent, ConsentRecording, Given, Wording, sms_wording};
+use crate::consent::{ConsentLedger, ConsentRecording};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
-use crate::events::{EventKind, Events, Person};
+use crate::events::Events;
 use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
 use crate::metrics::{IntakeMetrics, SignupOutcome, SignupSource};
 use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
-use crate::storage::{StorageError, SubmissionId};
+use crate::storage::StorageError;
 
 /// What the intake needs of the service, borrowed for one submission.
 pub struct Intake<'a> {
@@ -43,6 +41,8 @@ pub struct Intake<'a> {
     pub metrics: &'a IntakeMetrics,
     /// How a consent given is recorded in the ledger.
     pub consent: &'a ConsentRecording,
+    /// The ledger: what is known of a person decides how their signup is taken.
+    pub ledger: Arc<dyn ConsentLedger>,
     /// Double opt-in and the emails that follow a signup.
     pub follow_up: FollowUp<'a>,
 }
@@ -70,7 +70,7 @@ impl Channel<'_> {
         }
     }
 
-    fn metrics_source(&self) -> SignupSource {
+    pub(super) fn metrics_source(&self) -> SignupSource {
         match self {
             Channel::Form {
                 embedded: false, ..
@@ -207,12 +207,15 @@ impl Intake<'_> {
             str::to_owned,
         );
         let source = submission.channel.source();
-        let consents = self.consents(&signup, submission, &consent_text, key.as_ref());
-        let consented = signup.marketing_consent;
         let person = self.consent.keys.of(signup.email.as_ref());
         let email = signup.email.as_ref().to_owned();
         let language = submission.language.tag();
-        if self.follow_up.double_opt_in == DoubleOptIn::All {
+        let known = self.known(&person, &signup).await?;
+        // An address proven before needs no confirmation again.
+        let opt_in = self.follow_up.for_person(known.proven);
+        let consents = self.consents(&signup, submission, &consent_text, key.as_ref(), opt_in);
+        let consented = signup.marketing_consent;
+        if opt_in == DoubleOptIn::All {
             let held = NewSubmission {
                 signup,
                 source,
@@ -223,15 +226,16 @@ impl Intake<'_> {
             return self.hold(held, person, &email, language).await;
         }
         // Under double opt-in a ticked box is consent only once confirmed: until then the
-        // signup (and the customer in Clover) carries none; the ledger has the box.
-        signup.marketing_consent &= !self.follow_up.needs_confirmation();
+        // signup (and the customer in Clover) carries none; the ledger has the box. A
+        // person who withdrew is not taken back by a form anyone could have sent.
+        signup.marketing_consent &= opt_in == DoubleOptIn::Off && !known.withdrew;
         // Only a served form is one signup. A reused API key with other content (a
         // corrected resend, or another client's key) is stored on its own, as the API has
         // always done: keep what a second insert needs.
         let retry = (source == Source::Api && key.is_some())
             .then(|| (signup.clone(), consent_text.clone()));
         // Copied only when someone is told: the event webhook or the signup notices.
-        let told = (self.events.is_on() || self.notices.is_some()).then(|| Told::of(&signup));
+        let told = self.tells().then(|| Told::of(&signup));
         let mut inserted = self
             .submissions
             .insert(NewSubmission {
@@ -256,90 +260,13 @@ impl Intake<'_> {
         }
         if let Inserted::New(id) = &inserted {
             (self.follow_up)
-                .after_stored(person, &email, language, consented)
+                .after_stored(opt_in, person, &email, language, consented)
                 .await;
             if let Some(told) = &told {
                 self.tell(id, told, source).await;
             }
         }
         Ok(self.acknowledge(inserted, source))
-    }
-
-    /// `DOUBLE_OPT_IN=all`: the signup waits for its visitor to confirm the address,
-    /// neither counted nor delivered; they are thanked all the same, and told to look
-    /// for the email. A resend is held once and mailed once.
-    async fn hold(
-        &self,
-        held: NewSubmission,
-        person: PersonKey,
-        email: &str,
-        language: &str,
-    ) -> Result<Outcome, StorageError> {
-        let consented = held.signup.marketing_consent;
-        let inserted = self.submissions.hold(held, &person).await?;
-        if let Inserted::New(id) = &inserted {
-            tracing::info!(held = %id, "a signup waits for its address to be confirmed");
-            (self.follow_up)
-                .after_stored(person, email, language, consented)
-                .await;
-        }
-        Ok(Outcome::Stored(inserted.id().clone()))
-    }
-
-    /// Tells the merchant of a new signup: a notice, and the `signup.stored` event.
-    async fn tell(&self, id: &SubmissionId, told: &Told, source: Source) {
-        if let Some(notices) = self.notices {
-            notices.tell(&told.notice(source.as_str()));
-        }
-        let more = json!({ "source": source.as_str(), "marketing_consent": told.consent });
-        (self.events)
-            .signup(EventKind::SignupStored, id, Some(&told.person), more)
-            .await;
-    }
-
-    /// The consents given with `signup`, for the ledger: the email box's and the text
-    /// message box's, each when ticked, each with its own words.
-    fn consents(
-        &self,
-        signup: &NewSignup,
-        submission: &Submission<'_>,
-        consent_text: &str,
-        key: Option<&IdempotencyKey>,
-    ) -> Vec<ConsentEvent> {
-        let form_id = match submission.channel {
-            Channel::Form { .. } => key.map(AsRef::as_ref),
-            Channel::Api { .. } => None,
-        };
-        let language = submission.language;
-        let given = |channel, text: &str, needs_confirmation| {
-            self.consent.given(Given {
-                email: signup.email.as_ref(),
-                phone: signup.phone.as_ref().map(AsRef::as_ref),
-                channel,
-                wording: Wording::new(text, language.tag()),
-                source: submission.channel.metrics_source().as_str(),
-                form_id,
-                ip_address: submission.client_ip,
-                user_agent: submission.user_agent,
-                needs_confirmation,
-            })
-        };
-        let mut consents = Vec::new();
-        if signup.marketing_consent {
-            let needs_confirmation = self.follow_up.needs_confirmation();
-            consents.push(given(
-                ConsentChannel::Email,
-                consent_text,
-                needs_confirmation,
-            ));
-        }
-        if signup.sms_consent {
-            let words = sms_wording(self.sms_consent_text, language, self.merchant_name);
-            // A link in an email proves the address, not the phone: double opt-in is the
-            // email's.
-            consents.push(given(ConsentChannel::Sms, &words, false));
-        }
-        consents
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {
@@ -362,38 +289,6 @@ impl Intake<'_> {
                 );
                 Outcome::FormUsed
             }
-        }
-    }
-}
-
-/// What the `signup.stored` event tells of a signup, taken before it is stored.
-struct Told {
-    person: Person,
-    consent: bool,
-}
-
-impl Told {
-    fn notice<'a>(&'a self, source: &'a str) -> NewSignupNotice<'a> {
-        NewSignupNotice {
-            first_name: self.person.first_name.as_deref(),
-            last_name: self.person.last_name.as_deref(),
-            email: &self.person.email,
-            source,
-            marketing_consent: self.consent,
-        }
-    }
-
-    fn of(signup: &NewSignup) -> Self {
-        let text =
-            |name: &Option<crate::domain::PersonName>| name.as_ref().map(|n| n.as_ref().to_owned());
-        Self {
-            person: Person {
-                first_name: text(&signup.first_name),
-                last_name: text(&signup.last_name),
-                email: signup.email.as_ref().to_owned(),
-                phone: signup.phone.as_ref().map(|p| p.as_ref().to_owned()),
-            },
-            consent: signup.marketing_consent,
         }
     }
 }

@@ -51,7 +51,11 @@ impl Composer {
                     ],
                     Some((
                         language.text("mail-confirm-button"),
-                        in_language(self.links.confirm_url(&mail.person, now_secs), language),
+                        in_language(
+                            self.links
+                                .confirm_url(&mail.person, now_secs, mail.signup.as_deref()),
+                            language,
+                        ),
                     )),
                 )
             }

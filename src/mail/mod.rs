@@ -57,12 +57,21 @@ pub struct VisitorMail {
     pub email: String,
     /// The language tag the visitor used, which the email speaks.
     pub language: String,
+    /// For a confirmation of a held signup (`DOUBLE_OPT_IN=all`): that signup, which its
+    /// link confirms and nothing else.
+    pub signup: Option<String>,
     pub created_at_ms: i64,
     /// Tries so far, this one included.
     pub attempts: u32,
 }
 
 impl VisitorMail {
+    /// The confirmation of the held signup `id`.
+    pub fn confirming(mut self, id: &str) -> Self {
+        self.signup = Some(id.to_owned());
+        self
+    }
+
     pub fn new(kind: MailKind, person: PersonKey, email: &str, language: &str) -> Self {
         Self {
             id: random_uuid().to_string(),
@@ -70,6 +79,7 @@ impl VisitorMail {
             person,
             email: email.to_owned(),
             language: language.to_owned(),
+            signup: None,
             created_at_ms: now_ms(),
             attempts: 0,
         }

@@ -119,7 +119,8 @@ impl VisitorMailer {
             return Ok(Verdict::Drop("a welcome went to this address before"));
         }
         if mail.kind == MailKind::Confirmation {
-            if state == Some(ConsentState::Confirmed) {
+            // A held signup waits for its own link, whatever else was confirmed.
+            if state == Some(ConsentState::Confirmed) && mail.signup.is_none() {
                 return Ok(Verdict::Drop("already confirmed"));
             }
             let last = self

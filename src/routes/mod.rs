@@ -118,6 +118,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         merchant_name: state.form.branding.merchant_name.as_deref(),
         metrics: state.metrics.intake(),
         consent: &state.consent,
+        ledger: state.db.consent(),
         follow_up: FollowUp {
             double_opt_in: state.consent_settings.double_opt_in,
             welcome: state.consent_settings.welcome.is_some(),

@@ -167,15 +167,19 @@ pub async fn erase(
         Err(error) => return unavailable(&error),
     };
     if form.confirm.as_deref() != Some("yes") {
+        if let Err(error) = people.viewed(&person).await {
+            return unavailable(&error);
+        }
         return html(StatusCode::OK, erase_confirm_page(&person, &csrf));
     }
-    // Taken before the erasure, which removes what names them.
-    let customers: Vec<String> = person
-        .clover_customers()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let erased = match people.erase(&email).await {
+    // In Clover first: the erasure removes what names the customers, and its event says
+    // whether Clover's went too.
+    let (in_clover, deleted_all) = match form.clover.as_deref() {
+        Some("delete") => delete_in_clover(&state, &person.clover_customers()).await,
+        _ => (String::new(), false),
+    };
+    let source = if deleted_all { "admin+clover" } else { "admin" };
+    let erased = match people.erase(&email, source).await {
         Ok(erased) => erased,
         Err(error) => return unavailable(&error),
     };
@@ -184,13 +188,10 @@ pub async fn erase(
         evidence = erased.evidence,
         "the merchant erased a person"
     );
-    let mut said = format!(
-        "Erased: {} signup(s) and the evidence of {} consent event(s). The events themselves stay, without their personal data.",
+    let said = format!(
+        "Erased: {} signup(s) and the evidence of {} consent event(s). The events themselves stay, without their personal data.{in_clover}",
         erased.submissions, erased.evidence
     );
-    if form.clover.as_deref() == Some("delete") {
-        said.push_str(&delete_in_clover(&state, &customers).await);
-    }
     html(
         StatusCode::OK,
         people_page(
@@ -203,9 +204,11 @@ pub async fn erase(
     )
 }
 
-/// Deletes the erased person's Clover customers; says how it went, each one named.
-async fn delete_in_clover(state: &AppState, customers: &[String]) -> String {
+/// Deletes the erased person's Clover customers; says how it went, each one named, and
+/// whether every one went.
+async fn delete_in_clover(state: &AppState, customers: &[&str]) -> (String, bool) {
     let mut said = String::new();
+    let mut all = !customers.is_empty();
     for customer in customers {
         match state.directory.delete(customer).await {
             Ok(()) => {
@@ -213,6 +216,7 @@ async fn delete_in_clover(state: &AppState, customers: &[String]) -> String {
                 said.push_str(&format!(" Clover customer {customer} is deleted."));
             }
             Err(error) => {
+                all = false;
                 tracing::warn!(customer = %customer, %error, "Clover did not delete an erased person's customer");
                 said.push_str(&format!(
                     " Clover did not delete customer {customer} ({error}): delete it in the Clover dashboard."
@@ -220,7 +224,7 @@ async fn delete_in_clover(state: &AppState, customers: &[String]) -> String {
             }
         }
     }
-    said
+    (said, all)
 }
 
 /// The page after an action: what was done, and the person as they are now.

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use super::layout::layout;
 use crate::admin::people::Person;
 use crate::admin::status::at_ms;
-use crate::consent::{ConsentEvent, Standing};
+use crate::consent::{ConsentEvent, ConsentState, Standing};
 
 /// What the people page shows below its lookup form.
 pub enum PeopleView<'a> {
@@ -96,7 +96,7 @@ fn person_card(person: &Person, csrf_token: &str) -> Markup {
                     button type="submit" class="button" { "Download everything kept (JSON)" }
                 }
                 @for (channel, standing) in &person.standing {
-                    @if standing.state.allows_marketing() {
+                    @if standing.state != ConsentState::Withdrawn {
                         form method="post" action="/admin/people/withdraw" {
                             (hidden)
                             input type="hidden" name="channel" value=(channel.as_str());

@@ -127,9 +127,23 @@ async fn a_consent_given_on_the_form_is_shown_exported_and_withdrawn_by_the_merc
     );
     assert!(!consents_csv(&app).await.contains(email));
 
-    // Signing up again does not undo the withdrawal: anyone could type the address.
+    // Signing up again does not undo the withdrawal: anyone could type the address. The
+    // new signup is stored without marketing consent, for Clover and for the export.
     sign_up(&app, email, "Grace", "555 010 2000").await;
     assert!(!consents_csv(&app).await.contains(email));
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let export = app
+        .get(&format!("/admin/export.csv?from={today}&to={today}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let consents: Vec<&str> = export
+        .lines()
+        .filter(|line| line.contains(email))
+        .map(|line| line.split(',').nth(7).unwrap())
+        .collect();
+    assert_eq!(consents, ["yes", "no"], "{export}");
     app.stop().await;
 }
 
@@ -173,9 +187,11 @@ async fn the_unsubscribe_link_shows_what_was_agreed_and_one_click_withdraws() {
         format!("/preferences/{token}")
     );
 
-    // A mail client's one-click post (RFC 8058): no page, no Origin, no cookie.
+    // A mail client's one-click post (RFC 8058): no page, no cookie, from a webmail's
+    // origin.
     let one_click = reqwest::Client::new()
         .post(app.url(&format!("/unsubscribe/{token}")))
+        .header("origin", "https://webmail.example.net")
         .header("content-type", "application/x-www-form-urlencoded")
         .body("List-Unsubscribe=One-Click")
         .send()
@@ -278,6 +294,7 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     let search = app.admin_post("/admin/people", &[("who", email)]).await;
     let search = search.text().await.unwrap();
     assert!(search.contains("erased"), "the proof stays: {search}");
+    assert!(search.contains("admin+clover"), "and says Clover's went too: {search}");
     assert!(search.contains("given (email)"), "{search}");
     assert!(!search.contains("127.0.0.0/24"), "{search}");
     app.stop().await;

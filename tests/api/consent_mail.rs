@@ -260,3 +260,43 @@ async fn an_address_gets_one_confirmation_a_day_and_none_once_it_withdrew() {
     assert_eq!(mails_to(&sink, "victim@example.com", 1).await.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let config = mailing(&fake, &sink, &[("DOUBLE_OPT_IN", "all")]);
+    let app = spawn_app(&config).await;
+    sign_up(&app, "owner@example.com", false, "en").await;
+    let mail = &mails_to(&sink, "owner@example.com", 1).await[0];
+    // Somebody else sends the same address with their own details.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let other = [
+        ("first_name", "Mallory"),
+        ("last_name", "Byron"),
+        ("email", "owner@example.com"),
+    ];
+    let fields = with_hidden_fields(&client, &app.address, &other).await;
+    let sent = client
+        .post(app.url("/"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303);
+
+    let confirmed = app.client.post(link(mail, "http")).send().await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    app.wait_for_delivered(1, WAIT).await;
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(
+        customers[0].first_name.as_deref(),
+        Some("Ada"),
+        "the owner's own signup"
+    );
+    app.stop().await;
+}

@@ -171,12 +171,21 @@ async fn an_erasure_keeps_the_proof_and_removes_the_person(store: TestStore) {
         attempts: 0,
     };
     db.events().add(&outbox_event).await.unwrap();
+    db.submissions()
+        .hold(consenting(None), &person)
+        .await
+        .unwrap();
 
     let erased = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant)
         .from_source("admin");
     let removed = ledger.erase(&person, EMAIL, erased).await.unwrap();
 
-    assert_eq!((removed.submissions, removed.evidence), (1, 1));
+    assert_eq!(
+        (removed.submissions, removed.evidence),
+        (2, 2),
+        "the signup held too"
+    );
+    assert!(db.submissions().held(&person).await.unwrap().is_empty());
     let history = ledger.history(&person).await.unwrap();
     let kinds: Vec<_> = history.iter().map(|e| e.kind).collect();
     assert_eq!(
@@ -184,6 +193,8 @@ async fn an_erasure_keeps_the_proof_and_removes_the_person(store: TestStore) {
         [
             ConsentKind::Given,
             ConsentKind::Withdrawn,
+            // The held signup's.
+            ConsentKind::Given,
             ConsentKind::Erased
         ]
     );

@@ -109,12 +109,18 @@ impl ConsentLedger for PostgresStore {
             &[&person.as_ref(), &email],
         )
         .await?;
+        let held = tx
+            .execute(
+                "DELETE FROM unconfirmed_signups WHERE person = $1 OR email = $2",
+                &[&person.as_ref(), &email],
+            )
+            .await?;
         let mut columns = GivenColumns::default();
         columns.push(&erased, None);
         tx.query_one(RECORD.as_str(), &columns.params()).await?;
         tx.commit().await?;
         Ok(Erased {
-            submissions: removed + scrubbed,
+            submissions: removed + scrubbed + held,
             evidence,
         })
     }

@@ -16,15 +16,16 @@ impl MailOutbox for PostgresStore {
         self.client()
             .await?
             .execute(
-                "INSERT INTO visitor_mail (id, kind, person, email, language, created_at,
-                     next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                "INSERT INTO visitor_mail (id, kind, person, email, language, signup_id,
+                     created_at, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
                 &[
                     &mail.id,
                     &mail.kind.as_str(),
                     &mail.person.as_ref(),
                     &mail.email,
                     &mail.language,
+                    &mail.signup,
                     &mail.created_at_ms,
                 ],
             )
@@ -49,7 +50,7 @@ impl MailOutbox for PostgresStore {
                                 AND (claimed_until IS NULL OR claimed_until < $1)
                               ORDER BY created_at LIMIT $3
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id, kind, person, email, language, created_at, attempts",
+                 RETURNING id, kind, person, email, language, created_at, attempts, signup_id",
                 &[&now, &lease_until(now, lease), &(limit as i64)],
             )
             .await?;
@@ -63,6 +64,7 @@ impl MailOutbox for PostgresStore {
                 language: row.get(4),
                 created_at_ms: row.get(5),
                 attempts: u32::try_from(row.get::<_, i32>(6)).unwrap_or(0),
+                signup: row.get(7),
             })
             .collect();
         mails.sort_by_key(|mail| mail.created_at_ms);

@@ -48,9 +48,8 @@ impl SubmissionStore for PostgresStore {
                 "INSERT INTO unconfirmed_signups (id, person, received_at, source, first_name,
                      last_name, email, phone, marketing_consent, consent_text,
                      idempotency_key, details)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-                 WHERE $11::text IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM unconfirmed_signups WHERE idempotency_key = $11)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING id",
                 &[
                     &id.0,

@@ -93,11 +93,15 @@ impl ConsentLedger for SqliteStore {
                 "DELETE FROM visitor_mail WHERE person = ?1 OR email = ?2",
                 params![person.as_ref(), email],
             )?;
+            let held = tx.execute(
+                "DELETE FROM unconfirmed_signups WHERE person = ?1 OR email = ?2",
+                params![person.as_ref(), email],
+            )?;
             insert_event(&tx, &erased, None)?;
             tx.commit()?;
             super::truncate_log(c)?;
             Ok(Erased {
-                submissions: submissions as u64,
+                submissions: (submissions + held) as u64,
                 evidence: evidence as u64,
             })
         })

@@ -17,15 +17,16 @@ impl MailOutbox for SqliteStore {
         let mail = mail.clone();
         self.run(move |c| {
             c.execute(
-                "INSERT INTO visitor_mail (id, kind, person, email, language, created_at,
-                     next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO visitor_mail (id, kind, person, email, language, signup_id,
+                     created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                 params![
                     mail.id,
                     mail.kind.as_str(),
                     mail.person.as_ref(),
                     mail.email,
                     mail.language,
+                    mail.signup,
                     mail.created_at_ms
                 ],
             )
@@ -47,7 +48,7 @@ impl MailOutbox for SqliteStore {
                               WHERE NOT settled AND next_attempt_at <= ?1
                                 AND (claimed_until IS NULL OR claimed_until < ?1)
                               ORDER BY created_at LIMIT ?3)
-                 RETURNING id, kind, person, email, language, created_at, attempts",
+                 RETURNING id, kind, person, email, language, created_at, attempts, signup_id",
             )?;
             let rows = statement.query_map(
                 params![now, lease_until(now, lease), limit as i64],
@@ -60,6 +61,7 @@ impl MailOutbox for SqliteStore {
                         language: row.get(4)?,
                         created_at_ms: row.get(5)?,
                         attempts: row.get(6)?,
+                        signup: row.get(7)?,
                     })
                 },
             )?;
