@@ -102,6 +102,7 @@ mod tests {
             state: SubmissionState::Delivered,
             delivered_at_ms: Some(1_772_323_201_500),
             clover_customer_id: Some("C1".into()),
+            details: Default::default(),
         }
     }
 

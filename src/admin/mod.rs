@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::delivery::DeliveryOutcome;
-use crate::storage::{StorageError, SubmissionId};
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 /// The admin page's numbers, read only.
 #[async_trait]
@@ -54,6 +54,9 @@ pub trait Statistics: Send + Sync {
     ) -> Result<Vec<SubmissionSummary>, StorageError>;
     /// Every submission received in `[from_ms, to_ms)`, oldest first, as stored.
     async fn export(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ExportRow>, StorageError>;
+    /// Every submission stored under `email` (as stored), oldest first, whole: what an
+    /// access request is answered with.
+    async fn kept_about(&self, email: &str) -> Result<Vec<ExportRow>, StorageError>;
 }
 
 /// The width of [`Statistics::received_per_quarter_hour`]'s buckets.
@@ -90,6 +93,8 @@ pub struct ExportRow {
     pub state: SubmissionState,
     pub delivered_at_ms: Option<i64>,
     pub clover_customer_id: Option<String>,
+    /// Birthday, address and note, when the form asked for them.
+    pub details: SignupDetails,
 }
 
 /// The generation admin sessions are signed under, shared by every instance: a sign-out

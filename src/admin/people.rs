@@ -9,16 +9,18 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::Statistics;
 use super::export::push_line;
 use super::search::{FoundSubmission, find};
 use super::status::at_ms;
+use super::{ExportRow, Statistics};
 use crate::consent::{
     Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentLedger, ConsentLinks, ConsentState,
     Erased, PersonKey, PersonKeys, Standing, standing,
 };
 use crate::domain::{EmailAddress, PhoneNumber};
 use crate::events::Events;
+use crate::intake::store::{HeldSignup, SubmissionStore};
+use crate::storage::SignupDetails;
 use crate::storage::StorageError;
 
 /// What the merchant typed to find someone.
@@ -75,6 +77,8 @@ impl Person {
 pub struct People<'a> {
     pub ledger: Arc<dyn ConsentLedger>,
     pub statistics: Arc<dyn Statistics>,
+    /// For the signups held for a confirmation.
+    pub submissions: Arc<dyn SubmissionStore>,
     pub keys: &'a PersonKeys,
 }
 
@@ -116,8 +120,10 @@ impl People<'_> {
     /// recorded.
     pub async fn access_report(&self, email: &str) -> Result<Value, StorageError> {
         let person = self.person(email).await?;
+        let signups = self.statistics.kept_about(email).await?;
+        let held = self.submissions.held(&person.key).await?;
         self.note(&person.key, ConsentKind::Exported).await?;
-        Ok(access_report(&person))
+        Ok(access_report(&person, &signups, &held))
     }
 
     /// Withdraws the person's consent on `channel` on their behalf. `false` when there
@@ -171,7 +177,7 @@ impl People<'_> {
 /// The JSON a person gets for an access request: their signups (when, their state, their
 /// Clover customer), their consent
 /// now and every event of it, with the evidence kept.
-pub fn access_report(person: &Person) -> Value {
+pub fn access_report(person: &Person, signups: &[ExportRow], held: &[HeldSignup]) -> Value {
     let consents: Vec<Value> = person
         .standing
         .iter()
@@ -186,9 +192,42 @@ pub fn access_report(person: &Person) -> Value {
     json!({
         "email": person.email,
         "clover_customer_ids": person.clover_customers(),
-        "signups": person.submissions,
+        "signups": signups.iter().map(signup_json).collect::<Vec<_>>(),
+        "signups_waiting_for_confirmation": held.iter().map(held_json).collect::<Vec<_>>(),
         "consent": consents,
         "consent_history": person.history.iter().map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A signup, whole, as stored.
+fn signup_json(row: &ExportRow) -> Value {
+    json!({
+        "id": row.id,
+        "received_at": at_ms(row.received_at_ms),
+        "source": row.source,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "email": row.email,
+        "phone": row.phone,
+        "details": row.details,
+        "marketing_consent": row.marketing_consent,
+        "state": row.state,
+        "delivered_at": row.delivered_at_ms.map(at_ms),
+        "clover_customer_id": row.clover_customer_id,
+    })
+}
+
+fn held_json(held: &HeldSignup) -> Value {
+    let content = &held.content;
+    json!({
+        "id": held.id,
+        "received_at": at_ms(held.received_at_ms),
+        "first_name": content.first_name,
+        "last_name": content.last_name,
+        "email": content.email,
+        "phone": content.phone,
+        "details": SignupDetails::from_stored(content.details.clone()),
+        "marketing_consent": content.marketing_consent,
     })
 }
 

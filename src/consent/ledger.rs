@@ -44,9 +44,14 @@ pub trait ConsentLedger: Send + Sync {
     /// those whose evidence may have outlived its use (see [`forget_ended`]).
     async fn withdrawn_before(&self, cutoff_ms: i64) -> Result<Vec<PersonKey>, StorageError>;
 
-    /// Removes the evidence beside every event about `person`; the events stay. Returns
-    /// how many events lost theirs.
-    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError>;
+    /// Removes the evidence beside every event about `person` before `cutoff_ms`; the
+    /// events stay. Returns how many events lost theirs. (An event after the cutoff,
+    /// come in since the person's events were read, keeps its own.)
+    async fn remove_evidence(
+        &self,
+        person: &PersonKey,
+        cutoff_ms: i64,
+    ) -> Result<u64, StorageError>;
 }
 
 /// Removes the evidence of consents that ended before `cutoff_ms` (the retention period
@@ -62,7 +67,7 @@ pub async fn forget_ended(ledger: &dyn ConsentLedger, cutoff_ms: i64) -> Result<
             .values()
             .all(|s| s.state == ConsentState::Withdrawn && s.since_ms < cutoff_ms);
         if ended {
-            forgotten += ledger.remove_evidence(&person).await?;
+            forgotten += ledger.remove_evidence(&person, cutoff_ms).await?;
         }
     }
     Ok(forgotten)

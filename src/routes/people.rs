@@ -36,6 +36,7 @@ fn people(state: &AppState) -> People<'_> {
     People {
         ledger: state.db.consent(),
         statistics: state.db.statistics(),
+        submissions: state.db.submissions(),
         keys: &state.consent.keys,
     }
 }

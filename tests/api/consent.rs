@@ -95,6 +95,10 @@ async fn a_consent_given_on_the_form_is_shown_exported_and_withdrawn_by_the_merc
     assert_eq!(report["email"], email);
     assert!(report["clover_customer_ids"][0].is_string(), "{report:#}");
     assert_eq!(report["signups"][0]["state"], "delivered");
+    // Everything kept, whole: names and phone too.
+    assert_eq!(report["signups"][0]["first_name"], "Grace");
+    assert_eq!(report["signups"][0]["phone"], "5550102000");
+    assert_eq!(report["consent_history"][0]["email"], email);
     assert_eq!(report["consent"][0]["state"], "given");
     let history = report["consent_history"].as_array().unwrap();
     assert_eq!(history[0]["event"], "given");
@@ -294,7 +298,10 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     let search = app.admin_post("/admin/people", &[("who", email)]).await;
     let search = search.text().await.unwrap();
     assert!(search.contains("erased"), "the proof stays: {search}");
-    assert!(search.contains("admin+clover"), "and says Clover's went too: {search}");
+    assert!(
+        search.contains("admin+clover"),
+        "and says Clover's went too: {search}"
+    );
     assert!(search.contains("given (email)"), "{search}");
     assert!(!search.contains("127.0.0.0/24"), "{search}");
     app.stop().await;

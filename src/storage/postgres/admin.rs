@@ -11,7 +11,7 @@ use crate::admin::{
     Statistics, SubmissionSummary,
 };
 use crate::storage::records::{parse_outcome, parse_state};
-use crate::storage::{StorageError, SubmissionId};
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 #[async_trait]
 impl Statistics for PostgresStore {
@@ -147,15 +147,33 @@ impl Statistics for PostgresStore {
     }
 
     async fn export(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ExportRow>, StorageError> {
+        let condition = "received_at >= $1 AND received_at < $2";
+        self.rows(condition, &[&from_ms, &to_ms]).await
+    }
+
+    async fn kept_about(&self, email: &str) -> Result<Vec<ExportRow>, StorageError> {
+        self.rows("email = $1", &[&email]).await
+    }
+}
+
+impl PostgresStore {
+    /// Whole submissions, as the export reads them, where `condition` holds, oldest first.
+    async fn rows(
+        &self,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<ExportRow>, StorageError> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT id, received_at, source, first_name, last_name, email, phone,
-                        marketing_consent, state, delivered_at, clover_customer_id
-                 FROM submissions WHERE received_at >= $1 AND received_at < $2
-                 ORDER BY received_at, seq",
-                &[&from_ms, &to_ms],
+                &format!(
+                    "SELECT id, received_at, source, first_name, last_name, email, phone,
+                            marketing_consent, state, delivered_at, clover_customer_id, details
+                     FROM submissions WHERE {condition}
+                     ORDER BY received_at, seq"
+                ),
+                params,
             )
             .await?;
         Ok(rows
@@ -172,6 +190,7 @@ impl Statistics for PostgresStore {
                 state: parse_state(row.get(8)),
                 delivered_at_ms: row.get(9),
                 clover_customer_id: row.get(10),
+                details: SignupDetails::from_column(row.get(11), "exported"),
             })
             .collect())
     }

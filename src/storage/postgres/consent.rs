@@ -144,14 +144,18 @@ impl ConsentLedger for PostgresStore {
             .collect())
     }
 
-    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError> {
+    async fn remove_evidence(
+        &self,
+        person: &PersonKey,
+        cutoff_ms: i64,
+    ) -> Result<u64, StorageError> {
         Ok(self
             .client()
             .await?
             .execute(
-                "DELETE FROM consent_evidence
-                 WHERE event_id IN (SELECT id FROM consent_events WHERE person = $1)",
-                &[&person.as_ref()],
+                "DELETE FROM consent_evidence WHERE event_id IN (
+                     SELECT id FROM consent_events WHERE person = $1 AND occurred_at < $2)",
+                &[&person.as_ref(), &cutoff_ms],
             )
             .await?)
     }

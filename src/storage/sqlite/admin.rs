@@ -11,7 +11,7 @@ use crate::admin::{
     Statistics, SubmissionSummary,
 };
 use crate::storage::records::{parse_outcome, parse_state};
-use crate::storage::{StorageError, SubmissionId};
+use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
 #[async_trait]
 impl Statistics for SqliteStore {
@@ -102,6 +102,11 @@ impl Statistics for SqliteStore {
     async fn export(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ExportRow>, StorageError> {
         self.run(move |c| export(c, from_ms, to_ms)).await
     }
+
+    async fn kept_about(&self, email: &str) -> Result<Vec<ExportRow>, StorageError> {
+        let email = email.to_owned();
+        self.run(move |c| rows(c, "email = ?1", [email])).await
+    }
 }
 
 /// The durations of delivered signups, in the index on received_at's order; the median
@@ -138,13 +143,26 @@ fn export(
     from_ms: i64,
     to_ms: i64,
 ) -> rusqlite::Result<Vec<ExportRow>> {
-    let mut statement = connection.prepare(
+    rows(
+        connection,
+        "received_at >= ?1 AND received_at < ?2",
+        params![from_ms, to_ms],
+    )
+}
+
+/// Whole submissions, as the export reads them, where `condition` holds, oldest first.
+fn rows(
+    connection: &mut Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<ExportRow>> {
+    let mut statement = connection.prepare(&format!(
         "SELECT id, received_at, source, first_name, last_name, email, phone,
-                marketing_consent, state, delivered_at, clover_customer_id
-         FROM submissions WHERE received_at >= ?1 AND received_at < ?2
-         ORDER BY received_at, rowid",
-    )?;
-    let rows = statement.query_map([from_ms, to_ms], |row| {
+                marketing_consent, state, delivered_at, clover_customer_id, details
+         FROM submissions WHERE {condition}
+         ORDER BY received_at, rowid"
+    ))?;
+    let rows = statement.query_map(params, |row| {
         Ok(ExportRow {
             id: SubmissionId(row.get(0)?),
             received_at_ms: row.get(1)?,
@@ -157,6 +175,7 @@ fn export(
             state: parse_state(&row.get::<_, String>(8)?),
             delivered_at_ms: row.get(9)?,
             clover_customer_id: row.get(10)?,
+            details: SignupDetails::from_column(row.get(11)?, "exported"),
         })
     })?;
     rows.collect()

@@ -118,13 +118,17 @@ impl ConsentLedger for SqliteStore {
         .await
     }
 
-    async fn remove_evidence(&self, person: &PersonKey) -> Result<u64, StorageError> {
+    async fn remove_evidence(
+        &self,
+        person: &PersonKey,
+        cutoff_ms: i64,
+    ) -> Result<u64, StorageError> {
         let person = person.clone();
         self.run(move |c| {
             let removed = c.execute(
-                "DELETE FROM consent_evidence
-                 WHERE event_id IN (SELECT id FROM consent_events WHERE person = ?1)",
-                [person.as_ref()],
+                "DELETE FROM consent_evidence WHERE event_id IN (
+                     SELECT id FROM consent_events WHERE person = ?1 AND occurred_at < ?2)",
+                params![person.as_ref(), cutoff_ms],
             )?;
             super::truncate_log(c)?;
             Ok(removed as u64)
