@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Config, TestApp, eventually, spawn_app, with_hidden_fields};
+use crate::helpers::{
+    Config, TestApp, eventually, execute_sql, spawn_app, stored_bytes, with_hidden_fields,
+};
 use crate::support::fake_clover::FakeClover;
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
 
@@ -299,4 +301,55 @@ async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
         "the owner's own signup"
     );
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_never_confirmed_is_erased_after_the_confirmation_days() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let config = mailing(
+        &fake,
+        &sink,
+        &[("DOUBLE_OPT_IN", "all"), ("CONFIRMATION_DAYS", "7")],
+    );
+    let app = spawn_app(&config).await;
+    sign_up(&app, "forgotten.visitor@example.com", true, "en").await;
+    let mail = &mails_to(&sink, "forgotten.visitor@example.com", 1).await[0];
+    app.stop().await;
+    let held = String::from_utf8_lossy(&stored_bytes(&config).await).into_owned();
+    assert!(held.contains("Byron"), "the test looks for what is there");
+    // Eight days pass.
+    let eight_days_ms = 8 * 86_400_000;
+    execute_sql(
+        &config,
+        &format!("UPDATE unconfirmed_signups SET received_at = received_at - {eight_days_ms}"),
+    )
+    .await;
+
+    // The sweep at start erases it, its consent's evidence with it.
+    let restarted = spawn_app(&config).await;
+    let stored = || async { String::from_utf8_lossy(&stored_bytes(&config).await).into_owned() };
+    let mut gone = false;
+    for _ in 0..100 {
+        let now = stored().await;
+        // The visitor's name was only ever in the held signup. (The email's record, with
+        // the address, stays for DATA_RETENTION_DAYS: it is what limits confirmations.)
+        if !now.contains("Byron") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the held signup is still stored");
+    // Its link confirms nothing now: nothing reaches Clover.
+    let confirmed = restarted
+        .client
+        .post(link(mail, "http"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(fake.customers().is_empty());
+    restarted.stop().await;
 }

@@ -171,6 +171,26 @@ pub async fn stored_bytes(config: &Config) -> Vec<u8> {
     bytes
 }
 
+/// Runs `sql` on the application's database behind its back: to age what a test cannot
+/// wait for.
+pub async fn execute_sql(config: &Config, sql: &str) {
+    let url = &config.vars()["DATABASE_URL"];
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        return;
+    }
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let running = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    running.await.unwrap().unwrap();
+}
+
 /// The binary values in a row's text, which PostgreSQL writes as `\x` and hex digits:
 /// decoded, so that a token stored unencrypted in one would be found.
 fn decoded_bytea(text: &str) -> Vec<u8> {
