@@ -40,6 +40,13 @@ pub trait ConsentLedger: Send + Sync {
         erased: ConsentEvent,
     ) -> Result<Erased, StorageError>;
 
+    /// The withdrawals and erasures recorded from `since_ms` on, oldest first: who, which,
+    /// when (see [`super::Withdrawn`]).
+    async fn withdrawals_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(PersonKey, ConsentKind, i64)>, StorageError>;
+
     /// The people with evidence still kept who withdrew a consent before `cutoff_ms`:
     /// those whose evidence may have outlived its use (see [`forget_ended`]).
     async fn withdrawn_before(&self, cutoff_ms: i64) -> Result<Vec<PersonKey>, StorageError>;

@@ -12,6 +12,7 @@
 
 pub mod ledger;
 mod links;
+mod withdrawn;
 
 use std::net::IpAddr;
 
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, standing};
 pub use links::{Confirmation, ConsentLinks};
+pub use withdrawn::{FOLLOW_EVERY, Withdrawn};
 
 use crate::domain::random_uuid;
 use crate::i18n::{Arg, Language};

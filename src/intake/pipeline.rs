@@ -8,7 +8,7 @@ use super::{FollowUp, Outcome};
 use crate::alerts::SignupNotices;
 use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::configuration::DoubleOptIn;
-use crate::consent::{ConsentLedger, ConsentRecording};
+use crate::consent::{ConsentLedger, ConsentRecording, Withdrawn};
 use crate::delivery::DeliveryHandle;
 use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
 use crate::events::Events;
@@ -43,6 +43,8 @@ pub struct Intake<'a> {
     pub consent: &'a ConsentRecording,
     /// The ledger: what is known of a person decides how their signup is taken.
     pub ledger: Arc<dyn ConsentLedger>,
+    /// Who has withdrawn, in memory.
+    pub withdrawn: &'a Withdrawn,
     /// Double opt-in and the emails that follow a signup.
     pub follow_up: FollowUp<'a>,
 }
@@ -210,7 +212,7 @@ impl Intake<'_> {
         let person = self.consent.keys.of(signup.email.as_ref());
         let email = signup.email.as_ref().to_owned();
         let language = submission.language.tag();
-        let known = self.known(&person, &signup).await?;
+        let known = self.known(&person).await?;
         // An address proven before needs no confirmation again.
         let opt_in = self.follow_up.for_person(known.proven);
         let consents = self.consents(&signup, submission, &consent_text, key.as_ref(), opt_in);

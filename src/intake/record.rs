@@ -37,17 +37,14 @@ fn proven(events: &[ConsentEvent]) -> bool {
 }
 
 impl Intake<'_> {
-    /// Read only where it matters: with double opt-in, or a box ticked.
-    pub(super) async fn known(
-        &self,
-        person: &PersonKey,
-        signup: &NewSignup,
-    ) -> Result<Known, StorageError> {
-        let matters = self.follow_up.double_opt_in != DoubleOptIn::Off
-            || signup.marketing_consent
-            || signup.sms_consent;
-        if !matters {
-            return Ok(Known::default());
+    /// Without double opt-in only a withdrawal matters, and the set in memory knows it;
+    /// with it, the person's events are read.
+    pub(super) async fn known(&self, person: &PersonKey) -> Result<Known, StorageError> {
+        if self.follow_up.double_opt_in == DoubleOptIn::Off {
+            return Ok(Known {
+                proven: false,
+                withdrew: self.withdrawn.contains(person),
+            });
         }
         let history = self.ledger.history(person).await?;
         let email = standing(&history).remove(&ConsentChannel::Email);

@@ -26,7 +26,7 @@ use crate::alerts::SignupNotices;
 use crate::captcha::Captcha;
 use crate::clover::CustomerDirectory;
 use crate::configuration::{ConsentSettings, FormSettings};
-use crate::consent::{ConsentLinks, ConsentRecording};
+use crate::consent::{ConsentLinks, ConsentRecording, Withdrawn};
 use crate::delivery::DeliveryHandle;
 use crate::events::Events;
 use crate::form_token::FormTokens;
@@ -77,6 +77,8 @@ pub struct AppState {
     /// How consents are recorded, and the links that withdraw them.
     pub consent: ConsentRecording,
     pub links: ConsentLinks,
+    /// Who has withdrawn, followed from the ledger.
+    pub withdrawn: Withdrawn,
     /// Where emails to visitors are posted (nowhere when none is on).
     pub mail: Mailbag,
     /// Double opt-in, the welcome email, the confirmation window.
@@ -119,6 +121,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         metrics: state.metrics.intake(),
         consent: &state.consent,
         ledger: state.db.consent(),
+        withdrawn: &state.withdrawn,
         follow_up: FollowUp {
             double_opt_in: state.consent_settings.double_opt_in,
             welcome: state.consent_settings.welcome.is_some(),

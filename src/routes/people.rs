@@ -137,6 +137,9 @@ pub async fn withdraw(
     let people = people(&state);
     let said = match people.withdraw(&email, channel, &state.events).await {
         Ok(true) => {
+            if channel == ConsentChannel::Email {
+                state.withdrawn.add(state.consent.keys.of(&email));
+            }
             tracing::info!(
                 channel = channel.as_str(),
                 "the merchant withdrew a person's consent"
@@ -184,6 +187,7 @@ pub async fn erase(
         Ok(erased) => erased,
         Err(error) => return unavailable(&error),
     };
+    state.withdrawn.remove(&person.key);
     tracing::info!(
         signups = erased.submissions,
         evidence = erased.evidence,

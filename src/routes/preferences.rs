@@ -128,6 +128,9 @@ async fn withdrawn(
     let ip = state.limiter.client_ip(request);
     event.evidence = (email.as_deref()).map(|email| state.consent.evidence(email, None, ip, agent));
     ledger.record(event).await?;
+    if channel == ConsentChannel::Email {
+        state.withdrawn.add(person.clone());
+    }
     tracing::info!(
         channel = channel.as_str(),
         source,

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{AlertWatcher, LOOK_EVERY};
 use crate::clover::DemoClover;
+use crate::consent::{FOLLOW_EVERY, Withdrawn};
 use crate::events::EventDispatcher;
 use crate::intake::store::BotTally;
 use crate::mail::VisitorMailer;
@@ -32,6 +33,8 @@ pub(super) struct Housekeeping {
     pub(super) events: Option<EventDispatcher>,
     /// Sends the emails to visitors, when any is on.
     pub(super) mailer: Option<VisitorMailer>,
+    /// Who has withdrawn, followed from the ledger as other instances record.
+    pub(super) withdrawn: Withdrawn,
     pub(super) db: Storage,
     /// Bots turned away, counted in memory by the routes and written by a periodic flush.
     pub(super) bots: BotTally,
@@ -56,6 +59,7 @@ pub(super) struct Running {
     alerts: Option<Periodic>,
     events: Option<JoinHandle<()>>,
     mailer: Option<JoinHandle<()>>,
+    withdrawals: Periodic,
 }
 
 impl Housekeeping {
@@ -71,7 +75,7 @@ impl Housekeeping {
             move || erase_old_personal_data(db.clone(), demo.clone(), periods)
         });
         let sessions = spawn_periodic("admin sessions", SESSION_GENERATION_POLL, {
-            let (db, sessions) = (self.db, self.sessions);
+            let (db, sessions) = (self.db.clone(), self.sessions);
             move || follow_admin_sessions(db.clone(), sessions.clone())
         });
         // A flush, once begun, is never cut off: it has taken the counts it writes.
@@ -88,10 +92,15 @@ impl Housekeeping {
         });
         let events = self.events.map(|dispatcher| tokio::spawn(dispatcher.run()));
         let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
+        let withdrawals = spawn_periodic("withdrawals", FOLLOW_EVERY, {
+            let (db, withdrawn) = (self.db.clone(), self.withdrawn);
+            move || follow_withdrawals(db.clone(), withdrawn.clone())
+        });
         Running {
             alerts,
             events,
             mailer,
+            withdrawals,
             pruner,
             retention,
             sessions,
@@ -120,6 +129,7 @@ impl Running {
         if let Some(mailer) = self.mailer {
             mailer.abort();
         }
+        self.withdrawals.abort();
     }
 }
 
@@ -160,6 +170,14 @@ async fn follow_admin_sessions(db: Storage, sessions: SessionGeneration) {
     match db.admin_sessions().generation().await {
         Ok(generation) => sessions.advance_to(generation),
         Err(error) => tracing::warn!(%error, "could not read the admin sessions' generation"),
+    }
+}
+
+/// Every few seconds: takes up the withdrawals and erasures recorded since, here or on
+/// another instance. A database away is the delivery worker's to tell of.
+async fn follow_withdrawals(db: Storage, withdrawn: Withdrawn) {
+    if let Err(error) = withdrawn.follow(&*db.consent()).await {
+        tracing::debug!(%error, "could not follow the withdrawals");
     }
 }
 

@@ -8,7 +8,7 @@ mod clover;
 mod server;
 
 use crate::alerts::smtp_transport;
-use crate::consent::{ConsentLinks, ConsentRecording, PersonKeys};
+use crate::consent::{ConsentLinks, ConsentRecording, PersonKeys, Withdrawn};
 use crate::mail::{Composer, Mailbag, VisitorMailer};
 use secrecy::ExposeSecret;
 use std::num::NonZeroU32;
@@ -74,6 +74,11 @@ impl Application {
         let webhooks = webhook_client()?;
         let (events, dispatcher) = events(&settings, &db, webhooks.clone());
         let (mailbag, mailer) = visitor_mail(&settings, &db)?;
+        let withdrawn = Withdrawn::default();
+        withdrawn
+            .follow(&*db.consent())
+            .await
+            .context("cannot read the consent ledger's withdrawals")?;
         let channels = Channels::from_settings(&settings.alerts, webhooks).map(Arc::new);
         let notices = signup_notices(&settings, channels.as_ref());
         let worker = DeliveryWorker::new(
@@ -106,6 +111,7 @@ impl Application {
             )?,
             events: dispatcher,
             mailer,
+            withdrawn: withdrawn.clone(),
             db: db.clone(),
             bots: bots.clone(),
             demo,
@@ -121,7 +127,7 @@ impl Application {
             (directory, connection),
             (handle, events, notices, mailbag),
             [&limiter, &login_limiter],
-            sessions,
+            (sessions, withdrawn),
         ));
         let (server, port) = server::start(&settings, state, &limiter)?;
         Ok(Self {
@@ -304,7 +310,8 @@ fn app_state(
         Mailbag,
     ),
     [limiter, login_limiter]: [&Arc<SubmissionLimiter>; 2],
-    sessions: SessionGeneration,
+    // Shared state followed from the database: admin sessions, withdrawals.
+    (sessions, withdrawn): (SessionGeneration, Withdrawn),
 ) -> AppState {
     let clover = &settings.clover;
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
@@ -349,6 +356,7 @@ fn app_state(
         },
         links: consent_links(settings),
         mail,
+        withdrawn,
         consent_settings: settings.consent.clone(),
         form_pages: Default::default(),
     }

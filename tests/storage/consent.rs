@@ -146,6 +146,19 @@ async fn events_are_only_ever_added(store: TestStore) {
     let erased = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant);
     ledger.erase(&person, EMAIL, erased).await.unwrap();
     check(&db, "an erasure").await;
+    // What the set of withdrawn people in memory is followed from, in order.
+    let followed: Vec<ConsentKind> = ledger
+        .withdrawals_since(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(who, kind, _)| {
+            assert_eq!(who, person);
+            kind
+        })
+        .collect();
+    assert_eq!(followed, [ConsentKind::Withdrawn, ConsentKind::Erased]);
+    assert!(ledger.withdrawals_since(i64::MAX).await.unwrap().is_empty());
     assert_eq!(seen.len(), 5);
 
     // And behind the store's back, the database itself refuses.

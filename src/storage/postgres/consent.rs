@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::PostgresStore;
-use crate::consent::{ConsentEvent, ConsentLedger, Erased, PersonKey};
+use crate::consent::{ConsentEvent, ConsentKind, ConsentLedger, Erased, PersonKey};
 use crate::intake::store::NewSubmission;
 use crate::storage::StorageError;
 use crate::storage::records::{EVENT_COLUMNS, EventRow};
@@ -24,14 +24,11 @@ impl ConsentLedger for PostgresStore {
     }
 
     async fn history(&self, person: &PersonKey) -> Result<Vec<ConsentEvent>, StorageError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!("{EVENT_COLUMNS} WHERE e.person = $1 ORDER BY e.occurred_at, e.seq"),
-                &[&person.as_ref()],
-            )
-            .await?;
+        // Read for every signup with a box ticked: prepared once per connection, so the
+        // server plans it once.
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&HISTORY).await?;
+        let rows = client.query(&statement, &[&person.as_ref()]).await?;
         Ok(rows.iter().map(event_of).collect())
     }
 
@@ -144,6 +141,33 @@ impl ConsentLedger for PostgresStore {
             .collect())
     }
 
+    async fn withdrawals_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(PersonKey, ConsentKind, i64)>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT person, kind, occurred_at FROM consent_events
+                 WHERE kind IN ('withdrawn', 'erased') AND occurred_at >= $1
+                 ORDER BY occurred_at, seq",
+                &[&since_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let kind: String = row.get(1);
+                (
+                    PersonKey::from_stored(row.get(0)),
+                    ConsentKind::from_stored(&kind).unwrap_or(ConsentKind::Viewed),
+                    row.get(2),
+                )
+            })
+            .collect())
+    }
+
     async fn remove_evidence(
         &self,
         person: &PersonKey,
@@ -241,6 +265,10 @@ pub(super) fn consent_clauses(first: usize, after_stored: bool) -> String {
         evidence_arrays = evidence_arrays.join(", "),
     )
 }
+
+/// A person's events, oldest first.
+static HISTORY: LazyLock<String> =
+    LazyLock::new(|| format!("{EVENT_COLUMNS} WHERE e.person = $1 ORDER BY e.occurred_at, e.seq"));
 
 /// Adds events of the ledger's own, with their evidence.
 pub(super) static RECORD: LazyLock<String> = LazyLock::new(|| {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::SqliteStore;
-use crate::consent::{ConsentEvent, ConsentLedger, Erased, PersonKey};
+use crate::consent::{ConsentEvent, ConsentKind, ConsentLedger, Erased, PersonKey};
 use crate::storage::StorageError;
 use crate::storage::records::{EVENT_COLUMNS, EventRow};
 
@@ -17,7 +17,7 @@ impl ConsentLedger for SqliteStore {
 
     async fn history(&self, person: &PersonKey) -> Result<Vec<ConsentEvent>, StorageError> {
         let person = person.clone();
-        self.run(move |c| {
+        self.read(move |c| {
             events(
                 c,
                 &format!("{EVENT_COLUMNS} WHERE e.person = ?1 ORDER BY e.occurred_at, e.rowid"),
@@ -114,6 +114,29 @@ impl ConsentLedger for SqliteStore {
             let people =
                 statement.query_map([cutoff_ms], |row| Ok(PersonKey::from_stored(row.get(0)?)))?;
             people.collect()
+        })
+        .await
+    }
+
+    async fn withdrawals_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(PersonKey, ConsentKind, i64)>, StorageError> {
+        self.read(move |c| {
+            let mut statement = c.prepare(
+                "SELECT person, kind, occurred_at FROM consent_events
+                 WHERE kind IN ('withdrawn', 'erased') AND occurred_at >= ?1
+                 ORDER BY occurred_at, rowid",
+            )?;
+            let rows = statement.query_map([since_ms], |row| {
+                let kind: String = row.get(1)?;
+                Ok((
+                    PersonKey::from_stored(row.get(0)?),
+                    ConsentKind::from_stored(&kind).unwrap_or(ConsentKind::Viewed),
+                    row.get(2)?,
+                ))
+            })?;
+            rows.collect()
         })
         .await
     }
