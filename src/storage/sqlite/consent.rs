@@ -174,12 +174,14 @@ pub(super) fn insert_event(
     submission_id: Option<&str>,
 ) -> rusqlite::Result<()> {
     let wording = event.wording.as_ref();
-    connection.execute(
-        "INSERT INTO consent_events (id, occurred_at, person, kind, channel, actor,
+    connection
+        .prepare_cached(
+            "INSERT INTO consent_events (id, occurred_at, person, kind, channel, actor,
              consent_text, text_version, language, source, form_id, submission_id,
              needs_confirmation)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
+        )?
+        .execute(params![
             event.id,
             event.occurred_at_ms,
             event.person.as_ref(),
@@ -193,20 +195,20 @@ pub(super) fn insert_event(
             event.form_id,
             submission_id.or(event.submission_id.as_deref()),
             event.needs_confirmation,
-        ],
-    )?;
+        ])?;
     if let Some(evidence) = &event.evidence {
-        connection.execute(
-            "INSERT INTO consent_evidence (event_id, email, phone, ip_address, user_agent)
+        connection
+            .prepare_cached(
+                "INSERT INTO consent_evidence (event_id, email, phone, ip_address, user_agent)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+            )?
+            .execute(params![
                 event.id,
                 evidence.email,
                 evidence.phone,
                 evidence.ip_address,
                 evidence.user_agent,
-            ],
-        )?;
+            ])?;
     }
     Ok(())
 }

@@ -164,11 +164,13 @@ pub(super) fn insert_one(
     }
     let id = SubmissionId::random();
     let now = now_ms();
-    connection.execute(
-        "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
+    connection
+        .prepare_cached(
+            "INSERT INTO submissions (id, received_at, source, first_name, last_name, email,
              phone, marketing_consent, consent_text, idempotency_key, details)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+        )?
+        .execute(params![
             id.0,
             now,
             submission.source.as_str(),
@@ -180,12 +182,12 @@ pub(super) fn insert_one(
             submission.consent_text,
             key,
             content.details,
-        ],
-    )?;
-    connection.execute(
-        "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
-        params![id.0, now],
-    )?;
+        ])?;
+    connection
+        .prepare_cached(
+            "INSERT INTO delivery_queue (submission_id, next_attempt_at) VALUES (?1, ?2)",
+        )?
+        .execute(params![id.0, now])?;
     for consent in &submission.consents {
         super::consent::insert_event(connection, consent, Some(&id.0))?;
     }
