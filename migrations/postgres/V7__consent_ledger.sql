@@ -23,6 +23,9 @@ CREATE TABLE consent_events (
     needs_confirmation BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX consent_events_by_person ON consent_events (person, occurred_at);
+-- The consents given with each signup, which the digest counts.
+CREATE INDEX consent_events_by_submission ON consent_events (submission_id)
+    WHERE submission_id IS NOT NULL;
 
 CREATE FUNCTION consent_events_append_only() RETURNS trigger AS $$
 BEGIN

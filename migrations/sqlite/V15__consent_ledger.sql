@@ -22,6 +22,9 @@ CREATE TABLE consent_events (
     needs_confirmation INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX consent_events_by_person ON consent_events (person, occurred_at);
+-- The consents given with each signup, which the digest counts.
+CREATE INDEX consent_events_by_submission ON consent_events (submission_id)
+    WHERE submission_id IS NOT NULL;
 
 CREATE TRIGGER consent_events_are_never_changed BEFORE UPDATE ON consent_events
 BEGIN

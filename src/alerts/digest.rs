@@ -20,7 +20,8 @@ use crate::storage::StorageError;
 pub struct PeriodCounts {
     /// Signups received.
     pub received: u64,
-    /// Of those, how many agreed to marketing.
+    /// Of those, how many ticked the box for marketing: under double opt-in, before
+    /// their confirmation too (the ledger's `given`), since the rate is of visitors.
     pub consented: u64,
     /// Signups delivered to Clover in the period (received in it or before).
     pub delivered: u64,

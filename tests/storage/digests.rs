@@ -3,6 +3,7 @@
 use clover_signup::alerts::digest::PeriodCounts;
 use clover_signup::consent::{Actor, ConsentChannel, ConsentEvent, ConsentKind, PersonKeys};
 use clover_signup::delivery::DeliveryOutcome;
+use clover_signup::intake::store::Source;
 use clover_signup::storage::now_ms;
 
 use crate::{LEASE, TestStore, submit};
@@ -22,6 +23,14 @@ async fn a_period_counts_what_was_received_and_delivered_in_it(store: TestStore)
         .mark_delivered(&claimed[0].id, "C1", DeliveryOutcome::Created)
         .await
         .unwrap();
+    // Under double opt-in the box is in the ledger, not yet in the signup's column.
+    let mut unconfirmed = crate::submission("mae@example.com", Source::Form, None);
+    let person = PersonKeys::new(None).of("mae@example.com");
+    let mut given =
+        ConsentEvent::now(person, ConsentKind::Given, Actor::Visitor).on(ConsentChannel::Email);
+    given.needs_confirmation = true;
+    unconfirmed.consents = vec![given];
+    db.submissions().insert(unconfirmed).await.unwrap();
     let ada = PersonKeys::new(None).of("ada@example.com");
     let withdrawn =
         ConsentEvent::now(ada, ConsentKind::Withdrawn, Actor::Visitor).on(ConsentChannel::Email);
@@ -29,12 +38,12 @@ async fn a_period_counts_what_was_received_and_delivered_in_it(store: TestStore)
     let after = now_ms() + 1;
 
     let counts = db.digests().counts(before, after).await.unwrap();
-    // The test's submissions say no to marketing.
+    // The test's own submissions say no to marketing; the unconfirmed one ticked the box.
     assert_eq!(
         counts,
         PeriodCounts {
-            received: 2,
-            consented: 0,
+            received: 3,
+            consented: 1,
             delivered: 1,
             withdrawn: 1,
         }

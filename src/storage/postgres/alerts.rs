@@ -71,8 +71,11 @@ impl DigestLedger for PostgresStore {
                 "SELECT
                      (SELECT COUNT(*) FROM submissions
                       WHERE received_at >= $1 AND received_at < $2),
-                     (SELECT COUNT(*) FROM submissions
-                      WHERE received_at >= $1 AND received_at < $2 AND marketing_consent),
+                     (SELECT COUNT(*) FROM submissions s
+                      WHERE received_at >= $1 AND received_at < $2
+                        AND (marketing_consent OR EXISTS (
+                            SELECT 1 FROM consent_events e WHERE e.submission_id = s.id
+                              AND e.kind = 'given' AND e.channel = 'email'))),
                      (SELECT COUNT(*) FROM submissions
                       WHERE delivered_at >= $1 AND delivered_at < $2),
                      (SELECT COUNT(*) FROM consent_events

@@ -70,8 +70,10 @@ impl DigestLedger for SqliteStore {
     async fn counts(&self, from_ms: i64, to_ms: i64) -> Result<PeriodCounts, StorageError> {
         self.run(move |c| {
             let (received, consented): (i64, i64) = c.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(marketing_consent), 0) FROM submissions
-                 WHERE received_at >= ?1 AND received_at < ?2",
+                "SELECT COUNT(*), COALESCE(SUM(marketing_consent OR EXISTS (
+                         SELECT 1 FROM consent_events e WHERE e.submission_id = s.id
+                           AND e.kind = 'given' AND e.channel = 'email')), 0)
+                 FROM submissions s WHERE received_at >= ?1 AND received_at < ?2",
                 params![from_ms, to_ms],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
