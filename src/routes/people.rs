@@ -41,6 +41,35 @@ fn people(state: &AppState) -> People<'_> {
     }
 }
 
+/// Why a form about one person was not acted on.
+enum NotActed {
+    Refused(Refusal),
+    NoPerson,
+}
+
+impl NotActed {
+    fn response(self) -> HttpResponse {
+        match self {
+            Self::Refused(refusal) => refusal.error_response(),
+            Self::NoPerson => bad_request("Name the person by their email address."),
+        }
+    }
+}
+
+/// A form about one person, once its CSRF token is checked, with the person's address as
+/// stored.
+fn posted_person(
+    request: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<(PersonForm, String), NotActed> {
+    let form = posted(request, state, body).map_err(NotActed::Refused)?;
+    match Lookup::parse(&form.email) {
+        Some(Lookup::Email(email)) => Ok((form, email)),
+        _ => Err(NotActed::NoPerson),
+    }
+}
+
 /// The form posted, once its CSRF token is checked; else the refusal.
 fn posted(request: &HttpRequest, state: &AppState, body: &[u8]) -> Result<PersonForm, Refusal> {
     let form: PersonForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
@@ -96,12 +125,9 @@ pub async fn export(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match posted(&request, &state, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.error_response(),
-    };
-    let Some(Lookup::Email(email)) = Lookup::parse(&form.email) else {
-        return bad_request("Name the person by their email address.");
+    let (_, email) = match posted_person(&request, &state, &body) {
+        Ok(posted) => posted,
+        Err(answer) => return answer.response(),
     };
     let report = match people(&state).access_report(&email).await {
         Ok(report) => report,
@@ -157,12 +183,9 @@ pub async fn erase(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match posted(&request, &state, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.error_response(),
-    };
-    let Some(Lookup::Email(email)) = Lookup::parse(&form.email) else {
-        return bad_request("Name the person by their email address.");
+    let (form, email) = match posted_person(&request, &state, &body) {
+        Ok(posted) => posted,
+        Err(answer) => return answer.response(),
     };
     let people = people(&state);
     let csrf = state.admin.csrf_token(&request);
