@@ -18,6 +18,7 @@ pub mod events;
 pub mod form_token;
 pub mod i18n;
 pub mod intake;
+pub mod kiosk;
 pub mod mail;
 pub mod metrics;
 pub mod origin_check;

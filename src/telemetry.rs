@@ -117,7 +117,12 @@ fn next_request_id() -> String {
 /// `path`, with the token of a link in an email (`/preferences/{token}`,
 /// `/unsubscribe/{token}`, `/confirm/{token}`) left out.
 fn logged_path(path: &str) -> &str {
-    for prefix in ["/preferences/", "/unsubscribe/", "/confirm/"] {
+    for prefix in [
+        "/preferences/",
+        "/unsubscribe/",
+        "/confirm/",
+        "/kiosk/pair/",
+    ] {
         if path.starts_with(prefix) {
             return prefix;
         }

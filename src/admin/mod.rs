@@ -43,6 +43,13 @@ pub trait Statistics: Send + Sync {
         &self,
         from_ms: i64,
     ) -> Result<Vec<(i64, u64)>, StorageError>;
+    /// Signups received in `[from_ms, to_ms)` by where they came from (`src`, or a
+    /// kiosk; `None` for neither), most first.
+    async fn signups_per_source(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SourceCount>, StorageError>;
     /// How long signups received from `from_ms` on took to reach Clover.
     async fn delivery_times(&self, from_ms: i64) -> Result<DeliveryTimes, StorageError>;
     /// The submissions stored under `email` (as stored: trimmed and lower-cased), newest
@@ -57,6 +64,14 @@ pub trait Statistics: Send + Sync {
     /// Every submission stored under `email` (as stored), oldest first, whole: what an
     /// access request is answered with.
     async fn kept_about(&self, email: &str) -> Result<Vec<ExportRow>, StorageError>;
+}
+
+/// Signups from one source, as [`Statistics::signups_per_source`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceCount {
+    /// `None`: the plain address, with no `src`.
+    pub source: Option<String>,
+    pub signups: u64,
 }
 
 /// The width of [`Statistics::received_per_quarter_hour`]'s buckets.

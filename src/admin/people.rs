@@ -325,7 +325,7 @@ mod tests {
             phone: None,
             channel: ConsentChannel::Email,
             wording: Wording::new("Yes, email me.", "fr"),
-            source: "embed",
+            source: "embed".to_owned(),
             form_id: None,
             ip_address: None,
             user_agent: None,

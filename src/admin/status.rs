@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::dashboard::{DayCount, chart_start, per_day};
-use super::{DeliveryTimes, QueueCounts, Statistics, SubmissionState, SubmissionSummary};
+use super::{
+    DeliveryTimes, QueueCounts, SourceCount, Statistics, SubmissionState, SubmissionSummary,
+};
 use crate::clover::{AuthSnapshot, AuthState};
 use crate::configuration::AuthMode;
 use crate::domain::mask_email;
@@ -61,6 +63,8 @@ pub struct StatusReport {
     pub signups_per_day: Vec<DayCount>,
     /// From signup to Clover, over the signups of the last 30 days that were delivered.
     pub time_to_clover: Option<DeliveryTimes>,
+    /// Signups of the last 30 days by where they came from, most first.
+    pub sources: Vec<SourceCount>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +121,7 @@ pub async fn status_report(
         let per_quarter = statistics.received_per_quarter_hour(from_ms).await?;
         report.signups_per_day = per_day(&per_quarter, first, &info.time_zone);
         report.time_to_clover = Some(statistics.delivery_times(from_ms).await?);
+        report.sources = statistics.signups_per_source(from_ms, i64::MAX).await?;
     }
     report.queue = Some(queue);
     report.bots = bots;
@@ -163,6 +168,7 @@ pub fn without_database(info: &ServiceInfo, auth: AuthSnapshot) -> StatusReport 
         time_zone: info.time_zone.iana_name().unwrap_or("UTC").to_owned(),
         signups_per_day: Vec::new(),
         time_to_clover: None,
+        sources: Vec::new(),
     }
 }
 

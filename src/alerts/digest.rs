@@ -11,7 +11,7 @@ use jiff::{Timestamp, ToSpan};
 
 use super::Message;
 use super::message::Layout;
-use crate::admin::Backlog;
+use crate::admin::{Backlog, SourceCount};
 use crate::configuration::{Cadence, DigestSettings};
 use crate::storage::StorageError;
 
@@ -126,6 +126,8 @@ pub struct DigestFacts<'a> {
     pub backlog: Backlog,
     /// Bots turned away since the previous digest, when there was one.
     pub bots: Option<u64>,
+    /// The period's signups by where they came from, most first.
+    pub sources: &'a [SourceCount],
     pub admin_url: &'a str,
 }
 
@@ -173,6 +175,15 @@ pub fn compose_digest(facts: &DigestFacts<'_>) -> Message {
             "Unsubscribed: {} ({before_name}: {})",
             now.withdrawn, before.withdrawn
         ));
+    }
+    if facts.sources.iter().any(|count| count.source.is_some()) {
+        let each: Vec<String> = (facts.sources.iter())
+            .map(|count| {
+                let source = count.source.as_deref().unwrap_or("no source");
+                format!("{source} {}", count.signups)
+            })
+            .collect();
+        lines.push(format!("By source: {}", each.join(", ")));
     }
     if let Some(bots) = facts.bots {
         lines.push(format!("Bots turned away since the last digest: {bots}"));
@@ -260,9 +271,24 @@ mod tests {
             },
             backlog: Backlog::default(),
             bots: Some(7),
+            sources: &[
+                SourceCount {
+                    source: Some("counter".into()),
+                    signups: 3,
+                },
+                SourceCount {
+                    source: None,
+                    signups: 1,
+                },
+            ],
             admin_url: "https://signup.example/admin",
         };
         let message = compose_digest(&facts);
+        assert!(
+            message.text.contains("By source: counter 3, no source 1"),
+            "{}",
+            message.text
+        );
         assert_eq!(
             message.subject,
             "[Shop] Daily digest: 4 new signup(s), to 2026-12-05"

@@ -96,8 +96,11 @@ impl AlertWatcher {
         let counts = (
             self.digests.counts(period.start_ms, period.end_ms).await,
             self.digests.counts(from, to).await,
+            (self.statistics)
+                .signups_per_source(period.start_ms, period.end_ms)
+                .await,
         );
-        let (Ok(now), Ok(before)) = counts else {
+        let (Ok(now), Ok(before), Ok(sources)) = counts else {
             let _ = self.digests.release(&period.key).await;
             return;
         };
@@ -109,6 +112,7 @@ impl AlertWatcher {
             before,
             backlog,
             bots: bots_before.map(|before| bots_total.saturating_sub(before)),
+            sources: &sources,
             admin_url: &self.admin_url,
         };
         if facts.is_quiet() && !self.digest.when_quiet {

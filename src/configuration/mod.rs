@@ -15,6 +15,7 @@ mod consent;
 mod database;
 mod delivery;
 mod form;
+mod kiosk;
 mod reader;
 mod security;
 mod server;
@@ -32,6 +33,7 @@ pub use clover::{AuthMode, CloverAuthSettings, CloverSettings, OAuthSettings};
 pub use consent::{ConsentSettings, DoubleOptIn, WelcomeEmail};
 pub use delivery::DeliverySettings;
 pub use form::FormSettings;
+pub use kiosk::KioskSettings;
 pub use reader::ConfigError;
 pub use security::{AdminSettings, MetricsSettings, RateLimitSettings};
 pub use server::{LogFormat, ServerSettings};
@@ -59,6 +61,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// What the consent ledger keeps.
     pub consent: ConsentSettings,
+    /// The counter tablet's timings and allowance.
+    pub kiosk: KioskSettings,
 }
 
 impl Settings {
@@ -97,6 +101,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
     let mail_server = matches!(&alerts, Ok(a) if a.mail.is_some());
     let has_secret_key = matches!(&secret_key, Ok(Some(_)));
     let consent = consent::read(env, mail_server, has_secret_key);
+    let kiosk = kiosk::read(env);
     if let (Ok(delivery), Ok(consent)) = (&delivery, &consent)
         && delivery.duplicate_policy == crate::domain::DuplicatePolicy::Update
         && consent.double_opt_in == DoubleOptIn::Marketing
@@ -121,6 +126,7 @@ fn read(env: &mut Reader<'_>) -> Read<Settings> {
         log_format: log_format?,
         alerts: alerts?,
         consent: consent?,
+        kiosk: kiosk?,
     })
 }
 

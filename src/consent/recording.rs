@@ -24,8 +24,9 @@ pub struct Given<'a> {
     pub phone: Option<&'a str>,
     pub channel: ConsentChannel,
     pub wording: Wording,
-    /// `form`, `embed` or `api`.
-    pub source: &'static str,
+    /// `form`, `embed`, `api` or `kiosk`, with where the visitor came from
+    /// (`form:counter`, `kiosk:front counter`: see `SourceTag::ledger_source`).
+    pub source: String,
     pub form_id: Option<&'a str>,
     pub ip_address: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
@@ -39,7 +40,7 @@ impl ConsentRecording {
         let person = self.keys.of(given.email);
         let mut event = ConsentEvent::now(person, ConsentKind::Given, Actor::Visitor)
             .on(given.channel)
-            .from_source(given.source);
+            .from_source(&given.source);
         event.wording = Some(given.wording);
         event.form_id = given.form_id.map(str::to_owned);
         event.needs_confirmation = given.needs_confirmation;

@@ -167,8 +167,15 @@ pub fn consent_line(delivery: &QueuedDelivery) -> String {
     } else {
         "no"
     };
+    // Where: the merchant's name for the poster or tablet, when the signup has one.
+    let at = delivery
+        .details
+        .source
+        .as_ref()
+        .map(|source| format!(" (signed up at: {source})"))
+        .unwrap_or_default();
     format!(
-        "Signed up through the web signup form on {when}. Marketing consent: {answer} \
+        "Signed up through the web signup form on {when}{at}. Marketing consent: {answer} \
          (unverified: whoever typed this email address did not prove it is theirs) (\"{}\").",
         delivery.consent_text,
     )
@@ -342,6 +349,20 @@ mod tests {
             plan_delivery(&delivery(), &[customer], DuplicatePolicy::Update),
             Plan::Link { add_note: None, .. } | Plan::Complete { add_note: None, .. }
         ));
+    }
+
+    #[test]
+    fn the_consent_line_names_where_the_signup_came_from() {
+        let mut delivery = delivery();
+        assert!(!consent_line(&delivery).contains("signed up at"));
+        delivery.details.source = crate::domain::SourceTag::slug("counter");
+        assert!(
+            consent_line(&delivery).contains(" (signed up at: counter). "),
+            "{}",
+            consent_line(&delivery)
+        );
+        delivery.details.source = Some(crate::domain::SourceTag::kiosk("front counter"));
+        assert!(consent_line(&delivery).contains("(signed up at: kiosk:front counter)"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod person_name;
 mod phone_number;
 mod postal_address;
 mod signup;
+mod source_tag;
 mod visitor_note;
 
 pub use birthday::Birthday;
@@ -23,6 +24,7 @@ pub use person_name::PersonName;
 pub use phone_number::PhoneNumber;
 pub use postal_address::{AddressParts, PostalAddress};
 pub use signup::{ConsentAnswer, NewSignup, SignupForm};
+pub use source_tag::{SLUG_MAX_CHARS, SourceTag};
 pub use visitor_note::VisitorNote;
 
 /// A random (version 4) UUID from the thread's cryptographic generator: ids are made on

@@ -15,7 +15,7 @@ use crate::consent::{
     Actor, Confirmation, ConsentChannel, ConsentEvent, ConsentKind, ConsentState, PersonKey,
     standing,
 };
-use crate::domain::IdempotencyKey;
+use crate::domain::{IdempotencyKey, SourceTag};
 use crate::i18n::Language;
 use crate::mail::{MailKind, Mailbag, VisitorMail};
 use crate::storage::StorageError;
@@ -179,9 +179,12 @@ impl Intake<'_> {
             submission.key = IdempotencyKey::parse(held.id.as_ref());
         }
         let source = submission.source;
+        let source_tag = submission.source_tag.clone();
         let told = self.tells().then(|| Told::of(&submission.signup));
         let inserted = self.submissions.insert(submission).await?;
         if let Inserted::New(id) = &inserted {
+            self.metrics
+                .stored_from(source_tag.as_ref().map(SourceTag::as_str));
             tracing::info!(submission = %id, held = %held.id, "a confirmed signup was stored and queued");
             if let Some(told) = &told {
                 self.tell(id, told, source).await;

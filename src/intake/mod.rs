@@ -13,5 +13,5 @@ pub mod store;
 
 pub use follow_up::{Confirmed, ConfirmedFrom, FollowUp};
 pub use outcome::Outcome;
-pub use pipeline::{Channel, Intake, Submission};
+pub use pipeline::{Channel, FormDoor, Intake, Submission};
 pub use screening::BotReason;

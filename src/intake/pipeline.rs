@@ -10,12 +10,12 @@ use crate::captcha::{Captcha, CaptchaVerdict};
 use crate::configuration::DoubleOptIn;
 use crate::consent::{ConsentLedger, ConsentRecording, Withdrawn};
 use crate::delivery::DeliveryHandle;
-use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm};
+use crate::domain::{FormRules, IdempotencyKey, NewSignup, SignupForm, SourceTag};
 use crate::events::Events;
 use crate::form_token::{FormTokens, unix_now};
 use crate::i18n::Language;
 use crate::metrics::{IntakeMetrics, SignupOutcome, SignupSource};
-use crate::rate_limit::{FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
+use crate::rate_limit::{DeviceLimiter, FLOOD_DELAY, SubmissionLimiter, TooManyRequests};
 use crate::storage::StorageError;
 
 /// What the intake needs of the service, borrowed for one submission.
@@ -24,6 +24,8 @@ pub struct Intake<'a> {
     /// Bots turned away, counted in memory until the next flush.
     pub bots: &'a BotTally,
     pub limiter: &'a SubmissionLimiter,
+    /// The counter tablets' allowance, per device.
+    pub devices: &'a DeviceLimiter,
     pub form_tokens: &'a FormTokens,
     /// Present when Turnstile is configured.
     pub captcha: Option<&'a Captcha>,
@@ -56,12 +58,24 @@ pub enum Channel<'a> {
     Form {
         form_id: Option<&'a str>,
         form_token: Option<&'a str>,
-        /// Posted from the merchant's iframe (`/embed`): the same form, counted apart.
-        embedded: bool,
+        /// Which form: the page, the merchant's iframe, or a counter tablet.
+        door: FormDoor<'a>,
     },
     /// The JSON API, with the client's `Idempotency-Key`. Its post was counted against the
     /// limit at the door, before its body was read (see [`Intake::limit`]).
     Api { key: Option<IdempotencyKey> },
+}
+
+/// The forms served here, which differ in how they are shown and limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormDoor<'a> {
+    /// The service's own page (`/`).
+    Page,
+    /// Inside the merchant's iframe (`/embed`): the same form, counted apart.
+    Embed,
+    /// A paired counter tablet (`/kiosk`), by its device id: every signup there comes from
+    /// the shop's one address, so the device's own allowance counts, not the address's.
+    Kiosk(&'a str),
 }
 
 impl Channel<'_> {
@@ -74,10 +88,11 @@ impl Channel<'_> {
 
     pub(super) fn metrics_source(&self) -> SignupSource {
         match self {
-            Channel::Form {
-                embedded: false, ..
-            } => SignupSource::Form,
-            Channel::Form { embedded: true, .. } => SignupSource::Embed,
+            Channel::Form { door, .. } => match door {
+                FormDoor::Page => SignupSource::Form,
+                FormDoor::Embed => SignupSource::Embed,
+                FormDoor::Kiosk(_) => SignupSource::Kiosk,
+            },
             Channel::Api { .. } => SignupSource::Api,
         }
     }
@@ -99,6 +114,8 @@ pub struct Submission<'a> {
     pub user_agent: Option<&'a str>,
     /// The visitor's language: the consent wording they saw is the one stored.
     pub language: Language,
+    /// Where the visitor came from, as the merchant named it (`src`, or the kiosk).
+    pub source_tag: Option<SourceTag>,
 }
 
 impl Intake<'_> {
@@ -161,6 +178,10 @@ impl Intake<'_> {
     /// counted at the door.
     async fn count(&self, submission: &Submission<'_>) -> Result<(), TooManyRequests> {
         match submission.channel {
+            Channel::Form {
+                door: FormDoor::Kiosk(device),
+                ..
+            } => self.devices.check(device),
             Channel::Form { .. } => self.limit(submission.client_ip).await,
             Channel::Api { .. } => Ok(()),
         }
@@ -221,6 +242,7 @@ impl Intake<'_> {
             let held = NewSubmission {
                 signup,
                 source,
+                source_tag: submission.source_tag.clone(),
                 consent_text,
                 key,
                 consents,
@@ -243,6 +265,7 @@ impl Intake<'_> {
             .insert(NewSubmission {
                 signup,
                 source,
+                source_tag: submission.source_tag.clone(),
                 consent_text,
                 key,
                 consents: consents.clone(),
@@ -254,6 +277,7 @@ impl Intake<'_> {
                 .insert(NewSubmission {
                     signup,
                     source,
+                    source_tag: submission.source_tag.clone(),
                     consent_text,
                     key: None,
                     consents,
@@ -261,6 +285,8 @@ impl Intake<'_> {
                 .await?;
         }
         if let Inserted::New(id) = &inserted {
+            self.metrics
+                .stored_from(submission.source_tag.as_ref().map(SourceTag::as_str));
             (self.follow_up)
                 .after_stored(opt_in, person, &email, language, consented)
                 .await;

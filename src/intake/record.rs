@@ -13,7 +13,7 @@ use crate::consent::{
     ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Given, PersonKey, Wording,
     sms_wording, standing,
 };
-use crate::domain::{IdempotencyKey, NewSignup};
+use crate::domain::{IdempotencyKey, NewSignup, SourceTag};
 use crate::events::{EventKind, Person};
 use crate::storage::{StorageError, SubmissionId};
 
@@ -75,7 +75,10 @@ impl Intake<'_> {
                 phone: signup.phone.as_ref().map(AsRef::as_ref),
                 channel,
                 wording: Wording::new(text, language.tag()),
-                source: submission.channel.metrics_source().as_str(),
+                source: SourceTag::ledger_source(
+                    submission.source_tag.as_ref(),
+                    submission.channel.metrics_source().as_str(),
+                ),
                 form_id,
                 ip_address: submission.client_ip,
                 user_agent: submission.user_agent,

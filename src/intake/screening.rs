@@ -83,6 +83,7 @@ mod tests {
     use super::*;
     use crate::domain::SignupForm;
     use crate::i18n::Language;
+    use crate::intake::FormDoor;
 
     const NOW: i64 = 1_800_000_000;
     const FORM_ID: &str = "0b6f3c1e-5a4d-4f7e-9a2b-3c4d5e6f7a8b";
@@ -96,6 +97,7 @@ mod tests {
             client_ip: None,
             user_agent: None,
             language: Language::reference(),
+            source_tag: None,
         }
     }
 
@@ -108,7 +110,7 @@ mod tests {
             Channel::Form {
                 form_id: None,
                 form_token: None,
-                embedded: false,
+                door: FormDoor::Page,
             },
         ] {
             let mut sent = submission(&fields, channel);
@@ -133,7 +135,7 @@ mod tests {
         let form = |form_id, form_token| Channel::Form {
             form_id,
             form_token,
-            embedded: false,
+            door: FormDoor::Page,
         };
         let key = IdempotencyKey::parse(FORM_ID);
         let sent = submission(&fields, form(Some(FORM_ID), Some(&token)));

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::consent::ConsentEvent;
 use crate::consent::PersonKey;
 use crate::domain::{
-    EmailAddress, IdempotencyKey, NewSignup, PersonName, PhoneNumber, VisitorNote,
+    EmailAddress, IdempotencyKey, NewSignup, PersonName, PhoneNumber, SourceTag, VisitorNote,
 };
 use crate::storage::{SignupDetails, StorageError, SubmissionId};
 
@@ -87,6 +87,7 @@ impl HeldSignup {
         Some(NewSubmission {
             signup,
             source: self.source,
+            source_tag: details.source,
             consent_text: self.consent_text.clone(),
             key: self.key.clone(),
             consents: Vec::new(),
@@ -98,6 +99,8 @@ impl HeldSignup {
 pub struct NewSubmission {
     pub signup: NewSignup,
     pub source: Source,
+    /// Where the visitor came from, as the merchant named it: kept in `details`.
+    pub source_tag: Option<SourceTag>,
     pub consent_text: String,
     pub key: Option<IdempotencyKey>,
     /// The consents given with it, for the ledger: stored in the same transaction, each
@@ -176,7 +179,7 @@ impl KeyedContent {
             email: signup.email.as_ref().to_owned(),
             phone: text(&signup.phone),
             marketing_consent: signup.marketing_consent,
-            details: SignupDetails::of(signup).to_column(),
+            details: SignupDetails::of(signup, submission.source_tag.as_ref()).to_column(),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod access;
 mod record;
+mod sources;
 
 use std::sync::Arc;
 use std::time::Duration;

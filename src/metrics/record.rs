@@ -1,6 +1,7 @@
 //! The handles observers record through, one per observer, and the label values they
 //! record with. Label values are fixed words and status codes: never an address, an
-//! email, a token or anything else a visitor or the merchant typed.
+//! email, a token or anything else a visitor typed. The one exception, where signups came
+//! from, is the merchant's names for them, bounded in `sources.rs`.
 
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use super::sources::SourceCounts;
 
 /// Writes a label value that is one of a few fixed words.
 macro_rules! label_words {
@@ -81,16 +84,19 @@ pub enum SignupSource {
     Embed,
     /// The JSON API.
     Api,
+    /// A paired counter tablet (`/kiosk`).
+    Kiosk,
 }
 
 impl SignupSource {
-    pub const ALL: [Self; 3] = [Self::Form, Self::Embed, Self::Api];
+    pub const ALL: [Self; 4] = [Self::Form, Self::Embed, Self::Api, Self::Kiosk];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Form => "form",
             Self::Embed => "embed",
             Self::Api => "api",
+            Self::Kiosk => "kiosk",
         }
     }
 }
@@ -202,6 +208,7 @@ fn latency_histogram() -> Histogram {
 pub struct IntakeMetrics {
     signups: Family<SignupLabels, Counter>,
     bots: Family<BotLabels, Counter>,
+    sources: SourceCounts,
 }
 
 impl IntakeMetrics {
@@ -221,6 +228,7 @@ impl IntakeMetrics {
             "Signups sent, by what became of them and the door they came in by",
             self.signups.clone(),
         );
+        self.sources.register(registry);
         registry.register(
             "bots",
             "Submissions turned away as bots, by why (honeypot, bad_token, too_fast)",
@@ -232,6 +240,11 @@ impl IntakeMetrics {
         self.signups
             .get_or_create(&SignupLabels { outcome, source })
             .inc();
+    }
+
+    /// One signup stored, from `source` (`src`, or a kiosk), or from none.
+    pub fn stored_from(&self, source: Option<&str>) {
+        self.sources.stored(source);
     }
 
     /// Shows each of these bot reasons at zero from the start, as every signup series

@@ -19,11 +19,13 @@ use crate::configuration::RateLimitSettings;
 
 mod client_address;
 mod per_address;
+mod per_device;
 
 use client_address::{HEADER_WARNINGS, WarnEvery, header_address, limit_key};
 pub use per_address::{
     ConnectionLimit, InFlightLimit, OVER_THE_CAP_GRACE, PlacesPerAddress, limit_per_address,
 };
+pub use per_device::DeviceLimiter;
 
 /// How often addresses whose allowance has fully refilled are forgotten.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);

@@ -1,6 +1,7 @@
 //! The empty form, rendered once per language and presentation. Every visitor gets the
-//! same page but for two hidden values, the signed token and the form's id, so the page
-//! is kept as text with two holes and only those are filled per request. Rendering the
+//! same page but for three hidden values, the signed token, the form's id and where the
+//! visitor came from (`?src=`, also kept in the language links), so the page is kept as
+//! text with holes and only those are filled per request. Rendering the
 //! whole template (dozens of catalogue look-ups and escapes) was most of a `GET /`.
 
 use std::collections::HashMap;
@@ -12,6 +13,10 @@ const TOKEN_HOLE: &str = "zzFORMTOKENHOLEzzQv7Kp2";
 /// A placeholder for the form's id; a valid `IdempotencyKey` itself, as the template
 /// requires.
 const FORM_ID_HOLE: &str = "zzFORMIDHOLEzzQv7Kp2";
+/// A placeholder for the source, a valid slug itself.
+const SOURCE_HOLE: &str = "zzsourceholezzqv7kp2";
+/// The source in a link's query, as the template escapes it: left out when there is none.
+const SOURCE_QUERY_HOLE: &str = "&amp;src=zzsourceholezzqv7kp2";
 
 /// Which rendering: the language's index, embedded or not, language chosen by `?lang=`.
 pub type FormKey = (usize, bool, bool);
@@ -20,6 +25,8 @@ enum Piece {
     Text(String),
     Token,
     FormId,
+    Source,
+    SourceQuery,
 }
 
 /// One rendering, with its holes.
@@ -31,10 +38,10 @@ pub struct CachedForm {
 }
 
 impl CachedForm {
-    /// Renders through `render`, which must put `TOKEN_HOLE` and `FORM_ID_HOLE` where the
-    /// token and the id go.
-    fn new(year: u16, render: impl FnOnce(&str, &str) -> String) -> Self {
-        let page = render(TOKEN_HOLE, FORM_ID_HOLE);
+    /// Renders through `render`, which must put `TOKEN_HOLE`, `FORM_ID_HOLE` and
+    /// `SOURCE_HOLE` where the token, the id and the source go.
+    fn new(year: u16, render: impl FnOnce(&str, &str, &str) -> String) -> Self {
+        let page = render(TOKEN_HOLE, FORM_ID_HOLE, SOURCE_HOLE);
         debug_assert_eq!(page.matches(TOKEN_HOLE).count(), 1, "one token per form");
         debug_assert_eq!(
             page.matches(FORM_ID_HOLE).count(),
@@ -44,10 +51,16 @@ impl CachedForm {
         let mut pieces = Vec::new();
         let mut rest = page.as_str();
         loop {
-            let next = [(TOKEN_HOLE, Piece::Token), (FORM_ID_HOLE, Piece::FormId)]
-                .into_iter()
-                .filter_map(|(hole, piece)| rest.find(hole).map(|at| (at, hole, piece)))
-                .min_by_key(|(at, _, _)| *at);
+            // The query hole holds the value hole: at the same text it starts first.
+            let next = [
+                (TOKEN_HOLE, Piece::Token),
+                (FORM_ID_HOLE, Piece::FormId),
+                (SOURCE_QUERY_HOLE, Piece::SourceQuery),
+                (SOURCE_HOLE, Piece::Source),
+            ]
+            .into_iter()
+            .filter_map(|(hole, piece)| rest.find(hole).map(|at| (at, hole, piece)))
+            .min_by_key(|(at, _, _)| *at);
             match next {
                 Some((at, hole, piece)) => {
                     pieces.push(Piece::Text(rest[..at].to_owned()));
@@ -67,14 +80,22 @@ impl CachedForm {
         }
     }
 
-    /// The page with this request's token and id.
-    pub fn fill(&self, token: &str, form_id: &str) -> String {
+    /// The page with this request's token, id and source (a slug, which needs no
+    /// escaping).
+    pub fn fill(&self, token: &str, form_id: &str, source: Option<&str>) -> String {
         let mut page = String::with_capacity(self.length + token.len() + form_id.len());
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => page.push_str(text),
                 Piece::Token => page.push_str(token),
                 Piece::FormId => page.push_str(form_id),
+                Piece::Source => page.push_str(source.unwrap_or_default()),
+                Piece::SourceQuery => {
+                    if let Some(source) = source {
+                        page.push_str("&amp;src=");
+                        page.push_str(source);
+                    }
+                }
             }
         }
         page
@@ -93,7 +114,7 @@ impl FormCache {
         &self,
         key: FormKey,
         year: u16,
-        render: impl FnOnce(&str, &str) -> String,
+        render: impl FnOnce(&str, &str, &str) -> String,
     ) -> Arc<CachedForm> {
         let cached = self
             .pages
@@ -120,11 +141,17 @@ mod tests {
     #[test]
     fn the_holes_are_filled_wherever_they_are() {
         let cache = FormCache::default();
-        let page = cache.get((0, false, false), 2026, |token, id| {
-            format!("<a>{id}</a><b>{token}</b><c>")
+        let page = cache.get((0, false, false), 2026, |token, id, source| {
+            format!("<a>{id}</a><b>{token}</b><i value=\"{source}\"><a href=\"?lang=fr&amp;src={source}\">")
         });
-        assert_eq!(page.fill("T1", "ID1"), "<a>ID1</a><b>T1</b><c>");
-        assert_eq!(page.fill("T2", "ID2"), "<a>ID2</a><b>T2</b><c>");
+        assert_eq!(
+            page.fill("T1", "ID1", None),
+            "<a>ID1</a><b>T1</b><i value=\"\"><a href=\"?lang=fr\">"
+        );
+        assert_eq!(
+            page.fill("T2", "ID2", Some("counter")),
+            "<a>ID2</a><b>T2</b><i value=\"counter\"><a href=\"?lang=fr&amp;src=counter\">"
+        );
     }
 
     #[test]
@@ -132,7 +159,7 @@ mod tests {
         let cache = FormCache::default();
         let mut renders = 0;
         for year in [2026, 2026, 2027] {
-            cache.get((1, true, false), year, |token, id| {
+            cache.get((1, true, false), year, |token, id, _| {
                 renders += 1;
                 format!("{token}{id}")
             });
@@ -143,5 +170,6 @@ mod tests {
     #[test]
     fn the_form_id_hole_is_a_valid_idempotency_key() {
         assert!(crate::domain::IdempotencyKey::parse(FORM_ID_HOLE).is_some());
+        assert!(crate::domain::SourceTag::slug(SOURCE_HOLE).is_some());
     }
 }

@@ -33,6 +33,7 @@ use crate::form_token::FormTokens;
 use crate::i18n::Language;
 use crate::intake::store::BotTally;
 use crate::intake::{FollowUp, Intake};
+use crate::kiosk::Kiosk;
 use crate::mail::Mailbag;
 use crate::metrics::{Metrics, MetricsAccess};
 use crate::origin_check::ForbiddenPage;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub consent_settings: ConsentSettings,
     /// The empty form, rendered once per language and presentation.
     pub form_pages: form_cache::FormCache,
+    /// The counter tablets.
+    pub kiosk: Kiosk,
 }
 
 /// The stylesheet of the merchant's colours, built once from `ACCENT_COLOR`.
@@ -109,6 +112,7 @@ fn intake(state: &AppState) -> Intake<'_> {
         submissions: state.db.submissions(),
         bots: &state.bots,
         limiter: &state.limiter,
+        devices: &state.kiosk.limiter,
         form_tokens: &state.form_tokens,
         captcha: state.captcha.as_ref(),
         delivery: &state.delivery,
@@ -167,6 +171,7 @@ pub(crate) fn page_context<'a>(
         parent_origins: &state.form.parent_origins,
         path,
         path_tail: None,
+        source: None,
     }
 }
 

@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wire::SignupBody;
 use super::{AppState, html, html_text, intake, page_context, request_id, see_other};
-use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm};
+use crate::domain::{Birthday, FormErrors, IdempotencyKey, SignupForm, SourceTag};
 use crate::form_token::unix_now;
-use crate::intake::{Channel, Outcome};
+use crate::intake::{Channel, FormDoor, Outcome};
 use crate::rate_limit::TooManyRequests;
 use crate::storage::StorageError;
 use crate::templates::{
@@ -56,6 +56,7 @@ fn render_form(
     presentation: Presentation,
 ) -> HttpResponse {
     let context = presentation.context(state, request, presentation.form_path());
+    let source = query_source(request);
     let key = (
         context.language.index(),
         presentation == Presentation::Embed,
@@ -63,13 +64,28 @@ fn render_form(
     );
     // The page carries the birthday's latest year: a new year renders it again.
     let year = Birthday::latest_year();
-    let cached = state.form_pages.get(key, year, |token, form_id| {
+    let cached = state.form_pages.get(key, year, |token, form_id, source| {
         let empty = SignupForm::default();
+        let context = PageContext {
+            source: Some(source),
+            ..context
+        };
         signup_page(&form_view(state, context, &empty, form_id, token)).into_string()
     });
     let form_id = IdempotencyKey::random();
     let token = state.form_tokens.issue(unix_now(), form_id.as_ref());
-    html_text(StatusCode::OK, cached.fill(&token, form_id.as_ref()))
+    let source = source.as_ref().map(SourceTag::as_str);
+    html_text(
+        StatusCode::OK,
+        cached.fill(&token, form_id.as_ref(), source),
+    )
+}
+
+/// `?src=`, when it is a slug: anything else is as if there were none.
+fn query_source(request: &HttpRequest) -> Option<SourceTag> {
+    url::form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(name, _)| name == "src")
+        .and_then(|(_, value)| SourceTag::slug(&value))
 }
 
 pub async fn thanks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -112,7 +128,7 @@ async fn submit(
     state: &AppState,
     presentation: Presentation,
 ) -> HttpResponse {
-    let context = presentation.context(state, request, presentation.form_path());
+    let mut context = presentation.context(state, request, presentation.form_path());
     let Ok(body) = serde_urlencoded::from_bytes::<SignupBody>(body) else {
         // Not a form at all: a broken client or a bot.
         return failure_page(request, context, VisitorError::Malformed);
@@ -120,10 +136,16 @@ async fn submit(
     let channel = Channel::Form {
         form_id: body.form_id.as_deref(),
         form_token: body.form_token.as_deref(),
-        embedded: presentation == Presentation::Embed,
+        door: match presentation {
+            Presentation::Page => FormDoor::Page,
+            Presentation::Embed => FormDoor::Embed,
+        },
     };
     let client_ip = state.limiter.client_ip(request);
     let submission = body.submission(channel, request, client_ip, context.language);
+    // The form comes back with the source it was sent with, if it must come back.
+    let source = submission.source_tag.clone();
+    context.source = source.as_ref().map(SourceTag::as_str);
     let taken = intake(state).take(submission).await;
     respond(taken, &body, context, state)
 }

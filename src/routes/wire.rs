@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde::Deserialize;
 
-use crate::domain::SignupForm;
+use crate::domain::{SignupForm, SourceTag};
 use crate::i18n::Language;
 use crate::intake::{Channel, Submission};
 
@@ -28,6 +28,9 @@ pub(super) struct SignupBody {
     /// The CAPTCHA widget's answer, when Turnstile is on.
     #[serde(default, rename = "cf-turnstile-response")]
     pub captcha_response: Option<String>,
+    /// Where the visitor came from: the `src` of the form's address, sent back hidden.
+    #[serde(default)]
+    pub src: Option<String>,
 }
 
 impl SignupBody {
@@ -50,6 +53,7 @@ impl SignupBody {
                 .get(header::USER_AGENT)
                 .and_then(|value| value.to_str().ok()),
             language,
+            source_tag: self.src.as_deref().and_then(SourceTag::slug),
         }
     }
 }

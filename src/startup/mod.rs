@@ -28,6 +28,7 @@ use crate::events::{EventDispatcher, Events};
 use crate::form_token::FormTokens;
 use crate::intake::BotReason;
 use crate::intake::store::BotTally;
+use crate::kiosk::Kiosk;
 use crate::metrics::{Metrics, MetricsAccess};
 use crate::rate_limit::SubmissionLimiter;
 use crate::routes::{
@@ -315,6 +316,7 @@ fn app_state(
 ) -> AppState {
     let clover = &settings.clover;
     let demo = matches!(clover.auth, CloverAuthSettings::Demo);
+    let kiosk = Kiosk::new(settings.kiosk, db.kiosks());
     AppState {
         db,
         bots,
@@ -359,5 +361,6 @@ fn app_state(
         withdrawn,
         consent_settings: settings.consent.clone(),
         form_pages: Default::default(),
+        kiosk,
     }
 }

@@ -31,6 +31,7 @@ use crate::consent::ConsentLedger;
 use crate::delivery::Queue;
 use crate::events::EventOutbox;
 use crate::intake::store::SubmissionStore;
+use crate::kiosk::KioskDevices;
 use crate::mail::MailOutbox;
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +195,10 @@ impl Storage {
     }
 
     pub fn mail(&self) -> Arc<dyn MailOutbox> {
+        port!(self)
+    }
+
+    pub fn kiosks(&self) -> Arc<dyn KioskDevices> {
         port!(self)
     }
 }

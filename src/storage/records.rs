@@ -11,7 +11,7 @@ use crate::consent::{
     Actor, ConsentChannel, ConsentEvent, ConsentKind, Evidence, PersonKey, Wording, text_version,
 };
 use crate::delivery::DeliveryOutcome;
-use crate::domain::{Birthday, NewSignup, PostalAddress};
+use crate::domain::{Birthday, NewSignup, PostalAddress, SourceTag};
 
 /// What a signup carries beyond names, email and phone, kept as one JSON column: fields
 /// only some merchants collect, read and written together.
@@ -30,10 +30,13 @@ pub struct SignupDetails {
     /// Consent to text messages (the ledger has its proof).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sms_consent: bool,
+    /// Where the signup came from (`src`, or a kiosk), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceTag>,
 }
 
 impl SignupDetails {
-    pub(crate) fn of(signup: &NewSignup) -> Self {
+    pub(crate) fn of(signup: &NewSignup, source: Option<&SourceTag>) -> Self {
         let typed = signup.email.as_typed();
         Self {
             birthday: signup.birthday,
@@ -41,6 +44,7 @@ impl SignupDetails {
             note: signup.note.as_ref().map(|n| n.as_ref().to_owned()),
             email_as_typed: (typed != signup.email.as_ref()).then(|| typed.to_owned()),
             sms_consent: signup.sms_consent,
+            source: source.cloned(),
         }
     }
 

@@ -1,6 +1,6 @@
 use maud::{Markup, html};
 
-use super::dashboard::{at_a_glance, find_and_export, open_alerts, trends};
+use super::dashboard::{at_a_glance, find_and_export, open_alerts, sources, trends};
 use super::layout::layout;
 use crate::admin::status::StatusReport;
 use crate::clover::AuthState;
@@ -21,6 +21,7 @@ pub fn admin_page(report: &StatusReport, message: Option<&str>, csrf_token: &str
                 (open_alerts(report))
                 (queue(report, csrf_token))
                 (trends(report))
+                (sources(report))
                 @if report.queue.is_some() { (find_and_export(report, csrf_token)) }
                 (recent(report))
                 (bots(report))
@@ -259,6 +260,7 @@ mod tests {
             time_zone: "UTC".into(),
             signups_per_day: Vec::new(),
             time_to_clover: None,
+            sources: Vec::new(),
         }
     }
 

@@ -69,6 +69,27 @@ pub(super) fn trends(report: &StatusReport) -> Markup {
     }
 }
 
+/// Signups of the last 30 days by source, once any signup came with one.
+pub(super) fn sources(report: &StatusReport) -> Markup {
+    html! {
+        @if report.sources.iter().any(|count| count.source.is_some()) {
+            h2 id="sources-heading" { "Where signups came from, last 30 days" }
+            table class="sources" aria-labelledby="sources-heading" {
+                thead { tr { th scope="col" { "Source" } th scope="col" class="number" { "Signups" } } }
+                tbody {
+                    @for count in &report.sources {
+                        tr {
+                            td { @match &count.source { Some(source) => (source), None => span class="muted" { "no source (the plain address)" } } }
+                            td class="number" { (count.signups) }
+                        }
+                    }
+                }
+            }
+            p class="muted" { "Sources are the " code { "src" } " of the form's address (" a href="/admin/qr" { "QR codes and posters" } ") and the counter tablets (" a href="/admin/kiosks" { "kiosks" } ")." }
+        }
+    }
+}
+
 /// Find a signup by email, and export a range of days as CSV.
 pub(super) fn find_and_export(report: &StatusReport, csrf_token: &str) -> Markup {
     let first = report.signups_per_day.first().map(|d| d.date.as_str());
@@ -77,6 +98,7 @@ pub(super) fn find_and_export(report: &StatusReport, csrf_token: &str) -> Markup
         h2 { "Find a signup" }
         (search_form(csrf_token, None))
         p { a href="/admin/people" { "People and consent" } ": a person's consent history, an access or erasure request, a withdrawal on their behalf, and the current consents as CSV." }
+        p { a href="/admin/qr" { "QR codes and posters" } " and " a href="/admin/kiosks" { "counter tablets" } ": signups in the shop, counted by source." }
         h2 { "Export signups" }
         form method="get" action="/admin/export.csv" class="inline-form" {
             div class="field" {

@@ -98,6 +98,9 @@ pub struct PageContext<'a> {
     /// The rest of this page's path after `path`, for a page whose address carries a
     /// token (`/preferences/{token}`); it needs no encoding.
     pub path_tail: Option<&'a str>,
+    /// Where the visitor came from (`?src=`, already checked to be a slug): the form sends
+    /// it back, and the language switcher keeps it.
+    pub source: Option<&'a str>,
 }
 
 impl PageContext<'_> {
@@ -129,7 +132,11 @@ impl PageContext<'_> {
     /// This page in `language`.
     fn language_link(&self, language: Language) -> String {
         let tail = self.path_tail.unwrap_or_default();
-        format!("{}{tail}?lang={}", self.path, language.tag())
+        let link = format!("{}{tail}?lang={}", self.path, language.tag());
+        match self.source {
+            Some(source) => format!("{link}&src={source}"),
+            None => link,
+        }
     }
 
     /// The page title, followed by the merchant's name when there is one.

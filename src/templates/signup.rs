@@ -84,6 +84,9 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     // double-click stores the signup once.
                     input type="hidden" name="form_id" value=(view.form_id);
                     input type="hidden" name="form_token" value=(view.form_token);
+                    @if let Some(source) = context.source {
+                        input type="hidden" name="src" value=(source);
+                    }
                     (honeypot(view))
                     @for field in &view.rules.fields {
                         (field_markup(view, *field))

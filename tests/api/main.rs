@@ -31,3 +31,4 @@ mod rate_limit;
 mod resilience;
 mod security;
 mod signup_form;
+mod sources;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::helpers::{Config, TestApp, spawn_app, valid_form, with_hidden_fields};
 use crate::support::fake_clover::{Endpoint, FakeClover, Fault};
 
-const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef-xyz";
+pub(crate) const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef-xyz";
 const DELIVERY: Duration = Duration::from_secs(15);
 
 fn with_metrics(mut config: Config) -> Config {
@@ -17,7 +17,7 @@ fn with_metrics(mut config: Config) -> Config {
 }
 
 /// A scrape with the right token, parsed by a Prometheus text-format parser.
-async fn scrape(app: &TestApp) -> Vec<Sample> {
+pub(crate) async fn scrape(app: &TestApp) -> Vec<Sample> {
     let response = app
         .client
         .get(app.url("/metrics"))
@@ -38,7 +38,7 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
 }
 
 /// The value of the one series `name{labels}`; it must be there.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.metric == name)

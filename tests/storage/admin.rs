@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
-use clover_signup::admin::{Backlog, DeliveryTimes, OpenAlert, QUARTER_HOUR_MS, SubmissionState};
+use clover_signup::admin::{
+    Backlog, DeliveryTimes, OpenAlert, QUARTER_HOUR_MS, SourceCount, SubmissionState,
+};
 use clover_signup::alerts::Trouble;
 use clover_signup::delivery::DeliveryOutcome;
+use clover_signup::domain::SourceTag;
 use clover_signup::intake::store::BotTally;
+use clover_signup::intake::store::Source;
 use clover_signup::storage::{Storage, now_ms};
 
 use crate::{LEASE, TestStore, submit};
@@ -21,7 +25,46 @@ on_both_stores!(
     delivery_times_are_the_median_and_the_slowest_of_a_period,
     a_search_by_email_finds_every_submission_under_it_newest_first,
     the_export_holds_each_submission_of_the_period_as_stored,
+    signups_are_counted_per_source_over_a_period,
 );
+
+async fn signups_are_counted_per_source_over_a_period(store: TestStore) {
+    let db = store.instance().await;
+    let from = now_ms();
+    for (email, source) in [
+        ("a@example.com", Some("counter")),
+        ("b@example.com", Some("counter")),
+        ("c@example.com", Some("kiosk:front counter")),
+        ("d@example.com", None),
+    ] {
+        let mut submission = crate::submission(email, Source::Form, None);
+        submission.source_tag = source.map(|s| SourceTag::from_stored(s.to_owned()));
+        db.submissions().insert(submission).await.unwrap();
+    }
+    let counts = db
+        .statistics()
+        .signups_per_source(from, i64::MAX)
+        .await
+        .unwrap();
+    let counted = |source: Option<&str>, signups| SourceCount {
+        source: source.map(str::to_owned),
+        signups,
+    };
+    assert_eq!(
+        counts,
+        vec![
+            counted(Some("counter"), 2),
+            counted(Some("kiosk:front counter"), 1),
+            counted(None, 1),
+        ]
+    );
+    let later = db
+        .statistics()
+        .signups_per_source(now_ms() + 1, i64::MAX)
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+}
 
 async fn bot_counts_are_added_n_at_a_time(store: TestStore) {
     let bots = store.instance().await.submissions();

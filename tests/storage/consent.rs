@@ -39,7 +39,7 @@ fn consenting(key: Option<IdempotencyKey>) -> NewSubmission {
         phone: Some(PHONE),
         channel: ConsentChannel::Email,
         wording: Wording::new("Yes, email me news.", "en"),
-        source: "form",
+        source: "form".to_owned(),
         form_id: Some("form-7-0123456789"),
         ip_address: Some("198.51.100.23".parse().unwrap()),
         user_agent: Some("Mozilla/5.0 (Quartermaine)"),

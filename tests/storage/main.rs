@@ -98,6 +98,7 @@ mod demo;
 mod digests;
 mod events;
 mod intake;
+mod kiosks;
 mod mail;
 mod queue;
 
@@ -120,6 +121,7 @@ fn submission(email: &str, source: Source, key: Option<IdempotencyKey>) -> NewSu
     NewSubmission {
         signup: signup(email),
         source,
+        source_tag: None,
         consent_text: "consent".into(),
         key,
         consents: Vec::new(),

@@ -8,7 +8,7 @@ use tokio_postgres::{Client, Row};
 use super::PostgresStore;
 use crate::admin::{
     AdminSessions, Backlog, DeliveryTimes, ExportRow, OpenAlert, QUARTER_HOUR_MS, QueueCounts,
-    Statistics, SubmissionSummary,
+    SourceCount, Statistics, SubmissionSummary,
 };
 use crate::storage::records::{parse_outcome, parse_state};
 use crate::storage::{SignupDetails, StorageError, SubmissionId};
@@ -96,6 +96,31 @@ impl Statistics for PostgresStore {
         Ok(rows
             .iter()
             .map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn signups_per_source(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SourceCount>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT details::jsonb ->> 'source' AS tag, COUNT(*) AS signups
+                 FROM submissions WHERE received_at >= $1 AND received_at < $2
+                 GROUP BY tag
+                 ORDER BY signups DESC, (details::jsonb ->> 'source') IS NULL, tag",
+                &[&from_ms, &to_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SourceCount {
+                source: row.get(0),
+                signups: row.get::<_, i64>(1).unsigned_abs(),
+            })
             .collect())
     }
 

@@ -17,6 +17,7 @@ mod consent;
 mod credentials;
 mod demo;
 mod events;
+mod kiosks;
 mod mail;
 mod queue;
 mod schema;

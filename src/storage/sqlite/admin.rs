@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use crate::admin::{
     AdminSessions, Backlog, DeliveryTimes, ExportRow, OpenAlert, QUARTER_HOUR_MS, QueueCounts,
-    Statistics, SubmissionSummary,
+    SourceCount, Statistics, SubmissionSummary,
 };
 use crate::storage::records::{parse_outcome, parse_state};
 use crate::storage::{SignupDetails, StorageError, SubmissionId};
@@ -81,6 +81,29 @@ impl Statistics for SqliteStore {
 
     async fn delivery_times(&self, from_ms: i64) -> Result<DeliveryTimes, StorageError> {
         self.run(move |c| delivery_times(c, from_ms)).await
+    }
+
+    async fn signups_per_source(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SourceCount>, StorageError> {
+        self.read(move |c| {
+            let mut statement = c.prepare(
+                "SELECT CASE WHEN json_valid(details) THEN details ->> '$.source' END AS tag,
+                        COUNT(*) AS signups
+                 FROM submissions WHERE received_at >= ?1 AND received_at < ?2
+                 GROUP BY tag ORDER BY signups DESC, tag IS NULL, tag",
+            )?;
+            let rows = statement.query_map(params![from_ms, to_ms], |row| {
+                Ok(SourceCount {
+                    source: row.get(0)?,
+                    signups: row.get::<_, i64>(1)?.unsigned_abs(),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn find_by_email(

@@ -14,6 +14,7 @@ mod consent;
 mod credentials;
 mod demo;
 mod events;
+mod kiosks;
 mod mail;
 mod private_files;
 mod queue;
