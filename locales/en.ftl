@@ -155,3 +155,17 @@ not-found-message = There is no page at this address. It may have moved, or the 
 not-found-link = Go to the signup form
 server-error-title = Something went wrong
 server-error-message = Something went wrong on our side. Please try again in a moment.
+
+## The counter: the printed poster and the tablet
+
+poster-invitation = Join our list
+poster-scan = Scan the code with your phone's camera to sign up.
+poster-type = Or type this address:
+poster-consent-heading = If you tick the box on the form, you agree to this:
+kiosk-thanks-title = Thank you, you're signed up!
+kiosk-thanks-lead = Please hand the tablet to the next customer. A new form appears in a moment.
+kiosk-next = Start a new signup
+kiosk-unpaired-title = This tablet was unpaired
+kiosk-unpaired-message = It no longer takes signups. Please ask a member of staff.
+kiosk-not-paired-title = This tablet is not set up for signups
+kiosk-not-paired-message = Please ask a member of staff.

@@ -154,3 +154,17 @@ not-found-message = No hay ninguna página en esta dirección. Puede que se haya
 not-found-link = Ir al formulario de registro
 server-error-title = Algo salió mal
 server-error-message = Hubo un problema por nuestra parte. Vuelve a intentarlo en un momento.
+
+## The counter: the printed poster and the tablet
+
+poster-invitation = Únase a nuestra lista
+poster-scan = Escanee el código con la cámara de su teléfono para registrarse.
+poster-type = O escriba esta dirección:
+poster-consent-heading = Si marca la casilla del formulario, acepta lo siguiente:
+kiosk-thanks-title = ¡Gracias, ya está registrado!
+kiosk-thanks-lead = Pase la tableta al siguiente cliente. En un momento aparecerá un formulario nuevo.
+kiosk-next = Empezar un nuevo registro
+kiosk-unpaired-title = Esta tableta fue desvinculada
+kiosk-unpaired-message = Ya no acepta registros. Pregunte a un miembro del personal.
+kiosk-not-paired-title = Esta tableta no está configurada para registros
+kiosk-not-paired-message = Pregunte a un miembro del personal.

@@ -155,3 +155,17 @@ not-found-message = Il n’y a aucune page à cette adresse. Elle a peut-être �
 not-found-link = Aller au formulaire d’inscription
 server-error-title = Un problème est survenu
 server-error-message = Un problème est survenu de notre côté. Veuillez réessayer dans un instant.
+
+## The counter: the printed poster and the tablet
+
+poster-invitation = Inscrivez-vous à notre liste
+poster-scan = Scannez le code avec l’appareil photo de votre téléphone pour vous inscrire.
+poster-type = Ou saisissez cette adresse :
+poster-consent-heading = Si vous cochez la case du formulaire, vous acceptez ceci :
+kiosk-thanks-title = Merci, vous êtes inscrit !
+kiosk-thanks-lead = Merci de passer la tablette au client suivant. Un nouveau formulaire s’affiche dans un instant.
+kiosk-next = Commencer une nouvelle inscription
+kiosk-unpaired-title = Cette tablette a été dissociée
+kiosk-unpaired-message = Elle n’accepte plus d’inscriptions. Adressez-vous à un membre du personnel.
+kiosk-not-paired-title = Cette tablette n’est pas configurée pour les inscriptions
+kiosk-not-paired-message = Adressez-vous à un membre du personnel.

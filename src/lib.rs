@@ -22,6 +22,7 @@ pub mod kiosk;
 pub mod mail;
 pub mod metrics;
 pub mod origin_check;
+pub mod qr;
 pub mod rate_limit;
 pub mod request_deadline;
 pub mod routes;

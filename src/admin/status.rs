@@ -32,6 +32,8 @@ pub struct ServiceInfo {
     pub duplicate_policy: &'static str,
     /// `TIMEZONE`: the days the chart counts in, the digest's.
     pub time_zone: jiff::tz::TimeZone,
+    /// `PUBLIC_URL`: where visitors find the form, as QR codes and pairing links name it.
+    pub public_url: url::Url,
 }
 
 /// The merchant's words for an open alert, from `alerts` (which words its messages).

@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod confirm;
 mod connection;
+mod counter;
 mod form_cache;
 mod health;
 mod metrics;
@@ -219,6 +220,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/admin/people/withdraw", web::post().to(people::withdraw))
         .route("/admin/people/erase", web::post().to(people::erase))
         .route("/admin/consents.csv", web::get().to(people::consents_csv))
+        .route("/admin/qr", web::get().to(counter::page))
+        .route("/admin/qr/poster", web::get().to(counter::poster))
+        .route("/admin/qr.{format}", web::get().to(counter::image))
         .route("/admin/token", web::post().to(connection::replace_token))
         .route("/admin/migrate", web::post().to(connection::migrate_legacy))
         .route("/oauth/connect", web::get().to(oauth::connect))

@@ -350,6 +350,7 @@ fn app_state(
             region: clover.region.as_str(),
             duplicate_policy: settings.delivery.duplicate_policy.as_str(),
             time_zone: settings.alerts.digest.time_zone.clone(),
+            public_url: settings.server.public_url.clone(),
         },
         theme_css: ThemeStylesheet::new(&settings.form.branding.theme),
         consent: ConsentRecording {

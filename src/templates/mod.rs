@@ -4,6 +4,7 @@
 mod admin;
 mod chart;
 mod consent;
+mod counter;
 mod dashboard;
 mod layout;
 mod messages;
@@ -14,6 +15,7 @@ mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
 pub use consent::{ConfirmView, UnsubscribeView, confirm_page, unsubscribe_page};
+pub use counter::{Paper, PosterView, QrView, poster_page, qr_page};
 pub use dashboard::admin_search_page;
 pub use layout::{
     EMBED_SCRIPT, FORM_SCRIPT, PageContext, STYLESHEET, StaticAsset, content_version,

@@ -14,6 +14,7 @@ mod captcha;
 mod check;
 mod consent;
 mod consent_mail;
+mod counter;
 mod delivery;
 mod duplicates;
 mod events;

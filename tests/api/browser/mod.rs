@@ -6,5 +6,6 @@
 pub mod harness;
 
 mod consent_pages;
+mod counter;
 mod dashboard;
 mod journeys;
