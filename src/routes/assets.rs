@@ -3,7 +3,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::templates::{EMBED_SCRIPT, FORM_SCRIPT, STYLESHEET};
+use crate::templates::{EMBED_SCRIPT, FORM_SCRIPT, KIOSK_SCRIPT, STYLESHEET};
 
 #[derive(Deserialize)]
 pub struct AssetQuery {
@@ -34,6 +34,11 @@ pub async fn serve(
             EMBED_SCRIPT.body,
             &EMBED_SCRIPT.version,
             EMBED_SCRIPT.content_type,
+        ),
+        "kiosk.js" => (
+            KIOSK_SCRIPT.body,
+            &KIOSK_SCRIPT.version,
+            KIOSK_SCRIPT.content_type,
         ),
         "theme.css" => (
             &state.theme_css.body,

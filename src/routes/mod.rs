@@ -9,6 +9,8 @@ mod connection;
 mod counter;
 mod form_cache;
 mod health;
+mod kiosk;
+mod kiosks;
 mod metrics;
 mod oauth;
 mod people;
@@ -203,6 +205,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
             "/unsubscribe/{token}",
             web::post().to(preferences::one_click),
         )
+        .route("/kiosk", web::get().to(kiosk::form))
+        .route("/kiosk", web::post().to(kiosk::submit))
+        .route("/kiosk/thanks", web::get().to(kiosk::thanks))
+        .route("/kiosk/pair/{token}", web::get().to(kiosk::pairing))
+        .route("/kiosk/pair/{token}", web::post().to(kiosk::pair))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::scrape))
@@ -223,6 +230,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
         .route("/admin/qr", web::get().to(counter::page))
         .route("/admin/qr/poster", web::get().to(counter::poster))
         .route("/admin/qr.{format}", web::get().to(counter::image))
+        .route("/admin/kiosks", web::get().to(kiosks::page))
+        .route("/admin/kiosks", web::post().to(kiosks::add))
+        .route("/admin/kiosks/link", web::post().to(kiosks::new_link_for))
+        .route("/admin/kiosks/rename", web::post().to(kiosks::rename))
+        .route("/admin/kiosks/revoke", web::post().to(kiosks::revoke))
         .route("/admin/token", web::post().to(connection::replace_token))
         .route("/admin/migrate", web::post().to(connection::migrate_legacy))
         .route("/oauth/connect", web::get().to(oauth::connect))

@@ -3,6 +3,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use maud::Markup;
 
 use super::wire::SignupBody;
 use super::{AppState, html, html_text, intake, page_context, request_id, see_other};
@@ -147,16 +148,30 @@ async fn submit(
     let source = submission.source_tag.clone();
     context.source = source.as_ref().map(SourceTag::as_str);
     let taken = intake(state).take(submission).await;
-    respond(taken, &body, context, state)
+    let answer = Answer {
+        page: &signup_page,
+        success: success_url(&context),
+        field_prefix: None,
+    };
+    respond(taken, &body, context, state, &answer)
+}
+
+/// How a door answers: the page its form is shown again on, where a stored signup goes,
+/// and the prefix of its inputs' names (a tablet's).
+pub(super) struct Answer<'a> {
+    pub page: &'a dyn Fn(&FormView<'_>) -> Markup,
+    pub success: String,
+    pub field_prefix: Option<&'a str>,
 }
 
 /// The page for an outcome. A form shown again keeps the visitor's input, its id, and its
 /// token, whose issue time still tells when the form was served.
-fn respond(
+pub(super) fn respond(
     taken: Result<Outcome, StorageError>,
     body: &SignupBody,
     context: PageContext<'_>,
     state: &AppState,
+    answer: &Answer<'_>,
 ) -> HttpResponse {
     let form_id = body
         .form_id
@@ -164,7 +179,11 @@ fn respond(
         .and_then(IdempotencyKey::parse)
         .unwrap_or_else(IdempotencyKey::random);
     let token = body.form_token.as_deref().unwrap_or_default();
-    let again = form_view(state, context, &body.fields, form_id.as_ref(), token);
+    let again = FormView {
+        field_prefix: answer.field_prefix,
+        ..form_view(state, context, &body.fields, form_id.as_ref(), token)
+    };
+    let page = answer.page;
     let with_notice = |notice| FormView {
         notice: Some(notice),
         ..again
@@ -177,7 +196,7 @@ fn respond(
         Err(_) => {
             let mut response = html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                signup_page(&with_notice(Notice::NotSaved)),
+                page(&with_notice(Notice::NotSaved)),
             );
             response
                 .headers_mut()
@@ -187,27 +206,33 @@ fn respond(
     };
     match outcome {
         // A bot gets the same answer as a person, so it learns nothing.
-        Outcome::Stored(_) | Outcome::Bot(_) => see_other(&success_url(&context)),
+        Outcome::Stored(_) | Outcome::Bot(_) => see_other(&answer.success),
         Outcome::Invalid(errors) => {
             let view = FormView {
                 errors: &errors,
                 ..again
             };
-            html(StatusCode::UNPROCESSABLE_ENTITY, signup_page(&view))
+            html(StatusCode::UNPROCESSABLE_ENTITY, page(&view))
         }
-        Outcome::TooMany(refused) => refusal(refused, again),
+        Outcome::TooMany(refused) => refusal(refused, again, page),
         Outcome::CaptchaFailed => html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            signup_page(&with_notice(Notice::CaptchaFailed)),
+            page(&with_notice(Notice::CaptchaFailed)),
         ),
         Outcome::CaptchaUnavailable => html(
             StatusCode::SERVICE_UNAVAILABLE,
-            signup_page(&with_notice(Notice::CaptchaUnavailable)),
+            page(&with_notice(Notice::CaptchaUnavailable)),
         ),
-        Outcome::Expired(form_id) => offer_again(again, &form_id, Notice::Expired, state),
+        Outcome::Expired(form_id) => offer_again(again, &form_id, Notice::Expired, state, page),
         // A second signup (a friend's, say) needs a form of its own: the input comes back
         // in a fresh form, ready to send.
-        Outcome::FormUsed => offer_again(again, &IdempotencyKey::random(), Notice::FormUsed, state),
+        Outcome::FormUsed => offer_again(
+            again,
+            &IdempotencyKey::random(),
+            Notice::FormUsed,
+            state,
+            page,
+        ),
     }
 }
 
@@ -216,7 +241,11 @@ pub(super) const NOT_SAVED_RETRY_SECONDS: u64 = 5;
 
 /// The answer to a post over the per-address limit: the form again with the visitor's
 /// input and when to come back, or, for a flood, a line of text.
-fn refusal(refused: TooManyRequests, view: FormView<'_>) -> HttpResponse {
+fn refusal(
+    refused: TooManyRequests,
+    view: FormView<'_>,
+    page: &dyn Fn(&FormView<'_>) -> Markup,
+) -> HttpResponse {
     let retry_after_secs = refused.retry_after_secs;
     let notice = Notice::RateLimited { retry_after_secs };
     if refused.flooding {
@@ -226,7 +255,7 @@ fn refusal(refused: TooManyRequests, view: FormView<'_>) -> HttpResponse {
         notice: Some(notice),
         ..view
     };
-    let mut response = html(StatusCode::TOO_MANY_REQUESTS, signup_page(&view));
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, page(&view));
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, retry_after_secs.into());
@@ -241,6 +270,7 @@ fn offer_again(
     form_id: &IdempotencyKey,
     notice: Notice,
     state: &AppState,
+    page: &dyn Fn(&FormView<'_>) -> Markup,
 ) -> HttpResponse {
     let token = state.form_tokens.issue_filled(unix_now(), form_id.as_ref());
     let view = FormView {
@@ -249,7 +279,7 @@ fn offer_again(
         form_token: &token,
         ..view
     };
-    html(StatusCode::OK, signup_page(&view))
+    html(StatusCode::OK, page(&view))
 }
 
 /// The answer to a visitor still sending after several refusals: a line of text and a
@@ -281,7 +311,7 @@ fn failure_page(
 
 /// The form as this deployment shows it, with these values, id and token, no errors and
 /// no notice.
-fn form_view<'a>(
+pub(super) fn form_view<'a>(
     state: &'a AppState,
     context: PageContext<'a>,
     values: &'a SignupForm,
@@ -299,5 +329,6 @@ fn form_view<'a>(
         form_id,
         form_token,
         captcha_site_key: state.captcha.as_ref().map(|c| c.site_key()),
+        field_prefix: None,
     }
 }

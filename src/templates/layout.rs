@@ -15,7 +15,7 @@ pub struct StaticAsset {
 }
 
 impl StaticAsset {
-    fn new(body: &'static str, content_type: &'static str) -> Self {
+    pub(super) fn new(body: &'static str, content_type: &'static str) -> Self {
         Self {
             body,
             version: content_version(body),
@@ -196,7 +196,7 @@ pub fn visitor_layout(
 }
 
 /// Links to this page in every language, each written in its own language.
-fn language_switcher(context: &PageContext<'_>) -> Markup {
+pub(super) fn language_switcher(context: &PageContext<'_>) -> Markup {
     html! {
         nav class="languages" aria-label=(context.t("language-switcher")) {
             ul {

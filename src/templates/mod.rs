@@ -6,6 +6,8 @@ mod chart;
 mod consent;
 mod counter;
 mod dashboard;
+mod kiosk;
+mod kiosks;
 mod layout;
 mod messages;
 mod pages;
@@ -17,6 +19,8 @@ pub use admin::{admin_login_page, admin_page};
 pub use consent::{ConfirmView, UnsubscribeView, confirm_page, unsubscribe_page};
 pub use counter::{Paper, PosterView, QrView, poster_page, qr_page};
 pub use dashboard::admin_search_page;
+pub use kiosk::{KIOSK_HOME, KIOSK_SCRIPT, kiosk_form_page, kiosk_refused_page, kiosk_thanks_page};
+pub use kiosks::{KiosksView, NewLink, kiosks_page, pairing_page};
 pub use layout::{
     EMBED_SCRIPT, FORM_SCRIPT, PageContext, STYLESHEET, StaticAsset, content_version,
 };

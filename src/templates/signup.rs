@@ -26,11 +26,32 @@ pub struct FormView<'a> {
     pub form_token: &'a str,
     /// Turnstile's site key, when the CAPTCHA is on.
     pub captcha_site_key: Option<&'a str>,
+    /// On a counter tablet: what every input's name starts with in this rendering, so
+    /// that the browser remembers nothing one customer typed for the next, and no
+    /// autofill.
+    pub field_prefix: Option<&'a str>,
 }
 
 impl FormView<'_> {
     pub(super) fn t(&self, id: &str) -> String {
         self.context.t(id)
+    }
+
+    /// The `name` an input is posted under: its own, or prefixed on a tablet.
+    pub(super) fn input_name(&self, name: &str) -> String {
+        match self.field_prefix {
+            Some(prefix) => format!("{prefix}-{name}"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// The `autocomplete` token of an input: none on a tablet.
+    pub(super) fn autofill(&self, token: &'static str) -> &'static str {
+        if self.field_prefix.is_some() {
+            "off"
+        } else {
+            token
+        }
     }
 
     /// The message for `error` about `input`, as the server would give it: the script in
@@ -106,7 +127,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
 
 /// The form's heading and introduction: the merchant's own words, marked as in the
 /// merchant's language, or the catalogue's in the visitor's.
-fn heading_and_intro(context: &PageContext<'_>, heading: &str) -> Markup {
+pub(super) fn heading_and_intro(context: &PageContext<'_>, heading: &str) -> Markup {
     let merchant_lang = |own: bool| own.then(|| context.merchant_lang()).flatten();
     let branding = context.branding;
     let intro = match (&branding.form_intro, &branding.merchant_name) {
@@ -135,7 +156,7 @@ pub fn success_url(context: &PageContext<'_>) -> String {
 /// A field bots fill and people never meet: moved off-screen (not `type="hidden"`, which
 /// bots skip), hidden from screen readers, out of the tab order, and with autofill off so
 /// password managers leave it alone.
-fn honeypot(view: &FormView<'_>) -> Markup {
+pub(super) fn honeypot(view: &FormView<'_>) -> Markup {
     html! {
         div class="hp" aria-hidden="true" {
             label for="website" { (view.t("honeypot-label")) }
@@ -146,7 +167,7 @@ fn honeypot(view: &FormView<'_>) -> Markup {
 
 /// The list of problems at the top, each linking to its field. `autofocus` moves focus
 /// (and a screen reader) straight to it when the page comes back with errors.
-fn error_summary(view: &FormView<'_>) -> Markup {
+pub(super) fn error_summary(view: &FormView<'_>) -> Markup {
     let language = view.context.language;
     html! {
         div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
@@ -162,7 +183,7 @@ fn error_summary(view: &FormView<'_>) -> Markup {
     }
 }
 
-fn consent_checkbox(view: &FormView<'_>) -> Markup {
+pub(super) fn consent_checkbox(view: &FormView<'_>) -> Markup {
     let name = Input::MarketingConsent.name();
     let checked = matches!(
         &view.values.marketing_consent,
@@ -177,7 +198,7 @@ fn consent_checkbox(view: &FormView<'_>) -> Markup {
     html! {
         div class="field field-checkbox" {
             (field_error(view, name, &messages))
-            input type="checkbox" id=(name) name=(name) value="on" checked[checked]
+            input type="checkbox" id=(name) name=(view.input_name(name)) value="on" checked[checked]
                 aria-describedby=[(!messages.is_empty()).then(|| format!("{name}-error"))];
             label for=(name) lang=[consent_lang] { (consent) }
         }

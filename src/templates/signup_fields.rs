@@ -78,7 +78,7 @@ fn sms_checkbox(view: &FormView<'_>) -> Markup {
     html! {
         div class="field field-checkbox" {
             (field_error(view, name, &messages))
-            input type="checkbox" id=(name) name=(name) value="on" checked[checked]
+            input type="checkbox" id=(name) name=(view.input_name(name)) value="on" checked[checked]
                 aria-invalid=[(!messages.is_empty()).then_some("true")]
                 aria-describedby=[(!messages.is_empty()).then(|| format!("{name}-error"))];
             label for=(name) lang=[own.and_then(|_| view.context.merchant_lang())] { (words) }
@@ -191,9 +191,9 @@ fn text_input(view: &FormView<'_>, spec: TextInput<'_>) -> Markup {
                 p class="hint" id={ (name) "-hint" } { (hint) }
             }
             (field_error(view, name, &messages))
-            input type=(spec.kind) id=(name) name=(name) value=[spec.value]
+            input type=(spec.kind) id=(name) name=(view.input_name(name)) value=[spec.value]
                 class=[spec.width_class]
-                autocomplete=(spec.autocomplete) inputmode=[spec.inputmode]
+                autocomplete=(view.autofill(spec.autocomplete)) inputmode=[spec.inputmode]
                 required[spec.required]
                 aria-invalid=[invalid.then_some("true")]
                 aria-describedby=[described_by(name, spec.hint.is_some(), invalid)]
@@ -259,9 +259,9 @@ fn birthday_group(view: &FormView<'_>, required: bool) -> Markup {
                 @for (name, token, value, digits) in boxes {
                     div class="date-part" {
                         label for=(name) { (view.t(&format!("label-{name}"))) }
-                        input type="text" id=(name) name=(name) value=[value.as_deref()]
+                        input type="text" id=(name) name=(view.input_name(name)) value=[value.as_deref()]
                             class={ "width-" (digits) }
-                            inputmode="numeric" autocomplete=(token)
+                            inputmode="numeric" autocomplete=(view.autofill(token))
                             aria-invalid=[invalid.then_some("true")];
                     }
                 }
@@ -337,7 +337,7 @@ fn note_area(view: &FormView<'_>, required: bool) -> Markup {
             }
             p class="hint" id="note-hint" { (hint) }
             (field_error(view, "note", &messages))
-            textarea id="note" name="note" rows="4" autocomplete="off"
+            textarea id="note" name=(view.input_name("note")) rows="4" autocomplete="off"
                 required[required]
                 aria-invalid=[invalid.then_some("true")]
                 aria-describedby=[described_by("note", true, invalid)]

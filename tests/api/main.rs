@@ -22,6 +22,7 @@ mod form_fields;
 mod health_and_assets;
 mod hostile;
 mod instances;
+mod kiosk;
 mod look_and_language;
 mod metrics;
 mod oauth;

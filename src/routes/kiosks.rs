@@ -1,0 +1,219 @@
+//! `/admin/kiosks`: the merchant names a counter tablet and gets its pairing link, renames
+//! it, gives it a new link, or revokes it (see [`crate::kiosk`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Deserialize;
+
+use super::{AppState, html};
+use crate::admin::refusal::Refusal;
+use crate::kiosk::{DeviceName, PAIRING_LIFETIME};
+use crate::qr::QrImage;
+use crate::storage::{StorageError, now_ms};
+use crate::templates::{KiosksView, NewLink, kiosks_page};
+
+#[derive(Deserialize, Default)]
+pub struct DeviceForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// The form posted, once its CSRF token is checked.
+fn posted(request: &HttpRequest, state: &AppState, body: &[u8]) -> Result<DeviceForm, Refusal> {
+    let form: DeviceForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    match state
+        .admin
+        .action_refusal(request, form.csrf_token.as_deref())
+    {
+        Some(refusal) => Err(refusal),
+        None => Ok(form),
+    }
+}
+
+const NAME_PROBLEM: &str = "Name: 1 to 40 characters on one line, such as Front counter.";
+const NO_DEVICE: &str =
+    "That tablet is not on the list any more (or was revoked): reload the page.";
+
+/// The page, with a link just made or a problem to show.
+async fn show(
+    request: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    new_link: Option<NewLink>,
+    problem: Option<&str>,
+) -> HttpResponse {
+    let devices = match state.kiosk.all().await {
+        Ok(devices) => devices,
+        Err(error) => return unavailable(&error),
+    };
+    let csrf = state.admin.csrf_token(request);
+    let view = KiosksView {
+        devices: &devices,
+        now_ms: now_ms(),
+        new_link,
+        problem,
+        csrf_token: &csrf,
+    };
+    html(status, kiosks_page(&view))
+}
+
+fn unavailable(error: &StorageError) -> HttpResponse {
+    tracing::error!(%error, "the tablets could not be read or changed");
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/plain; charset=utf-8")
+        .body("The database does not answer; nothing was changed. Try again in a moment.")
+}
+
+/// The link as the tablet opens it, and its code for the tablet's camera.
+fn new_link(state: &AppState, name: &str, token: &str) -> NewLink {
+    let url = state
+        .info
+        .public_url
+        .join(&format!("kiosk/pair/{token}"))
+        .map(String::from)
+        .unwrap_or_default();
+    let qr_svg = QrImage::of(&url)
+        .map(|code| code.svg(&format!("QR code of the pairing link for {name}")))
+        .unwrap_or_default();
+    NewLink {
+        name: name.to_owned(),
+        url,
+        qr_svg,
+        expires_at_ms: now_ms() + PAIRING_LIFETIME.as_millis() as i64,
+    }
+}
+
+pub async fn page(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refusal) = state.admin.refusal(&request) {
+        return refusal.error_response();
+    }
+    show(&request, &state, StatusCode::OK, None, None).await
+}
+
+pub async fn add(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let Some(name) = DeviceName::parse(&form.name) else {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return show(&request, &state, status, None, Some(NAME_PROBLEM)).await;
+    };
+    match state.kiosk.add(&name).await {
+        Ok((device, token)) => {
+            tracing::info!(device = %device.name, "a counter tablet was added");
+            let link = new_link(&state, &device.name, &token);
+            show(&request, &state, StatusCode::OK, Some(link), None).await
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+pub async fn new_link_for(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let devices = match state.kiosk.all().await {
+        Ok(devices) => devices,
+        Err(error) => return unavailable(&error),
+    };
+    let name = devices
+        .iter()
+        .find(|device| device.id == form.id)
+        .map(|device| device.name.clone());
+    match (name, state.kiosk.new_link(&form.id).await) {
+        (Some(name), Ok(Some(token))) => {
+            let link = new_link(&state, &name, &token);
+            show(&request, &state, StatusCode::OK, Some(link), None).await
+        }
+        (_, Err(error)) => unavailable(&error),
+        _ => {
+            show(
+                &request,
+                &state,
+                StatusCode::NOT_FOUND,
+                None,
+                Some(NO_DEVICE),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn rename(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    let Some(name) = DeviceName::parse(&form.name) else {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return show(&request, &state, status, None, Some(NAME_PROBLEM)).await;
+    };
+    match state.kiosk.rename(&form.id, &name).await {
+        Ok(true) => super::see_other("/admin/kiosks"),
+        Ok(false) => {
+            show(
+                &request,
+                &state,
+                StatusCode::NOT_FOUND,
+                None,
+                Some(NO_DEVICE),
+            )
+            .await
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+pub async fn revoke(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match posted(&request, &state, &body) {
+        Ok(form) => form,
+        Err(refused) => return refused.error_response(),
+    };
+    match state.kiosk.revoke(&form.id).await {
+        Ok(true) => {
+            tracing::info!(device = %form.id, "a counter tablet was revoked");
+            super::see_other("/admin/kiosks")
+        }
+        Ok(false) => {
+            show(
+                &request,
+                &state,
+                StatusCode::NOT_FOUND,
+                None,
+                Some(NO_DEVICE),
+            )
+            .await
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_name_problem_states_the_same_bound_as_the_rule() {
+        assert!(super::NAME_PROBLEM.contains(&format!("1 to {}", crate::kiosk::NAME_MAX_CHARS)));
+    }
+}

@@ -1,0 +1,159 @@
+//! The counter tablet's pages: the form made for a shared screen, the thank-you screen
+//! that hands over to the next customer, and the refusal an unpaired tablet gets. Large
+//! touch targets, the language switcher at the top, nothing a browser would keep of one
+//! customer for the next; each page goes back to an empty form by itself, with
+//! JavaScript (`kiosk.js`) or, without it, by a refresh.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::layout::{PageContext, STYLESHEET, StaticAsset, language_switcher};
+use super::signup::{
+    FormView, consent_checkbox, error_summary, form_title, heading_and_intro, honeypot,
+};
+use super::signup_fields::field_markup;
+
+/// Where every tablet page leads back to: an empty form in the merchant's language.
+pub const KIOSK_HOME: &str = "/kiosk";
+
+/// Sends the tablet back to an empty form after a while, the wait starting again with
+/// each touch or key where the page asks for that.
+pub static KIOSK_SCRIPT: LazyLock<StaticAsset> = LazyLock::new(|| {
+    StaticAsset::new(
+        include_str!("../../static/kiosk.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+
+/// When a page goes back to the empty form by itself.
+#[derive(Debug, Clone, Copy)]
+struct Reset {
+    after: Duration,
+    /// Every touch or key starts the wait again (a form being filled in).
+    while_idle: bool,
+}
+
+fn kiosk_layout(
+    context: &PageContext<'_>,
+    title: &str,
+    reset: Option<Reset>,
+    body: Markup,
+) -> Markup {
+    let branding = context.branding;
+    html! {
+        (DOCTYPE)
+        html lang=(context.language.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (context.full_title(title)) }
+                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
+                link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+                @if let Some(reset) = reset {
+                    script src=(KIOSK_SCRIPT.href("kiosk.js")) defer
+                        data-reset-after=(reset.after.as_secs()) data-reset-to=(KIOSK_HOME)
+                        data-while-idle=(reset.while_idle) {}
+                    // Without JavaScript the page is simply fetched again, empty.
+                    noscript {
+                        meta http-equiv="refresh" content={ (reset.after.as_secs()) ";url=" (KIOSK_HOME) };
+                    }
+                }
+            }
+            body class="kiosk" {
+                header class="kiosk-top" {
+                    @if let Some(logo) = &branding.logo_url {
+                        img class="brand-logo" src=(logo.as_str())
+                            alt=(branding.merchant_name.as_deref().unwrap_or(""));
+                    } @else if let Some(name) = &branding.merchant_name {
+                        p class="brand-name" { (name) }
+                    }
+                    (language_switcher(context))
+                }
+                main class="page" { (body) }
+            }
+        }
+    }
+}
+
+/// The form on a tablet: no autofill, inputs named anew at every rendering, cleared
+/// after `idle` without a touch.
+pub fn kiosk_form_page(view: &FormView<'_>, idle: Duration) -> Markup {
+    let context = &view.context;
+    let heading = form_title(context);
+    let reset = Reset {
+        after: idle,
+        while_idle: true,
+    };
+    kiosk_layout(
+        context,
+        &heading,
+        Some(reset),
+        html! {
+            div class="card" {
+                (heading_and_intro(context, &heading))
+                @if let Some(notice) = view.notice {
+                    div class="notice" role="alert" tabindex="-1" { p { (notice.text(context.language)) } }
+                }
+                @if !view.errors.is_empty() { (error_summary(view)) }
+                form class="signup-form" method="post" action=(context.localized(KIOSK_HOME))
+                    autocomplete="off" novalidate {
+                    input type="hidden" name="form_id" value=(view.form_id);
+                    input type="hidden" name="form_token" value=(view.form_token);
+                    @if let Some(prefix) = view.field_prefix {
+                        input type="hidden" name="field_prefix" value=(prefix);
+                    }
+                    (honeypot(view))
+                    @for field in &view.rules.fields {
+                        (field_markup(view, *field))
+                    }
+                    (consent_checkbox(view))
+                    button type="submit" class="button" { (view.t("submit")) }
+                }
+            }
+        },
+    )
+}
+
+/// After a signup: thanks, then a fresh form for the next customer after `wait`.
+pub fn kiosk_thanks_page(context: &PageContext<'_>, wait: Duration) -> Markup {
+    let title = context.t("kiosk-thanks-title");
+    let reset = Reset {
+        after: wait,
+        while_idle: false,
+    };
+    kiosk_layout(
+        context,
+        &title,
+        Some(reset),
+        html! {
+            div class="card kiosk-thanks" role="status" {
+                h1 { (title) }
+                p class="lead" { (context.t("kiosk-thanks-lead")) }
+                p { a class="button" href=(KIOSK_HOME) { (context.t("kiosk-next")) } }
+            }
+        },
+    )
+}
+
+/// A tablet that is not (or no longer) paired: a customer may be holding it.
+pub fn kiosk_refused_page(context: &PageContext<'_>, was_paired: bool) -> Markup {
+    let (title, message) = if was_paired {
+        ("kiosk-unpaired-title", "kiosk-unpaired-message")
+    } else {
+        ("kiosk-not-paired-title", "kiosk-not-paired-message")
+    };
+    let title = context.t(title);
+    kiosk_layout(
+        context,
+        &title,
+        None,
+        html! {
+            div class="card" {
+                h1 { (title) }
+                p { (context.t(message)) }
+            }
+        },
+    )
+}

@@ -1,0 +1,273 @@
+//! Counter tablets over HTTP: paired once from `/admin/kiosks`, taking signups under
+//! their own source and their own allowance, and refused once revoked. The browser side
+//! (resets, the back button, axe) is in `browser/kiosk.rs`.
+
+use std::time::Duration;
+
+use crate::helpers::{Config, TestApp, spawn_app, valid_form};
+use crate::support::fake_clover::FakeClover;
+
+const DELIVERY: Duration = Duration::from_secs(15);
+
+/// The value of `name="{name}" value="..."` in `page`.
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..start + page[start..].find('"')?].to_owned())
+}
+
+/// A browser of its own, as the tablet is: its own cookies.
+fn new_tablet() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The merchant (signed in on `app.client`) adds a tablet named `name`: its pairing
+/// link's path.
+pub(crate) async fn add_tablet(app: &TestApp, name: &str) -> String {
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    let csrf = hidden(&page, "csrf_token").expect("a CSRF token");
+    let added = app
+        .client
+        .post(app.url("/admin/kiosks"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", name)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    let page = added.text().await.unwrap();
+    let start = page.find("/kiosk/pair/").expect("a pairing link");
+    let end = start + page[start..].find('<').unwrap();
+    page[start..end].to_owned()
+}
+
+/// Opens the pairing link on `tablet` and presses Pair.
+async fn pair(app: &TestApp, tablet: &reqwest::Client, link: &str) -> reqwest::Response {
+    let page = tablet.get(app.url(link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Pair this tablet"));
+    tablet.post(app.url(link)).send().await.unwrap()
+}
+
+/// Fills in the tablet's form with `fields`, under the names this rendering gave them.
+async fn sign_up_on(
+    app: &TestApp,
+    tablet: &reqwest::Client,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let form = tablet.get(app.url("/kiosk")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let page = form.text().await.unwrap();
+    let prefix = hidden(&page, "field_prefix").expect("a field prefix");
+    let mut body: Vec<(String, String)> = fields
+        .iter()
+        .map(|(name, value)| (format!("{prefix}-{name}"), (*value).to_owned()))
+        .collect();
+    for name in ["form_id", "form_token", "field_prefix"] {
+        body.push((name.to_owned(), hidden(&page, name).unwrap()));
+    }
+    tablet
+        .post(app.url("/kiosk"))
+        .form(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn someone(n: usize) -> Vec<(&'static str, &'static str)> {
+    let email: &'static str = format!("customer{n}@example.com").leak();
+    let mut form = valid_form();
+    form.retain(|(field, _)| *field != "email");
+    form.push(("email", email));
+    form
+}
+
+#[tokio::test]
+async fn a_paired_tablet_takes_signups_kept_under_its_name() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::token(&fake)).await;
+    app.sign_in().await;
+    let link = add_tablet(&app, "Front counter").await;
+
+    let tablet = new_tablet();
+    let stranger = tablet.get(app.url("/kiosk")).send().await.unwrap();
+    assert_eq!(stranger.status(), 403);
+    assert!(
+        stranger
+            .text()
+            .await
+            .unwrap()
+            .contains("not set up for signups")
+    );
+
+    let paired = pair(&app, &tablet, &link).await;
+    assert_eq!(paired.status(), 303);
+    assert_eq!(paired.headers()["location"], "/kiosk");
+    let cookie = paired.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in [
+        "kiosk_device=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/kiosk",
+        "Max-Age=",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let again = pair(&app, &new_tablet(), &link).await;
+    assert_eq!(again.status(), 410, "a pairing link pairs one tablet");
+
+    let form = tablet.get(app.url("/kiosk")).send().await.unwrap();
+    assert_eq!(form.headers()["cache-control"], "no-store");
+    let page = form.text().await.unwrap();
+    assert!(page.contains("autocomplete=\"off\""));
+    assert!(!page.contains("autocomplete=\"email\""), "no autofill");
+    assert!(!page.contains("name=\"email\""), "inputs named anew");
+    let other = tablet
+        .get(app.url("/kiosk"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(
+        hidden(&page, "field_prefix"),
+        hidden(&other, "field_prefix")
+    );
+
+    let sent = sign_up_on(&app, &tablet, &valid_form()).await;
+    assert_eq!(sent.status(), 303);
+    assert_eq!(sent.headers()["location"], "/kiosk/thanks");
+    let thanks = tablet.get(app.url("/kiosk/thanks")).send().await.unwrap();
+    let thanks = thanks.text().await.unwrap();
+    assert!(thanks.contains("signed up"), "{thanks}");
+    assert!(
+        !thanks.contains("Ada"),
+        "nothing of the customer on the screen"
+    );
+    app.wait_for_delivered(1, DELIVERY).await;
+    let note = fake.customers()[0].note.clone().unwrap();
+    assert!(
+        note.contains("(signed up at: kiosk:Front counter)"),
+        "{note}"
+    );
+    let status = app.status().await;
+    assert_eq!(
+        status["sources"],
+        serde_json::json!([{"source": "kiosk:Front counter", "signups": 1}])
+    );
+    let consents = app.get("/admin/consents.csv").await.text().await.unwrap();
+    assert!(consents.contains(",kiosk:Front counter,"), "{consents}");
+
+    let mistake = sign_up_on(&app, &tablet, &[("email", "not an address")]).await;
+    assert_eq!(mistake.status(), 422);
+    let page = mistake.text().await.unwrap();
+    assert!(
+        page.contains("not an address"),
+        "the customer's input comes back"
+    );
+    assert!(!page.contains("name=\"email\""), "under names of its own");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_tablet_is_told_it_was_unpaired() {
+    let app = spawn_app(&Config::demo()).await;
+    let link = add_tablet(&app, "Patio").await;
+    let tablet = new_tablet();
+    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    assert_eq!(
+        tablet.get(app.url("/kiosk")).send().await.unwrap().status(),
+        200
+    );
+
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    assert!(page.contains("Patio") && page.contains("Paired"), "{page}");
+    let id = hidden(&page, "id").unwrap();
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let revoked = app
+        .client
+        .post(app.url("/admin/kiosks/revoke"))
+        .form(&[("csrf_token", csrf.as_str()), ("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+
+    let refused = tablet.get(app.url("/kiosk")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("This tablet was unpaired")
+    );
+    let sent = sign_up_on_without_form(&app, &tablet).await;
+    assert_eq!(sent, 403, "nor can it send a form it still shows");
+    app.stop().await;
+}
+
+async fn sign_up_on_without_form(app: &TestApp, tablet: &reqwest::Client) -> u16 {
+    tablet
+        .post(app.url("/kiosk"))
+        .form(&valid_form())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_tablet_has_its_own_allowance_apart_from_the_shops_address() {
+    let mut config = Config::demo();
+    config
+        .set("RATE_LIMIT_PER_MINUTE", "1")
+        .set("RATE_LIMIT_BURST", "1")
+        .set("KIOSK_RATE_PER_MINUTE", "3");
+    let app = spawn_app(&config).await;
+    let link = add_tablet(&app, "Front").await;
+    let tablet = new_tablet();
+    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+
+    // The website's visitor from the shop's address uses up the address's allowance.
+    assert_eq!(app.post_form(&someone(100)).await.status(), 303);
+    assert_eq!(app.post_form(&someone(101)).await.status(), 429);
+    // The tablet, on that same address, has its own.
+    for n in 0..3 {
+        let sent = sign_up_on(&app, &tablet, &someone(n)).await;
+        assert_eq!(sent.status(), 303, "customer {n}");
+    }
+    let over = sign_up_on(&app, &tablet, &someone(3)).await;
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().contains_key("retry-after"));
+    let page = over.text().await.unwrap();
+    assert!(page.contains("customer3@example.com"), "the input is kept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_signup_sent_faster_than_a_person_types_is_a_bots_on_a_tablet_too() {
+    let mut config = Config::demo();
+    config.set("FORM_MIN_FILL_SECONDS", "5");
+    let app = spawn_app(&config).await;
+    let link = add_tablet(&app, "Front").await;
+    let tablet = new_tablet();
+    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+
+    let sent = sign_up_on(&app, &tablet, &valid_form()).await;
+    assert_eq!(
+        sent.status(),
+        303,
+        "answered as a person is, so it learns nothing"
+    );
+    let status = app.status().await;
+    assert_eq!(status["bots"]["too_fast"], 1, "{status}");
+    assert_eq!(status["queue"]["pending"], 0);
+    assert_eq!(status["queue"]["delivered"], 0);
+    app.stop().await;
+}
