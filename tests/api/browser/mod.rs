@@ -9,3 +9,4 @@ mod consent_pages;
 mod counter;
 mod dashboard;
 mod journeys;
+mod kiosk;
