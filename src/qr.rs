@@ -3,6 +3,7 @@
 //! scans, more than the M a screen needs), with the four-module quiet zone the standard
 //! asks for around it, drawn as SVG (for print, any size) and PNG.
 
+use maud::{Markup, html};
 use qrcode::{EcLevel, QrCode};
 
 /// Modules of white around the code (ISO/IEC 18004 asks for four).
@@ -44,8 +45,9 @@ impl QrImage {
     }
 
     /// An SVG of one module per unit, scaling to any size: one path of the dark modules,
-    /// on white, edges kept crisp. `label` names it for screen readers.
-    pub fn svg(&self, label: &str) -> String {
+    /// on white, edges kept crisp. `label` names it for screen readers. Markup, so that a
+    /// page can hold it inline as any other element, escaped as any other.
+    pub fn svg(&self, label: &str) -> Markup {
         let size = self.size();
         let mut path = String::with_capacity(self.dark.len() * 4);
         for y in 0..self.width {
@@ -64,13 +66,13 @@ impl QrImage {
                 path.push_str(&format!("M{left} {top}h{}v1h-{}z", x - start, x - start));
             }
         }
-        let label = maud::html! { (label) }.into_string();
-        format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" \
-             shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"{label}\">\
-             <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
-             <path fill=\"#000\" d=\"{path}\"/></svg>"
-        )
+        html! {
+            svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (size) " " (size) }
+                shape-rendering="crispEdges" role="img" aria-label=(label) {
+                rect width=(size) height=(size) fill="#fff" {}
+                path fill="#000" d=(path) {}
+            }
+        }
     }
 
     /// A black-and-white PNG, `scale` pixels a module.
@@ -112,7 +114,7 @@ mod tests {
     #[test]
     fn the_svg_keeps_its_quiet_zone_and_names_what_it_is() {
         let code = QrImage::of("https://shop.example/?src=counter").unwrap();
-        let svg = code.svg("Sign up <here>");
+        let svg = code.svg("Sign up <here>").into_string();
         let size = code.width + 8;
         assert!(svg.contains(&format!("viewBox=\"0 0 {size} {size}\"")));
         assert!(svg.contains("aria-label=\"Sign up &lt;here&gt;\""));

@@ -124,7 +124,9 @@ pub async fn image(
     let (content_type, body) = match format.as_str() {
         "svg" => (
             "image/svg+xml",
-            code.svg(&format!("QR code of {address}")).into_bytes(),
+            code.svg(&format!("QR code of {address}"))
+                .into_string()
+                .into_bytes(),
         ),
         "png" => ("image/png", code.png(PNG_SCALE)),
         _ => return HttpResponse::NotFound().finish(),

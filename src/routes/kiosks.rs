@@ -77,8 +77,8 @@ fn new_link(state: &AppState, name: &str, token: &str) -> NewLink {
         .map(String::from)
         .unwrap_or_default();
     let qr_svg = QrImage::of(&url)
-        .map(|code| code.svg(&format!("QR code of the pairing link for {name}")))
-        .unwrap_or_default();
+        .ok()
+        .map(|code| code.svg(&format!("QR code of the pairing link for {name}")));
     NewLink {
         name: name.to_owned(),
         url,

@@ -1,7 +1,7 @@
 //! The counter's printed side: the admin's QR page, and the poster it opens, in the
 //! visitor's language with the merchant's look, one page of A4 or US Letter when printed.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::layout::{PageContext, STYLESHEET, layout};
 use crate::i18n::Language;
@@ -120,8 +120,8 @@ impl Paper {
 
 pub struct PosterView<'a> {
     pub context: PageContext<'a>,
-    /// The code, drawn as SVG here.
-    pub qr_svg: String,
+    /// The code, drawn as SVG.
+    pub qr_svg: Markup,
     /// The address without `https://`, for people who cannot scan.
     pub typed_address: String,
     /// The words the form's box asks agreement to, in full.
@@ -152,7 +152,7 @@ pub fn poster_page(view: &PosterView<'_>) -> Markup {
                         p class="poster-merchant" { (name) }
                     }
                     h1 class="poster-title" { (title) }
-                    div class="poster-code" { (PreEscaped(&view.qr_svg)) }
+                    div class="poster-code" { (view.qr_svg) }
                     p class="poster-scan" { (context.t("poster-scan")) }
                     p class="poster-type" { (context.t("poster-type")) br; strong class="poster-address" { (view.typed_address) } }
                     section class="poster-consent" {

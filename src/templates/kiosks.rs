@@ -1,7 +1,7 @@
 //! The merchant's side of the counter tablets: `/admin/kiosks`, and the page a pairing
 //! link opens on the tablet.
 
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::layout::layout;
 use crate::admin::status::at_ms;
@@ -11,7 +11,7 @@ use crate::kiosk::{DeviceState, KioskDevice, NAME_MAX_CHARS};
 pub struct NewLink {
     pub name: String,
     pub url: String,
-    pub qr_svg: String,
+    pub qr_svg: Option<Markup>,
     pub expires_at_ms: i64,
 }
 
@@ -41,7 +41,7 @@ pub fn kiosks_page(view: &KiosksView<'_>) -> Markup {
                         h2 id="pairing-heading" { "Pairing link for " (link.name) }
                         p { "Open this on the tablet before " (at_ms(link.expires_at_ms)) ". It works once; it is shown only now." }
                         p { code class="pairing-link" { (link.url) } }
-                        div class="pairing-code" { (PreEscaped(&link.qr_svg)) }
+                        @if let Some(code) = &link.qr_svg { div class="pairing-code" { (code) } }
                     }
                 }
                 h2 { "Add a tablet" }

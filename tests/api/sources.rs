@@ -116,13 +116,16 @@ async fn a_source_that_is_not_a_short_slug_is_ignored_and_the_signup_kept() {
     grace.push(("email", "grace@example.com"));
     let embedded = sign_up_at(&app, "/embed?src=newsletter", &grace).await;
     assert_eq!(embedded.status(), 303);
+    let mut api = crate::helpers::visitor(1);
+    api["src"] = "newsletter".into();
+    assert_eq!(app.post_json(&api).await.status(), 202);
 
     // Demo mode on loopback: the admin pages are open.
     let sources = app.status().await["sources"].clone();
     assert_eq!(
         sources,
         serde_json::json!([
-            {"source": "newsletter", "signups": 1},
+            {"source": "newsletter", "signups": 2},
             {"source": null, "signups": 1}
         ]),
         "{sources}"
