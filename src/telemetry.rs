@@ -188,3 +188,22 @@ pub async fn request_log(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn the_secret_of_a_link_is_never_logged() {
+        for (path, logged) in [
+            ("/preferences/abc.def", "/preferences/"),
+            ("/unsubscribe/abc.def", "/unsubscribe/"),
+            ("/confirm/abc.def", "/confirm/"),
+            ("/kiosk/pair/0b6f.secret", "/kiosk/pair/"),
+            ("/kiosk", "/kiosk"),
+            ("/admin/kiosks", "/admin/kiosks"),
+        ] {
+            assert_eq!(logged_path(path), logged);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 -- Counter tablets the merchant paired. A device is known by the SHA-256 of its cookie's
 -- secret, and offered for pairing by the SHA-256 of its link's secret until that link
 -- expires or is used: neither secret is kept, so a copy of the database pairs nothing.
+-- The last signup stored from a tablet: a form served before it is no longer taken.
 CREATE TABLE kiosk_devices (
     id                 TEXT PRIMARY KEY,
     name               TEXT NOT NULL,
@@ -10,5 +11,6 @@ CREATE TABLE kiosk_devices (
     cookie_hash        TEXT,
     paired_at_ms       BIGINT,
     last_used_at_ms    BIGINT,
+    last_signup_at_ms  BIGINT,
     revoked_at_ms      BIGINT
 );

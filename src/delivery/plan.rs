@@ -132,8 +132,8 @@ fn created_by(customer: &ExistingCustomer, delivery: &QueuedDelivery) -> bool {
 }
 
 /// The note of a new customer: the visitor's own words first, when the form asked for
-/// them, then the consent record. At most 1,000 + 2 + about 720 units, well within
-/// Clover's 2,000.
+/// them, then the consent record. At most 1,000 + 2 + about 820 units (the consent line
+/// with the longest wording and a tablet's longest name), well within Clover's 2,000.
 fn customer_note(delivery: &QueuedDelivery) -> String {
     match &delivery.details.note {
         Some(note) => format!("{note}\n\n{}", consent_note(delivery)),
@@ -213,9 +213,12 @@ mod tests {
     #[test]
     fn the_longest_note_fits_clovers_limit() {
         let mut delivery = delivery();
-        // The longest of each in UTF-16 units: 500 of consent wording, 1,000 of note.
+        // The longest of each in UTF-16 units: 500 of consent wording, 1,000 of note, and
+        // a tablet's name of 40 characters, 80 units.
         delivery.consent_text = "😀".repeat(250);
         delivery.details.note = Some("😀".repeat(500));
+        let tablet = "😀".repeat(crate::kiosk::NAME_MAX_CHARS);
+        delivery.details.source = Some(crate::domain::SourceTag::kiosk(&tablet));
         let note = customer_note(&delivery);
         assert!(note.starts_with("😀😀"));
         assert!(note.ends_with(&format!("ref {}", delivery.id)));

@@ -1,8 +1,8 @@
 //! Counter tablets. The merchant names a device on `/admin/kiosks` and gets a pairing link
 //! that works once, for [`PAIRING_LIFETIME`]; the tablet that opens it is given a
 //! long-lived cookie, and from then on `/kiosk` serves it the form made for a shared
-//! screen. A device can be renamed, given a new link (which unpairs the tablet holding
-//! the old cookie) or revoked for good.
+//! screen. A device can be renamed, given a new link (once it is used, the tablet paired
+//! before is unpaired) or revoked for good.
 //!
 //! Both the link and the cookie are `<device id>.<secret>`, the secret 256 random bits of
 //! which only the SHA-256 is stored: stronger than a signature, since a device unpaired
@@ -40,6 +40,8 @@ pub struct KioskDevice {
     pub pairing_expires_ms: Option<i64>,
     pub paired_at_ms: Option<i64>,
     pub last_used_at_ms: Option<i64>,
+    /// When a signup typed on it was last stored.
+    pub last_signup_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
 }
 
@@ -103,6 +105,8 @@ pub trait KioskDevices: Send + Sync {
     async fn rename(&self, id: &str, name: &str) -> Result<bool, StorageError>;
     /// Unpairs for good. `false` when there is no such device.
     async fn revoke(&self, id: &str, now_ms: i64) -> Result<bool, StorageError>;
+    /// Notes that a signup typed on the device was stored at `now_ms`.
+    async fn signed_up(&self, id: &str, now_ms: i64) -> Result<(), StorageError>;
     /// Notes a use at `now_ms`, unless one was noted in the minute before.
     async fn touch(&self, id: &str, now_ms: i64, every_ms: i64) -> Result<(), StorageError>;
 }
@@ -111,7 +115,8 @@ pub trait KioskDevices: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recognised {
     Paired(KioskDevice),
-    /// It was paired, and has been revoked or paired anew since.
+    /// It names a device that was revoked or paired anew since, or one it was never
+    /// paired with (another secret).
     Unpaired,
     /// No cookie, or one of no device here.
     Unknown,
@@ -168,6 +173,7 @@ impl Kiosk {
             pairing_expires_ms: Some(now + lifetime_ms()),
             paired_at_ms: None,
             last_used_at_ms: None,
+            last_signup_at_ms: None,
             revoked_at_ms: None,
         };
         let secret = new_secret();
@@ -225,6 +231,12 @@ impl Kiosk {
         }
         self.devices.touch(id, now_ms(), TOUCH_EVERY_MS).await?;
         Ok(Recognised::Paired(device))
+    }
+
+    /// A signup typed on `device` was stored: the forms it served before are spent (one
+    /// sent again from the browser's history would show the last customer's input).
+    pub async fn signed_up(&self, device: &str) -> Result<(), StorageError> {
+        self.devices.signed_up(device, now_ms()).await
     }
 
     pub async fn all(&self) -> Result<Vec<KioskDevice>, StorageError> {
@@ -287,6 +299,7 @@ mod tests {
             pairing_expires_ms: Some(1_000),
             paired_at_ms: None,
             last_used_at_ms: None,
+            last_signup_at_ms: None,
             revoked_at_ms: None,
         };
         assert_eq!(device.state(500), DeviceState::Waiting);

@@ -7,10 +7,11 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{AppState, html, page_context};
-use crate::domain::SourceTag;
+use crate::consent::sms_wording;
+use crate::domain::{Field, SourceTag};
 use crate::i18n::Language;
 use crate::qr::QrImage;
-use crate::templates::{Paper, PosterView, QrView, poster_page, qr_page};
+use crate::templates::{Paper, PosterView, QrView, Wording, poster_page, qr_page};
 
 /// Pixels a module in the PNG: about 400 pixels across for a short address, enough to
 /// print it 3 cm wide at 300 dpi; for larger prints, the SVG scales without limit.
@@ -159,16 +160,30 @@ pub async fn poster(
         Some("letter") => Paper::Letter,
         _ => Paper::A4,
     };
-    let consent_text = state
-        .form
-        .consent_text
-        .clone()
-        .unwrap_or_else(|| context.t("consent-default"));
+    let form = &state.form;
+    let consent = Wording {
+        text: (form.consent_text.clone()).unwrap_or_else(|| context.t("consent-default")),
+        merchants: form.consent_text.is_some(),
+    };
+    // The text messages' box, when the form has it, with its own words.
+    let sms_consent = form
+        .rules
+        .fields
+        .contains(&Field::SmsConsent)
+        .then(|| Wording {
+            text: sms_wording(
+                form.sms_consent_text.as_deref(),
+                context.language,
+                form.branding.merchant_name.as_deref(),
+            ),
+            merchants: form.sms_consent_text.is_some(),
+        });
     let view = PosterView {
         context,
         qr_svg: code.svg(&context.t("poster-scan")),
         typed_address: typed_address(&address),
-        consent_text,
+        consent,
+        sms_consent,
         paper,
     };
     html(StatusCode::OK, poster_page(&view))

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::domain::SourceTag;
+
 /// A placeholder for the token: letters only, so escaping leaves it as it is, and long
 /// and odd enough never to be part of a real page.
 const TOKEN_HOLE: &str = "zzFORMTOKENHOLEzzQv7Kp2";
@@ -40,8 +42,9 @@ pub struct CachedForm {
 impl CachedForm {
     /// Renders through `render`, which must put `TOKEN_HOLE`, `FORM_ID_HOLE` and
     /// `SOURCE_HOLE` where the token, the id and the source go.
-    fn new(year: u16, render: impl FnOnce(&str, &str, &str) -> String) -> Self {
-        let page = render(TOKEN_HOLE, FORM_ID_HOLE, SOURCE_HOLE);
+    fn new(year: u16, render: impl FnOnce(&str, &str, &SourceTag) -> String) -> Self {
+        let hole = SourceTag::slug(SOURCE_HOLE).expect("the hole is a slug");
+        let page = render(TOKEN_HOLE, FORM_ID_HOLE, &hole);
         debug_assert_eq!(page.matches(TOKEN_HOLE).count(), 1, "one token per form");
         debug_assert_eq!(
             page.matches(FORM_ID_HOLE).count(),
@@ -82,7 +85,8 @@ impl CachedForm {
 
     /// The page with this request's token, id and source (a slug, which needs no
     /// escaping).
-    pub fn fill(&self, token: &str, form_id: &str, source: Option<&str>) -> String {
+    pub fn fill(&self, token: &str, form_id: &str, source: Option<&SourceTag>) -> String {
+        let source = source.map(SourceTag::as_str);
         let mut page = String::with_capacity(self.length + token.len() + form_id.len());
         for piece in &self.pieces {
             match piece {
@@ -114,7 +118,7 @@ impl FormCache {
         &self,
         key: FormKey,
         year: u16,
-        render: impl FnOnce(&str, &str, &str) -> String,
+        render: impl FnOnce(&str, &str, &SourceTag) -> String,
     ) -> Arc<CachedForm> {
         let cached = self
             .pages
@@ -144,12 +148,13 @@ mod tests {
         let page = cache.get((0, false, false), 2026, |token, id, source| {
             format!("<a>{id}</a><b>{token}</b><i value=\"{source}\"><a href=\"?lang=fr&amp;src={source}\">")
         });
+        let counter = SourceTag::slug("counter").unwrap();
         assert_eq!(
             page.fill("T1", "ID1", None),
             "<a>ID1</a><b>T1</b><i value=\"\"><a href=\"?lang=fr\">"
         );
         assert_eq!(
-            page.fill("T2", "ID2", Some("counter")),
+            page.fill("T2", "ID2", Some(&counter)),
             "<a>ID2</a><b>T2</b><i value=\"counter\"><a href=\"?lang=fr&amp;src=counter\">"
         );
     }
@@ -170,6 +175,6 @@ mod tests {
     #[test]
     fn the_form_id_hole_is_a_valid_idempotency_key() {
         assert!(crate::domain::IdempotencyKey::parse(FORM_ID_HOLE).is_some());
-        assert!(crate::domain::SourceTag::slug(SOURCE_HOLE).is_some());
+        assert!(SourceTag::slug(SOURCE_HOLE).is_some());
     }
 }

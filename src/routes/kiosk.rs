@@ -2,7 +2,7 @@
 //! link that makes a tablet one (see [`crate::kiosk`]).
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::signup::{Answer, form_view, respond};
@@ -10,7 +10,7 @@ use super::wire::SignupBody;
 use super::{AppState, html, intake, page_context, see_other};
 use crate::domain::{IdempotencyKey, SignupForm};
 use crate::form_token::unix_now;
-use crate::intake::{Channel, FormDoor};
+use crate::intake::{Channel, FormDoor, Outcome};
 use crate::kiosk::{KioskDevice, Recognised};
 use crate::templates::{
     FormView, KIOSK_HOME, PageContext, kiosk_form_page, kiosk_refused_page, kiosk_thanks_page,
@@ -65,6 +65,9 @@ pub async fn form(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     if let Err(refused) = device(&request, &state).await {
         return refused;
     }
+    let kept = request
+        .cookie(DEVICE_COOKIE)
+        .map(|cookie| cookie.value().to_owned());
     let context = context(&state, &request);
     let form_id = IdempotencyKey::random();
     let token = state.form_tokens.issue(unix_now(), form_id.as_ref());
@@ -74,10 +77,29 @@ pub async fn form(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         field_prefix: Some(&prefix),
         ..form_view(&state, context, &empty, form_id.as_ref(), &token)
     };
-    html(
+    let mut response = html(
         StatusCode::OK,
         kiosk_form_page(&view, state.kiosk.settings.idle),
-    )
+    );
+    // Each form the tablet shows keeps its cookie for another 400 days: a tablet in use
+    // stays paired until it is revoked.
+    if let Some(value) = kept {
+        let _ = response.add_cookie(&device_cookie(&state, &request, value));
+    }
+    response
+}
+
+/// The tablet's cookie holding `value`.
+fn device_cookie(state: &AppState, request: &HttpRequest, value: String) -> Cookie<'static> {
+    let https =
+        state.info.public_url.scheme() == "https" || request.connection_info().scheme() == "https";
+    Cookie::build(DEVICE_COOKIE, value)
+        .path(KIOSK_HOME)
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::days(COOKIE_DAYS))
+        .finish()
 }
 
 /// `POST /kiosk`: a signup typed on the tablet, through the intake like any other, limited
@@ -95,6 +117,12 @@ pub async fn submit(
     let Some(body) = unprefixed(&body) else {
         return HttpResponse::BadRequest().finish();
     };
+    if served_before(body.form_token.as_deref(), device.last_signup_at_ms) {
+        // A form from before the last signup: sent twice by a double tap, or again from
+        // the browser's history, where answering it could show that customer's input.
+        // The thanks, which show nothing of anyone, then a fresh form.
+        return see_other(&thanks_path(&context));
+    }
     let channel = Channel::Form {
         form_id: body.form_id.as_deref(),
         form_token: body.form_token.as_deref(),
@@ -104,24 +132,37 @@ pub async fn submit(
     let mut submission = body.submission(channel, &request, client_ip, context.language);
     submission.source_tag = Some(device.source());
     let taken = intake(&state).take(submission).await;
+    if let Ok(Outcome::Stored(_)) = taken
+        && let Err(error) = state.kiosk.signed_up(&device.id).await
+    {
+        tracing::warn!(%error, "a tablet's signup could not be noted on the tablet");
+    }
     let prefix = field_prefix();
     let idle = state.kiosk.settings.idle;
     let page = move |view: &FormView<'_>| kiosk_form_page(view, idle);
     let answer = Answer {
         page: &page,
-        success: format!("{KIOSK_HOME}/thanks{}", language_query(&context)),
+        success: thanks_path(&context),
         field_prefix: Some(&prefix),
     };
     respond(taken, &body, context, &state, &answer)
 }
 
-/// `?lang=` when the customer chose a language, so the thanks are in it.
-fn language_query(context: &PageContext<'_>) -> String {
-    if context.language_chosen {
-        format!("?lang={}", context.language.tag())
-    } else {
-        String::new()
+/// Whether the form `token` was served before `last_signup_ms`, by the issue time it
+/// carries (`issued.form_id.mac`, in seconds; a forged one fails the intake's check).
+fn served_before(token: Option<&str>, last_signup_ms: Option<i64>) -> bool {
+    let issued_secs = token
+        .and_then(|token| token.split('.').next())
+        .and_then(|issued| issued.parse::<i64>().ok());
+    match (issued_secs, last_signup_ms) {
+        (Some(issued), Some(last)) => issued.saturating_mul(1000) < last - 1000,
+        _ => false,
     }
+}
+
+/// The thank-you screen, in the language the customer chose.
+fn thanks_path(context: &PageContext<'_>) -> String {
+    context.localized(&format!("{KIOSK_HOME}/thanks"))
 }
 
 /// The body with its inputs' names as the form knows them: the tablet's prefix (sent in
@@ -169,20 +210,17 @@ pub async fn pair(
     token: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    // Each try writes to the database, and guesses are for the admin's limit to stop.
+    if let Err(refused) = state.login_limiter.check(&request) {
+        return HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, refused.retry_after_secs))
+            .finish();
+    }
     match state.kiosk.pair(&token).await {
         Ok(Ok((cookie, name))) => {
             tracing::info!(device = %name, "a counter tablet was paired");
-            let https = state.info.public_url.scheme() == "https"
-                || request.connection_info().scheme() == "https";
-            let cookie = Cookie::build(DEVICE_COOKIE, cookie)
-                .path(KIOSK_HOME)
-                .http_only(true)
-                .secure(https)
-                .same_site(SameSite::Strict)
-                .max_age(CookieDuration::days(COOKIE_DAYS))
-                .finish();
             let mut response = see_other(KIOSK_HOME);
-            let _ = response.add_cookie(&cookie);
+            let _ = response.add_cookie(&device_cookie(&state, &request, cookie));
             response
         }
         Ok(Err(_)) => html(StatusCode::GONE, pairing_page(None)),
@@ -196,6 +234,18 @@ pub async fn pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_served_before_the_last_signup_is_spent() {
+        let last = Some(1_800_000_000_000);
+        assert!(served_before(Some("1799999990.id.mac"), last));
+        assert!(!served_before(Some("1800000005.id.mac"), last));
+        // Issued in the second of the signup: the same customer's form.
+        assert!(!served_before(Some("1800000000.id.mac"), last));
+        assert!(!served_before(Some("1799999990.id.mac"), None));
+        assert!(!served_before(None, last));
+        assert!(!served_before(Some("garbage"), last));
+    }
 
     #[test]
     fn a_tablets_inputs_are_read_under_their_own_names() {

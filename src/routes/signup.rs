@@ -75,10 +75,9 @@ fn render_form(
     });
     let form_id = IdempotencyKey::random();
     let token = state.form_tokens.issue(unix_now(), form_id.as_ref());
-    let source = source.as_ref().map(SourceTag::as_str);
     html_text(
         StatusCode::OK,
-        cached.fill(&token, form_id.as_ref(), source),
+        cached.fill(&token, form_id.as_ref(), source.as_ref()),
     )
 }
 
@@ -146,7 +145,7 @@ async fn submit(
     let submission = body.submission(channel, request, client_ip, context.language);
     // The form comes back with the source it was sent with, if it must come back.
     let source = submission.source_tag.clone();
-    context.source = source.as_ref().map(SourceTag::as_str);
+    context.source = source.as_ref();
     let taken = intake(state).take(submission).await;
     let answer = Answer {
         page: &signup_page,

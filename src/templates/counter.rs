@@ -125,8 +125,17 @@ pub struct PosterView<'a> {
     /// The address without `https://`, for people who cannot scan.
     pub typed_address: String,
     /// The words the form's box asks agreement to, in full.
-    pub consent_text: String,
+    pub consent: Wording,
+    /// The text messages' box, when the form has one.
+    pub sms_consent: Option<Wording>,
     pub paper: Paper,
+}
+
+/// A consent's words on the poster.
+pub struct Wording {
+    pub text: String,
+    /// Written by the merchant (in `DEFAULT_LANGUAGE`), not the catalogue's.
+    pub merchants: bool,
 }
 
 pub fn poster_page(view: &PosterView<'_>) -> Markup {
@@ -157,7 +166,9 @@ pub fn poster_page(view: &PosterView<'_>) -> Markup {
                     p class="poster-type" { (context.t("poster-type")) br; strong class="poster-address" { (view.typed_address) } }
                     section class="poster-consent" {
                         h2 { (context.t("poster-consent-heading")) }
-                        p lang=[context.merchant_lang()] { (view.consent_text) }
+                        @for wording in std::iter::once(&view.consent).chain(&view.sms_consent) {
+                            p lang=[wording.merchants.then(|| context.merchant_lang()).flatten()] { (wording.text) }
+                        }
                         @if let Some(privacy) = &branding.privacy_url {
                             p { (context.t("privacy-link")) ": " (privacy.as_str()) }
                         }

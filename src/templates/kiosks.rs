@@ -81,6 +81,9 @@ pub fn kiosks_page(view: &KiosksView<'_>) -> Markup {
 fn device_row(device: &KioskDevice, now_ms: i64, csrf: &str) -> Markup {
     let state = device.state(now_ms);
     let words = match state {
+        DeviceState::Waiting if device.paired_at_ms.is_some() => {
+            "Paired; a new pairing link is open (using it unpairs this tablet)"
+        }
         DeviceState::Waiting => "Waiting for pairing",
         DeviceState::Paired => "Paired",
         DeviceState::NotPaired => "Not paired: its link expired",

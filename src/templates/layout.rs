@@ -4,6 +4,7 @@ use maud::{DOCTYPE, Markup, html};
 use sha2::{Digest, Sha256};
 
 use crate::configuration::Branding;
+use crate::domain::SourceTag;
 use crate::i18n::Language;
 
 /// A file built into the binary, so a deployment cannot lose it, and addressed by a
@@ -100,7 +101,7 @@ pub struct PageContext<'a> {
     pub path_tail: Option<&'a str>,
     /// Where the visitor came from (`?src=`, already checked to be a slug): the form sends
     /// it back, and the language switcher keeps it.
-    pub source: Option<&'a str>,
+    pub source: Option<&'a SourceTag>,
 }
 
 impl PageContext<'_> {

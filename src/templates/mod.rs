@@ -17,7 +17,7 @@ mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
 pub use consent::{ConfirmView, UnsubscribeView, confirm_page, unsubscribe_page};
-pub use counter::{Paper, PosterView, QrView, poster_page, qr_page};
+pub use counter::{Paper, PosterView, QrView, Wording, poster_page, qr_page};
 pub use dashboard::admin_search_page;
 pub use kiosk::{KIOSK_HOME, KIOSK_SCRIPT, kiosk_form_page, kiosk_refused_page, kiosk_thanks_page};
 pub use kiosks::{KiosksView, NewLink, kiosks_page, pairing_page};

@@ -6,7 +6,11 @@ use crate::support::fake_clover::FakeClover;
 
 const PUBLIC_URL: &str = "https://signup.shop.example";
 
-/// What a phone's camera reads in a greyscale image `width` pixels across.
+/// The error correction level in a code's format bits: M 0, L 1, H 2, Q 3.
+const LEVEL_Q: u16 = 3;
+
+/// What a phone's camera reads in a greyscale image `width` pixels across. Every code in
+/// it is at error correction level Q (M or better is what a printed code needs).
 fn scan(width: usize, pixels: &[u8]) -> Vec<String> {
     let height = pixels.len() / width;
     let mut image =
@@ -14,7 +18,11 @@ fn scan(width: usize, pixels: &[u8]) -> Vec<String> {
     image
         .detect_grids()
         .into_iter()
-        .map(|grid| grid.decode().expect("a readable code").1)
+        .map(|grid| {
+            let (meta, content) = grid.decode().expect("a readable code");
+            assert_eq!(meta.ecc_level, LEVEL_Q, "error correction level Q");
+            content
+        })
         .collect()
 }
 
@@ -96,7 +104,10 @@ async fn the_qr_code_scans_back_to_exactly_the_forms_address() {
 #[tokio::test]
 async fn the_qr_page_offers_the_code_the_downloads_and_the_posters() {
     let mut config = Config::demo();
-    config.set("PUBLIC_URL", PUBLIC_URL);
+    config
+        .set("PUBLIC_URL", PUBLIC_URL)
+        .set("FORM_FIELDS", "first_name,email,phone,sms_consent")
+        .set("MERCHANT_NAME", "Corner Bakery");
     let app = spawn_app(&config).await;
 
     let page = app.get("/admin/qr?src=counter&lang=es").await;
@@ -136,6 +147,16 @@ async fn the_qr_page_offers_the_code_the_downloads_and_the_posters() {
     assert!(
         poster.contains("Inscrivez-vous à notre liste"),
         "the invitation in the chosen language"
+    );
+    let english = app
+        .get("/admin/qr/poster?src=counter&lang=en&paper=a4")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        english.contains("Yes, Corner Bakery may send me offers by text message."),
+        "the text messages' box is on the form, so its words are on the poster"
     );
     app.stop().await;
 }

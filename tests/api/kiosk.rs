@@ -271,3 +271,171 @@ async fn a_signup_sent_faster_than_a_person_types_is_a_bots_on_a_tablet_too() {
     assert_eq!(status["queue"]["delivered"], 0);
     app.stop().await;
 }
+
+/// The form page a tablet is shown now, and the body that sends `fields` with it.
+async fn form_on(
+    app: &TestApp,
+    tablet: &reqwest::Client,
+    fields: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let page = tablet
+        .get(app.url("/kiosk"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = hidden(&page, "field_prefix").unwrap();
+    let mut body: Vec<(String, String)> = fields
+        .iter()
+        .map(|(name, value)| (format!("{prefix}-{name}"), (*value).to_owned()))
+        .collect();
+    for name in ["form_id", "form_token", "field_prefix"] {
+        body.push((name.to_owned(), hidden(&page, name).unwrap()));
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_form_served_before_the_last_signup_is_not_taken_again() {
+    let app = spawn_app(&Config::demo()).await;
+    let link = add_tablet(&app, "Front").await;
+    let tablet = new_tablet();
+    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+
+    // Customer A's form, with a mistake in it, as the browser's history keeps it.
+    let earlier = form_on(&app, &tablet, &[("first_name", "Ada"), ("email", "nope")]).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let stored = sign_up_on(&app, &tablet, &valid_form()).await;
+    assert_eq!(stored.status(), 303);
+
+    // Sent again from the history by the next customer: nothing of A comes back.
+    let again = tablet
+        .post(app.url("/kiosk"))
+        .form(&earlier)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()["location"], "/kiosk/thanks");
+    let status = app.status().await;
+    assert_eq!(status["recent"].as_array().unwrap().len(), 1, "{status}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tablet_asks_no_captcha_its_pairing_proves_it() {
+    let mut config = Config::demo();
+    config
+        .set("TURNSTILE_SITE_KEY", "0x4AAAAAAA-site-key")
+        .set("TURNSTILE_SECRET_KEY", "turnstile-secret")
+        // Nobody answers there: a signup that asked would not be stored.
+        .set("TURNSTILE_VERIFY_URL", "http://127.0.0.1:9/siteverify");
+    let app = spawn_app(&config).await;
+    let link = add_tablet(&app, "Front").await;
+    let tablet = new_tablet();
+    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let page = tablet
+        .get(app.url("/kiosk"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("cf-turnstile"), "no widget on the tablet");
+
+    let sent = sign_up_on(&app, &tablet, &valid_form()).await;
+    assert_eq!(sent.status(), 303);
+    let status = app.status().await;
+    assert_eq!(status["recent"].as_array().unwrap().len(), 1, "{status}");
+    // The website still asks: without the widget's answer, no signup.
+    assert_eq!(app.post_form(&someone(9)).await.status(), 422);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_merchant_names_renames_and_is_protected_from_forged_forms() {
+    let mut config = Config::token(&FakeClover::start().await);
+    config.set("PUBLIC_URL", "https://signup.shop.example");
+    let app = spawn_app(&config).await;
+    app.sign_in().await;
+
+    let forged = app
+        .client
+        .post(app.url("/admin/kiosks"))
+        .form(&[("name", "Sneaky")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF token, no tablet");
+
+    let link = add_tablet(&app, "<script>alert(1)</script>").await;
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    assert!(!page.contains("Sneaky"));
+    assert!(!page.contains("<script>alert"), "a name is text");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    let tablet = new_tablet();
+    let paired = pair(&app, &tablet, &link).await;
+    let cookie = paired.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "over HTTPS only: {cookie}");
+
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    let id = hidden(&page, "id").unwrap();
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    for path in [
+        "/admin/kiosks/rename",
+        "/admin/kiosks/link",
+        "/admin/kiosks/revoke",
+    ] {
+        let forged = app
+            .client
+            .post(app.url(path))
+            .form(&[("id", id.as_str()), ("name", "Patio")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{path} without a CSRF token");
+    }
+    let renamed = app
+        .client
+        .post(app.url("/admin/kiosks/rename"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("id", &id),
+            ("name", "Patio"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 303);
+    let too_long = app
+        .client
+        .post(app.url("/admin/kiosks/rename"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("id", &id),
+            ("name", &"x".repeat(41)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 422);
+    assert!(
+        too_long
+            .text()
+            .await
+            .unwrap()
+            .contains("Name: 1 to 40 characters")
+    );
+
+    assert_eq!(sign_up_on(&app, &tablet, &valid_form()).await.status(), 303);
+    let sources = app.status().await["sources"].clone();
+    assert_eq!(
+        sources,
+        serde_json::json!([{"source": "kiosk:Patio", "signups": 1}])
+    );
+    app.stop().await;
+}

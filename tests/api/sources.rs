@@ -91,7 +91,7 @@ async fn a_signup_from_the_counter_poster_is_counted_and_noted_as_such() {
         )
     };
     assert_eq!(counted("counter"), 1.0);
-    assert_eq!(counted("none"), 0.0);
+    assert_eq!(counted("(none)"), 0.0);
     app.stop().await;
 }
 

@@ -78,7 +78,17 @@ async fn a_new_link_or_a_revocation_unpairs_the_tablet(store: TestStore) {
         other => panic!("{other:?}"),
     }
 
+    kiosk.signed_up(&device.id).await.unwrap();
+    match kiosk.recognise(Some(&second)).await.unwrap() {
+        Recognised::Paired(device) => assert!(device.last_signup_at_ms.is_some()),
+        other => panic!("{other:?}"),
+    }
+
     assert!(kiosk.revoke(&device.id).await.unwrap());
+    assert!(
+        !kiosk.rename(&device.id, &name("Back")).await.unwrap(),
+        "a revoked tablet is not renamed"
+    );
     assert_eq!(
         kiosk.recognise(Some(&second)).await.unwrap(),
         Recognised::Unpaired
@@ -101,6 +111,7 @@ async fn an_expired_link_pairs_nothing(store: TestStore) {
         pairing_expires_ms: Some(now - 1),
         paired_at_ms: None,
         last_used_at_ms: None,
+        last_signup_at_ms: None,
         revoked_at_ms: None,
     };
     devices.add(&device, &secret_hash("s")).await.unwrap();

@@ -8,7 +8,7 @@ use crate::kiosk::{KioskDevice, KioskDevices};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "id, name, created_at_ms, pairing_expires_ms, paired_at_ms, \
-                       last_used_at_ms, revoked_at_ms";
+                       last_used_at_ms, last_signup_at_ms, revoked_at_ms";
 
 fn device(row: &Row) -> KioskDevice {
     KioskDevice {
@@ -18,7 +18,8 @@ fn device(row: &Row) -> KioskDevice {
         pairing_expires_ms: row.get(3),
         paired_at_ms: row.get(4),
         last_used_at_ms: row.get(5),
-        revoked_at_ms: row.get(6),
+        last_signup_at_ms: row.get(6),
+        revoked_at_ms: row.get(7),
     }
 }
 
@@ -63,7 +64,7 @@ impl KioskDevices for PostgresStore {
                 &[&id],
             )
             .await?;
-        Ok(row.map(|row| (device(&row), row.get(7))))
+        Ok(row.map(|row| (device(&row), row.get(8))))
     }
 
     async fn offer_pairing(
@@ -111,7 +112,7 @@ impl KioskDevices for PostgresStore {
             .client()
             .await?
             .execute(
-                "UPDATE kiosk_devices SET name = $2 WHERE id = $1",
+                "UPDATE kiosk_devices SET name = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
                 &[&id, &name],
             )
             .await?;
@@ -130,6 +131,19 @@ impl KioskDevices for PostgresStore {
             )
             .await?;
         Ok(changed > 0)
+    }
+
+    async fn signed_up(&self, id: &str, now_ms: i64) -> Result<(), StorageError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE kiosk_devices
+                 SET last_signup_at_ms = GREATEST(COALESCE(last_signup_at_ms, 0), $2)
+                 WHERE id = $1",
+                &[&id, &now_ms],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn touch(&self, id: &str, now_ms: i64, every_ms: i64) -> Result<(), StorageError> {

@@ -8,7 +8,7 @@ use crate::kiosk::{KioskDevice, KioskDevices};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "id, name, created_at_ms, pairing_expires_ms, paired_at_ms, \
-                       last_used_at_ms, revoked_at_ms";
+                       last_used_at_ms, last_signup_at_ms, revoked_at_ms";
 
 fn device(row: &Row<'_>) -> rusqlite::Result<KioskDevice> {
     Ok(KioskDevice {
@@ -18,7 +18,8 @@ fn device(row: &Row<'_>) -> rusqlite::Result<KioskDevice> {
         pairing_expires_ms: row.get(3)?,
         paired_at_ms: row.get(4)?,
         last_used_at_ms: row.get(5)?,
-        revoked_at_ms: row.get(6)?,
+        last_signup_at_ms: row.get(6)?,
+        revoked_at_ms: row.get(7)?,
     })
 }
 
@@ -59,7 +60,7 @@ impl KioskDevices for SqliteStore {
             c.query_row(
                 &format!("SELECT {COLUMNS}, cookie_hash FROM kiosk_devices WHERE id = ?1"),
                 [id],
-                |row| Ok((device(row)?, row.get(7)?)),
+                |row| Ok((device(row)?, row.get(8)?)),
             )
             .optional()
         })
@@ -115,7 +116,7 @@ impl KioskDevices for SqliteStore {
         let (id, name) = (id.to_owned(), name.to_owned());
         self.run(move |c| {
             let changed = c.execute(
-                "UPDATE kiosk_devices SET name = ?2 WHERE id = ?1",
+                "UPDATE kiosk_devices SET name = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
                 params![id, name],
             )?;
             Ok(changed > 0)
@@ -133,6 +134,19 @@ impl KioskDevices for SqliteStore {
                 params![id, now_ms],
             )?;
             Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn signed_up(&self, id: &str, now_ms: i64) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE kiosk_devices SET last_signup_at_ms = MAX(COALESCE(last_signup_at_ms, 0), ?2)
+                 WHERE id = ?1",
+                params![id, now_ms],
+            )
+            .map(drop)
         })
         .await
     }
