@@ -3,11 +3,13 @@
 
 mod backoff;
 pub mod lease;
+mod note;
 mod plan;
 pub mod queue;
 mod worker;
 
 pub use backoff::Backoff;
-pub use plan::{Plan, consent_line, consent_note, plan_delivery};
+pub use note::{consent_line, consent_note};
+pub use plan::{Plan, plan_delivery};
 pub use queue::{DeliveryOutcome, Queue, QueuedDelivery, Turn};
 pub use worker::{DeliveryHandle, DeliveryWorker};
