@@ -63,11 +63,12 @@ pub fn consent_line(delivery: &QueuedDelivery) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::storage::SubmissionId;
 
-    fn delivery() -> QueuedDelivery {
+    /// A delivery of Ada's signup, for the tests of the note and of the plan.
+    pub(in crate::delivery) fn delivery() -> QueuedDelivery {
         QueuedDelivery {
             id: SubmissionId::from_stored("0b0e5d3c-7f41-4a8e-9a36-5c2f8d0f1a11".into()),
             received_at_ms: 1_763_800_000_000,

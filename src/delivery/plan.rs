@@ -137,22 +137,7 @@ fn same_phone(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::delivery::consent_note;
-    use crate::storage::SubmissionId;
-
-    fn delivery() -> QueuedDelivery {
-        QueuedDelivery {
-            id: SubmissionId::from_stored("0b0e5d3c-7f41-4a8e-9a36-5c2f8d0f1a11".into()),
-            received_at_ms: 1_763_800_000_000,
-            first_name: Some("Ada".into()),
-            last_name: Some("Lovelace".into()),
-            email: "ada@example.com".into(),
-            phone: Some("5551234567".into()),
-            marketing_consent: true,
-            consent_text: "Send me news.".into(),
-            attempts: 1,
-            details: Default::default(),
-        }
-    }
+    use crate::delivery::note::tests::delivery;
 
     fn existing(id: &str) -> ExistingCustomer {
         ExistingCustomer {

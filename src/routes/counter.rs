@@ -105,6 +105,14 @@ pub async fn page(
     html(status, qr_page(&view))
 }
 
+/// The choice in `query`, the address it makes and its code; else why not (a `422`).
+fn code_of(state: &AppState, query: &QrQuery) -> Result<(Choice, Url, QrImage), &'static str> {
+    let choice = query.choice()?;
+    let address = form_address(&state.info.public_url, &choice);
+    let code = QrImage::of(address.as_str()).map_err(|_| "PUBLIC_URL is too long for a QR code")?;
+    Ok((choice, address, code))
+}
+
 /// The QR code alone, as SVG or PNG.
 pub async fn image(
     request: HttpRequest,
@@ -115,12 +123,9 @@ pub async fn image(
     if let Some(refusal) = state.admin.refusal(&request) {
         return refusal.error_response();
     }
-    let Ok(choice) = query.choice() else {
-        return HttpResponse::UnprocessableEntity().body("src: not a source");
-    };
-    let address = form_address(&state.info.public_url, &choice);
-    let Ok(code) = QrImage::of(address.as_str()) else {
-        return HttpResponse::UnprocessableEntity().body("PUBLIC_URL is too long for a QR code");
+    let (_, address, code) = match code_of(&state, &query) {
+        Ok(made) => made,
+        Err(why) => return HttpResponse::UnprocessableEntity().body(why),
     };
     let (content_type, body) = match format.as_str() {
         "svg" => (
@@ -147,12 +152,9 @@ pub async fn poster(
     if let Some(refusal) = state.admin.refusal(&request) {
         return refusal.error_response();
     }
-    let Ok(choice) = query.choice() else {
-        return HttpResponse::UnprocessableEntity().body("src: not a source");
-    };
-    let address = form_address(&state.info.public_url, &choice);
-    let Ok(code) = QrImage::of(address.as_str()) else {
-        return HttpResponse::UnprocessableEntity().body("PUBLIC_URL is too long for a QR code");
+    let (choice, address, code) = match code_of(&state, &query) {
+        Ok(made) => made,
+        Err(why) => return HttpResponse::UnprocessableEntity().body(why),
     };
     let mut context = page_context(&state, &request, false, "/admin/qr/poster");
     context.language = choice.language.unwrap_or(state.form.default_language);

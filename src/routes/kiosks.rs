@@ -22,7 +22,7 @@ pub struct DeviceForm {
     name: String,
 }
 
-/// The form posted, once its CSRF token is checked.
+/// The form posted, once its CSRF token is checked; else the refusal.
 fn posted(request: &HttpRequest, state: &AppState, body: &[u8]) -> Result<DeviceForm, Refusal> {
     let form: DeviceForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
     match state
@@ -32,6 +32,28 @@ fn posted(request: &HttpRequest, state: &AppState, body: &[u8]) -> Result<Device
         Some(refusal) => Err(refusal),
         None => Ok(form),
     }
+}
+
+/// A form naming a tablet, checked, with the name read; else the answer: the page again
+/// saying what is wrong with the name.
+async fn named(
+    request: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<(DeviceForm, DeviceName), HttpResponse> {
+    let form = posted(request, state, body).map_err(|refused| refused.error_response())?;
+    match DeviceName::parse(&form.name) {
+        Some(name) => Ok((form, name)),
+        None => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            Err(show(request, state, status, None, Some(NAME_PROBLEM)).await)
+        }
+    }
+}
+
+/// The page again, saying the tablet acted on is not there (any more).
+async fn no_device(request: &HttpRequest, state: &AppState) -> HttpResponse {
+    show(request, state, StatusCode::NOT_FOUND, None, Some(NO_DEVICE)).await
 }
 
 const NAME_PROBLEM: &str = "Name: 1 to 40 characters on one line, such as Front counter.";
@@ -99,13 +121,9 @@ pub async fn add(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match posted(&request, &state, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.error_response(),
-    };
-    let Some(name) = DeviceName::parse(&form.name) else {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return show(&request, &state, status, None, Some(NAME_PROBLEM)).await;
+    let (_, name) = match named(&request, &state, &body).await {
+        Ok(named) => named,
+        Err(answer) => return answer,
     };
     match state.kiosk.add(&name).await {
         Ok((device, token)) => {
@@ -140,16 +158,7 @@ pub async fn new_link_for(
             show(&request, &state, StatusCode::OK, Some(link), None).await
         }
         (_, Err(error)) => unavailable(&error),
-        _ => {
-            show(
-                &request,
-                &state,
-                StatusCode::NOT_FOUND,
-                None,
-                Some(NO_DEVICE),
-            )
-            .await
-        }
+        _ => no_device(&request, &state).await,
     }
 }
 
@@ -158,26 +167,13 @@ pub async fn rename(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match posted(&request, &state, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.error_response(),
-    };
-    let Some(name) = DeviceName::parse(&form.name) else {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return show(&request, &state, status, None, Some(NAME_PROBLEM)).await;
+    let (form, name) = match named(&request, &state, &body).await {
+        Ok(named) => named,
+        Err(answer) => return answer,
     };
     match state.kiosk.rename(&form.id, &name).await {
         Ok(true) => super::see_other("/admin/kiosks"),
-        Ok(false) => {
-            show(
-                &request,
-                &state,
-                StatusCode::NOT_FOUND,
-                None,
-                Some(NO_DEVICE),
-            )
-            .await
-        }
+        Ok(false) => no_device(&request, &state).await,
         Err(error) => unavailable(&error),
     }
 }
@@ -196,16 +192,7 @@ pub async fn revoke(
             tracing::info!(device = %form.id, "a counter tablet was revoked");
             super::see_other("/admin/kiosks")
         }
-        Ok(false) => {
-            show(
-                &request,
-                &state,
-                StatusCode::NOT_FOUND,
-                None,
-                Some(NO_DEVICE),
-            )
-            .await
-        }
+        Ok(false) => no_device(&request, &state).await,
         Err(error) => unavailable(&error),
     }
 }

@@ -3,7 +3,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::layout::{PageContext, STYLESHEET, layout};
+use super::layout::{PageContext, brand_mark, layout, visitor_head};
 use crate::i18n::Language;
 
 /// What the QR page shows: the merchant's choice and the address it makes.
@@ -146,20 +146,11 @@ pub fn poster_page(view: &PosterView<'_>) -> Markup {
         (DOCTYPE)
         html lang=(context.language.tag()) {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (context.full_title(&title)) }
-                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
-                link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+                (visitor_head(context, &title))
             }
             body class=(view.paper.class()) {
                 main class="poster-sheet" {
-                    @if let Some(logo) = &branding.logo_url {
-                        img class="poster-logo" src=(logo.as_str())
-                            alt=(branding.merchant_name.as_deref().unwrap_or(""));
-                    } @else if let Some(name) = &branding.merchant_name {
-                        p class="poster-merchant" { (name) }
-                    }
+                    (brand_mark(branding, "poster"))
                     h1 class="poster-title" { (title) }
                     div class="poster-code" { (view.qr_svg) }
                     p class="poster-scan" { (context.t("poster-scan")) }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::layout::{PageContext, STYLESHEET, StaticAsset, language_switcher};
+use super::layout::{PageContext, StaticAsset, brand_mark, language_switcher, visitor_head};
 use super::signup::{
     FormView, consent_checkbox, error_summary, form_title, heading_and_intro, honeypot,
 };
@@ -41,16 +41,11 @@ fn kiosk_layout(
     reset: Option<Reset>,
     body: Markup,
 ) -> Markup {
-    let branding = context.branding;
     html! {
         (DOCTYPE)
         html lang=(context.language.tag()) {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (context.full_title(title)) }
-                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
-                link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+                (visitor_head(context, title))
                 @if let Some(reset) = reset {
                     script src=(KIOSK_SCRIPT.href("kiosk.js")) defer
                         data-reset-after=(reset.after.as_secs()) data-reset-to=(KIOSK_HOME)
@@ -63,12 +58,7 @@ fn kiosk_layout(
             }
             body class="kiosk" {
                 header class="kiosk-top" {
-                    @if let Some(logo) = &branding.logo_url {
-                        img class="brand-logo" src=(logo.as_str())
-                            alt=(branding.merchant_name.as_deref().unwrap_or(""));
-                    } @else if let Some(name) = &branding.merchant_name {
-                        p class="brand-name" { (name) }
-                    }
+                    (brand_mark(context.branding, "brand"))
                     (language_switcher(context))
                 }
                 main class="page" { (body) }

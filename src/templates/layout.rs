@@ -162,11 +162,7 @@ pub fn visitor_layout(
         (DOCTYPE)
         html lang=(context.language.tag()) {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (context.full_title(title)) }
-                link rel="stylesheet" href=(STYLESHEET.href("style.css"));
-                link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+                (visitor_head(context, title))
                 @if scripts {
                     script src=(FORM_SCRIPT.href("form.js")) defer {}
                 }
@@ -177,21 +173,39 @@ pub fn visitor_layout(
             }
             body class=[context.embed.then_some("embed")] {
                 @if !context.embed && (branding.logo_url.is_some() || branding.merchant_name.is_some()) {
-                    header class="brand" {
-                        @if let Some(logo) = &branding.logo_url {
-                            // The logo names the merchant; without a name it is decoration.
-                            img class="brand-logo" src=(logo.as_str())
-                                alt=(branding.merchant_name.as_deref().unwrap_or(""));
-                        } @else if let Some(name) = &branding.merchant_name {
-                            p class="brand-name" { (name) }
-                        }
-                    }
+                    header class="brand" { (brand_mark(branding, "brand")) }
                 }
                 main class="page" { (body) }
                 @if !context.embed {
                     footer class="page-footer" { (language_switcher(context)) }
                 }
             }
+        }
+    }
+}
+
+/// What every visitor page's `<head>` starts with: the character set, the viewport, the
+/// title with the merchant's name, the stylesheet and the merchant's colours.
+pub(super) fn visitor_head(context: &PageContext<'_>, title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (context.full_title(title)) }
+        link rel="stylesheet" href=(STYLESHEET.href("style.css"));
+        link rel="stylesheet" href={ "/static/theme.css?v=" (context.theme_version) };
+    }
+}
+
+/// The merchant's logo, or else their name, with classes `{class}-logo` and
+/// `{class}-name`; nothing without either.
+pub(super) fn brand_mark(branding: &Branding, class: &str) -> Markup {
+    html! {
+        @if let Some(logo) = &branding.logo_url {
+            // The logo names the merchant; without a name it is decoration.
+            img class={ (class) "-logo" } src=(logo.as_str())
+                alt=(branding.merchant_name.as_deref().unwrap_or(""));
+        } @else if let Some(name) = &branding.merchant_name {
+            p class={ (class) "-name" } { (name) }
         }
     }
 }
