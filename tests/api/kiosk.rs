@@ -58,17 +58,7 @@ async fn sign_up_on(
     tablet: &reqwest::Client,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let form = tablet.get(app.url("/kiosk")).send().await.unwrap();
-    assert_eq!(form.status(), 200);
-    let page = form.text().await.unwrap();
-    let prefix = hidden(&page, "field_prefix").expect("a field prefix");
-    let mut body: Vec<(String, String)> = fields
-        .iter()
-        .map(|(name, value)| (format!("{prefix}-{name}"), (*value).to_owned()))
-        .collect();
-    for name in ["form_id", "form_token", "field_prefix"] {
-        body.push((name.to_owned(), hidden(&page, name).unwrap()));
-    }
+    let body = form_on(app, tablet, fields).await;
     tablet
         .post(app.url("/kiosk"))
         .form(&body)
