@@ -111,7 +111,8 @@ impl Statistics for PostgresStore {
                 "SELECT details::jsonb ->> 'source' AS tag, COUNT(*) AS signups
                  FROM submissions WHERE received_at >= $1 AND received_at < $2
                  GROUP BY tag
-                 ORDER BY signups DESC, (details::jsonb ->> 'source') IS NULL, tag COLLATE \"C\"",
+                 ORDER BY signups DESC, (details::jsonb ->> 'source') IS NULL,
+                          (details::jsonb ->> 'source') COLLATE \"C\"",
                 &[&from_ms, &to_ms],
             )
             .await?;
