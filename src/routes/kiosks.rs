@@ -1,11 +1,12 @@
 //! `/admin/kiosks`: the merchant names a counter tablet and gets its pairing link, renames
 //! it, gives it a new link, or revokes it (see [`crate::kiosk`]).
 
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
-use super::{AppState, html};
+use super::{AppState, html, see_other};
 use crate::admin::refusal::Refusal;
 use crate::kiosk::{DeviceName, PAIRING_LIFETIME};
 use crate::qr::QrImage;
@@ -46,41 +47,79 @@ async fn named(
         Some(name) => Ok((form, name)),
         None => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            Err(show(request, state, status, None, Some(NAME_PROBLEM)).await)
+            Err(show(request, state, status, Some(NAME_PROBLEM)).await)
         }
     }
 }
 
 /// The page again, saying the tablet acted on is not there (any more).
 async fn no_device(request: &HttpRequest, state: &AppState) -> HttpResponse {
-    show(request, state, StatusCode::NOT_FOUND, None, Some(NO_DEVICE)).await
+    show(request, state, StatusCode::NOT_FOUND, Some(NO_DEVICE)).await
 }
 
 const NAME_PROBLEM: &str = "Name: 1 to 40 characters on one line, such as Front counter.";
 const NO_DEVICE: &str =
     "That tablet is not on the list any more (or was revoked): reload the page.";
 
-/// The page, with a link just made or a problem to show.
+/// The cookie that carries a pairing link just made to the page that shows it, once: the
+/// form that made it is answered with a redirect, so reloading the page makes nothing
+/// again.
+const NEW_LINK_COOKIE: &str = "kiosk_new_link";
+
+/// The page, with a problem to show, and the pairing link just made if there is one
+/// still open.
 async fn show(
     request: &HttpRequest,
     state: &AppState,
     status: StatusCode,
-    new_link: Option<NewLink>,
     problem: Option<&str>,
 ) -> HttpResponse {
     let devices = match state.kiosk.all().await {
         Ok(devices) => devices,
         Err(error) => return unavailable(&error),
     };
+    let now = now_ms();
+    let made = request.cookie(NEW_LINK_COOKIE);
+    let new_link = made.as_ref().and_then(|cookie| {
+        let token = cookie.value();
+        let id = token.split_once('.')?.0;
+        let device = devices.iter().find(|device| device.id == id)?;
+        let expires = device.pairing_expires_ms.filter(|until| *until > now)?;
+        Some(new_link(state, &device.name, token, expires))
+    });
     let csrf = state.admin.csrf_token(request);
     let view = KiosksView {
         devices: &devices,
-        now_ms: now_ms(),
+        now_ms: now,
         new_link,
         problem,
         csrf_token: &csrf,
     };
-    html(status, kiosks_page(&view))
+    let mut response = html(status, kiosks_page(&view));
+    if made.is_some() {
+        let mut shown = Cookie::build(NEW_LINK_COOKIE, "").path(PAGE).finish();
+        shown.make_removal();
+        let _ = response.add_cookie(&shown);
+    }
+    response
+}
+
+const PAGE: &str = "/admin/kiosks";
+
+/// Back to the page, which shows the link `token` once.
+fn to_page_showing(state: &AppState, request: &HttpRequest, token: String) -> HttpResponse {
+    let https =
+        state.info.public_url.scheme() == "https" || request.connection_info().scheme() == "https";
+    let cookie = Cookie::build(NEW_LINK_COOKIE, token)
+        .path(PAGE)
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::seconds(PAIRING_LIFETIME.as_secs() as i64))
+        .finish();
+    let mut response = see_other(PAGE);
+    let _ = response.add_cookie(&cookie);
+    response
 }
 
 fn unavailable(error: &StorageError) -> HttpResponse {
@@ -91,7 +130,7 @@ fn unavailable(error: &StorageError) -> HttpResponse {
 }
 
 /// The link as the tablet opens it, and its code for the tablet's camera.
-fn new_link(state: &AppState, name: &str, token: &str) -> NewLink {
+fn new_link(state: &AppState, name: &str, token: &str, expires_at_ms: i64) -> NewLink {
     let url = state
         .info
         .public_url
@@ -105,7 +144,7 @@ fn new_link(state: &AppState, name: &str, token: &str) -> NewLink {
         name: name.to_owned(),
         url,
         qr_svg,
-        expires_at_ms: now_ms() + PAIRING_LIFETIME.as_millis() as i64,
+        expires_at_ms,
     }
 }
 
@@ -113,7 +152,7 @@ pub async fn page(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     if let Some(refusal) = state.admin.refusal(&request) {
         return refusal.error_response();
     }
-    show(&request, &state, StatusCode::OK, None, None).await
+    show(&request, &state, StatusCode::OK, None).await
 }
 
 pub async fn add(
@@ -128,8 +167,7 @@ pub async fn add(
     match state.kiosk.add(&name).await {
         Ok((device, token)) => {
             tracing::info!(device = %device.name, "a counter tablet was added");
-            let link = new_link(&state, &device.name, &token);
-            show(&request, &state, StatusCode::OK, Some(link), None).await
+            to_page_showing(&state, &request, token)
         }
         Err(error) => unavailable(&error),
     }
@@ -144,21 +182,10 @@ pub async fn new_link_for(
         Ok(form) => form,
         Err(refused) => return refused.error_response(),
     };
-    let devices = match state.kiosk.all().await {
-        Ok(devices) => devices,
-        Err(error) => return unavailable(&error),
-    };
-    let name = devices
-        .iter()
-        .find(|device| device.id == form.id)
-        .map(|device| device.name.clone());
-    match (name, state.kiosk.new_link(&form.id).await) {
-        (Some(name), Ok(Some(token))) => {
-            let link = new_link(&state, &name, &token);
-            show(&request, &state, StatusCode::OK, Some(link), None).await
-        }
-        (_, Err(error)) => unavailable(&error),
-        _ => no_device(&request, &state).await,
+    match state.kiosk.new_link(&form.id).await {
+        Ok(Some(token)) => to_page_showing(&state, &request, token),
+        Ok(None) => no_device(&request, &state).await,
+        Err(error) => unavailable(&error),
     }
 }
 
@@ -172,7 +199,7 @@ pub async fn rename(
         Err(answer) => return answer,
     };
     match state.kiosk.rename(&form.id, &name).await {
-        Ok(true) => super::see_other("/admin/kiosks"),
+        Ok(true) => see_other(PAGE),
         Ok(false) => no_device(&request, &state).await,
         Err(error) => unavailable(&error),
     }
@@ -190,7 +217,7 @@ pub async fn revoke(
     match state.kiosk.revoke(&form.id).await {
         Ok(true) => {
             tracing::info!(device = %form.id, "a counter tablet was revoked");
-            super::see_other("/admin/kiosks")
+            see_other(PAGE)
         }
         Ok(false) => no_device(&request, &state).await,
         Err(error) => unavailable(&error),

@@ -37,8 +37,11 @@ pub(crate) async fn add_tablet(app: &TestApp, name: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(added.status(), 200);
-    let page = added.text().await.unwrap();
+    assert_eq!(added.status(), 303);
+    assert_eq!(added.headers()["location"], "/admin/kiosks");
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    let again = app.get("/admin/kiosks").await.text().await.unwrap();
+    assert!(!again.contains("/kiosk/pair/"), "the link is shown once");
     let start = page.find("/kiosk/pair/").expect("a pairing link");
     let end = start + page[start..].find('<').unwrap();
     page[start..end].to_owned()
@@ -426,6 +429,59 @@ async fn the_merchant_names_renames_and_is_protected_from_forged_forms() {
     assert_eq!(
         sources,
         serde_json::json!([{"source": "kiosk:Patio", "signups": 1}])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_pairing_link_moves_the_pairing_to_the_tablet_that_uses_it() {
+    let app = spawn_app(&Config::demo()).await;
+    let link = add_tablet(&app, "Front").await;
+    let (old, replacement) = (new_tablet(), new_tablet());
+    assert_eq!(pair(&app, &old, &link).await.status(), 303);
+
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    let (id, csrf) = (
+        hidden(&page, "id").unwrap(),
+        hidden(&page, "csrf_token").unwrap(),
+    );
+    let made = app
+        .client
+        .post(app.url("/admin/kiosks/link"))
+        .form(&[("csrf_token", csrf.as_str()), ("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 303);
+    let page = app.get("/admin/kiosks").await.text().await.unwrap();
+    assert!(page.contains("a new pairing link is open"), "{page}");
+    let start = page.find("/kiosk/pair/").expect("the new link, shown once");
+    let new_link = &page[start..start + page[start..].find('<').unwrap()];
+    assert_ne!(new_link, link);
+    assert_eq!(
+        old.get(app.url("/kiosk")).send().await.unwrap().status(),
+        200,
+        "paired until the new link is used"
+    );
+
+    assert_eq!(pair(&app, &replacement, new_link).await.status(), 303);
+    assert_eq!(
+        replacement
+            .get(app.url("/kiosk"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = old.get(app.url("/kiosk")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("This tablet was unpaired")
     );
     app.stop().await;
 }
