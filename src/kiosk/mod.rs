@@ -229,7 +229,14 @@ impl Kiosk {
         if device.revoked_at_ms.is_some() || !holds_it {
             return Ok(Recognised::Unpaired);
         }
-        self.devices.touch(id, now_ms(), TOUCH_EVERY_MS).await?;
+        // Every request of a tablet comes here: a write only when the use noted is old.
+        let now = now_ms();
+        if device
+            .last_used_at_ms
+            .is_none_or(|at| now - at >= TOUCH_EVERY_MS)
+        {
+            self.devices.touch(id, now, TOUCH_EVERY_MS).await?;
+        }
         Ok(Recognised::Paired(device))
     }
 

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::signup::{Answer, form_view, respond};
 use super::wire::SignupBody;
-use super::{AppState, html, intake, page_context, see_other};
+use super::{AppState, html, intake, over_https, page_context, see_other};
 use crate::domain::{IdempotencyKey, SignupForm};
 use crate::form_token::unix_now;
 use crate::intake::{Channel, FormDoor, Outcome};
@@ -91,12 +91,10 @@ pub async fn form(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
 
 /// The tablet's cookie holding `value`.
 fn device_cookie(state: &AppState, request: &HttpRequest, value: String) -> Cookie<'static> {
-    let https =
-        state.info.public_url.scheme() == "https" || request.connection_info().scheme() == "https";
     Cookie::build(DEVICE_COOKIE, value)
         .path(KIOSK_HOME)
         .http_only(true)
-        .secure(https)
+        .secure(over_https(state, request))
         .same_site(SameSite::Strict)
         .max_age(CookieDuration::days(COOKIE_DAYS))
         .finish()

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
-use super::{AppState, html, see_other};
+use super::{AppState, html, over_https, see_other};
 use crate::admin::refusal::Refusal;
 use crate::kiosk::{DeviceName, PAIRING_LIFETIME};
 use crate::qr::QrImage;
@@ -108,12 +108,10 @@ const PAGE: &str = "/admin/kiosks";
 
 /// Back to the page, which shows the link `token` once.
 fn to_page_showing(state: &AppState, request: &HttpRequest, token: String) -> HttpResponse {
-    let https =
-        state.info.public_url.scheme() == "https" || request.connection_info().scheme() == "https";
     let cookie = Cookie::build(NEW_LINK_COOKIE, token)
         .path(PAGE)
         .http_only(true)
-        .secure(https)
+        .secure(over_https(state, request))
         .same_site(SameSite::Strict)
         .max_age(CookieDuration::seconds(PAIRING_LIFETIME.as_secs() as i64))
         .finish();

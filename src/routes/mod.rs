@@ -294,6 +294,12 @@ pub(crate) fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// Whether the visitor reaches the service over HTTPS (`PUBLIC_URL`'s, or this request's
+/// scheme as the proxy tells it): a cookie set then is `Secure`.
+pub(crate) fn over_https(state: &AppState, request: &HttpRequest) -> bool {
+    state.info.public_url.scheme() == "https" || request.connection_info().scheme() == "https"
+}
+
 pub(crate) fn request_id(request: &HttpRequest) -> Option<String> {
     request
         .extensions()

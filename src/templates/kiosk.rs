@@ -10,10 +10,7 @@ use std::time::Duration;
 use maud::{DOCTYPE, Markup, html};
 
 use super::layout::{PageContext, StaticAsset, brand_mark, language_switcher, visitor_head};
-use super::signup::{
-    FormView, consent_checkbox, error_summary, form_title, heading_and_intro, honeypot,
-};
-use super::signup_fields::field_markup;
+use super::signup::{FormView, form_inputs, form_title, heading_and_intro, notice_and_errors};
 
 /// Where every tablet page leads back to: an empty form in the merchant's language.
 pub const KIOSK_HOME: &str = "/kiosk";
@@ -83,22 +80,10 @@ pub fn kiosk_form_page(view: &FormView<'_>, idle: Duration) -> Markup {
         html! {
             div class="card" {
                 (heading_and_intro(context, &heading))
-                @if let Some(notice) = view.notice {
-                    div class="notice" role="alert" tabindex="-1" { p { (notice.text(context.language)) } }
-                }
-                @if !view.errors.is_empty() { (error_summary(view)) }
+                (notice_and_errors(view))
                 form class="signup-form" method="post" action=(context.localized(KIOSK_HOME))
                     autocomplete="off" novalidate {
-                    input type="hidden" name="form_id" value=(view.form_id);
-                    input type="hidden" name="form_token" value=(view.form_token);
-                    @if let Some(prefix) = view.field_prefix {
-                        input type="hidden" name="field_prefix" value=(prefix);
-                    }
-                    (honeypot(view))
-                    @for field in &view.rules.fields {
-                        (field_markup(view, *field))
-                    }
-                    (consent_checkbox(view))
+                    (form_inputs(view))
                     button type="submit" class="button" { (view.t("submit")) }
                 }
             }

@@ -89,10 +89,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
         html! {
             div class="card" data-form-root {
                 (heading_and_intro(context, &heading))
-                @if let Some(notice) = view.notice {
-                    div class="notice" role="alert" tabindex="-1" { p { (notice.text(context.language)) } }
-                }
-                @if !view.errors.is_empty() { (error_summary(view)) }
+                (notice_and_errors(view))
                 form class="signup-form" method="post" action=(context.localized(action)) novalidate
                     data-success=(success_url(context))
                     data-page-title-error=(context.full_title(&error_title))
@@ -101,18 +98,7 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
                     data-msg-network=(view.t("notice-network"))
                     data-msg-server-error=(view.t("server-error-message"))
                     data-msg-sending=(view.t("sending")) {
-                    // One id per rendered form, kept across corrections, so that a
-                    // double-click stores the signup once.
-                    input type="hidden" name="form_id" value=(view.form_id);
-                    input type="hidden" name="form_token" value=(view.form_token);
-                    @if let Some(source) = context.source {
-                        input type="hidden" name="src" value=(source);
-                    }
-                    (honeypot(view))
-                    @for field in &view.rules.fields {
-                        (field_markup(view, *field))
-                    }
-                    (consent_checkbox(view))
+                    (form_inputs(view))
                     @if let Some(site_key) = view.captcha_site_key {
                         div class="field cf-turnstile" data-sitekey=(site_key)
                             data-language=(context.language.tag()) {}
@@ -123,6 +109,40 @@ pub fn signup_page(view: &FormView<'_>) -> Markup {
             }
         },
     )
+}
+
+/// Above a form: a notice that is about no one field (such as a rate limit), and the
+/// list of errors.
+pub(super) fn notice_and_errors(view: &FormView<'_>) -> Markup {
+    html! {
+        @if let Some(notice) = view.notice {
+            div class="notice" role="alert" tabindex="-1" { p { (notice.text(view.context.language)) } }
+        }
+        @if !view.errors.is_empty() { (error_summary(view)) }
+    }
+}
+
+/// What every form served here holds, on the page and on a tablet: its id and token,
+/// where the visitor came from (`src`) or the tablet's prefix of the inputs' names, the
+/// honeypot, the fields and the consent box.
+pub(super) fn form_inputs(view: &FormView<'_>) -> Markup {
+    html! {
+        // One id per rendered form, kept across corrections, so that a double-click
+        // stores the signup once.
+        input type="hidden" name="form_id" value=(view.form_id);
+        input type="hidden" name="form_token" value=(view.form_token);
+        @if let Some(source) = view.context.source {
+            input type="hidden" name="src" value=(source);
+        }
+        @if let Some(prefix) = view.field_prefix {
+            input type="hidden" name="field_prefix" value=(prefix);
+        }
+        (honeypot(view))
+        @for field in &view.rules.fields {
+            (field_markup(view, *field))
+        }
+        (consent_checkbox(view))
+    }
 }
 
 /// The form's heading and introduction: the merchant's own words, marked as in the
@@ -156,7 +176,7 @@ pub fn success_url(context: &PageContext<'_>) -> String {
 /// A field bots fill and people never meet: moved off-screen (not `type="hidden"`, which
 /// bots skip), hidden from screen readers, out of the tab order, and with autofill off so
 /// password managers leave it alone.
-pub(super) fn honeypot(view: &FormView<'_>) -> Markup {
+fn honeypot(view: &FormView<'_>) -> Markup {
     html! {
         div class="hp" aria-hidden="true" {
             label for="website" { (view.t("honeypot-label")) }
@@ -167,7 +187,7 @@ pub(super) fn honeypot(view: &FormView<'_>) -> Markup {
 
 /// The list of problems at the top, each linking to its field. `autofocus` moves focus
 /// (and a screen reader) straight to it when the page comes back with errors.
-pub(super) fn error_summary(view: &FormView<'_>) -> Markup {
+fn error_summary(view: &FormView<'_>) -> Markup {
     let language = view.context.language;
     html! {
         div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
@@ -183,7 +203,7 @@ pub(super) fn error_summary(view: &FormView<'_>) -> Markup {
     }
 }
 
-pub(super) fn consent_checkbox(view: &FormView<'_>) -> Markup {
+fn consent_checkbox(view: &FormView<'_>) -> Markup {
     let name = Input::MarketingConsent.name();
     let checked = matches!(
         &view.values.marketing_consent,
