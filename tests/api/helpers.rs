@@ -373,21 +373,35 @@ pub async fn with_hidden_fields(
         .text()
         .await
         .unwrap();
+    with_hidden_inputs(&page, fields, &["form_token", "form_id"])
+}
+
+/// `fields` plus the hidden inputs `names` of `page`, where `fields` does not set them.
+pub fn with_hidden_inputs(
+    page: &str,
+    fields: &[(&str, &str)],
+    names: &[&str],
+) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = fields
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    for name in ["form_token", "form_id"] {
+    for name in names {
         if all.iter().any(|(k, _)| k == name) {
             continue;
         }
-        let marker = format!(r#"name="{name}" value=""#);
-        if let Some(start) = page.find(&marker).map(|i| i + marker.len()) {
-            let end = start + page[start..].find('"').unwrap();
-            all.push((name.to_owned(), page[start..end].to_owned()));
+        if let Some(value) = hidden_value(page, name) {
+            all.push(((*name).to_owned(), value));
         }
     }
     all
+}
+
+/// The value of the hidden input `name` in `page`, when it has one.
+pub fn hidden_value(page: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..start + page[start..].find('"')?].to_owned())
 }
 
 /// Polls `condition` until it holds or `within` passes.

@@ -4,17 +4,10 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Config, TestApp, spawn_app, valid_form};
+use crate::helpers::{Config, TestApp, hidden_value, spawn_app, valid_form};
 use crate::support::fake_clover::FakeClover;
 
 const DELIVERY: Duration = Duration::from_secs(15);
-
-/// The value of `name="{name}" value="..."` in `page`.
-fn hidden(page: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page.find(&marker)? + marker.len();
-    Some(page[start..start + page[start..].find('"')?].to_owned())
-}
 
 /// A browser of its own, as the tablet is: its own cookies.
 fn new_tablet() -> reqwest::Client {
@@ -29,7 +22,7 @@ fn new_tablet() -> reqwest::Client {
 /// link's path.
 pub(crate) async fn add_tablet(app: &TestApp, name: &str) -> String {
     let page = app.get("/admin/kiosks").await.text().await.unwrap();
-    let csrf = hidden(&page, "csrf_token").expect("a CSRF token");
+    let csrf = hidden_value(&page, "csrf_token").expect("a CSRF token");
     let added = app
         .client
         .post(app.url("/admin/kiosks"))
@@ -53,6 +46,14 @@ async fn pair(app: &TestApp, tablet: &reqwest::Client, link: &str) -> reqwest::R
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Pair this tablet"));
     tablet.post(app.url(link)).send().await.unwrap()
+}
+
+/// A tablet the merchant added as `name` and paired.
+async fn paired_tablet(app: &TestApp, name: &str) -> reqwest::Client {
+    let link = add_tablet(app, name).await;
+    let tablet = new_tablet();
+    assert_eq!(pair(app, &tablet, &link).await.status(), 303);
+    tablet
 }
 
 /// Fills in the tablet's form with `fields`, under the names this rendering gave them.
@@ -127,8 +128,8 @@ async fn a_paired_tablet_takes_signups_kept_under_its_name() {
         .await
         .unwrap();
     assert_ne!(
-        hidden(&page, "field_prefix"),
-        hidden(&other, "field_prefix")
+        hidden_value(&page, "field_prefix"),
+        hidden_value(&other, "field_prefix")
     );
 
     let sent = sign_up_on(&app, &tablet, &valid_form()).await;
@@ -169,9 +170,7 @@ async fn a_paired_tablet_takes_signups_kept_under_its_name() {
 #[tokio::test]
 async fn a_revoked_tablet_is_told_it_was_unpaired() {
     let app = spawn_app(&Config::demo()).await;
-    let link = add_tablet(&app, "Patio").await;
-    let tablet = new_tablet();
-    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let tablet = paired_tablet(&app, "Patio").await;
     assert_eq!(
         tablet.get(app.url("/kiosk")).send().await.unwrap().status(),
         200
@@ -179,8 +178,8 @@ async fn a_revoked_tablet_is_told_it_was_unpaired() {
 
     let page = app.get("/admin/kiosks").await.text().await.unwrap();
     assert!(page.contains("Patio") && page.contains("Paired"), "{page}");
-    let id = hidden(&page, "id").unwrap();
-    let csrf = hidden(&page, "csrf_token").unwrap();
+    let id = hidden_value(&page, "id").unwrap();
+    let csrf = hidden_value(&page, "csrf_token").unwrap();
     let revoked = app
         .client
         .post(app.url("/admin/kiosks/revoke"))
@@ -223,9 +222,7 @@ async fn a_tablet_has_its_own_allowance_apart_from_the_shops_address() {
         .set("RATE_LIMIT_BURST", "1")
         .set("KIOSK_RATE_PER_MINUTE", "3");
     let app = spawn_app(&config).await;
-    let link = add_tablet(&app, "Front").await;
-    let tablet = new_tablet();
-    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let tablet = paired_tablet(&app, "Front").await;
 
     // The website's visitor from the shop's address uses up the address's allowance.
     assert_eq!(app.post_form(&someone(100)).await.status(), 303);
@@ -248,9 +245,7 @@ async fn a_signup_sent_faster_than_a_person_types_is_a_bots_on_a_tablet_too() {
     let mut config = Config::demo();
     config.set("FORM_MIN_FILL_SECONDS", "5");
     let app = spawn_app(&config).await;
-    let link = add_tablet(&app, "Front").await;
-    let tablet = new_tablet();
-    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let tablet = paired_tablet(&app, "Front").await;
 
     let sent = sign_up_on(&app, &tablet, &valid_form()).await;
     assert_eq!(
@@ -279,13 +274,13 @@ async fn form_on(
         .text()
         .await
         .unwrap();
-    let prefix = hidden(&page, "field_prefix").unwrap();
+    let prefix = hidden_value(&page, "field_prefix").unwrap();
     let mut body: Vec<(String, String)> = fields
         .iter()
         .map(|(name, value)| (format!("{prefix}-{name}"), (*value).to_owned()))
         .collect();
     for name in ["form_id", "form_token", "field_prefix"] {
-        body.push((name.to_owned(), hidden(&page, name).unwrap()));
+        body.push((name.to_owned(), hidden_value(&page, name).unwrap()));
     }
     body
 }
@@ -293,9 +288,7 @@ async fn form_on(
 #[tokio::test]
 async fn a_form_served_before_the_last_signup_is_not_taken_again() {
     let app = spawn_app(&Config::demo()).await;
-    let link = add_tablet(&app, "Front").await;
-    let tablet = new_tablet();
-    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let tablet = paired_tablet(&app, "Front").await;
 
     // Customer A's form, with a mistake in it, as the browser's history keeps it.
     let earlier = form_on(&app, &tablet, &[("first_name", "Ada"), ("email", "nope")]).await;
@@ -326,9 +319,7 @@ async fn a_tablet_asks_no_captcha_its_pairing_proves_it() {
         // Nobody answers there: a signup that asked would not be stored.
         .set("TURNSTILE_VERIFY_URL", "http://127.0.0.1:9/siteverify");
     let app = spawn_app(&config).await;
-    let link = add_tablet(&app, "Front").await;
-    let tablet = new_tablet();
-    assert_eq!(pair(&app, &tablet, &link).await.status(), 303);
+    let tablet = paired_tablet(&app, "Front").await;
     let page = tablet
         .get(app.url("/kiosk"))
         .send()
@@ -376,8 +367,8 @@ async fn the_merchant_names_renames_and_is_protected_from_forged_forms() {
     assert!(cookie.contains("Secure"), "over HTTPS only: {cookie}");
 
     let page = app.get("/admin/kiosks").await.text().await.unwrap();
-    let id = hidden(&page, "id").unwrap();
-    let csrf = hidden(&page, "csrf_token").unwrap();
+    let id = hidden_value(&page, "id").unwrap();
+    let csrf = hidden_value(&page, "csrf_token").unwrap();
     for path in [
         "/admin/kiosks/rename",
         "/admin/kiosks/link",
@@ -442,8 +433,8 @@ async fn a_new_pairing_link_moves_the_pairing_to_the_tablet_that_uses_it() {
 
     let page = app.get("/admin/kiosks").await.text().await.unwrap();
     let (id, csrf) = (
-        hidden(&page, "id").unwrap(),
-        hidden(&page, "csrf_token").unwrap(),
+        hidden_value(&page, "id").unwrap(),
+        hidden_value(&page, "csrf_token").unwrap(),
     );
     let made = app
         .client

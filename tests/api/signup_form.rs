@@ -216,12 +216,7 @@ async fn the_json_api_refuses_what_is_not_json() {
 
 /// The value of the hidden input `name` in a page.
 fn hidden(html: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no hidden input {name}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
+    crate::helpers::hidden_value(html, name).unwrap_or_else(|| panic!("no hidden input {name}"))
 }
 
 async fn stored(app: &crate::helpers::TestApp) -> usize {

@@ -3,35 +3,17 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Config, TestApp, spawn_app, valid_form};
+use crate::helpers::{Config, TestApp, hidden_value, spawn_app, valid_form, with_hidden_inputs};
 use crate::metrics::{METRICS_TOKEN, scrape, value};
 use crate::support::fake_clover::FakeClover;
 
 const DELIVERY: Duration = Duration::from_secs(15);
 
-/// The value of the hidden input `name` in `page`, when it has one.
-fn hidden(page: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page.find(&marker)? + marker.len();
-    Some(page[start..start + page[start..].find('"')?].to_owned())
-}
-
 /// Opens the form at `path` and sends it back with the visitor's fields, as a browser
 /// does: every hidden input it carries included, unless `fields` changes it.
 async fn sign_up_at(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let page = app.get(path).await.text().await.unwrap();
-    let mut form: Vec<(String, String)> = fields
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    for name in ["form_id", "form_token", "src"] {
-        if fields.iter().any(|(field, _)| *field == name) {
-            continue;
-        }
-        if let Some(value) = hidden(&page, name) {
-            form.push((name.to_owned(), value));
-        }
-    }
+    let form = with_hidden_inputs(&page, fields, &["form_id", "form_token", "src"]);
     let action = path.split('?').next().unwrap();
     app.client
         .post(app.url(action))
@@ -49,7 +31,7 @@ async fn a_signup_from_the_counter_poster_is_counted_and_noted_as_such() {
     let app = spawn_app(&config).await;
 
     let page = app.get("/?src=counter").await.text().await.unwrap();
-    assert_eq!(hidden(&page, "src").as_deref(), Some("counter"));
+    assert_eq!(hidden_value(&page, "src").as_deref(), Some("counter"));
     assert!(
         page.contains("?lang=fr&amp;src=counter"),
         "switching language keeps the source"
@@ -100,11 +82,11 @@ async fn a_source_that_is_not_a_short_slug_is_ignored_and_the_signup_kept() {
     let app = spawn_app(&Config::demo()).await;
     for path in ["/?src=Counter", "/?src=%3Cscript%3E", "/embed?src=a_b"] {
         let page = app.get(path).await.text().await.unwrap();
-        assert_eq!(hidden(&page, "src").as_deref(), Some(""), "{path}");
+        assert_eq!(hidden_value(&page, "src").as_deref(), Some(""), "{path}");
     }
     let long = format!("/?src={}", "x".repeat(33));
     let page = app.get(&long).await.text().await.unwrap();
-    assert_eq!(hidden(&page, "src").as_deref(), Some(""));
+    assert_eq!(hidden_value(&page, "src").as_deref(), Some(""));
 
     // A source changed by hand in the page is no source either.
     let mut form = valid_form();

@@ -13,7 +13,7 @@ use super::harness::{
     wait_for, wait_for_path,
 };
 use super::journeys::keep_for_readme;
-use crate::helpers::{Config, TestApp, spawn_app};
+use crate::helpers::{Config, TestApp, hidden_value, spawn_app};
 use crate::kiosk::add_tablet;
 use crate::support::fake_clover::FakeClover;
 
@@ -30,7 +30,7 @@ async fn values(browser: &Browser) -> Value {
         .unwrap()
 }
 
-async fn hidden_value(browser: &Browser, name: &str) -> String {
+async fn shown_hidden_value(browser: &Browser, name: &str) -> String {
     let css = format!("input[name={name}]");
     wait_for(browser, &css)
         .await
@@ -79,7 +79,7 @@ async fn a_customer_signs_up_at_the_counter_and_the_next_one_finds_nothing_of_th
     );
     browser.set_viewport(768, 1024).await;
 
-    let first_form = hidden_value(&browser, "form_id").await;
+    let first_form = shown_hidden_value(&browser, "form_id").await;
     type_into(&browser, "#first_name", "Ada").await;
     type_into(&browser, "#last_name", "Lovelace").await;
     type_into(&browser, "#email", "ada@example.com").await;
@@ -106,7 +106,7 @@ async fn a_customer_signs_up_at_the_counter_and_the_next_one_finds_nothing_of_th
     wait_for(&browser, "form.signup-form").await;
     assert_eq!(values(&browser).await, json!([]));
     assert_ne!(
-        hidden_value(&browser, "form_id").await,
+        shown_hidden_value(&browser, "form_id").await,
         first_form,
         "a fresh form"
     );
@@ -142,11 +142,7 @@ async fn a_customer_signs_up_at_the_counter_and_the_next_one_finds_nothing_of_th
 
     // Revoked from the admin page: the next request says so.
     let page = app.get("/admin/kiosks").await.text().await.unwrap();
-    let field = |name: &str| {
-        let marker = format!(r#"name="{name}" value=""#);
-        let start = page.find(&marker).unwrap() + marker.len();
-        page[start..start + page[start..].find('"').unwrap()].to_owned()
-    };
+    let field = |name: &str| hidden_value(&page, name).unwrap();
     let revoked = app
         .client
         .post(app.url("/admin/kiosks/revoke"))
