@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Config, emailing, spawn_app};
+use crate::helpers::{Config, emailing, execute_sql, spawn_app, visitor};
 use crate::oauth::connect_browser;
 use crate::support::fake_clover::{self, FakeClover};
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
@@ -208,5 +208,48 @@ async fn the_digest_of_the_last_day_is_sent_once_at_its_hour() {
     let app = spawn_app(&config).await;
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(sink.received().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_counts_the_days_signups_by_where_they_came_from() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let mut config = emailing(&fake, &sink, "Corner Café");
+    config.set("DIGEST", "off");
+    let app = spawn_app(&config).await;
+    let mut from_the_counter = visitor(1);
+    from_the_counter["src"] = "counter".into();
+    assert_eq!(app.post_json(&from_the_counter).await.status(), 202);
+    app.post_visitor(2).await;
+    app.stop().await;
+    // Two hours ago: inside the day that ended at this hour, whatever the minute.
+    execute_sql(
+        &config,
+        "UPDATE submissions SET received_at = received_at - 7200000",
+    )
+    .await;
+
+    let hour = time::OffsetDateTime::now_utc().hour().to_string();
+    config
+        .set("DIGEST", "daily")
+        .set("DIGEST_HOUR", &hour)
+        .set("TIMEZONE", "UTC");
+    let app = spawn_app(&config).await;
+    let mails = wait_for_mails(&sink, 1, Duration::from_secs(20)).await;
+    let digest = mails
+        .iter()
+        .find(|mail| mail.subject().contains("Daily digest"))
+        .expect("the digest");
+    assert!(
+        digest.subject().contains("Daily digest: 2 new signup(s)"),
+        "{}",
+        digest.subject()
+    );
+    assert!(
+        digest.data.contains("By source: counter 1, no source 1"),
+        "{}",
+        digest.data
+    );
     app.stop().await;
 }

@@ -11,7 +11,7 @@ const LEVEL_Q: u16 = 3;
 
 /// What a phone's camera reads in a greyscale image `width` pixels across. Every code in
 /// it is at error correction level Q (M or better is what a printed code needs).
-fn scan(width: usize, pixels: &[u8]) -> Vec<String> {
+pub(crate) fn scan(width: usize, pixels: &[u8]) -> Vec<String> {
     let height = pixels.len() / width;
     let mut image =
         rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
@@ -40,7 +40,7 @@ fn png_pixels(bytes: &[u8]) -> (usize, Vec<u8>) {
 
 /// The SVG drawn as a browser would, 4 pixels a module: its one path of `M x y h w v1 h-w z`
 /// rectangles on white.
-fn svg_pixels(svg: &str) -> (usize, Vec<u8>) {
+pub(crate) fn svg_pixels(svg: &str) -> (usize, Vec<u8>) {
     let size: usize = svg
         .split("viewBox=\"0 0 ")
         .nth(1)

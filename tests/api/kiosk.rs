@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::counter::{scan, svg_pixels};
 use crate::helpers::{Config, TestApp, hidden_value, spawn_app, valid_form};
 use crate::support::fake_clover::FakeClover;
 
@@ -37,6 +38,16 @@ pub(crate) async fn add_tablet(app: &TestApp, name: &str) -> String {
     assert!(!again.contains("/kiosk/pair/"), "the link is shown once");
     let start = page.find("/kiosk/pair/").expect("a pairing link");
     let end = start + page[start..].find('<').unwrap();
+    // Its QR code, for the tablet's camera, scans to the very link shown.
+    let shown = page
+        .split("<code class=\"pairing-link\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the link written out");
+    let svg_start = page.find("<svg").expect("the link's QR code");
+    let svg = &page[svg_start..svg_start + page[svg_start..].find("</svg>").unwrap()];
+    let (side, pixels) = svg_pixels(svg);
+    assert_eq!(scan(side, &pixels), [shown.to_owned()]);
     page[start..end].to_owned()
 }
 

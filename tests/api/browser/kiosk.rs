@@ -205,3 +205,61 @@ async fn a_half_filled_form_left_alone_is_cleared_with_or_without_javascript() {
     }
     app.stop().await;
 }
+
+/// Types a signup for customer `n` on the tablet's form and sends it.
+async fn sign_up_as(browser: &Browser, n: usize) {
+    wait_for(browser, "form.signup-form").await;
+    type_into(browser, "#first_name", "Grace").await;
+    type_into(browser, "#last_name", "Hopper").await;
+    type_into(browser, "#email", &format!("grace{n}@example.com")).await;
+    wait_for(browser, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_busy_counter_is_limited_by_its_own_allowance_not_the_shops_address() {
+    crate::require_browser!();
+    let mut config = Config::demo();
+    config
+        .set("FORM_FIELDS", "first_name,last_name,email")
+        .set("RATE_LIMIT_PER_MINUTE", "1")
+        .set("RATE_LIMIT_BURST", "1")
+        .set("KIOSK_RATE_PER_MINUTE", "2")
+        .set("KIOSK_THANKS_SECONDS", "1");
+    let app = spawn_app(&config).await;
+    // A visitor on the shop's Wi-Fi, at the same address as the tablet, uses up its
+    // allowance.
+    let visitor = [
+        ("first_name", "Ada"),
+        ("last_name", "L"),
+        ("email", "ada@example.com"),
+    ];
+    assert_eq!(app.post_form(&visitor).await.status(), 303);
+    assert_eq!(app.post_form(&visitor).await.status(), 429);
+
+    let link = add_tablet(&app, "Front").await;
+    let browser = Browser::open(BrowserOptions::sized(768, 1024)).await;
+    pair(&browser, &app, &link).await;
+    for n in 0..2 {
+        sign_up_as(&browser, n).await;
+        wait_for_path(&browser, "/kiosk/thanks").await;
+        wait_for_path(&browser, "/kiosk").await;
+    }
+    // The third within the minute is over the tablet's own allowance: the customer is
+    // told, and keeps what they typed.
+    sign_up_as(&browser, 2).await;
+    let notice = text_of(&browser, ".notice").await;
+    assert!(notice.contains("Please wait"), "{notice}");
+    let kept = wait_for(&browser, "#email")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("grace2@example.com"));
+    assert_eq!(app.status().await["recent"].as_array().unwrap().len(), 3);
+    browser.close().await;
+    app.stop().await;
+}
