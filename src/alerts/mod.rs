@@ -101,84 +101,100 @@ pub struct Finding {
 
 /// Decides what needs the merchant. Pure, so that every rule is tested without a clock.
 pub fn assess(situation: &Situation) -> Vec<Finding> {
-    let mut found = Vec::new();
-    let auth = &situation.auth;
-    if auth.state != AuthState::Ok || auth.missing_permission.is_some() {
-        let detail = match (&auth.missing_permission, &auth.reason) {
-            (Some(missing), _) => missing.explanation().to_owned(),
-            (None, Some(reason)) => reason.clone(),
-            (None, None) => "Clover refuses the credential.".to_owned(),
-        };
-        found.push(Finding {
-            trouble: Trouble::Connection,
-            detail,
-        });
-    }
-    if situation.queue.failed > 0 {
-        found.push(Finding {
-            trouble: Trouble::FailedSignups,
-            detail: format!(
-                "{} signup(s) could not be delivered and wait for you.",
-                situation.queue.failed
-            ),
-        });
-    }
-    if let Some(ends) = auth.refresh_expires_at
-        && auth.state == AuthState::Ok
-        && ends - situation.now < REFRESH_WARNING
-    {
-        let days = (ends - situation.now).whole_days().max(0);
-        found.push(Finding {
-            trouble: Trouble::RefreshExpiring,
-            detail: format!(
-                "The connection to Clover ends in {days} day(s); reconnect before then."
-            ),
-        });
-    }
-    if let Some(since) = situation.clover_failing_since
-        && situation.now - since > CLOVER_PATIENCE
-    {
-        let minutes = (situation.now - since).whole_minutes();
-        found.push(Finding {
-            trouble: Trouble::CloverUnreachable,
-            detail: format!(
-                "Clover has failed every delivery for {minutes} minutes (it is unreachable \
-                 or answers with errors). Signups are kept and retried."
-            ),
-        });
-    }
-    if situation.bots.is_wave() {
-        let usual = situation.bots.usual_per_hour.unwrap_or(0.0).round();
-        found.push(Finding {
-            trouble: Trouble::SpamWave,
-            detail: format!(
-                "{} bots were turned away in the last hour, against about {usual} an hour \
-                 usually. The form keeps them out and no signup is lost; if it goes on, \
-                 consider turning on the CAPTCHA (TURNSTILE_SITE_KEY and \
-                 TURNSTILE_SECRET_KEY).",
-                situation.bots.last_hour
-            ),
-        });
-    }
+    let mut found: Vec<Finding> = [
+        connection_refused,
+        signups_failed,
+        refresh_expiring,
+        clover_unreachable,
+        spam_wave,
+    ]
+    .iter()
+    .filter_map(|rule| rule(situation))
+    .collect();
     // A cause already alerted explains the wait: one message, not two.
     let explained = found
         .iter()
         .any(|f| matches!(f.trouble, Trouble::Connection | Trouble::CloverUnreachable));
-    if let Some(oldest) = situation.queue.oldest_pending_at_ms
-        && !explained
-    {
-        let waited = situation.now - at_ms(oldest);
-        if waited > LONGEST_WAIT {
-            found.push(Finding {
-                trouble: Trouble::SignupsWaiting,
-                detail: format!(
-                    "The oldest signup has waited {} minutes for Clover.",
-                    waited.whole_minutes()
-                ),
-            });
-        }
+    if !explained {
+        found.extend(signups_waiting(situation));
     }
     found
+}
+
+fn connection_refused(situation: &Situation) -> Option<Finding> {
+    let auth = &situation.auth;
+    if auth.state == AuthState::Ok && auth.missing_permission.is_none() {
+        return None;
+    }
+    let detail = match (&auth.missing_permission, &auth.reason) {
+        (Some(missing), _) => missing.explanation().to_owned(),
+        (None, Some(reason)) => reason.clone(),
+        (None, None) => "Clover refuses the credential.".to_owned(),
+    };
+    Some(Finding {
+        trouble: Trouble::Connection,
+        detail,
+    })
+}
+
+fn signups_failed(situation: &Situation) -> Option<Finding> {
+    let failed = situation.queue.failed;
+    (failed > 0).then(|| Finding {
+        trouble: Trouble::FailedSignups,
+        detail: format!("{failed} signup(s) could not be delivered and wait for you."),
+    })
+}
+
+fn refresh_expiring(situation: &Situation) -> Option<Finding> {
+    let auth = &situation.auth;
+    let left = auth.refresh_expires_at? - situation.now;
+    (auth.state == AuthState::Ok && left < REFRESH_WARNING).then(|| {
+        let days = left.whole_days().max(0);
+        Finding {
+            trouble: Trouble::RefreshExpiring,
+            detail: format!(
+                "The connection to Clover ends in {days} day(s); reconnect before then."
+            ),
+        }
+    })
+}
+
+fn clover_unreachable(situation: &Situation) -> Option<Finding> {
+    let failing = situation.now - situation.clover_failing_since?;
+    (failing > CLOVER_PATIENCE).then(|| Finding {
+        trouble: Trouble::CloverUnreachable,
+        detail: format!(
+            "Clover has failed every delivery for {} minutes (it is unreachable \
+             or answers with errors). Signups are kept and retried.",
+            failing.whole_minutes()
+        ),
+    })
+}
+
+fn spam_wave(situation: &Situation) -> Option<Finding> {
+    let bots = &situation.bots;
+    bots.is_wave().then(|| Finding {
+        trouble: Trouble::SpamWave,
+        detail: format!(
+            "{} bots were turned away in the last hour, against about {} an hour \
+             usually. The form keeps them out and no signup is lost; if it goes on, \
+             consider turning on the CAPTCHA (TURNSTILE_SITE_KEY and \
+             TURNSTILE_SECRET_KEY).",
+            bots.last_hour,
+            bots.usual_per_hour.unwrap_or(0.0).round()
+        ),
+    })
+}
+
+fn signups_waiting(situation: &Situation) -> Option<Finding> {
+    let waited = situation.now - at_ms(situation.queue.oldest_pending_at_ms?);
+    (waited > LONGEST_WAIT).then(|| Finding {
+        trouble: Trouble::SignupsWaiting,
+        detail: format!(
+            "The oldest signup has waited {} minutes for Clover.",
+            waited.whole_minutes()
+        ),
+    })
 }
 
 /// A stored instant (Unix milliseconds).

@@ -12,8 +12,8 @@ use super::record::Told;
 use super::store::{HeldSignup, Inserted};
 use crate::configuration::DoubleOptIn;
 use crate::consent::{
-    Actor, Confirmation, ConsentChannel, ConsentEvent, ConsentKind, ConsentState, PersonKey,
-    standing,
+    Actor, Confirmation, ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Evidence,
+    PersonKey, standing,
 };
 use crate::domain::{IdempotencyKey, SourceTag};
 use crate::i18n::Language;
@@ -138,19 +138,8 @@ impl Intake<'_> {
         let evidence = self
             .consent
             .evidence(&email, None, from.ip_address, from.user_agent);
-        let channels: Vec<Option<ConsentChannel>> = if waiting.is_empty() {
-            vec![None]
-        } else {
-            waiting.into_iter().map(Some).collect()
-        };
-        for channel in channels {
-            let mut event =
-                ConsentEvent::now(link.person.clone(), ConsentKind::Confirmed, Actor::Visitor)
-                    .from_source("confirm");
-            event.channel = channel;
-            event.evidence = Some(evidence.clone());
-            self.ledger.record(event).await?;
-        }
+        self.record_confirmed(&link.person, waiting, evidence)
+            .await?;
         if let Some(held) = held {
             self.store_confirmed(held).await?;
         }
@@ -165,6 +154,30 @@ impl Intake<'_> {
             self.follow_up.mail.post(welcome).await;
         }
         Ok(Confirmed::Done)
+    }
+
+    /// One confirmation for each consent waiting for it; with none waiting (a signup held
+    /// without a ticked box), one that confirms the address.
+    async fn record_confirmed(
+        &self,
+        person: &PersonKey,
+        waiting: Vec<ConsentChannel>,
+        evidence: Evidence,
+    ) -> Result<(), StorageError> {
+        let channels: Vec<Option<ConsentChannel>> = if waiting.is_empty() {
+            vec![None]
+        } else {
+            waiting.into_iter().map(Some).collect()
+        };
+        for channel in channels {
+            let mut event =
+                ConsentEvent::now(person.clone(), ConsentKind::Confirmed, Actor::Visitor)
+                    .from_source("confirm");
+            event.channel = channel;
+            event.evidence = Some(evidence.clone());
+            self.ledger.record(event).await?;
+        }
+        Ok(())
     }
 
     /// Stores a held signup now confirmed, as any signup: under its form's key (or its

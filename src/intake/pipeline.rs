@@ -262,37 +262,18 @@ impl Intake<'_> {
         // signup (and the customer in Clover) carries none; the ledger has the box. A
         // person who withdrew is not taken back by a form anyone could have sent.
         signup.marketing_consent &= opt_in == DoubleOptIn::Off && !known.withdrew;
-        // Only a served form is one signup. A reused API key with other content (a
-        // corrected resend, or another client's key) is stored on its own, as the API has
-        // always done: keep what a second insert needs.
-        let retry = (source == Source::Api && key.is_some())
-            .then(|| (signup.clone(), consent_text.clone()));
         // Copied only when someone is told: the event webhook or the signup notices.
         let told = self.tells().then(|| Told::of(&signup));
-        let mut inserted = self
-            .submissions
+        let inserted = self
             .insert(NewSubmission {
                 signup,
                 source,
                 source_tag: submission.source_tag.clone(),
                 consent_text,
                 key,
-                consents: consents.clone(),
+                consents,
             })
             .await?;
-        if let (Inserted::KeyTaken(_), Some((signup, consent_text))) = (&inserted, retry) {
-            inserted = self
-                .submissions
-                .insert(NewSubmission {
-                    signup,
-                    source,
-                    source_tag: submission.source_tag.clone(),
-                    consent_text,
-                    key: None,
-                    consents,
-                })
-                .await?;
-        }
         if let Inserted::New(id) = &inserted {
             self.metrics
                 .stored_from(submission.source_tag.as_ref().map(SourceTag::as_str));
@@ -304,6 +285,22 @@ impl Intake<'_> {
             }
         }
         Ok(self.acknowledge(inserted, source))
+    }
+
+    /// Stores a signup that needs no confirmation. Only a served form is one signup: a
+    /// reused API key with other content (a corrected resend, or another client's key) is
+    /// stored on its own, without the key, as the API has always done.
+    async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
+        let retry =
+            (submission.source == Source::Api && submission.key.is_some()).then(|| NewSubmission {
+                key: None,
+                ..submission.clone()
+            });
+        let inserted = self.submissions.insert(submission).await?;
+        match (&inserted, retry) {
+            (Inserted::KeyTaken(_), Some(retry)) => self.submissions.insert(retry).await,
+            _ => Ok(inserted),
+        }
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {

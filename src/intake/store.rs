@@ -96,6 +96,7 @@ impl HeldSignup {
 }
 
 /// A valid signup on its way to the database.
+#[derive(Clone)]
 pub struct NewSubmission {
     pub signup: NewSignup,
     pub source: Source,

@@ -31,53 +31,25 @@ pub struct Composer {
     pub confirmation_days: u64,
 }
 
+/// What a kind of email says: its subject, its paragraphs and its button, if any.
+struct Words {
+    subject: String,
+    paragraphs: Vec<String>,
+    /// The button's label and where it leads.
+    button: Option<(String, String)>,
+}
+
 impl Composer {
     /// `mail`, worded for its visitor; `now_secs` dates a confirmation link.
     pub fn compose(&self, mail: &VisitorMail, now_secs: i64) -> Composed {
         let language = Language::from_tag(&mail.language).unwrap_or_else(Language::reference);
-        let merchant = self.merchant_name.as_deref();
-        let with_merchant = |plain: &str, named: &str| match merchant {
-            Some(name) => language.text_with(named, &[("merchant", Arg::Text(name))]),
-            None => language.text(plain),
-        };
-        let (subject, paragraphs, button) = match mail.kind {
-            MailKind::Confirmation => {
-                let days = Arg::count(self.confirmation_days);
-                (
-                    with_merchant("mail-confirm-subject", "mail-confirm-subject-merchant"),
-                    vec![
-                        language.text("mail-confirm-lead"),
-                        language.text_with("mail-confirm-ignore", &[("days", days)]),
-                    ],
-                    Some((
-                        language.text("mail-confirm-button"),
-                        in_language(
-                            self.links
-                                .confirm_url(&mail.person, now_secs, mail.signup.as_deref()),
-                            language,
-                        ),
-                    )),
-                )
-            }
-            MailKind::Welcome => {
-                let welcome = self.welcome.as_ref();
-                let subject = welcome
-                    .and_then(|w| w.subject(language))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| {
-                        with_merchant("mail-welcome-subject", "mail-welcome-subject-merchant")
-                    });
-                let text = welcome
-                    .and_then(|w| w.text(language))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| language.text("mail-welcome-text"));
-                let paragraphs = text
-                    .split("\n\n")
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                (subject, paragraphs, None)
-            }
+        let Words {
+            subject,
+            paragraphs,
+            button,
+        } = match mail.kind {
+            MailKind::Confirmation => self.confirmation(mail, language, now_secs),
+            MailKind::Welcome => self.welcome(language),
         };
         // The pages the links open speak the email's language.
         let preferences = in_language(
@@ -86,7 +58,7 @@ impl Composer {
             language,
         );
         let footer = Footer {
-            why: with_merchant("mail-footer-why", "mail-footer-why-merchant"),
+            why: self.with_merchant(language, "mail-footer-why", "mail-footer-why-merchant"),
             unsubscribe: language.text("mail-footer-unsubscribe"),
             preferences: &preferences,
             postal_address: &self.postal_address,
@@ -101,6 +73,65 @@ impl Composer {
                 self.links
                     .one_click_url(&mail.person, ConsentChannel::Email)
             ),
+        }
+    }
+
+    fn confirmation(&self, mail: &VisitorMail, language: Language, now_secs: i64) -> Words {
+        let days = Arg::count(self.confirmation_days);
+        let link = self
+            .links
+            .confirm_url(&mail.person, now_secs, mail.signup.as_deref());
+        Words {
+            subject: self.with_merchant(
+                language,
+                "mail-confirm-subject",
+                "mail-confirm-subject-merchant",
+            ),
+            paragraphs: vec![
+                language.text("mail-confirm-lead"),
+                language.text_with("mail-confirm-ignore", &[("days", days)]),
+            ],
+            button: Some((
+                language.text("mail-confirm-button"),
+                in_language(link, language),
+            )),
+        }
+    }
+
+    /// `WELCOME_EMAIL`'s words where the merchant wrote them for this language, else ours.
+    fn welcome(&self, language: Language) -> Words {
+        let welcome = self.welcome.as_ref();
+        let subject = welcome
+            .and_then(|w| w.subject(language))
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                self.with_merchant(
+                    language,
+                    "mail-welcome-subject",
+                    "mail-welcome-subject-merchant",
+                )
+            });
+        let text = welcome
+            .and_then(|w| w.text(language))
+            .map(str::to_owned)
+            .unwrap_or_else(|| language.text("mail-welcome-text"));
+        let paragraphs = text
+            .split("\n\n")
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        Words {
+            subject,
+            paragraphs,
+            button: None,
+        }
+    }
+
+    /// The message `named` with the merchant's name when there is one, else `plain`.
+    fn with_merchant(&self, language: Language, plain: &str, named: &str) -> String {
+        match self.merchant_name.as_deref() {
+            Some(name) => language.text_with(named, &[("merchant", Arg::Text(name))]),
+            None => language.text(plain),
         }
     }
 }

@@ -140,34 +140,7 @@ impl Scrape {
             up,
         );
         if let Some(waiting) = &self.waiting {
-            let depth = Family::<[(&'static str, &'static str); 1], Gauge>::default();
-            depth
-                .get_or_create(&[("state", "pending")])
-                .set(count(waiting.pending));
-            depth
-                .get_or_create(&[("state", "failed")])
-                .set(count(waiting.failed));
-            registry.register(
-                "queue_depth",
-                "Signups waiting, by state: pending (to be delivered) or failed (for the \
-                 merchant)",
-                depth,
-            );
-            let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-            age.set(waiting.oldest_pending_age.unwrap_or_default().as_secs_f64());
-            registry.register(
-                "queue_oldest_pending_age_seconds",
-                "How long the oldest pending signup has waited for delivery (0 when none \
-                 waits)",
-                age,
-            );
-            let alerts = Gauge::<i64>::default();
-            alerts.set(count(waiting.alerts_open));
-            registry.register(
-                "alerts_open",
-                "Alerts sent to the merchant about trouble that is not over",
-                alerts,
-            );
+            waiting.register(&mut registry);
         }
         let states = Family::<[(&'static str, &'static str); 1], Gauge>::default();
         for &(state, current) in &self.auth_states {
@@ -191,6 +164,40 @@ impl Scrape {
             );
         }
         registry
+    }
+}
+
+impl Waiting {
+    /// The figures only the database knows.
+    fn register(&self, registry: &mut Registry) {
+        let depth = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        depth
+            .get_or_create(&[("state", "pending")])
+            .set(count(self.pending));
+        depth
+            .get_or_create(&[("state", "failed")])
+            .set(count(self.failed));
+        registry.register(
+            "queue_depth",
+            "Signups waiting, by state: pending (to be delivered) or failed (for the \
+                 merchant)",
+            depth,
+        );
+        let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        age.set(self.oldest_pending_age.unwrap_or_default().as_secs_f64());
+        registry.register(
+            "queue_oldest_pending_age_seconds",
+            "How long the oldest pending signup has waited for delivery (0 when none \
+                 waits)",
+            age,
+        );
+        let alerts = Gauge::<i64>::default();
+        alerts.set(count(self.alerts_open));
+        registry.register(
+            "alerts_open",
+            "Alerts sent to the merchant about trouble that is not over",
+            alerts,
+        );
     }
 }
 

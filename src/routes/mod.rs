@@ -180,6 +180,9 @@ pub(crate) fn page_context<'a>(
 
 /// `api_origins`: the sites (`ALLOWED_ORIGINS`) whose pages may call the JSON API from
 /// the browser; they get CORS answers, everyone else none.
+///
+/// Every route in one table, long on purpose: a path is found here in one search, with
+/// the handler that answers it (`docs/routes.md` says what each one does).
 pub fn configure(cfg: &mut web::ServiceConfig, api_origins: &[String]) {
     cfg.app_data(web::Data::new(ForbiddenPage(forbidden_page)))
         .service(

@@ -187,21 +187,8 @@ pub(super) fn respond(
         notice: Some(notice),
         ..again
     };
-    let outcome = match taken {
-        Ok(outcome) => outcome,
-        // The database could not store it (a failover, a full disk, a lock held too long):
-        // the same form again, so that sending it once more stores it once, even if this
-        // attempt did land after all.
-        Err(_) => {
-            let mut response = html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page(&with_notice(Notice::NotSaved)),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, NOT_SAVED_RETRY_SECONDS.into());
-            return response;
-        }
+    let Ok(outcome) = taken else {
+        return not_saved(&with_notice(Notice::NotSaved), page);
     };
     match outcome {
         // A bot gets the same answer as a person, so it learns nothing.
@@ -237,6 +224,17 @@ pub(super) fn respond(
 
 /// When a visitor whose signup could not be stored is told to try again.
 pub(super) const NOT_SAVED_RETRY_SECONDS: u64 = 5;
+
+/// The database could not store it (a failover, a full disk, a lock held too long): the
+/// same form again, so that sending it once more stores it once, even if this attempt
+/// did land after all.
+fn not_saved(view: &FormView<'_>, page: &dyn Fn(&FormView<'_>) -> Markup) -> HttpResponse {
+    let mut response = html(StatusCode::SERVICE_UNAVAILABLE, page(view));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, NOT_SAVED_RETRY_SECONDS.into());
+    response
+}
 
 /// The answer to a post over the per-address limit: the form again with the visitor's
 /// input and when to come back, or, for a flood, a line of text.

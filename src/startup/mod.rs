@@ -58,6 +58,9 @@ pub struct Application {
 impl Application {
     /// Opens the database, builds the Clover client and binds the listener. Nothing runs
     /// until [`Application::run_until_stopped`].
+    ///
+    /// Long on purpose: every shared piece is built here, once, in the order each needs
+    /// the others, so that what depends on what is read in one place.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         clover::announce_mode(&settings);
         let db = Storage::open(&settings.database)

@@ -30,14 +30,9 @@ impl QrView<'_> {
         pairs.finish()
     }
 
-    fn file_name(&self, extension: &str) -> String {
-        format!("signup-{}.{extension}", self.source.unwrap_or("form"))
-    }
-}
-
-pub fn qr_page(view: &QrView<'_>) -> Markup {
-    let query = view.query();
-    let with = |path: &str, extra: &str| {
+    /// `path` with this view's source and language, and `extra` after them.
+    fn link(&self, path: &str, extra: &str) -> String {
+        let query = self.query();
         let joined = [query.as_str(), extra]
             .into_iter()
             .filter(|part| !part.is_empty())
@@ -48,7 +43,14 @@ pub fn qr_page(view: &QrView<'_>) -> Markup {
         } else {
             format!("{path}?{joined}")
         }
-    };
+    }
+
+    fn file_name(&self, extension: &str) -> String {
+        format!("signup-{}.{extension}", self.source.unwrap_or("form"))
+    }
+}
+
+pub fn qr_page(view: &QrView<'_>) -> Markup {
     layout(
         "QR codes and posters",
         html! {
@@ -61,44 +63,55 @@ pub fn qr_page(view: &QrView<'_>) -> Markup {
                         p { a href="#qr_source" { (problem) } }
                     }
                 }
-                form method="get" action="/admin/qr" class="inline-form" {
-                    div class="field" {
-                        label for="qr_source" { "Source" }
-                        p class="hint" id="qr_source_hint" { "Lowercase letters, digits and dashes, up to 32; empty for none." }
-                        input type="text" id="qr_source" name="src" value=(view.typed_source)
-                            maxlength="32" autocomplete="off" aria-describedby="qr_source_hint"
-                            aria-invalid=[view.problem.map(|_| "true")];
-                    }
-                    div class="field" {
-                        label for="qr_language" { "Language" }
-                        select id="qr_language" name="lang" {
-                            option value="" selected[view.language.is_none()] { "The visitor's own (from their phone)" }
-                            @for language in Language::all() {
-                                option value=(language.tag()) selected[view.language == Some(language)] { (language.name()) }
-                            }
-                        }
-                    }
-                    button type="submit" class="button" { "Show" }
-                }
-                @if view.problem.is_none() {
-                    h2 { "The code" }
-                    p { "It opens " code { (view.address) } }
-                    img class="qr-preview" src=(with("/admin/qr.svg", "")) width="240" height="240"
-                        alt={ "QR code of " (view.address) };
-                    ul class="actions" {
-                        li { a href=(with("/admin/qr.svg", "")) download=(view.file_name("svg")) { "Download SVG" } " (for print, any size)" }
-                        li { a href=(with("/admin/qr.png", "")) download=(view.file_name("png")) { "Download PNG" } }
-                    }
-                    h2 { "Printable poster" }
-                    p { "Your logo, name and colour, an invitation, the code, the address written out for people who cannot scan, and the consent text in full. Print it with Ctrl+P (Cmd+P on a Mac): it fills one page." }
-                    ul class="actions" {
-                        li { a href=(with("/admin/qr/poster", "paper=a4")) { "Poster, A4" } }
-                        li { a href=(with("/admin/qr/poster", "paper=letter")) { "Poster, US Letter" } }
-                    }
-                }
+                (qr_choice(view))
+                @if view.problem.is_none() { (qr_downloads(view)) }
             }
         },
     )
+}
+
+/// The source and language the code's address carries.
+fn qr_choice(view: &QrView<'_>) -> Markup {
+    html! {
+        form method="get" action="/admin/qr" class="inline-form" {
+            div class="field" {
+                label for="qr_source" { "Source" }
+                p class="hint" id="qr_source_hint" { "Lowercase letters, digits and dashes, up to 32; empty for none." }
+                input type="text" id="qr_source" name="src" value=(view.typed_source)
+                    maxlength="32" autocomplete="off" aria-describedby="qr_source_hint"
+                    aria-invalid=[view.problem.map(|_| "true")];
+            }
+            div class="field" {
+                label for="qr_language" { "Language" }
+                select id="qr_language" name="lang" {
+                    option value="" selected[view.language.is_none()] { "The visitor's own (from their phone)" }
+                    @for language in Language::all() {
+                        option value=(language.tag()) selected[view.language == Some(language)] { (language.name()) }
+                    }
+                }
+            }
+            button type="submit" class="button" { "Show" }
+        }
+    }
+}
+
+fn qr_downloads(view: &QrView<'_>) -> Markup {
+    html! {
+        h2 { "The code" }
+        p { "It opens " code { (view.address) } }
+        img class="qr-preview" src=(view.link("/admin/qr.svg", "")) width="240" height="240"
+            alt={ "QR code of " (view.address) };
+        ul class="actions" {
+            li { a href=(view.link("/admin/qr.svg", "")) download=(view.file_name("svg")) { "Download SVG" } " (for print, any size)" }
+            li { a href=(view.link("/admin/qr.png", "")) download=(view.file_name("png")) { "Download PNG" } }
+        }
+        h2 { "Printable poster" }
+        p { "Your logo, name and colour, an invitation, the code, the address written out for people who cannot scan, and the consent text in full. Print it with Ctrl+P (Cmd+P on a Mac): it fills one page." }
+        ul class="actions" {
+            li { a href=(view.link("/admin/qr/poster", "paper=a4")) { "Poster, A4" } }
+            li { a href=(view.link("/admin/qr/poster", "paper=letter")) { "Poster, US Letter" } }
+        }
+    }
 }
 
 /// The sheet the poster is printed on.

@@ -68,79 +68,103 @@ pub fn people_page(view: PeopleView<'_>, csrf_token: &str) -> Markup {
 }
 
 fn person_card(person: &Person, csrf_token: &str) -> Markup {
+    html! {
+        section aria-label=(person.email) {
+            h2 { (person.email) }
+            (summary(person))
+            (actions(person, csrf_token))
+            h3 { "Signups" }
+            (signups(person))
+            h3 { "Consent history" }
+            (history(person))
+        }
+    }
+}
+
+/// Their Clover customers and where each consent stands.
+fn summary(person: &Person) -> Markup {
+    html! {
+        dl {
+            dt { "Clover customer" }
+            dd {
+                @let customers = person.clover_customers();
+                @if customers.is_empty() { "none yet" } @else { (customers.join(", ")) }
+            }
+            @if person.standing.is_empty() {
+                dt { "Consent" }
+                dd { "none given" }
+            }
+            @for (channel, standing) in &person.standing {
+                dt { "Consent to " (channel.as_str()) }
+                dd { (standing_words(standing)) }
+            }
+        }
+    }
+}
+
+/// Export, a withdrawal for each consent still standing, and erasure.
+fn actions(person: &Person, csrf_token: &str) -> Markup {
     let hidden = html! {
         input type="hidden" name="csrf_token" value=(csrf_token);
         input type="hidden" name="email" value=(person.email);
     };
     html! {
-        section aria-label=(person.email) {
-            h2 { (person.email) }
-            dl {
-                dt { "Clover customer" }
-                dd {
-                    @let customers = person.clover_customers();
-                    @if customers.is_empty() { "none yet" } @else { (customers.join(", ")) }
-                }
-                @if person.standing.is_empty() {
-                    dt { "Consent" }
-                    dd { "none given" }
-                }
-                @for (channel, standing) in &person.standing {
-                    dt { "Consent to " (channel.as_str()) }
-                    dd { (standing_words(standing)) }
-                }
+        div class="inline-form" {
+            form method="post" action="/admin/people/export" {
+                (hidden)
+                button type="submit" class="button" { "Download everything kept (JSON)" }
             }
-            div class="inline-form" {
-                form method="post" action="/admin/people/export" {
-                    (hidden)
-                    button type="submit" class="button" { "Download everything kept (JSON)" }
-                }
-                @for (channel, standing) in &person.standing {
-                    @if standing.state != ConsentState::Withdrawn {
-                        form method="post" action="/admin/people/withdraw" {
-                            (hidden)
-                            input type="hidden" name="channel" value=(channel.as_str());
-                            button type="submit" class="button" { "Withdraw their " (channel.as_str()) " consent" }
-                        }
+            @for (channel, standing) in &person.standing {
+                @if standing.state != ConsentState::Withdrawn {
+                    form method="post" action="/admin/people/withdraw" {
+                        (hidden)
+                        input type="hidden" name="channel" value=(channel.as_str());
+                        button type="submit" class="button" { "Withdraw their " (channel.as_str()) " consent" }
                     }
                 }
-                form method="post" action="/admin/people/erase" {
-                    (hidden)
-                    button type="submit" class="button button-danger" { "Erase this person…" }
-                }
             }
-            h3 { "Signups" }
-            @if person.submissions.is_empty() {
-                p { "None kept." }
-            } @else {
-                div class="table-scroll" {
-                    table {
-                        thead { tr { th scope="col" { "Received" } th scope="col" { "State" } th scope="col" { "Clover customer" } } }
-                        tbody {
-                            @for row in &person.submissions {
-                                tr {
-                                    td { (row.received_at) }
-                                    td { (row.state) @if let Some(outcome) = row.outcome { " (" (outcome) ")" } }
-                                    td { (row.clover_customer_id.as_deref().unwrap_or("—")) }
-                                }
-                            }
+            form method="post" action="/admin/people/erase" {
+                (hidden)
+                button type="submit" class="button button-danger" { "Erase this person…" }
+            }
+        }
+    }
+}
+
+fn signups(person: &Person) -> Markup {
+    if person.submissions.is_empty() {
+        return html! { p { "None kept." } };
+    }
+    html! {
+        div class="table-scroll" {
+            table {
+                thead { tr { th scope="col" { "Received" } th scope="col" { "State" } th scope="col" { "Clover customer" } } }
+                tbody {
+                    @for row in &person.submissions {
+                        tr {
+                            td { (row.received_at) }
+                            td { (row.state) @if let Some(outcome) = row.outcome { " (" (outcome) ")" } }
+                            td { (row.clover_customer_id.as_deref().unwrap_or("—")) }
                         }
                     }
                 }
             }
-            h3 { "Consent history" }
-            @if person.history.is_empty() {
-                p { "No consent events." }
-            } @else {
-                div class="table-scroll" {
-                    table {
-                        thead { tr {
-                            th scope="col" { "When (UTC)" } th scope="col" { "Event" } th scope="col" { "By" }
-                            th scope="col" { "Where" } th scope="col" { "Words agreed to" } th scope="col" { "Address and browser" }
-                        } }
-                        tbody { @for event in &person.history { (history_row(event)) } }
-                    }
-                }
+        }
+    }
+}
+
+fn history(person: &Person) -> Markup {
+    if person.history.is_empty() {
+        return html! { p { "No consent events." } };
+    }
+    html! {
+        div class="table-scroll" {
+            table {
+                thead { tr {
+                    th scope="col" { "When (UTC)" } th scope="col" { "Event" } th scope="col" { "By" }
+                    th scope="col" { "Where" } th scope="col" { "Words agreed to" } th scope="col" { "Address and browser" }
+                } }
+                tbody { @for event in &person.history { (history_row(event)) } }
             }
         }
     }

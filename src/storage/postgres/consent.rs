@@ -66,28 +66,7 @@ impl ConsentLedger for PostgresStore {
     ) -> Result<Erased, StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "DELETE FROM delivery_queue
-             WHERE submission_id IN (SELECT id FROM submissions WHERE email = $1)",
-            &[&email],
-        )
-        .await?;
-        // A signup not delivered yet is removed with its queue row; a delivered one
-        // keeps, as retention leaves it, only what the counts need.
-        let removed = tx
-            .execute(
-                "DELETE FROM submissions WHERE email = $1 AND state != 'delivered'",
-                &[&email],
-            )
-            .await?;
-        let scrubbed = tx
-            .execute(
-                "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
-                     phone = NULL, idempotency_key = NULL, details = NULL
-                 WHERE email = $1",
-                &[&email],
-            )
-            .await?;
+        let submissions = erase_submissions(&tx, email).await?;
         let evidence = tx
             .execute(
                 "DELETE FROM consent_evidence
@@ -117,7 +96,7 @@ impl ConsentLedger for PostgresStore {
         tx.query_one(RECORD.as_str(), &columns.params()).await?;
         tx.commit().await?;
         Ok(Erased {
-            submissions: removed + scrubbed + held,
+            submissions: submissions + held,
             evidence,
         })
     }
@@ -226,6 +205,36 @@ const EVENT_ARRAYS: [(&str, &str); 13] = [
 ];
 /// The columns of the evidence, all text.
 const EVIDENCE_COLUMNS: [&str; 5] = ["event_id", "email", "phone", "ip_address", "user_agent"];
+
+/// Erases the signups stored for `email`; returns how many. One not delivered yet is
+/// removed with its queue row; a delivered one keeps, as retention leaves it, only what
+/// the counts need.
+async fn erase_submissions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    email: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "DELETE FROM delivery_queue
+         WHERE submission_id IN (SELECT id FROM submissions WHERE email = $1)",
+        &[&email],
+    )
+    .await?;
+    let removed = tx
+        .execute(
+            "DELETE FROM submissions WHERE email = $1 AND state != 'delivered'",
+            &[&email],
+        )
+        .await?;
+    let scrubbed = tx
+        .execute(
+            "UPDATE submissions SET first_name = NULL, last_name = NULL, email = '',
+                 phone = NULL, idempotency_key = NULL, details = NULL
+             WHERE email = $1",
+            &[&email],
+        )
+        .await?;
+    Ok(removed + scrubbed)
+}
 
 /// The `WITH` clauses that add the events of [`GivenColumns`] and their evidence, whose
 /// parameters (one array per column, in [`GivenColumns::params`]' order) start at
