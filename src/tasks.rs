@@ -6,7 +6,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::watch;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// A task running `tick` every period (see [`spawn_periodic`]).
@@ -49,15 +50,45 @@ where
                 _ = stopped.changed() => return,
             }
             // The turn itself is never raced against the stop: it runs to its end.
-            if AssertUnwindSafe(tick()).catch_unwind().await.is_err() {
-                tracing::error!(task = name, "a turn of a periodic task panicked");
-            }
+            survive(name, tick()).await;
             if *stopped.borrow() {
                 return;
             }
         }
     });
     Periodic { name, stop, task }
+}
+
+/// Runs `turn` now, then again each time `wake` is notified, and at the latest `poll`
+/// after the last turn ended: for a task that drains an outbox as soon as something is
+/// put in it. A turn that panics is logged under `name`, and the next one runs all the
+/// same. Runs until aborted.
+pub fn spawn_woken<F, Fut>(
+    name: &'static str,
+    poll: Duration,
+    wake: Arc<Notify>,
+    turn: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            survive(name, turn()).await;
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    })
+}
+
+/// Runs one turn of the task `name`; a panic in it is logged, not passed on.
+async fn survive(name: &'static str, turn: impl Future<Output = ()>) {
+    if AssertUnwindSafe(turn).catch_unwind().await.is_err() {
+        tracing::error!(task = name, "a turn of a background task panicked");
+    }
 }
 
 /// Tries `attempt` once, then once more after each of `waits` while it fails. Returns
@@ -88,7 +119,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test(start_paused = true)]
@@ -108,6 +138,39 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         assert_eq!(turns.load(Ordering::SeqCst), 3);
         periodic.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_woken_task_outlives_a_panicking_turn_and_runs_when_woken_or_polled() {
+        let turns = Arc::new(AtomicUsize::new(0));
+        let wake = Arc::new(Notify::new());
+        let task = spawn_woken("test", Duration::from_secs(60), Arc::clone(&wake), {
+            let turns = Arc::clone(&turns);
+            move || {
+                let turn = turns.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if turn == 0 {
+                        panic!("the first turn fails");
+                    }
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(turns.load(Ordering::SeqCst), 1, "a turn at once");
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            turns.load(Ordering::SeqCst),
+            2,
+            "a turn when woken, after a panic"
+        );
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            turns.load(Ordering::SeqCst),
+            3,
+            "a turn when the poll is due"
+        );
+        task.abort();
     }
 
     #[tokio::test(start_paused = true)]

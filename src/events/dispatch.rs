@@ -11,10 +11,12 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::{EventOutbox, OutboxEvent};
 use crate::configuration::SecretUrl;
 use crate::storage::now_ms;
+use crate::tasks::spawn_woken;
 
 /// The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "X-Signup-Signature";
@@ -50,15 +52,15 @@ pub fn sign(secret: &str, unix_secs: i64, body: &str) -> String {
 }
 
 impl EventDispatcher {
-    /// Sends what is due, then waits for a new event or the next poll; forever.
-    pub async fn run(self) {
-        loop {
-            self.send_due().await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-            }
-        }
+    /// Sends what is due now, then again whenever an event is added or [`POLL`] has
+    /// passed, until aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        let wake = Arc::clone(&self.wake);
+        let dispatcher = Arc::new(self);
+        spawn_woken("events", POLL, wake, move || {
+            let dispatcher = Arc::clone(&dispatcher);
+            async move { dispatcher.send_due().await }
+        })
     }
 
     async fn send_due(&self) {

@@ -6,11 +6,13 @@ use std::time::Duration;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::task::JoinHandle;
 
 use super::{Composer, MailKind, MailOutbox, VisitorMail};
 use crate::consent::{ConsentChannel, ConsentLedger, ConsentState, standing};
 use crate::events::retry_wait;
 use crate::storage::{StorageError, now_ms};
+use crate::tasks::spawn_woken;
 
 /// How often the outbox is looked at when nothing wakes the sender.
 const POLL: Duration = Duration::from_secs(5);
@@ -49,15 +51,15 @@ enum Verdict {
 }
 
 impl VisitorMailer {
-    /// Sends what is due, then waits for a new email or the next poll; forever.
-    pub async fn run(self) {
-        loop {
-            self.send_due().await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-            }
-        }
+    /// Sends what is due now, then again whenever an email is posted or [`POLL`] has
+    /// passed, until aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        let wake = Arc::clone(&self.wake);
+        let mailer = Arc::new(self);
+        spawn_woken("visitor mail", POLL, wake, move || {
+            let mailer = Arc::clone(&mailer);
+            async move { mailer.send_due().await }
+        })
     }
 
     async fn send_due(&self) {

@@ -90,8 +90,8 @@ impl Housekeeping {
                 async move { watcher.look().await }
             })
         });
-        let events = self.events.map(|dispatcher| tokio::spawn(dispatcher.run()));
-        let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
+        let events = self.events.map(EventDispatcher::spawn);
+        let mailer = self.mailer.map(VisitorMailer::spawn);
         let withdrawals = spawn_periodic("withdrawals", FOLLOW_EVERY, {
             let (db, withdrawn) = (self.db.clone(), self.withdrawn);
             move || follow_withdrawals(db.clone(), withdrawn.clone())
