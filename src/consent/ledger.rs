@@ -132,7 +132,7 @@ impl ConsentState {
 /// address into a form. An erasure starts the person afresh.
 pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
     let mut standings: BTreeMap<ConsentChannel, Standing> = BTreeMap::new();
-    for event in events {
+    for (at, event) in events.iter().enumerate() {
         if event.kind == ConsentKind::Erased {
             standings.clear();
             continue;
@@ -142,16 +142,21 @@ pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
         };
         let current = standings.get(&channel);
         let next = match (event.kind, current.map(|s| s.state)) {
-            // A withdrawal or a confirmation stands whatever a form is sent, and a consent
-            // given stands when a new one would wait for a confirmation; the new words
-            // are still the last ones given.
-            (ConsentKind::Given, Some(state))
-                if matches!(state, ConsentState::Withdrawn | ConsentState::Confirmed)
-                    || (state == ConsentState::Given && event.needs_confirmation) =>
-            {
+            // A withdrawal stands whatever a form is sent; the new words are still the last
+            // ones given.
+            (ConsentKind::Given, Some(ConsentState::Withdrawn)) => {
                 let mut kept = current.cloned().expect("matched Some");
                 kept.given = Some(event.clone());
                 kept
+            }
+            // A confirmation stands too, and so does a consent given when a new one would
+            // wait for a confirmation; each keeps the proof it rests on, not the words of
+            // whoever typed the address since.
+            (ConsentKind::Given, Some(state))
+                if state == ConsentState::Confirmed
+                    || (state == ConsentState::Given && event.needs_confirmation) =>
+            {
+                continue;
             }
             (ConsentKind::Given, _) => Standing {
                 state: if event.needs_confirmation {
@@ -162,10 +167,15 @@ pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
                 since_ms: event.occurred_at_ms,
                 given: Some(event.clone()),
             },
+            // A confirmation naming a signup confirms the consent given with that one.
             (ConsentKind::Confirmed, _) => Standing {
                 state: ConsentState::Confirmed,
                 since_ms: event.occurred_at_ms,
-                given: current.and_then(|s| s.given.clone()),
+                given: event
+                    .submission_id
+                    .as_deref()
+                    .and_then(|id| given_with(&events[..at], channel, id))
+                    .or_else(|| current.and_then(|s| s.given.clone())),
             },
             (ConsentKind::Withdrawn, _) => Standing {
                 state: ConsentState::Withdrawn,
@@ -177,6 +187,60 @@ pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
         standings.insert(channel, next);
     }
     standings
+}
+
+/// The consent given on `channel` with the signup `submission_id`, among `events`.
+fn given_with(
+    events: &[ConsentEvent],
+    channel: ConsentChannel,
+    submission_id: &str,
+) -> Option<ConsentEvent> {
+    events
+        .iter()
+        .rev()
+        .take_while(|event| event.kind != ConsentKind::Erased)
+        .find(|event| {
+            event.kind == ConsentKind::Given
+                && event.channel == Some(channel)
+                && event.submission_id.as_deref() == Some(submission_id)
+        })
+        .cloned()
+}
+
+/// The consents a confirmation link confirms, each with the signup it was given with:
+/// those given with the signup the link names (`signup`), or, for a link that names none,
+/// those given before it was sent (`issued_secs`, to the second, so any time within that
+/// second counts as before). Never one that somebody else gave later under the same
+/// address, and none that is not waiting for a confirmation.
+pub fn confirmable(
+    events: &[ConsentEvent],
+    signup: Option<&str>,
+    issued_secs: i64,
+) -> Vec<(ConsentChannel, Option<String>)> {
+    let sent_by_ms = issued_secs.saturating_add(1).saturating_mul(1000);
+    let standings = standing(events);
+    let since_erasure = events
+        .iter()
+        .rposition(|event| event.kind == ConsentKind::Erased)
+        .map_or(events, |erased| &events[erased + 1..]);
+    let mut found: BTreeMap<ConsentChannel, Option<String>> = BTreeMap::new();
+    for event in since_erasure {
+        let Some(channel) = event.channel else {
+            continue;
+        };
+        let waiting = standings
+            .get(&channel)
+            .is_some_and(|s| s.state == ConsentState::Unconfirmed);
+        let this_links = match signup {
+            Some(id) => event.submission_id.as_deref() == Some(id),
+            None => event.occurred_at_ms < sent_by_ms,
+        };
+        if event.kind == ConsentKind::Given && event.needs_confirmation && waiting && this_links {
+            // The latest one the link covers, where it covers several.
+            found.insert(channel, event.submission_id.clone());
+        }
+    }
+    found.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -205,6 +269,56 @@ mod tests {
         let now = standing(&withdrawn);
         assert_eq!(now[&ConsentChannel::Email].state, ConsentState::Withdrawn);
         assert!(!now[&ConsentChannel::Email].state.allows_marketing());
+    }
+
+    /// A consent given under double opt-in on `channel`, with the signup `submission`.
+    fn waiting(channel: ConsentChannel, submission: &str, at: i64) -> ConsentEvent {
+        ConsentEvent {
+            channel: Some(channel),
+            submission_id: Some(submission.to_owned()),
+            needs_confirmation: true,
+            ..event(ConsentKind::Given, at)
+        }
+    }
+
+    #[test]
+    fn a_link_confirms_the_consents_of_its_own_signup_only() {
+        // The owner ticked the email box; somebody else then sent the address with both.
+        let events = [
+            waiting(ConsentChannel::Email, "owner", 1_500),
+            waiting(ConsentChannel::Email, "other", 5_000),
+            waiting(ConsentChannel::Sms, "other", 5_000),
+        ];
+        assert_eq!(
+            confirmable(&events, Some("owner"), 9),
+            vec![(ConsentChannel::Email, Some("owner".to_owned()))]
+        );
+        assert_eq!(confirmable(&events, Some("nobody"), 9), vec![]);
+        // A link naming no signup covers what was given before it was sent, to the second.
+        assert_eq!(
+            confirmable(&events, None, 1),
+            vec![(ConsentChannel::Email, Some("owner".to_owned()))]
+        );
+
+        // Confirmed, the standing rests on the owner's consent, not the later one.
+        let mut confirmed = events.to_vec();
+        confirmed.push(ConsentEvent {
+            submission_id: Some("owner".to_owned()),
+            ..event(ConsentKind::Confirmed, 9_000)
+        });
+        let now = standing(&confirmed);
+        let email = &now[&ConsentChannel::Email];
+        assert_eq!(email.state, ConsentState::Confirmed);
+        assert_eq!(email.given.as_ref(), Some(&events[0]));
+        assert_eq!(now[&ConsentChannel::Sms].state, ConsentState::Unconfirmed);
+        assert_eq!(confirmable(&confirmed, Some("owner"), 9), vec![]);
+
+        // A form sent since, by anyone, keeps the confirmed consent and its proof.
+        confirmed.push(event(ConsentKind::Given, 12_000));
+        assert_eq!(
+            standing(&confirmed)[&ConsentChannel::Email].given.as_ref(),
+            Some(&events[0])
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
-pub use ledger::{ConsentLedger, ConsentState, Erased, Standing, forget_ended, standing};
+pub use ledger::{
+    ConsentLedger, ConsentState, Erased, Standing, confirmable, forget_ended, standing,
+};
 pub use links::{Confirmation, ConsentLinks};
 pub use recording::{ConsentRecording, Given, IpRecording};
 pub use withdrawn::{FOLLOW_EVERY, Withdrawn};

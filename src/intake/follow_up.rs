@@ -13,7 +13,7 @@ use super::store::{HeldSignup, Inserted};
 use crate::configuration::DoubleOptIn;
 use crate::consent::{
     Actor, Confirmation, ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Evidence,
-    PersonKey, standing,
+    PersonKey, confirmable, standing,
 };
 use crate::domain::{IdempotencyKey, SourceTag};
 use crate::i18n::Language;
@@ -29,13 +29,15 @@ pub struct FollowUp<'a> {
 }
 
 impl FollowUp<'_> {
-    /// What double opt-in asks of a person's signup: nothing once they proved their
-    /// address.
+    /// What double opt-in asks of a person's signup. Under `marketing`, nothing once
+    /// they proved their address: the confirmation was of their email consent, which a
+    /// new form neither adds to nor undoes. Under `all`, every signup waits for its own
+    /// confirmation: knowing an address confirmed once is not owning it, and a signup
+    /// sent with it by anyone would otherwise reach Clover, and give consent, unasked.
     pub fn for_person(&self, proven: bool) -> DoubleOptIn {
-        if proven {
-            DoubleOptIn::Off
-        } else {
-            self.double_opt_in
+        match self.double_opt_in {
+            DoubleOptIn::Marketing if proven => DoubleOptIn::Off,
+            opt_in => opt_in,
         }
     }
 
@@ -120,11 +122,7 @@ impl Intake<'_> {
                 .find(|h| h.id.as_ref() == id),
             None => None,
         };
-        let waiting: Vec<ConsentChannel> = standings
-            .iter()
-            .filter(|(_, s)| s.state == ConsentState::Unconfirmed)
-            .map(|(channel, _)| *channel)
-            .collect();
+        let waiting = confirmable(&history, link.signup.as_deref(), link.issued_secs);
         let email = held.as_ref().map(|h| h.content.email.clone()).or_else(|| {
             history
                 .iter()
@@ -138,8 +136,7 @@ impl Intake<'_> {
         let evidence = self
             .consent
             .evidence(&email, None, from.ip_address, from.user_agent);
-        self.record_confirmed(&link.person, waiting, evidence)
-            .await?;
+        self.record_confirmed(link, waiting, evidence).await?;
         if let Some(held) = held {
             self.store_confirmed(held).await?;
         }
@@ -156,24 +153,29 @@ impl Intake<'_> {
         Ok(Confirmed::Done)
     }
 
-    /// One confirmation for each consent waiting for it; with none waiting (a signup held
-    /// without a ticked box), one that confirms the address.
+    /// One confirmation for each consent the link confirms, naming the signup it was
+    /// given with; with none (a signup held without a ticked box), one that confirms the
+    /// address, naming the link's signup.
     async fn record_confirmed(
         &self,
-        person: &PersonKey,
-        waiting: Vec<ConsentChannel>,
+        link: &Confirmation,
+        waiting: Vec<(ConsentChannel, Option<String>)>,
         evidence: Evidence,
     ) -> Result<(), StorageError> {
-        let channels: Vec<Option<ConsentChannel>> = if waiting.is_empty() {
-            vec![None]
+        let confirmations: Vec<(Option<ConsentChannel>, Option<String>)> = if waiting.is_empty() {
+            vec![(None, link.signup.clone())]
         } else {
-            waiting.into_iter().map(Some).collect()
+            waiting
+                .into_iter()
+                .map(|(channel, signup)| (Some(channel), signup))
+                .collect()
         };
-        for channel in channels {
+        for (channel, signup) in confirmations {
             let mut event =
-                ConsentEvent::now(person.clone(), ConsentKind::Confirmed, Actor::Visitor)
+                ConsentEvent::now(link.person.clone(), ConsentKind::Confirmed, Actor::Visitor)
                     .from_source("confirm");
             event.channel = channel;
+            event.submission_id = signup;
             event.evidence = Some(evidence.clone());
             self.ledger.record(event).await?;
         }
@@ -245,8 +247,9 @@ mod tests {
         assert_eq!(all.for_person(false), DoubleOptIn::All);
         assert_eq!(
             all.for_person(true),
-            DoubleOptIn::Off,
-            "an address proven before"
+            DoubleOptIn::All,
+            "an address proven before still confirms each signup"
         );
+        assert_eq!(marketing.for_person(true), DoubleOptIn::Off);
     }
 }

@@ -267,28 +267,23 @@ async fn an_address_gets_one_confirmation_a_day_and_none_once_it_withdrew() {
 async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let config = mailing(&fake, &sink, &[("DOUBLE_OPT_IN", "all")]);
+    let config = mailing(
+        &fake,
+        &sink,
+        &[
+            ("DOUBLE_OPT_IN", "all"),
+            (
+                "FORM_FIELDS",
+                "first_name,last_name,email,phone,sms_consent",
+            ),
+        ],
+    );
     let app = spawn_app(&config).await;
     sign_up(&app, "owner@example.com", false, "en").await;
     let mail = &mails_to(&sink, "owner@example.com", 1).await[0];
-    // Somebody else sends the same address with their own details.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let other = [
-        ("first_name", "Mallory"),
-        ("last_name", "Byron"),
-        ("email", "owner@example.com"),
-    ];
-    let fields = with_hidden_fields(&client, &app.address, &other).await;
-    let sent = client
-        .post(app.url("/"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 303);
+    // Somebody else sends the same address with their own details, and ticks both boxes
+    // with their own phone number.
+    post_as_mallory(&app, "owner@example.com").await;
 
     let confirmed = app.client.post(link(mail, "http")).send().await.unwrap();
     assert_eq!(confirmed.status(), 200);
@@ -300,6 +295,69 @@ async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
         Some("Ada"),
         "the owner's own signup"
     );
+    // The owner ticked no box: confirming their own signup confirms none of Mallory's.
+    let csv = consents_csv(&app).await;
+    assert!(!csv.contains("owner@example.com"), "{csv}");
+    assert!(!csv.contains("5550100"), "{csv}");
+    app.stop().await;
+}
+
+/// Somebody other than the owner of `email` sends it, with their own name and phone,
+/// ticking both consent boxes.
+async fn post_as_mallory(app: &TestApp, email: &str) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let other = [
+        ("first_name", "Mallory"),
+        ("last_name", "Byron"),
+        ("email", email),
+        ("phone", "+1 202 555 0100"),
+        ("marketing_consent", "on"),
+        ("sms_consent", "on"),
+    ];
+    let fields = with_hidden_fields(&client, &app.address, &other).await;
+    let sent = client
+        .post(app.url("/"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303, "{}", sent.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_double_opt_in_for_all_an_address_confirmed_once_does_not_let_others_skip_it() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let config = mailing(
+        &fake,
+        &sink,
+        &[
+            ("DOUBLE_OPT_IN", "all"),
+            (
+                "FORM_FIELDS",
+                "first_name,last_name,email,phone,sms_consent",
+            ),
+        ],
+    );
+    let app = spawn_app(&config).await;
+    sign_up(&app, "owner@example.com", false, "en").await;
+    let mail = &mails_to(&sink, "owner@example.com", 1).await[0];
+    let confirmed = app.client.post(link(mail, "http")).send().await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    app.wait_for_delivered(1, WAIT).await;
+
+    // Knowing a confirmed address is not owning it: Mallory's signup waits for a
+    // confirmation like any other, and neither reaches Clover nor gives consent.
+    post_as_mallory(&app, "owner@example.com").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fake.customers().len(), 1, "{:?}", fake.customers());
+    assert_eq!(app.status().await["queue"]["delivered"], 1);
+    let csv = consents_csv(&app).await;
+    assert!(!csv.contains("5550100"), "{csv}");
+    assert!(!csv.contains(",given,"), "{csv}");
     app.stop().await;
 }
 
