@@ -14,6 +14,11 @@ use crate::storage::StorageError;
 
 /// How often the withdrawals and erasures other instances recorded are taken up.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+/// How far before the newest event taken up each look starts again. Instances' clocks
+/// differ, and a commit can land after a later-stamped one: an event stamped before the
+/// newest seen may appear only now. Taking the same events up again, in order, changes
+/// nothing.
+const LOOK_BACK: Duration = Duration::from_secs(60);
 
 /// Cheap to clone.
 #[derive(Clone, Default)]
@@ -24,8 +29,8 @@ pub struct Withdrawn {
 #[derive(Default)]
 struct Followed {
     people: HashSet<PersonKey>,
-    /// The newest event taken up (Unix ms); the next look asks from there. Events of the
-    /// same millisecond are taken up again, which changes nothing.
+    /// The newest event taken up (Unix ms); the next look asks from [`LOOK_BACK`]
+    /// before it.
     seen_until_ms: i64,
 }
 
@@ -52,7 +57,9 @@ impl Withdrawn {
 
     /// Takes up the withdrawals and erasures recorded since the last look, in order.
     pub async fn follow(&self, ledger: &dyn ConsentLedger) -> Result<(), StorageError> {
-        let since = self.followed().seen_until_ms;
+        let since = (self.followed().seen_until_ms)
+            .saturating_sub(LOOK_BACK.as_millis() as i64)
+            .max(0);
         let events = ledger.withdrawals_since(since).await?;
         let mut followed = self.followed();
         for (person, kind, at_ms) in events {

@@ -3,7 +3,7 @@
 
 use clover_signup::consent::{
     Actor, ConsentChannel, ConsentEvent, ConsentKind, ConsentRecording, Given, IpRecording,
-    PersonKeys, Wording,
+    PersonKeys, Withdrawn, Wording,
 };
 use clover_signup::domain::IdempotencyKey;
 use clover_signup::intake::store::{Inserted, NewSubmission, Source};
@@ -17,6 +17,7 @@ on_both_stores!(
     events_are_only_ever_added,
     an_erasure_keeps_the_proof_and_removes_the_person,
     a_person_is_found_by_phone,
+    a_withdrawal_another_instance_commits_late_is_still_followed,
 );
 
 const EMAIL: &str = "zebulon.quartermaine@example.com";
@@ -316,4 +317,34 @@ async fn a_held_signup_waits_once_and_reads_back_as_it_was_sent(store: TestStore
         history[0].evidence.is_none(),
         "who entered the address, never confirmed"
     );
+}
+
+/// Instances' clocks and commits do not keep one order: a withdrawal stamped a little
+/// before the newest one already followed, but committed after it, still counts.
+async fn a_withdrawal_another_instance_commits_late_is_still_followed(store: TestStore) {
+    let db = store.instance().await;
+    let ledger = db.consent();
+    let keys = PersonKeys::new(None);
+    let withdrawal = |email: &str, at_ms: i64| ConsentEvent {
+        occurred_at_ms: at_ms,
+        ..ConsentEvent::now(keys.of(email), ConsentKind::Withdrawn, Actor::Visitor)
+            .on(ConsentChannel::Email)
+    };
+    let now = clover_signup::storage::now_ms();
+    ledger
+        .record(withdrawal("fast@example.com", now))
+        .await
+        .unwrap();
+    let withdrawn = Withdrawn::default();
+    withdrawn.follow(&*ledger).await.unwrap();
+    assert!(withdrawn.contains(&keys.of("fast@example.com")));
+
+    // Stamped two seconds earlier by a slower clock, committed only now.
+    ledger
+        .record(withdrawal("slow@example.com", now - 2_000))
+        .await
+        .unwrap();
+    withdrawn.follow(&*ledger).await.unwrap();
+    assert!(withdrawn.contains(&keys.of("slow@example.com")));
+    assert!(withdrawn.contains(&keys.of("fast@example.com")));
 }
