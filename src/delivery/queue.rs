@@ -52,13 +52,15 @@ pub trait Queue: Send + Sync {
     /// lease: a request of theirs may still be on its way to Clover.
     async fn leave(&self, running: &[SubmissionId]) -> Result<(), StorageError>;
     /// The submission reached Clover: leave the queue, keep the customer id. A delivery
-    /// recorded earlier (by an instance whose claim ran out) is kept as it is.
+    /// recorded earlier (by an instance whose claim ran out) is kept as it is. Returns
+    /// whether the submission is still kept: not when it was erased while its delivery
+    /// was under way.
     async fn mark_delivered(
         &self,
         id: &SubmissionId,
         customer_id: &str,
         outcome: DeliveryOutcome,
-    ) -> Result<(), StorageError>;
+    ) -> Result<bool, StorageError>;
     /// Clover will never accept this submission as it is: leave the queue, keep the
     /// reason. Only while this instance holds the claim: another may have delivered it.
     async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError>;

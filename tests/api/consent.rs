@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::helpers::{Config, TestApp, spawn_app, stored_bytes, with_hidden_fields};
 use crate::support::fake_clover::FakeClover;
-use crate::support::webhook_receiver::WebhookReceiver;
+use crate::support::webhook_receiver::{WebhookReceiver, free_port};
 use clover_signup::consent::{ConsentChannel, ConsentLinks, PersonKeys};
 
 const BROWSER: &str = "ConsentTest/1.0 (a browser)";
@@ -304,6 +304,52 @@ async fn an_erasure_leaves_no_trace_of_the_person_and_keeps_the_proof() {
     );
     assert!(search.contains("given (email)"), "{search}");
     assert!(!search.contains("127.0.0.0/24"), "{search}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_removes_the_events_still_to_be_sent_whatever_the_case_of_the_address() {
+    let fake = FakeClover::start().await;
+    let mut config = Config::token(&fake);
+    // Nobody listens there: the events wait in the outbox, with the person in them.
+    let nowhere = format!("http://127.0.0.1:{}/events", free_port());
+    config
+        .set("EVENT_WEBHOOK_URL", &nowhere)
+        .set(
+            "EVENT_WEBHOOK_SECRET",
+            "event-secret-0123456789abcdefghijklmnop",
+        )
+        .set("EVENT_WEBHOOK_PERSONAL_DATA", "true");
+    let app = spawn_app(&config).await;
+    sign_up(
+        &app,
+        "Zebulon.Quartermaine@Example.com",
+        "Zebulon",
+        "555 010 4477",
+    )
+    .await;
+    app.wait_for_delivered(1, Duration::from_secs(10)).await;
+    let before = String::from_utf8_lossy(&stored_bytes(&config).await).into_owned();
+    assert!(
+        before.contains("Zebulon.Quartermaine@Example.com"),
+        "the events keep the address as typed"
+    );
+
+    app.sign_in().await;
+    let erased = app
+        .admin_post(
+            "/admin/people/erase",
+            &[
+                ("email", "zebulon.quartermaine@example.com"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(erased.status(), 200, "{}", erased.text().await.unwrap());
+    let stored = String::from_utf8_lossy(&stored_bytes(&config).await).into_owned();
+    for trace in ["Zebulon", "zebulon", "5550104477"] {
+        assert!(!stored.contains(trace), "{trace} is still stored");
+    }
     app.stop().await;
 }
 

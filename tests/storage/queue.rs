@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use clover_signup::admin::SubmissionState;
+use clover_signup::consent::{Actor, ConsentEvent, ConsentKind, PersonKeys};
 use clover_signup::delivery::DeliveryOutcome;
 use clover_signup::storage::now_ms;
 
@@ -17,6 +18,7 @@ on_both_stores!(
     only_the_claims_of_deliveries_under_way_are_renewed,
     a_former_holder_cannot_undo_a_claim_taken_over,
     a_delivery_recorded_first_is_kept,
+    a_delivery_ending_after_its_signup_was_erased_says_so,
     instances_claiming_together_claim_each_submission_once,
     results_are_recorded_and_counted,
     failed_submissions_can_be_retried,
@@ -181,6 +183,29 @@ async fn a_former_holder_cannot_undo_a_claim_taken_over(store: TestStore) {
         .unwrap();
     let recent = b.statistics().recent_submissions(1).await.unwrap();
     assert_eq!(recent[0].state, SubmissionState::Delivered);
+}
+
+async fn a_delivery_ending_after_its_signup_was_erased_says_so(store: TestStore) {
+    let db = store.instance().await;
+    let erased = submit(&db, "erased@example.com").await.id().clone();
+    let kept = submit(&db, "kept@example.com").await.id().clone();
+    assert_eq!(db.queue().claim_due(10, LEASE).await.unwrap().len(), 2);
+    // The merchant erases the person while their delivery is on its way to Clover.
+    let person = PersonKeys::new(None).of("erased@example.com");
+    let event = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant);
+    db.consent()
+        .erase(&person, "erased@example.com", event)
+        .await
+        .unwrap();
+
+    let outcome = DeliveryOutcome::Created;
+    let queue = db.queue();
+    assert!(!queue.mark_delivered(&erased, "C1", outcome).await.unwrap());
+    assert!(queue.mark_delivered(&kept, "C2", outcome).await.unwrap());
+    assert!(
+        queue.mark_delivered(&kept, "C2", outcome).await.unwrap(),
+        "recorded already, and still kept"
+    );
 }
 
 async fn a_delivery_recorded_first_is_kept(store: TestStore) {

@@ -7,6 +7,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::DeliveryWorker;
+use super::results::Recorded;
 use crate::clover::CloverError;
 use crate::delivery::{DeliveryOutcome, Plan, QueuedDelivery, plan_delivery};
 use crate::events::Person;
@@ -34,14 +35,21 @@ impl DeliveryWorker {
         });
         let recorded = self.record(&delivery, &attempt).await;
         if let Ok(Attempted::Delivered(customer_id, outcome)) = &attempt {
-            if recorded {
-                tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
-                let person = person(&delivery);
-                (self.events)
-                    .delivered(&delivery.id, Some(&person), customer_id, *outcome)
-                    .await;
-            } else {
-                tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "reached Clover, but the result could not be recorded; once the claim runs out it is delivered again, finding this customer first");
+            match recorded {
+                Recorded::Written => {
+                    tracing::info!(submission = %delivery.id, outcome = outcome.as_str(), clover_customer_id = %customer_id, "delivered");
+                    let person = person(&delivery);
+                    (self.events)
+                        .delivered(&delivery.id, Some(&person), customer_id, *outcome)
+                        .await;
+                }
+                Recorded::NotWritten => {
+                    tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "reached Clover, but the result could not be recorded; once the claim runs out it is delivered again, finding this customer first");
+                }
+                // No event: it would carry the person's details again, after the erasure.
+                Recorded::Erased => {
+                    tracing::warn!(submission = %delivery.id, clover_customer_id = %customer_id, "the signup was erased while it was being delivered: its customer in Clover was made all the same and is recorded nowhere here; delete it in Clover if the erasure must reach it");
+                }
             }
             self.directory.delivery_succeeded();
             self.handle.clover_answered();

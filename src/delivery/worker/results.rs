@@ -1,6 +1,7 @@
 //! What a delivery's end writes back to the queue: delivered, failed for good, or
 //! rescheduled with a backoff (or due at once, when waiting on the merchant).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -37,13 +38,25 @@ const RESULT_WRITE_RETRIES: [Duration; 3] = [
     Duration::from_secs(5),
 ];
 
+/// What became of an attempt's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorded {
+    Written,
+    /// The database could not be written to: the claim runs out, and the submission is
+    /// delivered again, its customer found first.
+    NotWritten,
+    /// The submission was erased while its delivery was under way: there is nothing left
+    /// to write to.
+    Erased,
+}
+
 impl DeliveryWorker {
-    /// Writes how an attempt ended to the queue. Returns whether it was written.
+    /// Writes how an attempt ended to the queue.
     pub(super) async fn record(
         &self,
         delivery: &QueuedDelivery,
         attempt: &Result<Attempted, CloverError>,
-    ) -> bool {
+    ) -> Recorded {
         let id = &delivery.id;
         self.metrics.attempted(result_of(attempt));
         if let Ok(Attempted::ClaimLost) = attempt {
@@ -53,19 +66,22 @@ impl DeliveryWorker {
             let next = now_ms() + self.backoff.delay(delivery.attempts).as_millis() as i64;
             if let Err(error) = self.queue.reschedule(id, next, "claim running out").await {
                 tracing::error!(submission = %id, %error, "could not reschedule a delivery");
-                return false;
+                return Recorded::NotWritten;
             }
-            true
+            Recorded::Written
         } else {
             // If it never lands, the submission stays claimed until the claim's lease runs
             // out (heartbeats renew only deliveries under way); then it is due again, and
             // its next delivery searches Clover before it creates anything.
-            retry(
+            let kept = AtomicBool::new(true);
+            let written = retry(
             &RESULT_WRITE_RETRIES,
             || async {
                 match attempt {
                     Ok(Attempted::Delivered(customer_id, outcome)) => {
-                        self.queue.mark_delivered(id, customer_id, *outcome).await
+                        let still = self.queue.mark_delivered(id, customer_id, *outcome).await?;
+                        kept.store(still, Ordering::Relaxed);
+                        Ok(())
                     }
                     Ok(Attempted::ClaimLost) => Ok(()),
                     Err(error) => self.record_failure(delivery, error).await,
@@ -73,8 +89,12 @@ impl DeliveryWorker {
             },
             |error| tracing::error!(submission = %id, %error, "could not record a delivery result"),
         )
-        .await
-        .is_ok()
+        .await;
+            match (written, kept.load(Ordering::Relaxed)) {
+                (Err(_), _) => Recorded::NotWritten,
+                (Ok(()), true) => Recorded::Written,
+                (Ok(()), false) => Recorded::Erased,
+            }
         }
     }
 

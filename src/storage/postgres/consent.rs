@@ -75,8 +75,9 @@ impl ConsentLedger for PostgresStore {
                 &[&person.as_ref(), &email],
             )
             .await?;
+        // Events carry the address as the visitor typed it.
         tx.execute(
-            "DELETE FROM event_outbox WHERE strpos(body, $1) > 0",
+            "DELETE FROM event_outbox WHERE strpos(lower(body), lower($1)) > 0",
             &[&email],
         )
         .await?;

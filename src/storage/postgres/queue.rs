@@ -51,7 +51,7 @@ impl Queue for PostgresStore {
         id: &SubmissionId,
         customer_id: &str,
         outcome: DeliveryOutcome,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         mark_delivered(&mut self.client().await?, id, customer_id, outcome).await
     }
 
@@ -242,7 +242,7 @@ async fn mark_delivered(
     id: &SubmissionId,
     customer_id: &str,
     outcome: DeliveryOutcome,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let id: &str = id.as_ref();
     let tx = client.transaction().await?;
     tx.execute(
@@ -257,8 +257,15 @@ async fn mark_delivered(
         &[&id, &customer_id, &outcome.as_str(), &now_ms()],
     )
     .await?;
+    let kept = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = $1)",
+            &[&id],
+        )
+        .await?
+        .get(0);
     tx.commit().await?;
-    Ok(())
+    Ok(kept)
 }
 
 async fn mark_failed(

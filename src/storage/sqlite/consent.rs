@@ -85,8 +85,9 @@ impl ConsentLedger for SqliteStore {
                     OR email = ?2",
                 params![person.as_ref(), email],
             )?;
+            // Events carry the address as the visitor typed it.
             tx.execute(
-                "DELETE FROM event_outbox WHERE instr(body, ?1) > 0",
+                "DELETE FROM event_outbox WHERE instr(lower(body), lower(?1)) > 0",
                 [&email],
             )?;
             tx.execute(

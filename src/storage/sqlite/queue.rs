@@ -60,7 +60,7 @@ impl Queue for SqliteStore {
         id: &SubmissionId,
         customer_id: &str,
         outcome: DeliveryOutcome,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         let (id, customer_id) = (id.clone(), customer_id.to_owned());
         self.run(move |c| mark_delivered(c, &id, &customer_id, outcome))
             .await
@@ -270,7 +270,7 @@ fn mark_delivered(
     id: &SubmissionId,
     customer_id: &str,
     outcome: DeliveryOutcome,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "DELETE FROM delivery_queue WHERE submission_id = ?1",
@@ -282,7 +282,13 @@ fn mark_delivered(
          WHERE id = ?1 AND state != 'delivered'",
         params![id.as_ref(), customer_id, outcome.as_str(), now_ms()],
     )?;
-    tx.commit()
+    let kept = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM submissions WHERE id = ?1)",
+        [id.as_ref()],
+        |row| row.get(0),
+    )?;
+    tx.commit()?;
+    Ok(kept)
 }
 
 fn mark_failed(
