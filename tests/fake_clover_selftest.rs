@@ -524,7 +524,7 @@ async fn faults_are_consumed_in_order_per_endpoint() {
     assert!(slow.unwrap_err().is_timeout());
     assert_eq!(fake.customers().len(), 2, "created before the delay");
 
-    assert_eq!(post_json(&http, &url, body).await.status(), 200);
+    assert_eq!(post_json(&http, &url, body.clone()).await.status(), 200);
     let statuses: Vec<u16> = fake
         .requests_to(Endpoint::CreateCustomer)
         .iter()
@@ -532,6 +532,20 @@ async fn faults_are_consumed_in_order_per_endpoint() {
         .collect();
     assert_eq!(statuses, [503, 500, 200, 200]);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+
+    // A gateway that answers at once while the work behind it goes on.
+    fake.push_fault(
+        Endpoint::CreateCustomer,
+        Fault::StatusThenProcess {
+            status: 504,
+            after: Duration::from_millis(300),
+        },
+    );
+    let before = fake.customers().len();
+    assert_eq!(post_json(&http, &url, body.clone()).await.status(), 504);
+    assert_eq!(fake.customers().len(), before, "not yet");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(fake.customers().len(), before + 1, "carried out after");
 
     // An injected 429 also binds the client to its retry-after.
     fake.push_fault(

@@ -96,6 +96,17 @@ async fn a_create_answered_with_500_after_it_happened_yields_one_customer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_504_and_carried_out_after_yields_one_customer() {
+    // Clover's gateway gives up at once, its backend creates the customer 1.5 s later
+    // (within twice the client's 1 s timeout): a search before then finds nobody.
+    lost_answer_still_makes_exactly_one_customer(Fault::StatusThenProcess {
+        status: 504,
+        after: Duration::from_millis(1_500),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_create_that_timed_out_after_it_happened_yields_one_customer() {
     // The client gives up after 1 s; Clover answers after 3 s.
     lost_answer_still_makes_exactly_one_customer(Fault::ProcessThenDelay(Duration::from_secs(3)))

@@ -215,6 +215,9 @@ pub enum Fault {
     ProcessThenStatus { status: u16 },
     /// Process the request, then wait this long before answering normally.
     ProcessThenDelay(Duration),
+    /// Answer this status at once, and process the request only this long after: a
+    /// gateway that gave up (a 504) while the work behind it carried on.
+    StatusThenProcess { status: u16, after: Duration },
 }
 
 /// What the OAuth endpoints have done so far (see [`FakeClover::oauth_stats`]).
@@ -901,6 +904,7 @@ fn endpoint_of(route: &Route, method: &str) -> Endpoint {
 }
 
 /// Everything the fake needs from one HTTP request, detached from actix.
+#[derive(Clone)]
 struct Incoming {
     method: String,
     path: String,
@@ -986,6 +990,15 @@ struct Reply {
     headers: Vec<(&'static str, String)>,
     /// Added on top of the global latency (fault `ProcessThenDelay`).
     extra_delay: Duration,
+    /// The request, carried out only after the answer (fault `StatusThenProcess`).
+    later: Option<Box<Later>>,
+}
+
+/// A request the fake carries out once `after` has passed.
+struct Later {
+    after: Duration,
+    incoming: Incoming,
+    run: fn(&mut State, &Incoming) -> Reply,
 }
 
 impl Reply {
@@ -996,6 +1009,7 @@ impl Reply {
             content_type: "application/json",
             headers: Vec::new(),
             extra_delay: Duration::ZERO,
+            later: None,
         }
     }
 
@@ -1028,6 +1042,7 @@ impl Reply {
             content_type: "text/plain; charset=utf-8",
             headers: vec![("location", location)],
             extra_delay: Duration::ZERO,
+            later: None,
         }
     }
 
@@ -1088,13 +1103,20 @@ async fn handle(
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
     let mut incoming = Incoming::new(&req, body);
-    let (reply, token, latency) = {
+    let (mut reply, token, latency) = {
         let mut st = lock(&state);
         let index = st.record(&incoming);
         let (reply, token) = st.decide(&mut incoming);
         st.requests[index].status = reply.status;
         (reply, token, st.latency)
     };
+    if let Some(later) = reply.later.take() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(later.after).await;
+            (later.run)(&mut lock(&state), &later.incoming);
+        });
+    }
     let flight = token.map(|token| InFlight {
         state: state.clone(),
         token,
@@ -1215,6 +1237,16 @@ impl State {
             Some(Fault::ProcessThenDelay(d)) => {
                 let mut reply = run(self, inc);
                 reply.extra_delay = d;
+                reply
+            }
+            Some(Fault::StatusThenProcess { status, after }) => {
+                let mut reply =
+                    Reply::error(status, "Injected fault", Some("answered, then processed"));
+                reply.later = Some(Box::new(Later {
+                    after,
+                    incoming: inc.clone(),
+                    run,
+                }));
                 reply
             }
         }

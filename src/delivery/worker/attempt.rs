@@ -2,6 +2,7 @@
 //! plan's writes while the claim lasts.
 
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::time::Instant;
@@ -78,7 +79,9 @@ impl DeliveryWorker {
                 let Some(send_by) = self.write_deadline(delivery).await else {
                     return Ok(Attempted::ClaimLost);
                 };
-                self.carry_out(writes, send_by).await?
+                self.carry_out(writes, send_by)
+                    .await
+                    .map_err(|error| settling(error, 2 * self.request_timeout))?
             }
         };
         Ok(Attempted::Delivered(customer_id, outcome))
@@ -152,6 +155,24 @@ impl DeliveryWorker {
             }
             other => other,
         }
+    }
+}
+
+/// A write to Clover that got no answer, or a 5xx, may still be carried out after it
+/// (a gateway that gave up while the work behind it went on, docs/clover-api.md §5.3).
+/// The next attempt starts with a search, which would find nobody until then and create
+/// a second customer: it waits at least `settle` (twice a request's timeout, the longest
+/// this service lets a request of its own run), or longer if Clover asked.
+fn settling(error: CloverError, settle: Duration) -> CloverError {
+    match error {
+        CloverError::Unavailable {
+            reason,
+            retry_after,
+        } => CloverError::Unavailable {
+            reason,
+            retry_after: Some(retry_after.unwrap_or_default().max(settle)),
+        },
+        other => other,
     }
 }
 
