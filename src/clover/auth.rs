@@ -70,6 +70,9 @@ pub enum UnauthorizedAction {
     RetryOnce,
     /// Nothing more can be done without the merchant.
     GiveUp,
+    /// The token could not be renewed now (Clover or the database did not answer): the
+    /// request waits like any other that met an outage, rather than being refused.
+    TryLater,
 }
 
 /// What a request to Clover is made with: the merchant and a bearer token for it.

@@ -526,6 +526,43 @@ async fn a_401_refreshes_once_and_retries_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_401_while_the_token_cannot_be_renewed_waits_with_backoff_instead_of_looping() {
+    let fake = FakeClover::start().await;
+    let app = spawn_app(&Config::oauth(&fake, true)).await;
+    connect(&app).await;
+    // Clover refuses the token, and its refresh and recovery endpoints are down for a
+    // while (a refresh answered 503 is recovered, not sent again).
+    let down = || Fault::Status {
+        status: 503,
+        retry_after: None,
+        body: "{}".into(),
+    };
+    for _ in 0..50 {
+        fake.push_fault(
+            Endpoint::SearchCustomers,
+            Fault::Status {
+                status: 401,
+                retry_after: None,
+                body: r#"{"message":"401 Unauthorized"}"#.into(),
+            },
+        );
+        fake.push_fault(Endpoint::OAuthRefresh, down());
+        fake.push_fault(Endpoint::OAuthRecovery, down());
+    }
+
+    app.post_form(&valid_form()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Backoff (100-400 ms here) allows a handful of tries in 2 s, not a loop.
+    let renewals = fake.requests_to(Endpoint::OAuthRefresh).len()
+        + fake.requests_to(Endpoint::OAuthRecovery).len();
+    assert!(renewals <= 8, "{renewals} refresh and recovery requests in 2 s");
+    let status = app.status().await;
+    let last_error = status["recent"][0]["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.contains("unavailable"), "{status:#}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_low_trust_app_that_loses_a_refresh_answer_asks_the_merchant_instead_of_reusing() {
     let (fake, app) = connected_app_that_will_lose_a_refresh_answer(false).await;
 

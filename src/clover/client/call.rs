@@ -63,7 +63,7 @@ impl CloverClient {
                     if method != Method::GET {
                         self.refused_write(&access).await?;
                     }
-                    if !self.renewed_once(&access, &mut tries).await {
+                    if !self.renewed_once(&access, &mut tries).await? {
                         return Err(CloverError::Unauthorized);
                     }
                 }
@@ -171,17 +171,23 @@ impl CloverClient {
     }
 
     /// Offers a refused token to the credential: whether it renewed itself, which it may
-    /// do once a call.
-    async fn renewed_once(&self, access: &Access, tries: &mut Tries) -> bool {
+    /// do once a call. An error when it could not be renewed for now: the request is
+    /// then retried later like one that met an outage, with its backoff.
+    async fn renewed_once(&self, access: &Access, tries: &mut Tries) -> Result<bool, CloverError> {
         let action = self
             .credential
             .unauthorized(&access.token, tries.renewed)
             .await;
-        if action == UnauthorizedAction::RetryOnce && !tries.renewed {
-            tries.renewed = true;
-            return true;
+        match action {
+            UnauthorizedAction::RetryOnce if !tries.renewed => {
+                tries.renewed = true;
+                Ok(true)
+            }
+            UnauthorizedAction::TryLater => Err(CloverError::unavailable(
+                "Clover refused the access token, and it could not be renewed for now",
+            )),
+            UnauthorizedAction::RetryOnce | UnauthorizedAction::GiveUp => Ok(false),
         }
-        false
     }
 
     /// Holds every request of the token back for the wait a `429` asks for; gives the

@@ -224,6 +224,7 @@ impl Credential for OAuthCredential {
         }
         match self.refresh_locked(&mut current, true).await {
             Ok(()) => UnauthorizedAction::RetryOnce,
+            Err(CloverError::Unavailable { .. }) => UnauthorizedAction::TryLater,
             Err(_) => UnauthorizedAction::GiveUp,
         }
     }
