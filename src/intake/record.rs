@@ -110,7 +110,8 @@ impl Intake<'_> {
     /// `DOUBLE_OPT_IN=all`: the signup waits for its visitor to confirm the address,
     /// neither counted nor delivered; they are thanked all the same, and told to look
     /// for the email, whose link confirms this signup. A resend is held once and mailed
-    /// once.
+    /// once; other details under a key already held are answered as when stored at once
+    /// (a fresh form, or, for the API, held on its own).
     pub(super) async fn hold(
         &self,
         held: NewSubmission,
@@ -118,12 +119,26 @@ impl Intake<'_> {
         email: &str,
         language: &str,
     ) -> Result<Outcome, StorageError> {
-        let inserted = self.submissions.hold(held, &person).await?;
-        if let Inserted::New(id) = &inserted {
-            tracing::info!(held = %id, "a signup waits for its address to be confirmed");
-            (self.follow_up).held(person, email, language, id).await;
+        let retry = (held.source == Source::Api && held.key.is_some()).then(|| NewSubmission {
+            key: None,
+            ..held.clone()
+        });
+        let mut inserted = self.submissions.hold(held, &person).await?;
+        if let (Inserted::KeyTaken(_), Some(retry)) = (&inserted, retry) {
+            inserted = self.submissions.hold(retry, &person).await?;
         }
-        Ok(Outcome::Stored(inserted.id().clone()))
+        match inserted {
+            Inserted::New(id) => {
+                tracing::info!(held = %id, "a signup waits for its address to be confirmed");
+                (self.follow_up).held(person, email, language, &id).await;
+                Ok(Outcome::Stored(id))
+            }
+            Inserted::AlreadyStored(id) => Ok(Outcome::Stored(id)),
+            Inserted::KeyTaken(id) => {
+                tracing::info!(held = %id, "a used form was sent with another signup; a fresh form was offered");
+                Ok(Outcome::FormUsed)
+            }
+        }
     }
 
     /// Tells the merchant of a new signup: a notice, and the `signup.stored` event.

@@ -27,7 +27,8 @@ pub trait SubmissionStore: Send + Sync {
 
     /// Keeps a signup until its visitor confirms the address (`DOUBLE_OPT_IN=all`): not
     /// a submission yet, neither counted nor queued; its consents are stored with it.
-    /// Under a key already held, nothing is added: `AlreadyStored` with the held id.
+    /// Under a key already held, nothing is added, and [`resend_verdict`] says what the
+    /// held signup is to this one.
     async fn hold(
         &self,
         submission: NewSubmission,

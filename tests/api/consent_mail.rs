@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Config, TestApp, eventually, execute_sql, spawn_app, stored_bytes, with_hidden_fields,
+    Config, TestApp, eventually, execute_sql, hidden_value, spawn_app, stored_bytes,
+    with_hidden_fields,
 };
 use crate::support::fake_clover::FakeClover;
 use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
@@ -299,6 +300,50 @@ async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
     let csv = consents_csv(&app).await;
     assert!(!csv.contains("owner@example.com"), "{csv}");
     assert!(!csv.contains("5550100"), "{csv}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_double_opt_in_for_all_a_served_form_sent_again_with_other_details_is_offered_anew() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let config = mailing(&fake, &sink, &[("DOUBLE_OPT_IN", "all")]);
+    let app = spawn_app(&config).await;
+    let page = app.get("/").await.text().await.unwrap();
+    let served = |email: &str| {
+        vec![
+            ("first_name".to_owned(), "Ada".to_owned()),
+            ("last_name".to_owned(), "Byron".to_owned()),
+            ("email".to_owned(), email.to_owned()),
+            (
+                "form_token".to_owned(),
+                hidden_value(&page, "form_token").unwrap(),
+            ),
+            (
+                "form_id".to_owned(),
+                hidden_value(&page, "form_id").unwrap(),
+            ),
+        ]
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let typo = client.post(app.url("/")).form(&served("ada@exampel.com"));
+    assert_eq!(typo.send().await.unwrap().status(), 303);
+    // Back, the address corrected, the same form sent again: not thanked for nothing.
+    let corrected = client.post(app.url("/")).form(&served("ada@example.com"));
+    let corrected = corrected.send().await.unwrap();
+    assert_eq!(corrected.status(), 200, "the form again, not a thanks");
+    let text = corrected.text().await.unwrap();
+    assert!(text.contains("already been sent"), "{text}");
+    assert!(
+        text.contains(r#"value="ada@example.com""#),
+        "input kept: {text}"
+    );
+    // The same form with the same details is the one signup, thanked again.
+    let resent = client.post(app.url("/")).form(&served("ada@exampel.com"));
+    assert_eq!(resent.send().await.unwrap().status(), 303);
     app.stop().await;
 }
 

@@ -555,9 +555,14 @@ async fn a_401_while_the_token_cannot_be_renewed_waits_with_backoff_instead_of_l
     // Backoff (100-400 ms here) allows a handful of tries in 2 s, not a loop.
     let renewals = fake.requests_to(Endpoint::OAuthRefresh).len()
         + fake.requests_to(Endpoint::OAuthRecovery).len();
-    assert!(renewals <= 8, "{renewals} refresh and recovery requests in 2 s");
+    assert!(
+        renewals <= 8,
+        "{renewals} refresh and recovery requests in 2 s"
+    );
     let status = app.status().await;
-    let last_error = status["recent"][0]["last_error"].as_str().unwrap_or_default();
+    let last_error = status["recent"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
     assert!(last_error.contains("unavailable"), "{status:#}");
     app.stop().await;
 }

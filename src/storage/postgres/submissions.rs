@@ -70,13 +70,21 @@ impl SubmissionStore for PostgresStore {
         if held.is_none() {
             let earlier = tx
                 .query_one(
-                    "SELECT id FROM unconfirmed_signups WHERE idempotency_key = $1",
+                    "SELECT id, first_name, last_name, email, phone, marketing_consent, details
+                     FROM unconfirmed_signups WHERE idempotency_key = $1",
                     &[&key],
                 )
                 .await?;
-            return Ok(Inserted::AlreadyStored(SubmissionId::from_stored(
-                earlier.get(0),
-            )));
+            let held = KeyedContent {
+                first_name: earlier.get(1),
+                last_name: earlier.get(2),
+                email: earlier.get(3),
+                phone: earlier.get(4),
+                marketing_consent: earlier.get(5),
+                details: earlier.get(6),
+            };
+            let earlier = SubmissionId::from_stored(earlier.get(0));
+            return Ok(resend_verdict(earlier, &held, &content));
         }
         let consents = GivenColumns::of_batch([(&submission, id.0.as_str())]);
         tx.query_one(RECORD.as_str(), &consents.params()).await?;

@@ -39,20 +39,34 @@ impl SubmissionStore for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
+            let content = KeyedContent::of(&submission);
             if let Some(key) = key {
-                let earlier: Option<String> = tx
+                let earlier = tx
                     .query_row(
-                        "SELECT id FROM unconfirmed_signups WHERE idempotency_key = ?1",
+                        "SELECT id, first_name, last_name, email, phone, marketing_consent,
+                             details
+                         FROM unconfirmed_signups WHERE idempotency_key = ?1",
                         [key],
-                        |row| row.get(0),
+                        |row| {
+                            Ok((
+                                SubmissionId::from_stored(row.get(0)?),
+                                KeyedContent {
+                                    first_name: row.get(1)?,
+                                    last_name: row.get(2)?,
+                                    email: row.get(3)?,
+                                    phone: row.get(4)?,
+                                    marketing_consent: row.get(5)?,
+                                    details: row.get(6)?,
+                                },
+                            ))
+                        },
                     )
                     .optional()?;
-                if let Some(earlier) = earlier {
-                    return Ok(Inserted::AlreadyStored(SubmissionId::from_stored(earlier)));
+                if let Some((earlier, held)) = earlier {
+                    return Ok(resend_verdict(earlier, &held, &content));
                 }
             }
             let id = SubmissionId::random();
-            let content = KeyedContent::of(&submission);
             tx.execute(
                 "INSERT INTO unconfirmed_signups (id, person, received_at, source, first_name,
                      last_name, email, phone, marketing_consent, consent_text,
