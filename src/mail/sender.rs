@@ -138,7 +138,10 @@ impl VisitorMailer {
     }
 
     async fn send(&self, mail: &VisitorMail) -> Result<(), Failure> {
-        let composed = self.composer.compose(mail, now_ms() / 1000);
+        // A confirmation link is dated from when its email was queued, with the signup it
+        // confirms: sent late (the mail server was down), it still ends when the held
+        // signup is forgotten, not days after.
+        let composed = self.composer.compose(mail, mail.created_at_ms / 1000);
         let to: Mailbox = mail
             .email
             .parse()
