@@ -414,3 +414,47 @@ async fn an_oauth_connection_that_cannot_read_email_addresses_is_refused_and_not
     assert_eq!(app.status().await["auth"]["state"], "needs_authorization");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_to_the_permission_check_holds_every_request_back_for_its_wait() {
+    let fake = FakeClover::start().await;
+    // The first delivery's search passes, its create is refused, and the check that
+    // follows (can this token still read?) is rate limited for 2 s.
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::ProcessThenDelay(Duration::ZERO),
+    );
+    fake.push_fault(
+        Endpoint::SearchCustomers,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(2),
+            body: "{}".into(),
+        },
+    );
+    fake.push_fault(
+        Endpoint::CreateCustomer,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+            body: r#"{"message":"401 Unauthorized"}"#.into(),
+        },
+    );
+    let app = spawn_app(&Config::token(&fake)).await;
+    app.post_form(&valid_form()).await;
+    let limited = || {
+        fake.requests_to(Endpoint::SearchCustomers)
+            .iter()
+            .any(|r| r.status == 429)
+    };
+    assert!(crate::helpers::eventually(Duration::from_secs(10), limited).await);
+
+    // Another visitor signs up during the wait: their delivery waits it out too.
+    let mut second = valid_form();
+    second.retain(|(name, _)| *name != "email");
+    second.push(("email", "grace@example.com"));
+    assert_eq!(app.post_form(&second).await.status(), 303);
+    app.wait_for_delivered(2, DELIVERY).await;
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}

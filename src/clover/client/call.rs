@@ -17,7 +17,7 @@ use crate::clover::{Access, CloverError, MissingPermission, UnauthorizedAction};
 /// How many `429`s in a row one call waits out before giving the work back to the queue.
 const MAX_RATE_LIMITED_WAITS: u32 = 5;
 /// Without a `retry-after`, the first wait after a `429` (Clover's own advice: 1 s, 2 s, 4 s…).
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+pub(super) const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 /// The longest `retry-after` taken at its word; a larger (or absurd) value is read as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 

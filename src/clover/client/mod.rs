@@ -12,13 +12,14 @@ mod verify;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header;
+use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use url::Url;
 
 use super::{Access, CloverError, Credential, MerchantId, MissingPermission, Pacer};
 use crate::metrics::CloverMetrics;
+use call::{DEFAULT_RATE_LIMIT_WAIT, retry_after};
 
 pub use verify::Verification;
 
@@ -107,20 +108,28 @@ impl CloverClient {
         self.credential.accepted();
     }
 
-    /// One GET with a candidate's token, paced, outside the credential in use.
+    /// One GET with a candidate's token, paced, outside the credential in use. A `429`
+    /// holds every request back for its `retry-after`, as in any other call: Clover
+    /// lengthens the penalty for requests sent before it ends.
     async fn send_checked(
         &self,
         candidate: &Access,
         request: &Request<'_>,
     ) -> Result<reqwest::Response, CloverError> {
         let _permit = self.pacer.turn().await;
-        self.http
+        let response = self
+            .http
             .get(self.url(&candidate.merchant_id, request))
             .bearer_auth(candidate.token.expose_secret())
             .header(header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| self.transport_error(&e))
+            .map_err(|e| self.transport_error(&e))?;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.pacer
+                .hold_off(retry_after(response.headers()).unwrap_or(DEFAULT_RATE_LIMIT_WAIT));
+        }
+        Ok(response)
     }
 
     /// `{api base}/v3/merchants/{mId}/{segments...}`, each segment percent-encoded.
