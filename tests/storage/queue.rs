@@ -413,4 +413,10 @@ async fn a_pause_clover_imposed_through_one_instance_reaches_the_others(store: T
         .await
         .unwrap();
     assert_eq!(earlier.clover_paused_until, Some(until));
+
+    // The holder stops during the pause: the next holder still keeps it.
+    a.queue().leave(&[]).await.unwrap();
+    let next = b.queue().take_turn(LEASE, None).await.unwrap();
+    assert!(next.ours, "a turn given up is taken at once");
+    assert_eq!(next.clover_paused_until, Some(until));
 }

@@ -231,8 +231,12 @@ async fn leave(
     release_all_but(&tx, instance, &running).await?;
     tx.execute("DELETE FROM instances WHERE id = $1", &[&instance])
         .await?;
-    tx.execute("DELETE FROM delivery_turn WHERE holder = $1", &[&instance])
-        .await?;
+    // Run out at once, for the next instance to take; a pause Clover imposed stays.
+    tx.execute(
+        "UPDATE delivery_turn SET until_ms = 0 WHERE holder = $1",
+        &[&instance],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -251,17 +251,22 @@ fn leave(
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     release_all_but(&tx, instance, running)?;
     tx.execute("DELETE FROM instances WHERE id = ?1", [instance])?;
-    tx.execute("DELETE FROM delivery_turn WHERE holder = ?1", [instance])?;
+    // Run out at once, for the next instance to take; a pause Clover imposed stays.
+    tx.execute(
+        "UPDATE delivery_turn SET until_ms = 0 WHERE holder = ?1",
+        [instance],
+    )?;
     tx.commit()
 }
 
-/// At open: the file has one user, so nothing claimed before is still being worked on.
+/// At open: the file has one user, so nothing claimed before is still being worked on,
+/// and nobody holds the turn; a pause Clover imposed before the restart still holds.
 pub(super) fn release_every_claim(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(
         "UPDATE delivery_queue SET claimed_by = NULL, lease_until = NULL
              WHERE claimed_by IS NOT NULL;
          DELETE FROM instances;
-         DELETE FROM delivery_turn;",
+         UPDATE delivery_turn SET until_ms = 0;",
     )
 }
 
