@@ -98,6 +98,15 @@ pub struct ConfirmedFrom<'a> {
 }
 
 impl Intake<'_> {
+    /// The signup `link` names, while it waits for its confirmation.
+    pub async fn held_for(&self, link: &Confirmation) -> Result<Option<HeldSignup>, StorageError> {
+        let Some(id) = &link.signup else {
+            return Ok(None);
+        };
+        let held = self.submissions.held(&link.person).await?;
+        Ok(held.into_iter().find(|h| h.id.as_ref() == id))
+    }
+
     /// Confirms what `link` names, once: a second press, or a link to a signup already
     /// stored or erased, changes nothing and is answered the same.
     pub async fn confirm(
@@ -113,15 +122,7 @@ impl Intake<'_> {
         if withdrew_since {
             return Ok(Confirmed::Withdrew);
         }
-        let held = match &link.signup {
-            Some(id) => self
-                .submissions
-                .held(&link.person)
-                .await?
-                .into_iter()
-                .find(|h| h.id.as_ref() == id),
-            None => None,
-        };
+        let held = self.held_for(link).await?;
         let waiting = confirmable(&history, link.signup.as_deref(), link.issued_secs);
         let email = held.as_ref().map(|h| h.content.email.clone()).or_else(|| {
             history

@@ -9,8 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{AppState, html, intake, page_context};
 use crate::consent::Confirmation;
 use crate::form_token::unix_now;
+use crate::intake::store::HeldSignup;
 use crate::intake::{Confirmed, ConfirmedFrom};
-use crate::templates::{ConfirmView, PageContext, confirm_page};
+use crate::templates::{ConfirmView, PageContext, Whose, confirm_page};
 
 pub async fn page(
     request: HttpRequest,
@@ -20,8 +21,31 @@ pub async fn page(
     let mut context = page_context(&state, &request, false, "/confirm/");
     context.path_tail = Some(&token);
     match checked(&state, &token) {
-        Ok(_) => answer(&context, ConfirmView::Ask),
+        Ok(link) => {
+            // Without the database the page still asks; it only cannot say whose.
+            let held = intake(&state).held_for(&link).await.ok().flatten();
+            let whose = held.as_ref().map(whose);
+            answer(&context, ConfirmView::Ask { whose })
+        }
         Err(view) => answer(&context, view),
+    }
+}
+
+/// The held signup's name, and the end of its phone number, no more.
+fn whose(held: &HeldSignup) -> Whose {
+    let content = &held.content;
+    let name = [content.first_name.as_deref(), content.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let phone_ending = content.phone.as_deref().and_then(|phone| {
+        let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+        (digits.len() >= 4).then(|| digits[digits.len() - 2..].iter().collect())
+    });
+    Whose {
+        name: (!name.is_empty()).then_some(name),
+        phone_ending,
     }
 }
 
@@ -49,7 +73,7 @@ pub async fn confirm(
         Ok(Confirmed::Withdrew) => answer(&context, ConfirmView::Withdrawn),
         Err(error) => {
             tracing::warn!(%error, "a confirmation could not reach the database");
-            let mut response = answer(&context, ConfirmView::Ask);
+            let mut response = answer(&context, ConfirmView::Ask { whose: None });
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             response.headers_mut().insert(header::RETRY_AFTER, 5.into());
             response

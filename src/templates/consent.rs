@@ -74,11 +74,19 @@ pub fn unsubscribe_page(context: &PageContext<'_>, view: UnsubscribeView<'_>) ->
     card_page(context, &title, body)
 }
 
+/// Whose signup a link confirms, as it was typed: the owner of the address sees what
+/// they are about to confirm, and can tell a signup somebody else sent with it.
+pub struct Whose {
+    pub name: Option<String>,
+    /// The phone number's last two digits.
+    pub phone_ending: Option<String>,
+}
+
 /// What the confirmation page says.
 pub enum ConfirmView {
     /// The link is good: one button confirms (a link scanner that opens it confirms
-    /// nothing).
-    Ask,
+    /// nothing). `whose` when the link names a signup still waiting.
+    Ask { whose: Option<Whose> },
     /// Confirmed, now or before.
     Done,
     /// Older than `CONFIRMATION_DAYS`.
@@ -91,10 +99,19 @@ pub enum ConfirmView {
 
 pub fn confirm_page(context: &PageContext<'_>, view: ConfirmView) -> Markup {
     let (title, body) = match view {
-        ConfirmView::Ask => (
+        ConfirmView::Ask { whose } => (
             context.t("confirm-title"),
             html! {
                 p { (context.t("confirm-lead")) }
+                @if let Some(whose) = whose {
+                    @if let Some(name) = &whose.name {
+                        p { (context.language.text_with("confirm-whose", &[("name", Arg::Text(name))])) }
+                    }
+                    @if let Some(digits) = &whose.phone_ending {
+                        p { (context.language.text_with("confirm-whose-phone", &[("digits", Arg::Text(digits))])) }
+                    }
+                    p { (context.t("confirm-not-yours")) }
+                }
                 form method="post" {
                     button type="submit" class="button" { (context.t("confirm-button")) }
                 }

@@ -16,7 +16,7 @@ mod signup;
 mod signup_fields;
 
 pub use admin::{admin_login_page, admin_page};
-pub use consent::{ConfirmView, UnsubscribeView, confirm_page, unsubscribe_page};
+pub use consent::{ConfirmView, UnsubscribeView, Whose, confirm_page, unsubscribe_page};
 pub use counter::{Paper, PosterView, QrView, Wording, poster_page, qr_page};
 pub use dashboard::admin_search_page;
 pub use kiosk::{KIOSK_HOME, KIOSK_SCRIPT, kiosk_form_page, kiosk_refused_page, kiosk_thanks_page};

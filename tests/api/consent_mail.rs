@@ -347,6 +347,43 @@ async fn with_double_opt_in_for_all_a_served_form_sent_again_with_other_details_
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_confirmation_page_shows_whose_details_it_confirms() {
+    let fake = FakeClover::start().await;
+    let sink = SmtpSink::start().await;
+    let config = mailing(
+        &fake,
+        &sink,
+        &[
+            ("DOUBLE_OPT_IN", "all"),
+            (
+                "FORM_FIELDS",
+                "first_name,last_name,email,phone,sms_consent",
+            ),
+        ],
+    );
+    let app = spawn_app(&config).await;
+    // Somebody sends the owner's address first: the one email of the day is for that
+    // signup, and the owner's own, sent after, gets none.
+    post_as_mallory(&app, "owner@example.com").await;
+    sign_up(&app, "owner@example.com", false, "en").await;
+    let mail = &mails_to(&sink, "owner@example.com", 1).await[0];
+    let page = app.client.get(link(mail, "http")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Mallory Byron"), "{page}");
+    assert!(page.contains("ending in 00"), "{page}");
+    assert!(page.contains("Do not press the button"), "{page}");
+    assert!(
+        !page.contains("5550100"),
+        "the phone is not shown whole: {page}"
+    );
+    let spanish = app.client.get(link(mail, "http").replace("lang=en", "lang=es"));
+    let spanish = spanish.send().await.unwrap().text().await.unwrap();
+    assert!(spanish.contains("Mallory Byron"), "{spanish}");
+    assert!(spanish.contains("termina en 00"), "{spanish}");
+    app.stop().await;
+}
+
 /// Somebody other than the owner of `email` sends it, with their own name and phone,
 /// ticking both consent boxes.
 async fn post_as_mallory(app: &TestApp, email: &str) {
