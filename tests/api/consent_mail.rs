@@ -268,17 +268,7 @@ async fn an_address_gets_one_confirmation_a_day_and_none_once_it_withdrew() {
 async fn a_confirmation_link_confirms_its_own_signup_not_one_sent_after_it() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let config = mailing(
-        &fake,
-        &sink,
-        &[
-            ("DOUBLE_OPT_IN", "all"),
-            (
-                "FORM_FIELDS",
-                "first_name,last_name,email,phone,sms_consent",
-            ),
-        ],
-    );
+    let config = all_with_text_messages(&fake, &sink);
     let app = spawn_app(&config).await;
     sign_up(&app, "owner@example.com", false, "en").await;
     let mail = &mails_to(&sink, "owner@example.com", 1).await[0];
@@ -351,17 +341,7 @@ async fn with_double_opt_in_for_all_a_served_form_sent_again_with_other_details_
 async fn the_confirmation_page_shows_whose_details_it_confirms() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let config = mailing(
-        &fake,
-        &sink,
-        &[
-            ("DOUBLE_OPT_IN", "all"),
-            (
-                "FORM_FIELDS",
-                "first_name,last_name,email,phone,sms_consent",
-            ),
-        ],
-    );
+    let config = all_with_text_messages(&fake, &sink);
     let app = spawn_app(&config).await;
     // Somebody sends the owner's address first: the one email of the day is for that
     // signup, and the owner's own, sent after, gets none.
@@ -377,11 +357,23 @@ async fn the_confirmation_page_shows_whose_details_it_confirms() {
         !page.contains("5550100"),
         "the phone is not shown whole: {page}"
     );
-    let spanish = app.client.get(link(mail, "http").replace("lang=en", "lang=es"));
+    let spanish = app
+        .client
+        .get(link(mail, "http").replace("lang=en", "lang=es"));
     let spanish = spanish.send().await.unwrap().text().await.unwrap();
     assert!(spanish.contains("Mallory Byron"), "{spanish}");
     assert!(spanish.contains("termina en 00"), "{spanish}");
     app.stop().await;
+}
+
+/// `DOUBLE_OPT_IN=all`, with a phone and the text message box on the form.
+fn all_with_text_messages(fake: &FakeClover, sink: &SmtpSink) -> Config {
+    let fields = "first_name,last_name,email,phone,sms_consent";
+    mailing(
+        fake,
+        sink,
+        &[("DOUBLE_OPT_IN", "all"), ("FORM_FIELDS", fields)],
+    )
 }
 
 /// Somebody other than the owner of `email` sends it, with their own name and phone,
@@ -413,17 +405,7 @@ async fn post_as_mallory(app: &TestApp, email: &str) {
 async fn with_double_opt_in_for_all_an_address_confirmed_once_does_not_let_others_skip_it() {
     let fake = FakeClover::start().await;
     let sink = SmtpSink::start().await;
-    let config = mailing(
-        &fake,
-        &sink,
-        &[
-            ("DOUBLE_OPT_IN", "all"),
-            (
-                "FORM_FIELDS",
-                "first_name,last_name,email,phone,sms_consent",
-            ),
-        ],
-    );
+    let config = all_with_text_messages(&fake, &sink);
     let app = spawn_app(&config).await;
     sign_up(&app, "owner@example.com", false, "en").await;
     let mail = &mails_to(&sink, "owner@example.com", 1).await[0];

@@ -75,15 +75,7 @@ impl SubmissionStore for PostgresStore {
                     &[&key],
                 )
                 .await?;
-            let held = KeyedContent {
-                first_name: earlier.get(1),
-                last_name: earlier.get(2),
-                email: earlier.get(3),
-                phone: earlier.get(4),
-                marketing_consent: earlier.get(5),
-                details: earlier.get(6),
-            };
-            let earlier = SubmissionId::from_stored(earlier.get(0));
+            let (earlier, held) = keyed_row(&earlier);
             return Ok(resend_verdict(earlier, &held, &content));
         }
         let consents = GivenColumns::of_batch([(&submission, id.0.as_str())]);
@@ -250,17 +242,20 @@ async fn keyed(
 ) -> Result<Option<(SubmissionId, KeyedContent)>, tokio_postgres::Error> {
     let statement = client.prepare_cached(KEYED).await?;
     let row = client.query_opt(&statement, &[&key]).await?;
-    Ok(row.map(|row| {
-        (
-            SubmissionId::from_stored(row.get(0)),
-            KeyedContent {
-                first_name: row.get(1),
-                last_name: row.get(2),
-                email: row.get(3),
-                phone: row.get(4),
-                marketing_consent: row.get(5),
-                details: row.get(6),
-            },
-        )
-    }))
+    Ok(row.as_ref().map(keyed_row))
+}
+
+/// A row of `id, first_name, last_name, email, phone, marketing_consent, details`.
+fn keyed_row(row: &tokio_postgres::Row) -> (SubmissionId, KeyedContent) {
+    (
+        SubmissionId::from_stored(row.get(0)),
+        KeyedContent {
+            first_name: row.get(1),
+            last_name: row.get(2),
+            email: row.get(3),
+            phone: row.get(4),
+            marketing_consent: row.get(5),
+            details: row.get(6),
+        },
+    )
 }

@@ -41,27 +41,7 @@ impl SubmissionStore for SqliteStore {
             let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
             let content = KeyedContent::of(&submission);
             if let Some(key) = key {
-                let earlier = tx
-                    .query_row(
-                        "SELECT id, first_name, last_name, email, phone, marketing_consent,
-                             details
-                         FROM unconfirmed_signups WHERE idempotency_key = ?1",
-                        [key],
-                        |row| {
-                            Ok((
-                                SubmissionId::from_stored(row.get(0)?),
-                                KeyedContent {
-                                    first_name: row.get(1)?,
-                                    last_name: row.get(2)?,
-                                    email: row.get(3)?,
-                                    phone: row.get(4)?,
-                                    marketing_consent: row.get(5)?,
-                                    details: row.get(6)?,
-                                },
-                            ))
-                        },
-                    )
-                    .optional()?;
+                let earlier = keyed(&tx, "unconfirmed_signups", key)?;
                 if let Some((earlier, held)) = earlier {
                     return Ok(resend_verdict(earlier, &held, &content));
                 }
@@ -172,7 +152,7 @@ pub(super) fn insert_one(
     let content = KeyedContent::of(submission);
     let key = submission.key.as_ref().map(AsRef::<str>::as_ref);
     if let Some(given) = key
-        && let Some((earlier, stored)) = keyed(connection, given)?
+        && let Some((earlier, stored)) = keyed(connection, "submissions", given)?
     {
         return Ok(resend_verdict(earlier, &stored, &content));
     }
@@ -208,15 +188,19 @@ pub(super) fn insert_one(
     Ok(Inserted::New(id))
 }
 
-/// The submission stored under `key`, if any, with what tells a resend apart.
+/// The signup stored under `key` in `table` (`submissions`, or `unconfirmed_signups`
+/// for those held), if any, with what tells a resend apart.
 fn keyed(
     connection: &Connection,
+    table: &'static str,
     key: &str,
 ) -> rusqlite::Result<Option<(SubmissionId, KeyedContent)>> {
     connection
         .query_row(
-            "SELECT id, first_name, last_name, email, phone, marketing_consent, details
-             FROM submissions WHERE idempotency_key = ?1",
+            &format!(
+                "SELECT id, first_name, last_name, email, phone, marketing_consent, details
+                 FROM {table} WHERE idempotency_key = ?1"
+            ),
             [key],
             |row| {
                 Ok((
