@@ -95,7 +95,8 @@ pub struct Standing {
     pub state: ConsentState,
     /// Since when: the event that put it there.
     pub since_ms: i64,
-    /// The last consent given on this channel: its words, source and evidence.
+    /// The consent the state rests on: its words, source and evidence. For a withdrawal,
+    /// the last one given.
     pub given: Option<ConsentEvent>,
 }
 
@@ -208,10 +209,12 @@ fn given_with(
 }
 
 /// The consents a confirmation link confirms, each with the signup it was given with:
-/// those given with the signup the link names (`signup`), or, for a link that names none,
-/// those given before it was sent (`issued_secs`, to the second, so any time within that
-/// second counts as before). Never one that somebody else gave later under the same
-/// address, and none that is not waiting for a confirmation.
+/// those given with the signup the link names (`signup`), waiting for it or given again
+/// on a channel confirmed before (its words and phone are then the ones that stand); or,
+/// for a link that names none, those waiting that were given before its email was queued
+/// (`issued_secs`, to the second, so any time within that second counts as before).
+/// Never one that somebody else gave later under the same address, and none on a channel
+/// withdrawn.
 pub fn confirmable(
     events: &[ConsentEvent],
     signup: Option<&str>,
@@ -228,14 +231,18 @@ pub fn confirmable(
         let Some(channel) = event.channel else {
             continue;
         };
-        let waiting = standings
-            .get(&channel)
-            .is_some_and(|s| s.state == ConsentState::Unconfirmed);
+        let state = standings.get(&channel).map(|s| s.state);
         let this_links = match signup {
-            Some(id) => event.submission_id.as_deref() == Some(id),
-            None => event.occurred_at_ms < sent_by_ms,
+            Some(id) => {
+                event.submission_id.as_deref() == Some(id)
+                    && matches!(
+                        state,
+                        Some(ConsentState::Unconfirmed | ConsentState::Confirmed)
+                    )
+            }
+            None => event.occurred_at_ms < sent_by_ms && state == Some(ConsentState::Unconfirmed),
         };
-        if event.kind == ConsentKind::Given && event.needs_confirmation && waiting && this_links {
+        if event.kind == ConsentKind::Given && event.needs_confirmation && this_links {
             // The latest one the link covers, where it covers several.
             found.insert(channel, event.submission_id.clone());
         }
@@ -311,13 +318,33 @@ mod tests {
         assert_eq!(email.state, ConsentState::Confirmed);
         assert_eq!(email.given.as_ref(), Some(&events[0]));
         assert_eq!(now[&ConsentChannel::Sms].state, ConsentState::Unconfirmed);
-        assert_eq!(confirmable(&confirmed, Some("owner"), 9), vec![]);
+        // The owner's next signup, its box ticked again, is confirmed with its own proof.
+        confirmed.push(waiting(ConsentChannel::Email, "again", 10_000));
+        assert_eq!(
+            confirmable(&confirmed, Some("again"), 10),
+            vec![(ConsentChannel::Email, Some("again".to_owned()))]
+        );
+        assert_eq!(
+            confirmable(&confirmed, None, 10),
+            vec![(ConsentChannel::Sms, Some("other".to_owned()))],
+            "a link naming no signup covers only what still waits"
+        );
 
         // A form sent since, by anyone, keeps the confirmed consent and its proof.
         confirmed.push(event(ConsentKind::Given, 12_000));
         assert_eq!(
             standing(&confirmed)[&ConsentChannel::Email].given.as_ref(),
             Some(&events[0])
+        );
+        // Until the owner confirms their next signup: its proof stands from then on.
+        let again = confirmed[4].clone();
+        confirmed.push(ConsentEvent {
+            submission_id: Some("again".to_owned()),
+            ..event(ConsentKind::Confirmed, 13_000)
+        });
+        assert_eq!(
+            standing(&confirmed)[&ConsentChannel::Email].given.as_ref(),
+            Some(&again)
         );
     }
 

@@ -63,7 +63,9 @@ pub trait Queue: Send + Sync {
     ) -> Result<bool, StorageError>;
     /// Clover will never accept this submission as it is: leave the queue, keep the
     /// reason. Only while this instance holds the claim: another may have delivered it.
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError>;
+    /// Returns whether it was recorded: not when the claim was lost, nor when the
+    /// submission was erased while its delivery was under way.
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<bool, StorageError>;
     /// Try again at `next_attempt_at_ms`, remembering why. Only while this instance still
     /// holds the claim: one another instance took over is no longer ours to release.
     async fn reschedule(

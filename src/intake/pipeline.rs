@@ -243,7 +243,7 @@ impl Intake<'_> {
         let email = signup.email.as_ref().to_owned();
         let language = submission.language.tag();
         let known = self.known(&person).await?;
-        // An address proven before needs no confirmation again.
+        // Under `marketing`, an address proven before needs no confirmation again.
         let opt_in = self.follow_up.for_person(known.proven);
         let consents = self.consents(&signup, submission, &consent_text, key.as_ref(), opt_in);
         let consented = signup.marketing_consent;

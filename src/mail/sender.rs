@@ -48,6 +48,26 @@ enum Verdict {
     Send,
     /// Not sent, for this reason.
     Drop(&'static str),
+    /// Sent no earlier than this (Unix ms).
+    Later(i64),
+}
+
+/// When a confirmation may go, given when the last one went to the address: one a day.
+/// A signup held after the last one went (the visitor's second signup of the day) waits
+/// for the next day's; one held before it is covered, and dropped: a bot sending an
+/// address again and again makes at most one more email, never one a day for each.
+fn confirmation_timing(mail: &VisitorMail, last_sent_ms: Option<i64>, now_ms: i64) -> Verdict {
+    let day = ONE_CONFIRMATION_PER.as_millis() as i64;
+    match last_sent_ms {
+        Some(last) if last > now_ms - day => {
+            if mail.signup.is_some() && mail.created_at_ms > last {
+                Verdict::Later(last + day)
+            } else {
+                Verdict::Drop("a confirmation went to this address today")
+            }
+        }
+        _ => Verdict::Send,
+    }
 }
 
 impl VisitorMailer {
@@ -83,6 +103,15 @@ impl VisitorMailer {
                     "an email to a visitor was not sent"
                 );
                 self.outbox.settle(&mail.id, why).await
+            }
+            Verdict::Later(at_ms) => {
+                let why = "one confirmation a day: this one goes with the next";
+                tracing::info!(
+                    kind = mail.kind.as_str(),
+                    why,
+                    "an email to a visitor waits"
+                );
+                self.outbox.retry_at(&mail.id, at_ms, why).await
             }
             Verdict::Send => match self.send(mail).await {
                 Ok(()) => {
@@ -129,10 +158,7 @@ impl VisitorMailer {
                 .outbox
                 .last_sent(&mail.person, MailKind::Confirmation)
                 .await?;
-            let day_ago = now_ms() - ONE_CONFIRMATION_PER.as_millis() as i64;
-            if last.is_some_and(|at| at > day_ago) {
-                return Ok(Verdict::Drop("a confirmation went to this address today"));
-            }
+            return Ok(confirmation_timing(mail, last, now_ms()));
         }
         Ok(Verdict::Send)
     }
@@ -201,5 +227,49 @@ impl VisitorMailer {
         );
         let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
         self.outbox.retry_at(&mail.id, next, error).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::PersonKeys;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn confirmation(created_at_ms: i64, held: Option<&str>) -> VisitorMail {
+        let person = PersonKeys::new(None).of("ana@example.com");
+        let mut mail = VisitorMail::new(MailKind::Confirmation, person, "ana@example.com", "en");
+        mail.created_at_ms = created_at_ms;
+        mail.signup = held.map(str::to_owned);
+        mail
+    }
+
+    #[test]
+    fn a_second_signup_of_the_day_gets_its_confirmation_the_next_day_and_a_flood_one_more() {
+        let morning = 9 * HOUR;
+        let afternoon = confirmation(14 * HOUR, Some("second"));
+        assert_eq!(
+            confirmation_timing(&afternoon, Some(morning), 14 * HOUR),
+            Verdict::Later(morning + 24 * HOUR)
+        );
+        assert_eq!(
+            confirmation_timing(&afternoon, Some(morning), 33 * HOUR),
+            Verdict::Send,
+            "a day after the last"
+        );
+        // Queued before the last one went: that one was the day's.
+        let flooded = confirmation(10 * HOUR, Some("bot"));
+        assert_eq!(
+            confirmation_timing(&flooded, Some(33 * HOUR), 34 * HOUR),
+            Verdict::Drop("a confirmation went to this address today")
+        );
+        // A confirmation of consent alone (no signup held) is not worth a second email.
+        let consent_only = confirmation(14 * HOUR, None);
+        assert_eq!(
+            confirmation_timing(&consent_only, Some(morning), 14 * HOUR),
+            Verdict::Drop("a confirmation went to this address today")
+        );
+        assert_eq!(confirmation_timing(&consent_only, None, 0), Verdict::Send);
     }
 }

@@ -31,10 +31,17 @@ pub async fn page(
     }
 }
 
-/// The held signup's name, and the end of its phone number, no more.
+/// The held signup's first name, the initial of its last name, and the end of its phone
+/// number, no more: enough for the owner of the address to know their own, little for
+/// anyone else the address reaches (a mistyped one).
 fn whose(held: &HeldSignup) -> Whose {
     let content = &held.content;
-    let name = [content.first_name.as_deref(), content.last_name.as_deref()]
+    let initial = content
+        .last_name
+        .as_deref()
+        .and_then(|last| last.chars().next())
+        .map(|initial| format!("{initial}."));
+    let name = [content.first_name.clone(), initial]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()

@@ -77,6 +77,7 @@ pub fn unsubscribe_page(context: &PageContext<'_>, view: UnsubscribeView<'_>) ->
 /// Whose signup a link confirms, as it was typed: the owner of the address sees what
 /// they are about to confirm, and can tell a signup somebody else sent with it.
 pub struct Whose {
+    /// The first name and the last name's initial.
     pub name: Option<String>,
     /// The phone number's last two digits.
     pub phone_ending: Option<String>,

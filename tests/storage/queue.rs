@@ -189,7 +189,8 @@ async fn a_delivery_ending_after_its_signup_was_erased_says_so(store: TestStore)
     let db = store.instance().await;
     let erased = submit(&db, "erased@example.com").await.id().clone();
     let kept = submit(&db, "kept@example.com").await.id().clone();
-    assert_eq!(db.queue().claim_due(10, LEASE).await.unwrap().len(), 2);
+    let refused = submit(&db, "refused@example.com").await.id().clone();
+    assert_eq!(db.queue().claim_due(10, LEASE).await.unwrap().len(), 3);
     // The merchant erases the person while their delivery is on its way to Clover.
     let person = PersonKeys::new(None).of("erased@example.com");
     let event = ConsentEvent::now(person.clone(), ConsentKind::Erased, Actor::Merchant);
@@ -205,6 +206,13 @@ async fn a_delivery_ending_after_its_signup_was_erased_says_so(store: TestStore)
     assert!(
         queue.mark_delivered(&kept, "C2", outcome).await.unwrap(),
         "recorded already, and still kept"
+    );
+    assert!(!queue.mark_failed(&erased, "Clover said 400").await.unwrap());
+    assert!(
+        queue
+            .mark_failed(&refused, "Clover said 400")
+            .await
+            .unwrap()
     );
 }
 

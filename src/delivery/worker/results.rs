@@ -107,7 +107,11 @@ impl DeliveryWorker {
         match error {
             CloverError::Rejected { status, .. } => {
                 tracing::error!(submission = %id, status, "Clover rejected the customer; not retrying");
-                self.queue.mark_failed(id, &error.to_string()).await?;
+                if !self.queue.mark_failed(id, &error.to_string()).await? {
+                    // Another instance holds it now, or it was erased meanwhile: no event,
+                    // which would carry the person's details again.
+                    return Ok(());
+                }
                 // Clover's own words may quote the visitor's data: the status only.
                 let reason = json!({ "reason": "rejected by Clover", "status": status });
                 let person = super::attempt::person(delivery);

@@ -75,10 +75,11 @@ impl ConsentLedger for PostgresStore {
                 &[&person.as_ref(), &email],
             )
             .await?;
-        // Events carry the address as the visitor typed it.
+        // Events carry the address as the visitor typed it, as a JSON string: quoted, so
+        // that erasing ana@… leaves hana@…'s events.
         tx.execute(
             "DELETE FROM event_outbox WHERE strpos(lower(body), lower($1)) > 0",
-            &[&email],
+            &[&format!("\"{email}\"")],
         )
         .await?;
         tx.execute(

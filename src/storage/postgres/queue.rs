@@ -55,7 +55,7 @@ impl Queue for PostgresStore {
         mark_delivered(&mut self.client().await?, id, customer_id, outcome).await
     }
 
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<bool, StorageError> {
         mark_failed(&mut self.client().await?, &self.instance, id, reason).await
     }
 
@@ -277,7 +277,7 @@ async fn mark_failed(
     instance: &str,
     id: &SubmissionId,
     reason: &str,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let id: &str = id.as_ref();
     let tx = client.transaction().await?;
     let held = tx
@@ -286,15 +286,17 @@ async fn mark_failed(
             &[&id, &instance],
         )
         .await?;
+    let mut recorded = 0;
     if held > 0 {
-        tx.execute(
-            "UPDATE submissions SET state = 'failed', last_error = $2 WHERE id = $1",
-            &[&id, &reason],
-        )
-        .await?;
+        recorded = tx
+            .execute(
+                "UPDATE submissions SET state = 'failed', last_error = $2 WHERE id = $1",
+                &[&id, &reason],
+            )
+            .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(recorded > 0)
 }
 
 async fn reschedule(

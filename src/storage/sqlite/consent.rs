@@ -85,10 +85,11 @@ impl ConsentLedger for SqliteStore {
                     OR email = ?2",
                 params![person.as_ref(), email],
             )?;
-            // Events carry the address as the visitor typed it.
+            // Events carry the address as the visitor typed it, as a JSON string: quoted,
+            // so that erasing ana@… leaves hana@…'s events.
             tx.execute(
                 "DELETE FROM event_outbox WHERE instr(lower(body), lower(?1)) > 0",
-                [&email],
+                [format!("\"{email}\"")],
             )?;
             tx.execute(
                 "DELETE FROM visitor_mail WHERE person = ?1 OR email = ?2",

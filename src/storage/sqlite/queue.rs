@@ -66,7 +66,7 @@ impl Queue for SqliteStore {
             .await
     }
 
-    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<(), StorageError> {
+    async fn mark_failed(&self, id: &SubmissionId, reason: &str) -> Result<bool, StorageError> {
         let (instance, id, reason) = (Arc::clone(&self.instance), id.clone(), reason.to_owned());
         self.run(move |c| mark_failed(c, &instance, &id, &reason))
             .await
@@ -301,19 +301,21 @@ fn mark_failed(
     instance: &str,
     id: &SubmissionId,
     reason: &str,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let held = tx.execute(
         "DELETE FROM delivery_queue WHERE submission_id = ?1 AND claimed_by = ?2",
         params![id.as_ref(), instance],
     )?;
+    let mut recorded = 0;
     if held > 0 {
-        tx.execute(
+        recorded = tx.execute(
             "UPDATE submissions SET state = 'failed', last_error = ?2 WHERE id = ?1",
             params![id.as_ref(), reason],
         )?;
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(recorded > 0)
 }
 
 fn reschedule(
