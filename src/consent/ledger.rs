@@ -190,16 +190,24 @@ pub fn standing(events: &[ConsentEvent]) -> BTreeMap<ConsentChannel, Standing> {
     standings
 }
 
+/// The events after the person's last erasure (all of them if never erased): an erasure
+/// starts the person afresh.
+pub fn since_erasure(events: &[ConsentEvent]) -> &[ConsentEvent] {
+    events
+        .iter()
+        .rposition(|event| event.kind == ConsentKind::Erased)
+        .map_or(events, |erased| &events[erased + 1..])
+}
+
 /// The consent given on `channel` with the signup `submission_id`, among `events`.
 fn given_with(
     events: &[ConsentEvent],
     channel: ConsentChannel,
     submission_id: &str,
 ) -> Option<ConsentEvent> {
-    events
+    since_erasure(events)
         .iter()
         .rev()
-        .take_while(|event| event.kind != ConsentKind::Erased)
         .find(|event| {
             event.kind == ConsentKind::Given
                 && event.channel == Some(channel)
@@ -222,12 +230,8 @@ pub fn confirmable(
 ) -> Vec<(ConsentChannel, Option<String>)> {
     let sent_by_ms = issued_secs.saturating_add(1).saturating_mul(1000);
     let standings = standing(events);
-    let since_erasure = events
-        .iter()
-        .rposition(|event| event.kind == ConsentKind::Erased)
-        .map_or(events, |erased| &events[erased + 1..]);
     let mut found: BTreeMap<ConsentChannel, Option<String>> = BTreeMap::new();
-    for event in since_erasure {
+    for event in since_erasure(events) {
         let Some(channel) = event.channel else {
             continue;
         };

@@ -21,7 +21,8 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
 pub use ledger::{
-    ConsentLedger, ConsentState, Erased, Standing, confirmable, forget_ended, standing,
+    ConsentLedger, ConsentState, Erased, Standing, confirmable, forget_ended, since_erasure,
+    standing,
 };
 pub use links::{Confirmation, ConsentLinks};
 pub use recording::{ConsentRecording, Given, IpRecording};

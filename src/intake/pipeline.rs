@@ -3,7 +3,9 @@ use std::sync::Arc;
 
 use super::record::Told;
 use super::screening::{BotReason, Screening, screen};
-use super::store::{BotTally, Inserted, NewSubmission, Source, SubmissionStore};
+use super::store::{
+    BotTally, Inserted, NewSubmission, Source, SubmissionStore, store_api_resend_apart,
+};
 use super::{FollowUp, Outcome};
 use crate::alerts::SignupNotices;
 use crate::captcha::{Captcha, CaptchaVerdict};
@@ -229,7 +231,7 @@ impl Intake<'_> {
 
     async fn store(
         &self,
-        mut signup: NewSignup,
+        signup: NewSignup,
         submission: &Submission<'_>,
         key: Option<IdempotencyKey>,
     ) -> Result<Outcome, StorageError> {
@@ -247,33 +249,24 @@ impl Intake<'_> {
         let opt_in = self.follow_up.for_person(known.proven);
         let consents = self.consents(&signup, submission, &consent_text, key.as_ref(), opt_in);
         let consented = signup.marketing_consent;
+        let mut new = NewSubmission {
+            signup,
+            source,
+            source_tag: submission.source_tag.clone(),
+            consent_text,
+            key,
+            consents,
+        };
         if opt_in == DoubleOptIn::All {
-            let held = NewSubmission {
-                signup,
-                source,
-                source_tag: submission.source_tag.clone(),
-                consent_text,
-                key,
-                consents,
-            };
-            return self.hold(held, person, &email, language).await;
+            return self.hold(new, person, &email, language).await;
         }
         // Under double opt-in a ticked box is consent only once confirmed: until then the
         // signup (and the customer in Clover) carries none; the ledger has the box. A
         // person who withdrew is not taken back by a form anyone could have sent.
-        signup.marketing_consent &= opt_in == DoubleOptIn::Off && !known.withdrew;
+        new.signup.marketing_consent &= opt_in == DoubleOptIn::Off && !known.withdrew;
         // Copied only when someone is told: the event webhook or the signup notices.
-        let told = self.tells().then(|| Told::of(&signup));
-        let inserted = self
-            .insert(NewSubmission {
-                signup,
-                source,
-                source_tag: submission.source_tag.clone(),
-                consent_text,
-                key,
-                consents,
-            })
-            .await?;
+        let told = self.tells().then(|| Told::of(&new.signup));
+        let inserted = store_api_resend_apart(new, |new| self.submissions.insert(new)).await?;
         if let Inserted::New(id) = &inserted {
             self.metrics
                 .stored_from(submission.source_tag.as_ref().map(SourceTag::as_str));
@@ -285,22 +278,6 @@ impl Intake<'_> {
             }
         }
         Ok(self.acknowledge(inserted, source))
-    }
-
-    /// Stores a signup that needs no confirmation. Only a served form is one signup: a
-    /// reused API key with other content (a corrected resend, or another client's key) is
-    /// stored on its own, without the key, as the API has always done.
-    async fn insert(&self, submission: NewSubmission) -> Result<Inserted, StorageError> {
-        let retry =
-            (submission.source == Source::Api && submission.key.is_some()).then(|| NewSubmission {
-                key: None,
-                ..submission.clone()
-            });
-        let inserted = self.submissions.insert(submission).await?;
-        match (&inserted, retry) {
-            (Inserted::KeyTaken(_), Some(retry)) => self.submissions.insert(retry).await,
-            _ => Ok(inserted),
-        }
     }
 
     fn acknowledge(&self, inserted: Inserted, source: Source) -> Outcome {

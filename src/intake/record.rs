@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::Outcome;
 use super::pipeline::{Channel, Intake, Submission};
-use super::store::{Inserted, NewSubmission, Source};
+use super::store::{Inserted, NewSubmission, Source, store_api_resend_apart};
 use crate::alerts::NewSignupNotice;
 use crate::configuration::DoubleOptIn;
 use crate::consent::{
     ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Given, PersonKey, Wording,
-    sms_wording, standing,
+    since_erasure, sms_wording, standing,
 };
 use crate::domain::{IdempotencyKey, NewSignup, SourceTag};
 use crate::events::{EventKind, Person};
@@ -29,10 +29,8 @@ pub(super) struct Known {
 /// Whether `events` (oldest first) prove the address: a confirmation since the last
 /// erasure.
 fn proven(events: &[ConsentEvent]) -> bool {
-    events
+    since_erasure(events)
         .iter()
-        .rev()
-        .take_while(|event| event.kind != ConsentKind::Erased)
         .any(|event| event.kind == ConsentKind::Confirmed)
 }
 
@@ -119,14 +117,8 @@ impl Intake<'_> {
         email: &str,
         language: &str,
     ) -> Result<Outcome, StorageError> {
-        let retry = (held.source == Source::Api && held.key.is_some()).then(|| NewSubmission {
-            key: None,
-            ..held.clone()
-        });
-        let mut inserted = self.submissions.hold(held, &person).await?;
-        if let (Inserted::KeyTaken(_), Some(retry)) = (&inserted, retry) {
-            inserted = self.submissions.hold(retry, &person).await?;
-        }
+        let inserted =
+            store_api_resend_apart(held, |held| self.submissions.hold(held, &person)).await?;
         match inserted {
             Inserted::New(id) => {
                 tracing::info!(held = %id, "a signup waits for its address to be confirmed");

@@ -204,6 +204,30 @@ pub fn resend_verdict(
     }
 }
 
+/// Stores `submission` with `store` (an insert, or a hold for its confirmation). Only a
+/// served form is one signup: a reused API key with other content (a corrected resend,
+/// or another client's key) is stored again on its own, without the key, as the API has
+/// always done; a form's is answered by the caller.
+pub(super) async fn store_api_resend_apart<Store, Storing>(
+    submission: NewSubmission,
+    store: Store,
+) -> Result<Inserted, StorageError>
+where
+    Store: Fn(NewSubmission) -> Storing,
+    Storing: Future<Output = Result<Inserted, StorageError>>,
+{
+    let apart =
+        (submission.source == Source::Api && submission.key.is_some()).then(|| NewSubmission {
+            key: None,
+            ..submission.clone()
+        });
+    let inserted = store(submission).await?;
+    match (&inserted, apart) {
+        (Inserted::KeyTaken(_), Some(apart)) => store(apart).await,
+        _ => Ok(inserted),
+    }
+}
+
 /// Bots counted in memory, cheap to clone. Counting one must cost a flood nothing: a
 /// write (an fsync with SQLite) per bot let 1,600 bot posts a second slow every visitor's
 /// signup down. [`BotTally::flush`], run every few seconds and when the service stops,

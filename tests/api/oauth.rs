@@ -496,14 +496,7 @@ async fn a_401_refreshes_once_and_retries_once() {
     let app = spawn_app(&Config::oauth(&fake, true)).await;
     connect(&app).await;
     // The access token is good for 30 minutes, yet Clover refuses it once.
-    fake.push_fault(
-        Endpoint::SearchCustomers,
-        Fault::Status {
-            status: 401,
-            retry_after: None,
-            body: r#"{"message":"401 Unauthorized"}"#.into(),
-        },
-    );
+    fake.push_fault(Endpoint::SearchCustomers, Fault::unauthorized());
 
     app.post_form(&valid_form()).await;
     app.wait_for_delivered(1, DELIVERY).await;
@@ -538,14 +531,7 @@ async fn a_401_while_the_token_cannot_be_renewed_waits_with_backoff_instead_of_l
         body: "{}".into(),
     };
     for _ in 0..50 {
-        fake.push_fault(
-            Endpoint::SearchCustomers,
-            Fault::Status {
-                status: 401,
-                retry_after: None,
-                body: r#"{"message":"401 Unauthorized"}"#.into(),
-            },
-        );
+        fake.push_fault(Endpoint::SearchCustomers, Fault::unauthorized());
         fake.push_fault(Endpoint::OAuthRefresh, down());
         fake.push_fault(Endpoint::OAuthRecovery, down());
     }

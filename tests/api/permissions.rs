@@ -353,14 +353,7 @@ async fn a_delivery_that_writes_nothing_does_not_lift_the_park() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_probe_clover_rate_limits_is_not_taken_for_a_refused_token() {
     let fake = FakeClover::start().await;
-    fake.push_fault(
-        Endpoint::CreateCustomer,
-        Fault::Status {
-            status: 401,
-            retry_after: None,
-            body: r#"{"message":"401 Unauthorized"}"#.into(),
-        },
-    );
+    fake.push_fault(Endpoint::CreateCustomer, Fault::unauthorized());
     // The delivery's own search passes; the probe that follows the refused create is
     // rate-limited.
     fake.push_fault(
@@ -432,14 +425,7 @@ async fn a_429_to_the_permission_check_holds_every_request_back_for_its_wait() {
             body: "{}".into(),
         },
     );
-    fake.push_fault(
-        Endpoint::CreateCustomer,
-        Fault::Status {
-            status: 401,
-            retry_after: None,
-            body: r#"{"message":"401 Unauthorized"}"#.into(),
-        },
-    );
+    fake.push_fault(Endpoint::CreateCustomer, Fault::unauthorized());
     let app = spawn_app(&Config::token(&fake)).await;
     app.post_form(&valid_form()).await;
     let limited = || {

@@ -206,14 +206,7 @@ async fn a_token_that_may_read_but_not_write_stays_failing_until_a_delivery_succ
     let fake = FakeClover::start().await;
     // Clover answers 401 for a missing permission too: searches pass, creates do not.
     for _ in 0..3 {
-        fake.push_fault(
-            Endpoint::CreateCustomer,
-            Fault::Status {
-                status: 401,
-                retry_after: None,
-                body: r#"{"message":"401 Unauthorized"}"#.into(),
-            },
-        );
+        fake.push_fault(Endpoint::CreateCustomer, Fault::unauthorized());
     }
     let app = spawn_app(&Config::token(&fake)).await;
     app.post_form(&valid_form()).await;

@@ -220,6 +220,17 @@ pub enum Fault {
     StatusThenProcess { status: u16, after: Duration },
 }
 
+impl Fault {
+    /// Clover's `401`, for a token it refuses or a permission it lacks (§4.2).
+    pub fn unauthorized() -> Self {
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+            body: r#"{"message":"401 Unauthorized"}"#.into(),
+        }
+    }
+}
+
 /// What the OAuth endpoints have done so far (see [`FakeClover::oauth_stats`]).
 #[derive(Debug, Clone, Default)]
 pub struct OAuthStats {

@@ -1,7 +1,6 @@
 //! What a delivery's end writes back to the queue: delivered, failed for good, or
 //! rescheduled with a backoff (or due at once, when waiting on the merchant).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -73,27 +72,25 @@ impl DeliveryWorker {
             // If it never lands, the submission stays claimed until the claim's lease runs
             // out (heartbeats renew only deliveries under way); then it is due again, and
             // its next delivery searches Clover before it creates anything.
-            let kept = AtomicBool::new(true);
+            // Each try says whether the submission is still kept.
             let written = retry(
             &RESULT_WRITE_RETRIES,
             || async {
                 match attempt {
                     Ok(Attempted::Delivered(customer_id, outcome)) => {
-                        let still = self.queue.mark_delivered(id, customer_id, *outcome).await?;
-                        kept.store(still, Ordering::Relaxed);
-                        Ok(())
+                        self.queue.mark_delivered(id, customer_id, *outcome).await
                     }
-                    Ok(Attempted::ClaimLost) => Ok(()),
-                    Err(error) => self.record_failure(delivery, error).await,
+                    Ok(Attempted::ClaimLost) => Ok(true),
+                    Err(error) => self.record_failure(delivery, error).await.map(|()| true),
                 }
             },
             |error| tracing::error!(submission = %id, %error, "could not record a delivery result"),
         )
         .await;
-            match (written, kept.load(Ordering::Relaxed)) {
-                (Err(_), _) => Recorded::NotWritten,
-                (Ok(()), true) => Recorded::Written,
-                (Ok(()), false) => Recorded::Erased,
+            match written {
+                Err(_) => Recorded::NotWritten,
+                Ok(true) => Recorded::Written,
+                Ok(false) => Recorded::Erased,
             }
         }
     }
